@@ -1,0 +1,113 @@
+"""``python -m bot`` / ``chatops-bot``: serve, check-config, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from bot.config import Config, load_config, load_secrets
+from bot.errors import ChatOpsError, ConfigError
+from bot.logs import setup_logging
+from bot.store.store import Store
+
+
+def _config_path(arg: str | None) -> str:
+    return arg or os.environ.get("CHATOPS_CONFIG") or "chatops.yml"
+
+
+def _load(path: str) -> Config:
+    return load_config(path)
+
+
+def cmd_check_config(path: str) -> int:
+    problems: list[str] = []
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        try:
+            load_secrets(config, os.environ)
+        except ConfigError as exc:
+            problems = exc.problems
+    if problems:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: ok")
+    return 0
+
+
+def cmd_serve(path: str) -> int:
+    from bot.app import build_app  # heavy imports only when serving
+
+    config = load_config(path)
+    secrets = load_secrets(config, os.environ)
+    port = int(os.environ.get("PORT", "3000"))
+    host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a web service listens on all interfaces
+
+    async def make() -> web.Application:
+        return await build_app(config, secrets)
+
+    web.run_app(make(), host=host, port=port, print=None, access_log=None, shutdown_timeout=15)
+    return 0
+
+
+async def _audit(since: datetime | None) -> int:
+    url = os.environ.get("DATABASE_URL", "") or "sqlite:///chatops.db"
+    store = await Store.open(url)
+    try:
+        async with store.unit() as u:
+            entries = await u.audit_log(since=since, limit=100000)
+    finally:
+        await store.close()
+    for e in entries:
+        print(f"{e.at:%Y-%m-%dT%H:%M:%SZ}\t{e.actor}\t{e.action}\t{e.target}\t{e.channel or '-'}\t{e.result}"
+              f"\t{e.detail}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chatops-bot", description="ChatOps bot for GitHub Actions on AWS")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", help="run the web service on $PORT (default 3000)")
+    serve.add_argument("--config", help="config file (default $CHATOPS_CONFIG or chatops.yml)")
+    check = sub.add_parser("check-config", help="validate a config file and the environment's secrets")
+    check.add_argument("path")
+    audit = sub.add_parser("audit", help="print the audit log")
+    audit.add_argument("--since", help="ISO date or date-time (UTC if no zone)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        if args.cmd == "check-config":
+            return cmd_check_config(args.path)
+        if args.cmd == "audit":
+            since = None
+            if args.since:
+                try:
+                    since = datetime.fromisoformat(args.since)
+                except ValueError:
+                    print(f"error: --since {args.since!r} is not an ISO date like 2026-11-28T09:00", file=sys.stderr)
+                    return 2
+                since = since if since.tzinfo else since.replace(tzinfo=UTC)
+            return asyncio.run(_audit(since))
+        return cmd_serve(_config_path(args.config))
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 1
+    except ChatOpsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

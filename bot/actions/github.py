@@ -1,0 +1,120 @@
+"""GitHub actions through PyGithub (synchronous, so every call runs in a thread).
+
+Errors are translated to ``bot.errors.GitHubError``; ``transient`` is true for 5xx, 429, secondary rate
+limits and network faults. Writes are never retried blindly: a dispatch whose outcome is unknown is
+looked up by its request id (in the run name) before any retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from github import Auth, Github, GithubException
+from github.WorkflowRun import WorkflowRun
+
+from bot.errors import GitHubError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchResult:
+    run_id: int | None
+    run_url: str  # html url of the run ("" when the server did not return it)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: int
+    html_url: str
+    status: str
+    conclusion: str
+    head_sha: str
+    title: str
+
+
+def make_auth(env: Mapping[str, str]) -> Auth.Auth:
+    """A GitHub App installation (token cached and refreshed by PyGithub) or a personal token."""
+    app_id = env.get("GITHUB_APP_ID", "")
+    if app_id:
+        key = env.get("GITHUB_APP_PRIVATE_KEY", "")
+        if not key and env.get("GITHUB_APP_PRIVATE_KEY_FILE"):
+            with open(env["GITHUB_APP_PRIVATE_KEY_FILE"], encoding="utf-8") as fh:
+                key = fh.read()
+        installation = int(env.get("GITHUB_APP_INSTALLATION_ID", "0") or 0)
+        if not key or not installation:
+            raise GitHubError("GitHub App auth needs GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID",
+                              transient=False)
+        return Auth.AppAuth(int(app_id), key).get_installation_auth(installation)
+    return Auth.Token(env["GITHUB_TOKEN"])
+
+
+def _translate(exc: Exception, what: str) -> GitHubError:
+    if isinstance(exc, GithubException):
+        status = exc.status
+        message = ""
+        if isinstance(exc.data, dict):
+            message = str(exc.data.get("message", ""))[:200]
+        transient = status >= 500 or status == 429 or (status == 403 and "rate limit" in message.lower())
+        return GitHubError(f"{what}: GitHub answered {status} {message}".strip(), transient=transient,
+                           status=status)
+    return GitHubError(f"{what}: {type(exc).__name__}", transient=True)
+
+
+class GitHubClient:
+    def __init__(self, *, repository: str, auth: Auth.Auth, base_url: str, throttle: bool = True) -> None:
+        kwargs: dict[str, Any] = {}
+        if not throttle:
+            kwargs = {"seconds_between_requests": None, "seconds_between_writes": None}
+        self._gh = Github(auth=auth, base_url=base_url.rstrip("/"), retry=None, timeout=15, lazy=True, **kwargs)
+        self.repository = repository
+        self._repo = self._gh.get_repo(repository, lazy=True)
+
+    async def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return await asyncio.to_thread(fn)
+        except (GithubException, requests.RequestException, OSError) as exc:
+            raise _translate(exc, what) from exc
+
+    async def resolve_sha(self, ref: str) -> str:
+        def go() -> str:
+            # lazy objects would echo the ref back: ask the API explicitly
+            _, data = self._gh.requester.requestJsonAndCheck(
+                "GET", f"/repos/{self.repository}/commits/{urllib.parse.quote(ref, safe='')}"
+            )
+            return str(data["sha"])
+
+        return await self._call("resolving the ref", go)
+
+    async def dispatch(self, *, workflow: str, ref: str, inputs: dict[str, str]) -> DispatchResult:
+        def go() -> DispatchResult:
+            wf = self._repo.get_workflow(workflow)
+            run = wf.create_dispatch(ref, inputs, throw=True, return_run_details=True)
+            if not isinstance(run, WorkflowRun):  # an older server: no run details
+                return DispatchResult(None, "")
+            return DispatchResult(int(run.id), str(run.html_url or ""))
+
+        return await self._call(f"dispatching {workflow}", go)
+
+    async def find_run(self, *, workflow: str, request_id: str) -> RunInfo | None:
+        """Find the run our workflow named with ``[request_id]`` in its run-name."""
+
+        def go() -> RunInfo | None:
+            runs = self._repo.get_workflow(workflow).get_runs(event="workflow_dispatch")
+            for i, run in enumerate(runs):
+                if i >= 50:
+                    break
+                title = str(run.raw_data.get("display_title") or run.raw_data.get("name") or "")
+                if f"[{request_id}]" in title:
+                    return RunInfo(int(run.id), str(run.html_url), str(run.status), str(run.conclusion or ""),
+                                   str(run.head_sha), title)
+            return None
+
+        return await self._call("looking up the run", go)

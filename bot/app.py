@@ -1,0 +1,135 @@
+"""Composition root: builds the aiohttp application and wires everything. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.actions.github import GitHubClient, make_auth
+from bot.config import Config, Secrets
+from bot.domain import Platform
+from bot.egress import Sender
+from bot.chat import ChatRunner
+from bot.egress.slack import SlackSender
+from bot.egress.teams import TeamsSender
+from bot.egress.teams_bot import TeamsBot, build_adapter, msal_connections
+from bot.errors import ConfigError
+from bot.outbox import Outbox
+from bot.pipeline import Pipeline
+from bot.store.store import Store
+from bot.store.teams import StoreConversationRefs
+from bot.worker import Worker
+from handlers.github import GitHubWebhookHandler
+from handlers.health import HealthHandler
+from handlers.slack import SlackHandler, build_bolt
+from handlers.teams import DEFAULT_OPENID_METADATA_URL, BotTokenVerifier, add_teams_routes
+
+log = logging.getLogger(__name__)
+
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline", Pipeline)
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
+WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
+
+
+async def _not_yet(request: web.Request) -> web.Response:
+    return web.json_response({"error": "not implemented yet"}, status=501)
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error; nothing was changed"}, status=500)
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        return default
+
+
+def _add_teams_bot(app: web.Application, *, config: Config, store: Store, pipeline: Pipeline,
+                   env: Mapping[str, str]) -> None:
+    """The Teams bot (interactive approvals) at POST /teams/messages, when TEAMS_APP_ID is set."""
+    missing = [n for n in ("TEAMS_APP_PASSWORD", "TEAMS_APP_TENANT_ID") if not env.get(n)]
+    if missing:
+        raise ConfigError([f"env {n}: is not set (needed because TEAMS_APP_ID is set)" for n in missing])
+    adapter = build_adapter(msal_connections(app_id=env["TEAMS_APP_ID"], app_password=env["TEAMS_APP_PASSWORD"],
+                                             tenant_id=env["TEAMS_APP_TENANT_ID"]))
+
+    def person_of(aad_object_id: str) -> str | None:
+        person = config.person_by("teams", aad_object_id)
+        return person.key if person else None
+
+    bot = TeamsBot(ChatRunner(pipeline), person_of=person_of, refs=StoreConversationRefs(store))
+    verifier = BotTokenVerifier(app_id=env["TEAMS_APP_ID"],
+                                metadata_url=env.get("TEAMS_OPENID_METADATA_URL", DEFAULT_OPENID_METADATA_URL))
+    add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot)
+
+
+async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None) -> web.Application:
+    env = os.environ if env is None else env
+    store = await Store.open(secrets.database_url)
+    slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
+    github = GitHubClient(repository=config.repository, auth=make_auth(env), base_url=secrets.github_api_url,
+                          throttle=env.get("GITHUB_THROTTLE", "1") != "0")
+    teams_sender = TeamsSender(urls=secrets.teams_urls,
+                               formats={n: w.format for n, w in config.teams_webhooks.items()})
+    senders: dict[Platform, Sender] = {Platform.SLACK: SlackSender(slack_client), Platform.TEAMS: teams_sender}
+    outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0))
+    worker = Worker(config=config, store=store, github=github, wake_outbox=outbox.wake)
+
+    def wake() -> None:
+        worker.wake()
+        outbox.wake()
+
+    pipeline = Pipeline(config=config, store=store, wake=wake)
+    bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
+                      client=slack_client)
+    slack = SlackHandler(bolt)
+    gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret)
+    health = HealthHandler(pipeline)
+
+    app = web.Application(client_max_size=5 * 1024 * 1024, middlewares=[_errors])
+    app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
+    app.router.add_post("/slack/events", slack.handle)
+    app.router.add_post("/github/webhook", gh.handle)
+    app.router.add_post("/aws/events", _not_yet)
+    app.router.add_post("/aws/sns", _not_yet)
+    if env.get("TEAMS_APP_ID"):
+        _add_teams_bot(app, config=config, store=store, pipeline=pipeline, env=env)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(_: web.Application) -> None:
+        tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+        tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
+
+    async def shutdown(_: web.Application) -> None:
+        stop.set()
+        await asyncio.wait(tasks, timeout=10)
+        for t in tasks:
+            t.cancel()
+        await teams_sender.close()
+        await store.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(shutdown)
+    return app

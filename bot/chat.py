@@ -1,0 +1,42 @@
+"""Text commands for chat surfaces without slash commands (the Teams bot): ``deploy api v1.4.2 to staging``."""
+
+from __future__ import annotations
+
+import uuid
+
+from bot import cards
+from bot.commands import USAGE, parse
+from bot.domain import Actor, Card, Reply
+from bot.pipeline import Pipeline
+
+
+class ChatRunner:
+    """Implements ``bot.egress.teams_bot.CommandRunner`` on top of the pipeline."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    async def run_text(self, text: str, actor: Actor, *, message_id: str = "") -> str:
+        word, _, rest = text.strip().partition(" ")
+        word = word.lower().lstrip("/")
+        if word not in USAGE:
+            return "I understand: " + " · ".join(f"`{u.removeprefix('Usage: ')}`" for u in USAGE.values())
+        parsed = parse(rest, command=word, config=self.pipeline.config)
+        if isinstance(parsed, Reply):
+            if not parsed.ok:
+                await self.pipeline.invalid(actor, word, parsed.text.splitlines()[0])
+            return parsed.text
+        key = f"{actor.platform}:msg:{message_id or uuid.uuid4().hex}"
+        return (await self.pipeline.handle(parsed, actor, idem_key=key)).text
+
+    async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card:
+        reply = await self.pipeline.decide(request_id, approve=approve, actor=actor, comment="",
+                                           idem_key=f"{actor.platform}:decide:{uuid.uuid4().hex}")
+        current = await self.pipeline.request_view(request_id)
+        if current is None:
+            return cards.notice(reply.text, tone="warning")
+        return current if reply.ok else Card(**{**_fields(current), "text": reply.text})
+
+
+def _fields(card: Card) -> dict[str, object]:
+    return {name: getattr(card, name) for name in card.__slots__}  # type: ignore[attr-defined]

@@ -1,0 +1,395 @@
+"""YAML -> validated, frozen config. Every problem names its key path; all problems are reported at once."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.errors import ConfigError
+
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+\.ya?ml$")
+_SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+GATES = ("none", "bot", "github")
+KINDS = ("deployment", "rollback", "failure", "security", "approval")
+OUTCOMES = ("success", "failure", "cancelled")
+TEAMS_FORMATS = ("adaptive", "messagecard")
+MENTIONS = ("", "here", "channel")
+
+
+def parse_duration(text: str) -> int:
+    """``"2h"`` -> 7200. Raises ValueError with a readable reason."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like 90s, 30m, 2h, 1d or 1w")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    key: str
+    slack: str = ""
+    github: str = ""
+    teams: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    name: str
+    deployers: tuple[str, ...]  # person keys (groups expanded)
+    approvers: tuple[str, ...] = ()
+    approvals: int = 0
+    approval_ttl_s: int = 7200
+    gate: str = "none"
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.approvals > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    workflow: str
+    environments: tuple[str, ...]
+    rollback_workflow: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    to: tuple[str, ...]  # "slack:<channel name>" | "teams:<webhook name>"
+    kinds: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+    branches: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    mention: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsWebhook:
+    name: str
+    url_env: str
+    format: str = "adaptive"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    repository: str
+    slack_channels: Mapping[str, str]
+    teams_webhooks: Mapping[str, TeamsWebhook]
+    people: Mapping[str, Person]
+    groups: Mapping[str, tuple[str, ...]]
+    environments: Mapping[str, Environment]
+    services: Mapping[str, Service]
+    routes: tuple[Route, ...]
+    admins: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict)  # for sections owned by other modules
+
+    def person_by(self, platform: str, platform_id: str) -> Person | None:
+        for p in self.people.values():
+            if getattr(p, platform, "") == platform_id and platform_id:
+                return p
+        return None
+
+    def approvals_channel(self) -> str:
+        return self.slack_channels.get("approvals") or next(iter(self.slack_channels.values()), "")
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, path: str, msg: str) -> None:
+        self.problems.append(f"{path}: {msg}")
+
+    def mapping(self, value: Any, path: str, *, required: bool = True) -> dict[str, Any]:
+        if value is None:
+            if required:
+                self.add(path, "is required")
+            return {}
+        if not isinstance(value, dict):
+            self.add(path, f"must be a mapping, got {type(value).__name__}")
+            return {}
+        return value
+
+    def string(self, value: Any, path: str, *, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
+        if not isinstance(value, str) or not value:
+            self.add(path, "must be a non-empty string")
+            return ""
+        if pattern and not pattern.match(value):
+            self.add(path, f"{value!r} is not valid{': ' + hint if hint else ''}")
+            return ""
+        return value
+
+    def str_list(self, value: Any, path: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.add(path, "must be a list of non-empty strings")
+            return ()
+        return tuple(value)
+
+    def choice(self, values: tuple[str, ...], path: str, allowed: tuple[str, ...]) -> None:
+        for i, v in enumerate(values):
+            if v not in allowed:
+                self.add(f"{path}[{i}]", f"{v!r} is not one of {', '.join(a for a in allowed if a)}")
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a YAML config file. Raises ConfigError listing every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read the file ({exc.strerror or exc})"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{p}: not valid YAML{where}"]) from exc
+    return parse_config(data, env=os.environ if env is None else env)
+
+
+def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
+    c = _Checker()
+    root = c.mapping(data, "(root)")
+    known = {"github", "slack", "teams", "people", "groups", "environments", "services", "routes",
+             "security", "freezes", "admins"}
+    for key in root:
+        if key not in known:
+            c.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
+
+    gh = c.mapping(root.get("github"), "github")
+    repository = c.string(gh.get("repository"), "github.repository", pattern=_REPO, hint="expected owner/name")
+
+    slack = c.mapping(root.get("slack"), "slack", required=False)
+    channels_raw = c.mapping(slack.get("channels"), "slack.channels", required=False)
+    channels: dict[str, str] = {}
+    for name, cid in channels_raw.items():
+        channels[str(name)] = c.string(cid, f"slack.channels.{name}", pattern=_SLACK_CHANNEL,
+                                       hint="expected a Slack channel id like C0123ABCD")
+
+    teams = c.mapping(root.get("teams"), "teams", required=False)
+    webhooks: dict[str, TeamsWebhook] = {}
+    for name, spec in c.mapping(teams.get("webhooks"), "teams.webhooks", required=False).items():
+        path = f"teams.webhooks.{name}"
+        spec = c.mapping(spec, path)
+        url_env = c.string(spec.get("url_env"), f"{path}.url_env", pattern=_ENV_NAME,
+                           hint="the NAME of an environment variable holding the URL")
+        fmt = spec.get("format", "adaptive")
+        if fmt not in TEAMS_FORMATS:
+            c.add(f"{path}.format", f"{fmt!r} is not one of {', '.join(TEAMS_FORMATS)}")
+        if url_env and not env.get(url_env):
+            c.add(f"{path}.url_env", f"environment variable {url_env} is not set")
+        webhooks[str(name)] = TeamsWebhook(str(name), url_env, str(fmt))
+
+    people: dict[str, Person] = {}
+    seen_ids: dict[tuple[str, str], str] = {}
+    for key, spec in c.mapping(root.get("people"), "people").items():
+        path = f"people.{key}"
+        if not _NAME.match(str(key)):
+            c.add(path, "person keys are lowercase letters, digits, '-', '_' or '.'")
+        spec = c.mapping(spec, path)
+        ids: dict[str, str] = {}
+        for plat in ("slack", "github", "teams"):
+            v = spec.get(plat)
+            if v is None:
+                continue
+            pat = _SLACK_USER if plat == "slack" else None
+            ids[plat] = c.string(v, f"{path}.{plat}", pattern=pat,
+                                 hint="expected a Slack user id like U0123ABCD" if pat else "")
+            if ids[plat]:
+                ident = (plat, ids[plat].lower() if plat == "github" else ids[plat])
+                if ident in seen_ids:
+                    c.add(f"{path}.{plat}", f"{ids[plat]!r} is already used by people.{seen_ids[ident]}")
+                seen_ids[ident] = str(key)
+        for extra in set(spec) - {"slack", "github", "teams"}:
+            c.add(f"{path}.{extra}", "unknown key (known: slack, github, teams)")
+        if not ids:
+            c.add(path, "needs at least one of slack, github, teams")
+        people[str(key)] = Person(str(key), ids.get("slack", ""), ids.get("github", ""), ids.get("teams", ""))
+
+    groups: dict[str, tuple[str, ...]] = {}
+    for name, members in c.mapping(root.get("groups"), "groups", required=False).items():
+        vals = c.str_list(members, f"groups.{name}")
+        for i, m in enumerate(vals):
+            if m not in people:
+                c.add(f"groups.{name}[{i}]", f"{m!r} is not a person in people")
+        groups[str(name)] = vals
+
+    def expand(values: tuple[str, ...], path: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for i, v in enumerate(values):
+            if v in groups:
+                out.extend(groups[v])
+            elif v in people:
+                out.append(v)
+            else:
+                c.add(f"{path}[{i}]", f"{v!r} is neither a group nor a person")
+        return tuple(dict.fromkeys(out))
+
+    admins = expand(c.str_list(root.get("admins"), "admins"), "admins") or groups.get("admins", ())
+
+    environments: dict[str, Environment] = {}
+    for name, spec in c.mapping(root.get("environments"), "environments").items():
+        path = f"environments.{name}"
+        spec = c.mapping(spec, path)
+        for extra in set(spec) - {"deployers", "approvers", "approvals", "approval_ttl", "gate"}:
+            c.add(f"{path}.{extra}", "unknown key (known: deployers, approvers, approvals, approval_ttl, gate)")
+        deployers = expand(c.str_list(spec.get("deployers"), f"{path}.deployers"), f"{path}.deployers")
+        approvers = expand(c.str_list(spec.get("approvers"), f"{path}.approvers"), f"{path}.approvers")
+        approvals = spec.get("approvals", 0)
+        if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
+            c.add(f"{path}.approvals", "must be a whole number >= 0")
+            approvals = 0
+        elif approvals > len(approvers):
+            c.add(f"{path}.approvals", f"needs {approvals} approvals but only {len(approvers)} approvers exist")
+        ttl_s = 7200
+        if "approval_ttl" in spec:
+            try:
+                ttl_s = parse_duration(str(spec["approval_ttl"]))
+            except ValueError as exc:
+                c.add(f"{path}.approval_ttl", str(exc))
+        gate = spec.get("gate", "bot" if approvals else "none")
+        if gate not in GATES:
+            c.add(f"{path}.gate", f"{gate!r} is not one of {', '.join(GATES)}")
+        environments[str(name)] = Environment(str(name), deployers, approvers, approvals, ttl_s, str(gate))
+
+    services: dict[str, Service] = {}
+    for name, spec in c.mapping(root.get("services"), "services").items():
+        path = f"services.{name}"
+        spec = c.mapping(spec, path)
+        for extra in set(spec) - {"workflow", "rollback_workflow", "environments"}:
+            c.add(f"{path}.{extra}", "unknown key (known: workflow, rollback_workflow, environments)")
+        wf = c.string(spec.get("workflow"), f"{path}.workflow", pattern=_WORKFLOW, hint="a workflow file name")
+        rb = spec.get("rollback_workflow", "")
+        if rb:
+            rb = c.string(rb, f"{path}.rollback_workflow", pattern=_WORKFLOW, hint="a workflow file name")
+        envs = c.str_list(spec.get("environments"), f"{path}.environments")
+        for i, e in enumerate(envs):
+            if e not in environments:
+                c.add(f"{path}.environments[{i}]", f"{e!r} is not defined under environments")
+        services[str(name)] = Service(str(name), wf, envs, str(rb))
+
+    routes: list[Route] = []
+    routes_raw = root.get("routes", [])
+    if not isinstance(routes_raw, list):
+        c.add("routes", "must be a list")
+        routes_raw = []
+    for i, spec in enumerate(routes_raw):
+        path = f"routes[{i}]"
+        spec = c.mapping(spec, path)
+        when = c.mapping(spec.get("when"), f"{path}.when", required=False)
+        for extra in set(when) - {"kind", "service", "environment", "branch", "outcome"}:
+            c.add(f"{path}.when.{extra}", "unknown filter (known: kind, service, environment, branch, outcome)")
+        kinds = c.str_list(when.get("kind"), f"{path}.when.kind")
+        c.choice(kinds, f"{path}.when.kind", KINDS)
+        svcs = c.str_list(when.get("service"), f"{path}.when.service")
+        for j, s in enumerate(svcs):
+            if s not in services:
+                c.add(f"{path}.when.service[{j}]", f"{s!r} is not a service")
+        envs = c.str_list(when.get("environment"), f"{path}.when.environment")
+        for j, e in enumerate(envs):
+            if e not in environments:
+                c.add(f"{path}.when.environment[{j}]", f"{e!r} is not an environment")
+        outcomes = c.str_list(when.get("outcome"), f"{path}.when.outcome")
+        c.choice(outcomes, f"{path}.when.outcome", OUTCOMES)
+        to = c.str_list(spec.get("to"), f"{path}.to")
+        if not to:
+            c.add(f"{path}.to", "needs at least one destination like slack:deploys or teams:ops")
+        for j, dest in enumerate(to):
+            plat, _, name = dest.partition(":")
+            if plat == "slack" and name not in channels:
+                c.add(f"{path}.to[{j}]", f"{name!r} is not a channel under slack.channels")
+            elif plat == "teams" and name not in webhooks:
+                c.add(f"{path}.to[{j}]", f"{name!r} is not a webhook under teams.webhooks")
+            elif plat not in ("slack", "teams"):
+                c.add(f"{path}.to[{j}]", f"{dest!r} must start with slack: or teams:")
+        mention = spec.get("mention", "")
+        if mention not in MENTIONS:
+            c.add(f"{path}.mention", f"{mention!r} is not one of here, channel")
+        routes.append(Route(to, kinds, svcs, envs, c.str_list(when.get("branch"), f"{path}.when.branch"),
+                            outcomes, str(mention)))
+
+    if c.problems:
+        raise ConfigError(c.problems)
+    return Config(
+        repository=repository,
+        slack_channels=channels,
+        teams_webhooks=webhooks,
+        people=people,
+        groups=groups,
+        environments=environments,
+        services=services,
+        routes=tuple(routes),
+        admins=admins,
+        raw=root,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    """Secrets and endpoints from the environment. Never logged (repr hides values)."""
+
+    slack_bot_token: str
+    slack_signing_secret: str
+    github_token: str
+    github_webhook_secret: str
+    events_api_key: str
+    slack_api_url: str
+    github_api_url: str
+    database_url: str
+    teams_urls: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return "Secrets(<hidden>)"
+
+
+REQUIRED_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_WEBHOOK_SECRET", "CHATOPS_EVENTS_API_KEY")
+
+
+def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
+    """Read secrets from the environment; every missing one is a problem (a missing secret never disables a check)."""
+    problems = [f"env {name}: is not set" for name in REQUIRED_SECRETS if not env.get(name)]
+    has_app = env.get("GITHUB_APP_ID") and (
+        env.get("GITHUB_APP_PRIVATE_KEY") or env.get("GITHUB_APP_PRIVATE_KEY_FILE")
+    )
+    if not env.get("GITHUB_TOKEN") and not has_app:
+        problems.append("env GITHUB_TOKEN: is not set (or set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)")
+    db = env.get("DATABASE_URL", "") or "sqlite:///chatops.db"
+    if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        problems.append("env DATABASE_URL: must start with sqlite:/// or postgresql://")
+    teams = {name: env.get(w.url_env, "") for name, w in config.teams_webhooks.items()}
+    for name, url in teams.items():
+        if not url:
+            problems.append(f"env {config.teams_webhooks[name].url_env}: is not set (teams.webhooks.{name})")
+        elif not url.startswith(("https://", "http://127.0.0.1", "http://[::1]", "http://localhost")):
+            problems.append(f"env {config.teams_webhooks[name].url_env}: must be an https URL")
+    if problems:
+        raise ConfigError(problems)
+    return Secrets(
+        slack_bot_token=env["SLACK_BOT_TOKEN"],
+        slack_signing_secret=env["SLACK_SIGNING_SECRET"],
+        github_token=env.get("GITHUB_TOKEN", ""),
+        github_webhook_secret=env["GITHUB_WEBHOOK_SECRET"],
+        events_api_key=env["CHATOPS_EVENTS_API_KEY"],
+        slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
+        github_api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+        database_url=db,
+        teams_urls=teams,
+    )

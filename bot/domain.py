@@ -1,0 +1,344 @@
+"""Domain values: frozen, slotted dataclasses and enums. Raw platform dicts never get past a handler."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Platform(StrEnum):
+    SLACK = "slack"
+    TEAMS = "teams"
+    GITHUB = "github"
+
+
+class RequestKind(StrEnum):
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+
+
+class RequestState(StrEnum):
+    RECEIVED = "received"  # accepted by policy, ref not yet resolved
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"  # ready to dispatch
+    DISPATCHING = "dispatching"  # claimed by one worker (lease)
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DISPATCH_FAILED = "dispatch_failed"
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {
+        RequestState.SUCCEEDED,
+        RequestState.FAILED,
+        RequestState.CANCELLED,
+        RequestState.REJECTED,
+        RequestState.EXPIRED,
+        RequestState.DISPATCH_FAILED,
+    }
+)
+OPEN_STATES = tuple(s for s in RequestState if s not in _FINAL)
+
+
+def new_request_id() -> str:
+    """Short, unguessable, easy to type in chat: ``r-`` + 8 lowercase base32 characters."""
+    alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+    return "r-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+# ---------------------------------------------------------------- commands (parser output)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did something, as the platform saw it, and the person it maps to (None = unknown)."""
+
+    platform: Platform
+    platform_id: str
+    person: str | None
+    channel: str = ""
+    display: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.person or f"{self.platform}:{self.platform_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeployCommand:
+    service: str
+    ref: str
+    environment: str
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackCommand:
+    service: str
+    environment: str
+    target_version: str = ""  # empty = previous
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCommand:
+    service: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveListCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveCommand:
+    request_id: str
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCommand:
+    request_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LockCommand:
+    environment: str
+    duration_s: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockCommand:
+    environment: str
+
+
+Command = (
+    DeployCommand
+    | RollbackCommand
+    | StatusCommand
+    | ApproveListCommand
+    | ApproveCommand
+    | RejectCommand
+    | LockCommand
+    | UnlockCommand
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the parser or policy answers instead of acting: help, usage, an error. Shown only to the user."""
+
+    text: str
+    ok: bool = False
+    cards: tuple[Card, ...] = ()
+
+
+# ---------------------------------------------------------------- stored state
+
+
+@dataclass(frozen=True, slots=True)
+class DeployRequest:
+    id: str
+    kind: RequestKind
+    service: str
+    environment: str
+    ref: str  # the git ref to run the workflow at (rollback: the default branch)
+    requester: str  # person key
+    requester_platform: Platform
+    requester_id: str  # platform id (for mentions / ephemerals)
+    channel: str  # where the command came from
+    state: RequestState
+    created_at: datetime
+    workflow: str
+    approvals_required: int = 0
+    expires_at: datetime | None = None
+    sha: str = ""
+    target_version: str = ""
+    run_id: int | None = None
+    run_url: str = ""
+    response_url: str = ""
+    detail: str = ""  # last reason / failure text shown on the card
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    request_id: str
+    person: str
+    platform: Platform
+    platform_id: str
+    decision: str  # "approve" | "reject"
+    comment: str
+    at: datetime
+    sha: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str  # person key or platform:id
+    action: str  # e.g. "deploy", "approve", "deny"
+    target: str  # request id, env, ...
+    channel: str
+    result: str  # "ok" | "denied" | "error" | ...
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    environment: str
+    holder: str
+    reason: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """The last successful deployment of a service to an environment."""
+
+    service: str
+    environment: str
+    version: str
+    sha: str
+    request_id: str
+    by: str
+    at: datetime
+
+
+# ---------------------------------------------------------------- outbound: platform-neutral cards
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    action_id: str  # e.g. "approve", "reject", "ack"
+    label: str
+    value: str  # e.g. the request id
+    style: str = ""  # "primary" | "danger" | ""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One evolving message: rendered to Block Kit or Adaptive Cards at delivery time."""
+
+    kind: str  # deployment | rollback | approval | failure | security | info
+    title: str
+    status: str = ""  # short state word shown prominently
+    tone: str = "neutral"  # neutral | good | warning | danger
+    text: str = ""
+    facts: tuple[Fact, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    links: tuple[Link, ...] = ()
+    footer: str = ""
+    mention: str = ""  # "here" | "channel" | "" ; or "<@U..>" strings joined
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "status": self.status,
+            "tone": self.tone,
+            "text": self.text,
+            "facts": [[f.label, f.value] for f in self.facts],
+            "buttons": [[b.action_id, b.label, b.value, b.style] for b in self.buttons],
+            "links": [[lk.label, lk.url] for lk in self.links],
+            "footer": self.footer,
+            "mention": self.mention,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Card:
+        return cls(
+            kind=str(data["kind"]),
+            title=str(data["title"]),
+            status=str(data.get("status", "")),
+            tone=str(data.get("tone", "neutral")),
+            text=str(data.get("text", "")),
+            facts=tuple(Fact(str(a), str(b)) for a, b in data.get("facts", [])),
+            buttons=tuple(Button(str(a), str(b), str(c), str(d)) for a, b, c, d in data.get("buttons", [])),
+            links=tuple(Link(str(a), str(b)) for a, b in data.get("links", [])),
+            footer=str(data.get("footer", "")),
+            mention=str(data.get("mention", "")),
+        )
+
+
+class Op(StrEnum):
+    CARD = "card"  # post once per (destination, card_key), then update in place
+    POST = "post"  # a new message (optionally in a card's thread)
+    EPHEMERAL = "ephemeral"  # Slack: visible to one user
+    RESPOND = "respond"  # Slack: answer through a command's response_url
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    platform: Platform
+    address: str  # Slack channel id, Teams webhook name, or a response_url
+    user: str = ""  # ephemeral recipient
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message to deliver. ``key`` makes the enqueue idempotent."""
+
+    key: str
+    destination: Destination
+    op: Op
+    card: Card
+    card_key: str = ""  # CARD: which card; POST: the card whose thread it replies in
+    id: int = 0
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened that routes may send to channels."""
+
+    kind: str  # deployment | rollback | failure | security | approval
+    service: str = ""
+    environment: str = ""
+    branch: str = ""
+    outcome: str = ""  # success | failure | cancelled | "" (in progress)
+    severity: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """A GitHub workflow run's progress, parsed from a webhook or the API."""
+
+    run_id: int
+    workflow: str  # file name, e.g. api-ci.yml
+    status: str  # queued | in_progress | completed | waiting | requested
+    conclusion: str  # success | failure | cancelled | ... | ""
+    html_url: str
+    head_sha: str
+    head_branch: str
+    title: str  # display_title / run-name
+    actor: str = ""
+    event: str = ""
+    jobs: tuple[tuple[str, str], ...] = field(default_factory=tuple)

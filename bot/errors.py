@@ -1,0 +1,41 @@
+"""The bot's exception tree. Third-party errors are translated at the adapter (``raise ... from exc``)."""
+
+from __future__ import annotations
+
+
+class ChatOpsError(Exception):
+    """Base of every error the bot raises on purpose."""
+
+
+class ConfigError(ChatOpsError):
+    """The configuration is invalid. ``problems`` lists one line per problem, each naming its key path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class StoreError(ChatOpsError):
+    """The store could not complete an operation."""
+
+
+class DeliveryError(ChatOpsError):
+    """A chat platform refused or failed a delivery."""
+
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class GitHubError(ChatOpsError):
+    """A GitHub API call failed. ``transient`` is true for 5xx, 429 and timeouts."""
+
+    def __init__(self, message: str, *, transient: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
+
+
+class VerificationError(ChatOpsError):
+    """An inbound request failed authentication (signature, key, token)."""

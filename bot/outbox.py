@@ -1,0 +1,129 @@
+"""Durable delivery of chat messages.
+
+Messages are claimed oldest first under a lease. Per destination: at most one message per
+``interval`` seconds, strictly in order (a destination that failed is paused until its retry time, so a
+later message never overtakes an earlier one). A card (``Op.CARD``) is posted once and then updated in
+place; when several updates of one card are waiting, only the newest is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+
+from bot.domain import Destination, Op, OutboundMessage, Platform
+from bot.egress import Sender
+from bot.errors import DeliveryError
+from bot.metrics import DELIVERIES
+from bot.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    def __init__(self, *, store: Store, senders: Mapping[Platform, Sender], interval: float = 1.0,
+                 max_attempts: int = 10, max_backoff: float = 300.0, lease_s: float = 60.0) -> None:
+        self.store = store
+        self.senders = senders
+        self.interval = interval
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self.lease_s = lease_s
+        self._next_ok: dict[Destination, float] = {}
+        self._event = asyncio.Event()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def run(self, stop: asyncio.Event, *, poll: float = 0.25) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("outbox pass failed")
+                sent = 0
+            if sent:
+                continue
+            self._event.clear()
+            waiters = [asyncio.ensure_future(self._event.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
+    async def run_once(self, *, limit: int = 200) -> int:
+        """One pass: claim due messages and deliver them, destinations concurrently. Returns messages sent."""
+        async with self.store.unit() as u:
+            batch = await u.outbox_due(limit=limit, lease_s=self.lease_s)
+        lanes: dict[Destination, list[OutboundMessage]] = {}
+        for m in batch:
+            lanes.setdefault(self._lane(m), []).append(m)
+        results = await asyncio.gather(*(self._lane_run(d, ms) for d, ms in lanes.items()))
+        return sum(results)
+
+    @staticmethod
+    def _lane(m: OutboundMessage) -> Destination:
+        # response_url and ephemeral messages are per user; cards and posts share the channel's rate limit
+        return Destination(m.destination.platform, m.destination.address)
+
+    async def _lane_run(self, lane: Destination, messages: list[OutboundMessage]) -> int:
+        sent = 0
+        for i, m in enumerate(messages):
+            wait = self._next_ok.get(lane, 0.0) - time.monotonic()
+            if wait > 0:
+                if wait > 0.5 or i + 1 < len(messages):
+                    await self._release(messages[i:], delay=wait)
+                    return sent
+                await asyncio.sleep(wait)
+            outcome = await self._deliver(lane, m)
+            if outcome is None:  # paused (failure or ordering): keep the rest for later, in order
+                await self._release(messages[i + 1:], delay=0.2)
+                return sent
+            sent += outcome
+        return sent
+
+    async def _release(self, messages: list[OutboundMessage], *, delay: float) -> None:
+        if not messages:
+            return
+        async with self.store.unit() as u:
+            for m in messages:
+                await u.outbox_release(m.id, delay_s=delay)
+
+    async def _deliver(self, lane: Destination, m: OutboundMessage) -> int | None:
+        """1 = sent, 0 = nothing sent but done (superseded), None = paused."""
+        dest = m.destination
+        ref: str | None = None
+        async with self.store.unit() as u:
+            if m.op is Op.CARD and await u.newer_pending_card(m):
+                await u.outbox_supersede(m.id)
+                return 0
+            if m.card_key and m.op in (Op.CARD, Op.POST):
+                ref = await u.message_ref(dest.platform, dest.address, m.card_key)
+            if m.op is Op.POST and m.card_key and ref is None:
+                await u.outbox_release(m.id, delay_s=0.5)  # the card it replies under is not posted yet
+                return None
+        sender = self.senders.get(dest.platform)
+        try:
+            if sender is None:
+                raise DeliveryError(f"no sender configured for {dest.platform}", transient=False)
+            new_ref = await sender.send(m, ref=ref)
+        except DeliveryError as exc:
+            give_up = not exc.transient or m.attempts + 1 >= self.max_attempts
+            delay = exc.retry_after if exc.retry_after is not None else min(self.max_backoff, 2.0 ** m.attempts)
+            DELIVERIES.labels(platform=dest.platform.value, result="gave_up" if give_up else "retry").inc()
+            log.warning("delivery of outbox %s to %s failed (%s)%s", m.id, dest.platform, exc,
+                        "; giving up" if give_up else f"; retry in {delay:.1f}s")
+            async with self.store.unit() as u:
+                await u.outbox_retry(m.id, delay_s=delay, error=str(exc), give_up=give_up)
+            if not give_up:
+                self._next_ok[lane] = time.monotonic() + delay
+                return None
+            return 0
+        self._next_ok[lane] = time.monotonic() + (self.interval if m.op in (Op.CARD, Op.POST) else 0.0)
+        async with self.store.unit() as u:
+            if m.op is Op.CARD and new_ref and new_ref != ref:
+                await u.save_message_ref(dest.platform, dest.address, m.card_key, new_ref)
+            await u.outbox_done(m.id, supersede_card=m.op is Op.CARD)
+        DELIVERIES.labels(platform=dest.platform.value, result="sent").inc()
+        return 1

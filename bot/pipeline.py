@@ -1,0 +1,337 @@
+"""The one place that sequences: dedup -> policy -> state change + audit + outbox, in one transaction.
+
+Commands and decisions are decided in-request (a few milliseconds of database work) so the answer to
+the user is final; everything slow (resolving refs, dispatching, delivering chat messages) happens in
+background workers that read the durable state (bot.worker, bot.outbox).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+
+from bot import cards
+from bot.config import Config
+from bot.domain import (
+    Actor,
+    Approval,
+    ApproveCommand,
+    ApproveListCommand,
+    AuditEntry,
+    Card,
+    Command,
+    DeployCommand,
+    DeployRequest,
+    Destination,
+    Event,
+    Lock,
+    LockCommand,
+    Op,
+    OutboundMessage,
+    Platform,
+    RejectCommand,
+    Reply,
+    RequestKind,
+    RequestState,
+    RollbackCommand,
+    RunUpdate,
+    StatusCommand,
+    UnlockCommand,
+    new_request_id,
+)
+from bot.policy import rbac
+from bot.policy.routing import route
+from bot.store.store import Store, Unit
+
+log = logging.getLogger(__name__)
+
+
+def run_update_to_json(update: RunUpdate) -> str:
+    return json.dumps(asdict(update), separators=(",", ":"))
+
+
+def run_update_from_json(body: str) -> RunUpdate:
+    data = json.loads(body)
+    data["jobs"] = tuple(tuple(j) for j in data.get("jobs", ()))
+    return RunUpdate(**data)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def request_targets(config: Config, r: DeployRequest) -> list[Destination]:
+    """Where a request's card lives: the approvals channel when it needs approval, plus routed channels."""
+    kind = "rollback" if r.kind is RequestKind.ROLLBACK else "deployment"
+    dests = [t.destination for t in route(config, Event(kind=kind, service=r.service, environment=r.environment,
+                                                        branch=r.ref))]
+    if r.approvals_required and config.approvals_channel():
+        approvals = Destination(Platform.SLACK, config.approvals_channel())
+        if approvals not in dests:
+            dests.insert(0, approvals)
+    return dests
+
+
+async def enqueue_card(u: Unit, config: Config, r: DeployRequest, **extra: object) -> None:
+    """Queue an in-place update of the request's card everywhere it lives (posted the first time)."""
+    approvals = await u.approvals(r.id)
+    previous = await u.deployments(r.service, r.environment, limit=1)
+    card = cards.request_card(r, approvals, repository=config.repository,
+                              previous_sha=previous[0].sha if previous else "", **extra)  # type: ignore[arg-type]
+    key = cards.card_key(r.id)
+    token = uuid.uuid4().hex
+    for dest in request_targets(config, r):
+        await u.enqueue(OutboundMessage(f"{key}|{dest.platform}:{dest.address}|{token}", dest, Op.CARD, card,
+                                        card_key=key))
+
+
+async def notify_requester(u: Unit, r: DeployRequest, text: str, *, tone: str = "neutral") -> None:
+    """Tell the requester privately (through the command's response_url when we have one)."""
+    if r.requester_platform is not Platform.SLACK:
+        return
+    card = cards.notice(text, tone=tone)
+    key = f"note:{r.id}:{uuid.uuid4().hex}"
+    if r.response_url:
+        await u.enqueue(OutboundMessage(key, Destination(Platform.SLACK, r.response_url), Op.RESPOND, card))
+    elif r.channel:
+        await u.enqueue(OutboundMessage(key, Destination(Platform.SLACK, r.channel, r.requester_id),
+                                        Op.EPHEMERAL, card))
+
+
+class Pipeline:
+    def __init__(self, *, config: Config, store: Store, wake: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.store = store
+        self.wake = wake
+        self.clock = clock
+
+    async def _audit(self, u: Unit, actor: Actor, action: str, target: str, result: str, detail: str = "") -> None:
+        await u.audit(AuditEntry(self.clock(), actor.label, action, target, actor.channel, result, detail[:500]))
+
+    async def _denied(self, actor: Actor, action: str, target: str, reason: str) -> Reply:
+        async with self.store.unit() as u:
+            await self._audit(u, actor, action, target, "denied", reason)
+        log.info("denied %s on %s for %s", action, target, actor.label)
+        return Reply(f":no_entry: Not allowed: {reason}.")
+
+    async def handle(self, cmd: Command, actor: Actor, *, idem_key: str, response_url: str = "") -> Reply:
+        """Run one parsed command for ``actor``. A repeat of ``idem_key`` has no second effect."""
+        try:
+            if isinstance(cmd, DeployCommand | RollbackCommand):
+                return await self._request(cmd, actor, idem_key=idem_key, response_url=response_url)
+            if isinstance(cmd, ApproveCommand | RejectCommand):
+                approve = isinstance(cmd, ApproveCommand)
+                text = cmd.comment if isinstance(cmd, ApproveCommand) else cmd.reason
+                return await self.decide(cmd.request_id, approve=approve, actor=actor, comment=text,
+                                         idem_key=idem_key)
+            if isinstance(cmd, ApproveListCommand):
+                return await self._approvable(actor)
+            if isinstance(cmd, StatusCommand):
+                return await self._status(cmd, actor)
+            return await self._lock(cmd, actor, idem_key=idem_key)
+        except Exception:
+            log.exception("command failed for %s", actor.label)  # policy fault = deny; never a traceback to users
+            return Reply(":warning: Something went wrong on our side; nothing was changed. Please try again.")
+
+    async def _request(self, cmd: DeployCommand | RollbackCommand, actor: Actor, *, idem_key: str,
+                       response_url: str) -> Reply:
+        rollback = isinstance(cmd, RollbackCommand)
+        action = "rollback" if rollback else "deploy"
+        target = f"{cmd.service}/{cmd.environment}"
+        decision = rbac.can_deploy(self.config, actor, cmd.environment, force=cmd.force)
+        if not decision.allowed:
+            return await self._denied(actor, action, target, decision.reason)
+        env = self.config.environments[cmd.environment]
+        service = self.config.services[cmd.service]
+        now = self.clock()
+        needs_approval = env.needs_approval and not rollback
+        r = DeployRequest(
+            id=new_request_id(),
+            kind=RequestKind.ROLLBACK if rollback else RequestKind.DEPLOY,
+            service=cmd.service,
+            environment=cmd.environment,
+            ref="main" if isinstance(cmd, RollbackCommand) else cmd.ref,
+            requester=actor.person or "",
+            requester_platform=actor.platform,
+            requester_id=actor.platform_id,
+            channel=actor.channel,
+            state=RequestState.RECEIVED,
+            created_at=now,
+            workflow=service.rollback_workflow if rollback else service.workflow,
+            approvals_required=env.approvals if needs_approval else 0,
+            expires_at=now + timedelta(seconds=env.approval_ttl_s) if needs_approval else None,
+            target_version=cmd.target_version if isinstance(cmd, RollbackCommand) else "",
+            response_url=response_url,
+        )
+        async with self.store.unit() as u:
+            if not await u.claim_key(idem_key):
+                return Reply("Already received; nothing more to do.", ok=True)
+            lock = await u.get_lock(cmd.environment)
+            if lock and not cmd.force:
+                reason = f"{cmd.environment} is locked by {lock.holder}" + (f": {lock.reason}" if lock.reason else "")
+                await self._audit(u, actor, action, target, "denied", reason)
+                return Reply(f":lock: Not allowed: {reason}. (Admins may add --force.)")
+            await u.insert_request(r)
+            await self._audit(u, actor, action, r.id, "ok",
+                              f"{target} {r.ref if not rollback else r.target_version or 'previous'}"
+                              + (" --force" if cmd.force else ""))
+            await enqueue_card(u, self.config, r)
+        self.wake()
+        what = f"rollback of {cmd.service} in {cmd.environment}" if rollback else (
+            f"deploy of {cmd.service} {r.ref} to {cmd.environment}")
+        tail = f" It needs {r.approvals_required} approval(s) in <#{self.config.approvals_channel()}>." if (
+            r.approvals_required) else " Starting the workflow now."
+        return Reply(f":rocket: Request `{r.id}`: {what}.{tail}", ok=True)
+
+    async def decide(self, request_id: str, *, approve: bool, actor: Actor, comment: str, idem_key: str) -> Reply:
+        action = "approve" if approve else "reject"
+        async with self.store.unit() as u:
+            if not await u.claim_key(idem_key):
+                return Reply("Already received; nothing more to do.", ok=True)
+            r = await u.get_request(request_id, for_update=True)
+            if r is None:
+                await self._audit(u, actor, action, request_id, "denied", "no such request")
+                return Reply(f":warning: There is no request `{request_id[:20]}`. `/approve` lists open ones.")
+            approvals = await u.approvals(r.id)
+            decision = rbac.can_decide(self.config, actor, r, approvals, at=self.clock())
+            if not decision.allowed:
+                await self._audit(u, actor, action, r.id, "denied", decision.reason)
+                return Reply(f":no_entry: Not allowed: {decision.reason}.")
+            await u.add_approval(Approval(r.id, actor.person or "", actor.platform, actor.platform_id,
+                                          action, comment, self.clock(), r.sha))
+            ok_count = sum(1 for a in approvals if a.decision == "approve") + (1 if approve else 0)
+            new: DeployRequest | None = r
+            if not approve:
+                new = await u.transition(r.id, from_states=[RequestState.PENDING_APPROVAL], to=RequestState.REJECTED,
+                                         detail=f"Rejected by {actor.label}" + (f": {comment}" if comment else ""))
+            elif ok_count >= r.approvals_required:
+                new = await u.transition(r.id, from_states=[RequestState.PENDING_APPROVAL], to=RequestState.APPROVED)
+            await self._audit(u, actor, action, r.id, "ok", comment)
+            if new is not None:
+                await enqueue_card(u, self.config, new)
+                if new.state is RequestState.REJECTED:
+                    await notify_requester(u, new, f"{new.id} was rejected by {actor.label}.", tone="danger")
+        self.wake()
+        if not approve:
+            return Reply(f":x: Rejected `{request_id}`.", ok=True)
+        if new is not None and new.state is RequestState.APPROVED:
+            return Reply(f":white_check_mark: Approved `{request_id}`; starting the workflow.", ok=True)
+        return Reply(f":white_check_mark: Approval recorded for `{request_id}` "
+                     f"({ok_count}/{r.approvals_required}).", ok=True)
+
+    async def _approvable(self, actor: Actor) -> Reply:
+        decision = rbac.can_view(self.config, actor)
+        if not decision.allowed:
+            return await self._denied(actor, "approve-list", "-", decision.reason)
+        out = []
+        async with self.store.unit() as u:
+            for r in await u.requests_in([RequestState.PENDING_APPROVAL]):
+                approvals = await u.approvals(r.id)
+                if rbac.can_decide(self.config, actor, r, approvals, at=self.clock()).allowed:
+                    out.append(cards.request_card(r, approvals, repository=self.config.repository))
+        if not out:
+            return Reply("Nothing is waiting for your approval.", ok=True)
+        return Reply(f"{len(out)} request(s) waiting for your approval:", ok=True, cards=tuple(out[:10]))
+
+    async def _status(self, cmd: StatusCommand, actor: Actor) -> Reply:
+        decision = rbac.can_view(self.config, actor)
+        if not decision.allowed:
+            return await self._denied(actor, "status", cmd.service or "-", decision.reason)
+        services = [cmd.service] if cmd.service else sorted(self.config.services)
+        lines = []
+        async with self.store.unit() as u:
+            open_reqs = await u.find_requests(states=[s for s in RequestState if not s.final], limit=200)
+            for name in services:
+                lines.append(f"*{name}*")
+                for env in self.config.services[name].environments:
+                    last = await u.deployments(name, env, limit=1)
+                    lock = await u.get_lock(env)
+                    text = (f"{last[0].version} ({last[0].sha[:7]}) by {last[0].by} at {last[0].at:%Y-%m-%d %H:%M}"
+                            if last else "nothing deployed yet")
+                    pending = [r for r in open_reqs if r.service == name and r.environment == env]
+                    if pending:
+                        text += " · " + ", ".join(f"{r.id} {r.state.value.replace('_', ' ')}" for r in pending)
+                    if lock:
+                        text += f" · :lock: locked by {lock.holder}" + (f" ({lock.reason})" if lock.reason else "")
+                    lines.append(f"• {env}: {text}")
+        return Reply("\n".join(lines), ok=True)
+
+    async def _lock(self, cmd: LockCommand | UnlockCommand, actor: Actor, *, idem_key: str) -> Reply:
+        action = "lock" if isinstance(cmd, LockCommand) else "unlock"
+        decision = rbac.can_lock(self.config, actor, cmd.environment)
+        if not decision.allowed:
+            return await self._denied(actor, action, cmd.environment, decision.reason)
+        async with self.store.unit() as u:
+            if not await u.claim_key(idem_key):
+                return Reply("Already received; nothing more to do.", ok=True)
+            if isinstance(cmd, UnlockCommand):
+                released = await u.release_lock(cmd.environment)
+                await self._audit(u, actor, action, cmd.environment, "ok" if released else "noop")
+                return Reply(f":unlock: {cmd.environment} unlocked." if released else
+                             f"{cmd.environment} was not locked.", ok=True)
+            now = self.clock()
+            expires = now + timedelta(seconds=cmd.duration_s) if cmd.duration_s else None
+            taken = await u.acquire_lock(Lock(cmd.environment, actor.label, cmd.reason, now, expires))
+            if not taken:
+                held = await u.get_lock(cmd.environment)
+                return Reply(f":lock: {cmd.environment} is already locked by {held.holder if held else '?'}.")
+            await self._audit(u, actor, action, cmd.environment, "ok", cmd.reason)
+        until = f" until {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
+        return Reply(f":lock: {cmd.environment} locked{until}.", ok=True)
+
+    async def invalid(self, actor: Actor, command: str, reason: str) -> None:
+        """Audit a command we could not parse (the user already got the usage line)."""
+        async with self.store.unit() as u:
+            await self._audit(u, actor, command, "-", "invalid", reason)
+
+    async def reply_later(self, response_url: str, text: str, *, key: str) -> None:
+        """Queue a private answer through a Slack response_url (used for button clicks)."""
+        async with self.store.unit() as u:
+            await u.enqueue(OutboundMessage(key, Destination(Platform.SLACK, response_url), Op.RESPOND,
+                                            cards.notice(text)))
+
+    async def button(self, action: str, request_id: str, actor: Actor, *, idem_key: str,
+                     response_url: str = "") -> Reply:
+        """Approve / Reject / Re-run / Roll back buttons on a request's card."""
+        if action in ("approve", "reject"):
+            return await self.decide(request_id, approve=action == "approve", actor=actor, comment="",
+                                     idem_key=idem_key)
+        async with self.store.unit() as u:
+            r = await u.get_request(request_id)
+        if r is None or r.service not in self.config.services:
+            return Reply(f":warning: There is no request `{request_id[:20]}`.")
+        cmd: Command = (DeployCommand(r.service, r.ref, r.environment) if action == "rerun"
+                        else RollbackCommand(r.service, r.environment))
+        return await self.handle(cmd, actor, idem_key=idem_key, response_url=response_url)
+
+    async def record_inbound(self, *, source: str, key: str, kind: str, body: str) -> bool:
+        """Durably record an inbound item once; False if its key was seen before."""
+        async with self.store.unit() as u:
+            fresh = await u.inbox_add(source=source, key=key, kind=kind, body=body)
+        if fresh:
+            self.wake()
+        return fresh
+
+    async def record_run_update(self, update: RunUpdate, *, delivery: str, event: str) -> bool:
+        return await self.record_inbound(source="github", key=f"gh:{delivery}", kind=event,
+                                         body=run_update_to_json(update))
+
+    async def ready(self) -> bool:
+        return await self.store.ping()
+
+    async def outbox_counts(self) -> dict[str, int]:
+        async with self.store.unit() as u:
+            return await u.outbox_counts()
+
+    async def request_view(self, request_id: str) -> Card | None:
+        """The request's card as it stands now."""
+        async with self.store.unit() as u:
+            r = await u.get_request(request_id)
+            if r is None:
+                return None
+            return cards.request_card(r, await u.approvals(r.id), repository=self.config.repository)

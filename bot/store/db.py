@@ -1,0 +1,212 @@
+"""The thin database layer under the Store: one connection-like interface, two backends.
+
+SQL is written once with ``?`` placeholders; the PostgreSQL backend rewrites them to ``$n``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+import asyncpg
+
+from bot.errors import StoreError
+
+log = logging.getLogger(__name__)
+Row = dict[str, Any]
+
+_DIALECT = {
+    "sqlite": {"{serial}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{bigint}": "INTEGER"},
+    "postgres": {"{serial}": "BIGSERIAL PRIMARY KEY", "{bigint}": "BIGINT"},
+}
+
+
+class Conn(Protocol):
+    """A connection inside one transaction."""
+
+    dialect: str
+
+    async def execute(self, sql: str, *args: Any) -> int: ...  # rows affected
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+
+class Database(Protocol):
+    dialect: str
+
+    def transaction(self) -> Any: ...  # async context manager yielding Conn
+    async def close(self) -> None: ...
+
+
+def migrations() -> list[tuple[int, str]]:
+    folder = resources.files("bot.store") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        m = re.match(r"^(\d{4})_.*\.sql$", entry.name)
+        if m:
+            out.append((int(m.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def _statements(sql: str, dialect: str) -> list[str]:
+    for k, v in _DIALECT[dialect].items():
+        sql = sql.replace(k, v)
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+async def migrate(db: Database) -> None:
+    """Apply numbered migrations not applied yet, each in its own transaction (safe with several replicas)."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)"
+        )
+    for version, sql in migrations():
+        async with db.transaction() as conn:
+            if db.dialect == "postgres":
+                await conn.execute("SELECT pg_advisory_xact_lock(4242)")
+            if await conn.fetchrow("SELECT version FROM schema_migrations WHERE version = ?", version):
+                continue
+            for stmt in _statements(sql, db.dialect):
+                await conn.execute(stmt)
+            await conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 'now')", version)
+            log.info("applied migration %04d", version)
+
+
+class _SqliteConn:
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._c = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        cur = await self._c.execute(sql, args)
+        return cur.rowcount
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        cur = await self._c.execute(sql, args)
+        rows = await cur.fetchall()
+        return [dict(r) for r in rows]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        cur = await self._c.execute(sql, args)
+        row = await cur.fetchone()
+        return dict(row) if row is not None else None
+
+
+class SqliteDatabase:
+    """One connection, transactions serialized in-process; BEGIN IMMEDIATE serializes across processes."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteDatabase:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None, timeout=30)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA busy_timeout=30000")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        return cls(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        async with self._lock:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+            except aiosqlite.Error as exc:
+                raise StoreError(f"cannot start a transaction: {exc}") from exc
+            try:
+                yield _SqliteConn(self._conn)
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _pg_sql(sql: str) -> str:
+    n = 0
+
+    def repl(_: re.Match[str]) -> str:
+        nonlocal n
+        n += 1
+        return f"${n}"
+
+    return _PLACEHOLDER.sub(repl, sql)
+
+
+class _PgConn:
+    dialect = "postgres"
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._c = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status: str = await self._c.execute(_pg_sql(sql), *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._c.fetch(_pg_sql(sql), *args)]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        r = await self._c.fetchrow(_pg_sql(sql), *args)
+        return dict(r) if r is not None else None
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, schema: str | None = None) -> PostgresDatabase:
+        settings = {"search_path": schema} if schema else None
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10, server_settings=settings)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+        return cls(pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PgConn(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_database(url: str) -> SqliteDatabase | PostgresDatabase:
+    """``sqlite:///path`` (or empty) -> SQLite; ``postgresql://...`` -> PostgreSQL."""
+    if not url or url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):] if url else "chatops.db"
+        db: SqliteDatabase | PostgresDatabase = await SqliteDatabase.open(path or "chatops.db")
+    elif url.startswith(("postgresql://", "postgres://")):
+        db = await PostgresDatabase.open(url)
+    else:
+        raise StoreError("DATABASE_URL must start with sqlite:/// or postgresql://")
+    await migrate(db)
+    return db
+

@@ -1,0 +1,409 @@
+"""The Store: domain operations over one Database. Every state change is an atomic conditional write.
+
+Use ``async with store.unit() as u:`` to make several changes in one transaction (a state change and the
+outbox messages it causes, for instance). Plain ``store.x(...)`` calls open their own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.domain import (
+    Approval,
+    AuditEntry,
+    Card,
+    Deployment,
+    DeployRequest,
+    Destination,
+    Lock,
+    Op,
+    OutboundMessage,
+    Platform,
+    RequestKind,
+    RequestState,
+)
+from bot.store.db import Conn, Database, Row, open_database
+
+
+def ts(dt: datetime | None) -> float | None:
+    return dt.timestamp() if dt is not None else None
+
+
+def dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+_REQ_COLS = (
+    "id, kind, service, environment, ref, requester, requester_platform, requester_id, channel, state, "
+    "created_at, updated_at, workflow, approvals_required, expires_at, sha, target_version, run_id, run_url, "
+    "response_url, detail"
+)
+
+
+def _request(row: Row) -> DeployRequest:
+    created = dt(row["created_at"])
+    assert created is not None
+    return DeployRequest(
+        id=row["id"],
+        kind=RequestKind(row["kind"]),
+        service=row["service"],
+        environment=row["environment"],
+        ref=row["ref"],
+        requester=row["requester"],
+        requester_platform=Platform(row["requester_platform"]),
+        requester_id=row["requester_id"],
+        channel=row["channel"],
+        state=RequestState(row["state"]),
+        created_at=created,
+        updated_at=dt(row["updated_at"]),
+        workflow=row["workflow"],
+        approvals_required=int(row["approvals_required"]),
+        expires_at=dt(row["expires_at"]),
+        sha=row["sha"],
+        target_version=row["target_version"],
+        run_id=int(row["run_id"]) if row["run_id"] is not None else None,
+        run_url=row["run_url"],
+        response_url=row["response_url"],
+        detail=row["detail"],
+    )
+
+
+_UPDATABLE = {"sha", "run_id", "run_url", "detail", "expires_at", "ref", "lease_until"}
+
+
+class Unit:
+    """Domain operations inside one transaction."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.c = conn
+
+    # ------------------------------------------------------------ idempotency
+    async def claim_key(self, key: str) -> bool:
+        """True the first time a key is seen, False for every repeat."""
+        n = await self.c.execute(
+            "INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", key, time.time()
+        )
+        return n == 1
+
+    # ------------------------------------------------------------ requests
+    async def insert_request(self, r: DeployRequest) -> None:
+        await self.c.execute(
+            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 21)})",
+            r.id, r.kind.value, r.service, r.environment, r.ref, r.requester, r.requester_platform.value,
+            r.requester_id, r.channel, r.state.value, ts(r.created_at), ts(r.updated_at or r.created_at),
+            r.workflow, r.approvals_required, ts(r.expires_at), r.sha, r.target_version, r.run_id, r.run_url,
+            r.response_url, r.detail,
+        )
+
+    async def get_request(self, request_id: str, *, for_update: bool = False) -> DeployRequest | None:
+        lock = " FOR UPDATE" if for_update and self.c.dialect == "postgres" else ""
+        row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE id = ?{lock}", request_id)
+        return _request(row) if row else None
+
+    async def request_by_run(self, run_id: int) -> DeployRequest | None:
+        row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE run_id = ?", run_id)
+        return _request(row) if row else None
+
+    async def transition(
+        self,
+        request_id: str,
+        *,
+        from_states: Iterable[RequestState],
+        to: RequestState,
+        **changes: Any,
+    ) -> DeployRequest | None:
+        """Move a request to ``to`` only if it is in one of ``from_states``. Returns the new row, or None."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        states = [s.value for s in from_states]
+        sets = ["state = ?", "updated_at = ?"] + [f"{k} = ?" for k in changes]
+        values = [to.value, time.time()] + [ts(v) if isinstance(v, datetime) else v for v in changes.values()]
+        n = await self.c.execute(
+            f"UPDATE requests SET {', '.join(sets)} WHERE id = ? AND state IN ({', '.join('?' * len(states))})",
+            *values, request_id, *states,
+        )
+        return await self.get_request(request_id) if n == 1 else None
+
+    async def update_request(self, request_id: str, **changes: Any) -> None:
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        sets = [f"{k} = ?" for k in changes]
+        values = [ts(v) if isinstance(v, datetime) else v for v in changes.values()]
+        await self.c.execute(f"UPDATE requests SET {', '.join(sets)} WHERE id = ?", *values, request_id)
+
+    async def claim_dispatch(self, request_id: str, *, lease_s: float) -> DeployRequest | None:
+        """APPROVED -> DISPATCHING, or re-claim a DISPATCHING request whose lease ran out."""
+        t = time.time()
+        n = await self.c.execute(
+            "UPDATE requests SET state = ?, lease_until = ?, updated_at = ? WHERE id = ? AND "
+            "(state = ? OR (state = ? AND lease_until < ?))",
+            RequestState.DISPATCHING.value, t + lease_s, t, request_id,
+            RequestState.APPROVED.value, RequestState.DISPATCHING.value, t,
+        )
+        return await self.get_request(request_id) if n == 1 else None
+
+    async def requests_in(self, states: Iterable[RequestState], *, limit: int = 100) -> list[DeployRequest]:
+        vals = [s.value for s in states]
+        rows = await self.c.fetch(
+            f"SELECT {_REQ_COLS} FROM requests WHERE state IN ({', '.join('?' * len(vals))}) "
+            "ORDER BY created_at LIMIT ?", *vals, limit,
+        )
+        return [_request(r) for r in rows]
+
+    async def find_requests(
+        self, *, service: str | None = None, states: Iterable[RequestState] | None = None, limit: int = 50
+    ) -> list[DeployRequest]:
+        where, args = [], []
+        if service:
+            where.append("service = ?")
+            args.append(service)
+        if states is not None:
+            vals = [s.value for s in states]
+            where.append(f"state IN ({', '.join('?' * len(vals))})")
+            args.extend(vals)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self.c.fetch(
+            f"SELECT {_REQ_COLS} FROM requests {clause} ORDER BY created_at DESC LIMIT ?", *args, limit
+        )
+        return [_request(r) for r in rows]
+
+    # ------------------------------------------------------------ approvals
+    async def add_approval(self, a: Approval) -> bool:
+        """False if this person already decided on this request."""
+        n = await self.c.execute(
+            "INSERT INTO approvals (request_id, person, platform, platform_id, decision, comment, sha, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, person) DO NOTHING",
+            a.request_id, a.person, a.platform.value, a.platform_id, a.decision, a.comment, a.sha, ts(a.at),
+        )
+        return n == 1
+
+    async def approvals(self, request_id: str) -> list[Approval]:
+        rows = await self.c.fetch(
+            "SELECT request_id, person, platform, platform_id, decision, comment, sha, at FROM approvals "
+            "WHERE request_id = ? ORDER BY at", request_id,
+        )
+        return [
+            Approval(r["request_id"], r["person"], Platform(r["platform"]), r["platform_id"], r["decision"],
+                     r["comment"], dt(r["at"]) or now(), r["sha"])
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------ audit
+    async def audit(self, e: AuditEntry) -> None:
+        await self.c.execute(
+            "INSERT INTO audit (at, actor, action, target, channel, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ts(e.at), e.actor, e.action, e.target, e.channel, e.result, e.detail,
+        )
+
+    async def audit_log(self, *, since: datetime | None = None, limit: int = 1000) -> list[AuditEntry]:
+        rows = await self.c.fetch(
+            "SELECT at, actor, action, target, channel, result, detail FROM audit WHERE at >= ? "
+            "ORDER BY id LIMIT ?", ts(since) or 0.0, limit,
+        )
+        return [AuditEntry(dt(r["at"]) or now(), r["actor"], r["action"], r["target"], r["channel"],
+                           r["result"], r["detail"]) for r in rows]
+
+    # ------------------------------------------------------------ outbox
+    async def enqueue(self, m: OutboundMessage) -> bool:
+        """Add a message to the outbox; a repeated key is ignored. Returns True if added."""
+        t = time.time()
+        n = await self.c.execute(
+            "INSERT INTO outbox (key, platform, address, user_id, op, card_key, payload, next_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            m.key, m.destination.platform.value, m.destination.address, m.destination.user, m.op.value,
+            m.card_key, json.dumps(m.card.to_dict(), separators=(",", ":")), t, t,
+        )
+        return n == 1
+
+    async def outbox_due(self, *, limit: int, lease_s: float) -> list[OutboundMessage]:
+        """Claim due pending messages (lease), oldest first."""
+        t = time.time()
+        lock = " FOR UPDATE SKIP LOCKED" if self.c.dialect == "postgres" else ""
+        rows = await self.c.fetch(
+            "SELECT id, key, platform, address, user_id, op, card_key, payload, attempts FROM outbox "
+            f"WHERE state = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?) "
+            f"ORDER BY id LIMIT ?{lock}", t, t, limit,
+        )
+        for r in rows:
+            await self.c.execute("UPDATE outbox SET lease_until = ? WHERE id = ?", t + lease_s, r["id"])
+        return [
+            OutboundMessage(
+                key=r["key"],
+                destination=Destination(Platform(r["platform"]), r["address"], r["user_id"]),
+                op=Op(r["op"]),
+                card=Card.from_dict(json.loads(r["payload"])),
+                card_key=r["card_key"],
+                id=int(r["id"]),
+                attempts=int(r["attempts"]),
+            )
+            for r in rows
+        ]
+
+    async def outbox_done(self, message_id: int, *, supersede_card: bool) -> None:
+        """Mark sent. For a card, older pending updates of the same card are superseded (never sent)."""
+        t = time.time()
+        row = await self.c.fetchrow("SELECT platform, address, card_key, op FROM outbox WHERE id = ?", message_id)
+        await self.c.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, lease_until = NULL WHERE id = ?", t, message_id
+        )
+        if row and supersede_card and row["card_key"]:
+            await self.c.execute(
+                "UPDATE outbox SET state = 'superseded', sent_at = ? WHERE state = 'pending' AND id < ? "
+                "AND platform = ? AND address = ? AND card_key = ? AND op = ?",
+                t, message_id, row["platform"], row["address"], row["card_key"], row["op"],
+            )
+
+    async def outbox_supersede(self, message_id: int) -> None:
+        await self.c.execute(
+            "UPDATE outbox SET state = 'superseded', sent_at = ?, lease_until = NULL WHERE id = ?",
+            time.time(), message_id,
+        )
+
+    async def outbox_retry(self, message_id: int, *, delay_s: float, error: str, give_up: bool) -> None:
+        await self.c.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, lease_until = NULL, "
+            "state = ? WHERE id = ?",
+            time.time() + delay_s, error[:500], "failed" if give_up else "pending", message_id,
+        )
+
+    async def outbox_release(self, message_id: int, *, delay_s: float) -> None:
+        """Put a claimed message back without counting an attempt (rate limit, ordering)."""
+        await self.c.execute(
+            "UPDATE outbox SET lease_until = NULL, next_at = ? WHERE id = ?", time.time() + delay_s, message_id
+        )
+
+    async def newer_pending_card(self, m: OutboundMessage) -> bool:
+        row = await self.c.fetchrow(
+            "SELECT 1 AS x FROM outbox WHERE state = 'pending' AND id > ? AND platform = ? AND address = ? "
+            "AND card_key = ? AND op = ?",
+            m.id, m.destination.platform.value, m.destination.address, m.card_key, m.op.value,
+        )
+        return row is not None
+
+    async def outbox_counts(self) -> dict[str, int]:
+        rows = await self.c.fetch("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+        return {r["state"]: int(r["n"]) for r in rows}
+
+    # ------------------------------------------------------------ message refs
+    async def message_ref(self, platform: Platform, address: str, card_key: str) -> str | None:
+        row = await self.c.fetchrow(
+            "SELECT ts FROM message_refs WHERE platform = ? AND address = ? AND card_key = ?",
+            platform.value, address, card_key,
+        )
+        return str(row["ts"]) if row else None
+
+    async def save_message_ref(self, platform: Platform, address: str, card_key: str, ref: str) -> None:
+        await self.c.execute(
+            "INSERT INTO message_refs (platform, address, card_key, ts) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (platform, address, card_key) DO UPDATE SET ts = excluded.ts",
+            platform.value, address, card_key, ref,
+        )
+
+    # ------------------------------------------------------------ inbox (durable record of what arrived)
+    async def inbox_add(self, *, source: str, key: str, kind: str, body: str) -> bool:
+        """Record an inbound item once. False = a repeat of a key already recorded."""
+        n = await self.c.execute(
+            "INSERT INTO inbox (source, key, kind, body, received_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING", source, key, kind, body, time.time(),
+        )
+        return n == 1
+
+    async def inbox_claim(self, *, source: str, limit: int, lease_s: float) -> list[Row]:
+        t = time.time()
+        lock = " FOR UPDATE SKIP LOCKED" if self.c.dialect == "postgres" else ""
+        rows = await self.c.fetch(
+            "SELECT id, key, kind, body, attempts FROM inbox WHERE source = ? AND state = 'pending' "
+            f"AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ?{lock}", source, t, limit,
+        )
+        for r in rows:
+            await self.c.execute("UPDATE inbox SET lease_until = ? WHERE id = ?", t + lease_s, r["id"])
+        return rows
+
+    async def inbox_done(self, item_id: int, *, state: str = "done", error: str = "") -> None:
+        await self.c.execute(
+            "UPDATE inbox SET state = ?, last_error = ?, lease_until = NULL, attempts = attempts + 1 "
+            "WHERE id = ?", state, error[:500], item_id,
+        )
+
+    async def inbox_counts(self) -> dict[str, int]:
+        rows = await self.c.fetch("SELECT source || ':' || state AS k, COUNT(*) AS n FROM inbox GROUP BY source, state")
+        return {r["k"]: int(r["n"]) for r in rows}
+
+    # ------------------------------------------------------------ locks
+    async def acquire_lock(self, lock: Lock) -> bool:
+        """Take the environment lock; an expired lock is replaced. False if someone holds it."""
+        await self.c.execute(
+            "DELETE FROM locks WHERE environment = ? AND expires_at IS NOT NULL AND expires_at < ?",
+            lock.environment, time.time(),
+        )
+        n = await self.c.execute(
+            "INSERT INTO locks (environment, holder, reason, created_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (environment) DO NOTHING",
+            lock.environment, lock.holder, lock.reason, ts(lock.created_at), ts(lock.expires_at),
+        )
+        return n == 1
+
+    async def release_lock(self, environment: str) -> bool:
+        return await self.c.execute("DELETE FROM locks WHERE environment = ?", environment) == 1
+
+    async def get_lock(self, environment: str) -> Lock | None:
+        row = await self.c.fetchrow(
+            "SELECT environment, holder, reason, created_at, expires_at FROM locks WHERE environment = ? "
+            "AND (expires_at IS NULL OR expires_at >= ?)", environment, time.time(),
+        )
+        if not row:
+            return None
+        return Lock(row["environment"], row["holder"], row["reason"], dt(row["created_at"]) or now(),
+                    dt(row["expires_at"]))
+
+    # ------------------------------------------------------------ deployments
+    async def record_deployment(self, d: Deployment) -> None:
+        await self.c.execute(
+            "INSERT INTO deployments (service, environment, version, sha, request_id, by_person, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            d.service, d.environment, d.version, d.sha, d.request_id, d.by, ts(d.at),
+        )
+
+    async def deployments(self, service: str, environment: str, *, limit: int = 2) -> list[Deployment]:
+        rows = await self.c.fetch(
+            "SELECT service, environment, version, sha, request_id, by_person, at FROM deployments "
+            "WHERE service = ? AND environment = ? ORDER BY id DESC LIMIT ?", service, environment, limit,
+        )
+        return [Deployment(r["service"], r["environment"], r["version"], r["sha"], r["request_id"],
+                           r["by_person"], dt(r["at"]) or now()) for r in rows]
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        return cls(await open_database(url))
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[Unit]:
+        async with self.db.transaction() as conn:
+            yield Unit(conn)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.db.transaction() as conn:
+                await conn.fetchrow("SELECT 1 AS ok")
+        except Exception:  # readiness probe: any failure means not ready
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.db.close()

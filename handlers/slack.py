@@ -1,0 +1,91 @@
+"""Slack ingress: Bolt verifies the signature, we parse, decide through the pipeline, and ack in-request.
+
+Only a few milliseconds of database work happen before the ack; dispatches and chat messages are
+done afterwards by the workers from durable state.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import parse
+from bot.domain import Actor, Platform, Reply
+from bot.egress.slack import render_slack
+from bot.metrics import ACKS, REQUESTS
+from bot.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+_REQUEST_BUTTONS = re.compile(r"^(approve|reject|rerun|rollback)$")
+
+
+def slack_actor(pipeline: Pipeline, user_id: str, channel: str) -> Actor:
+    person = pipeline.config.person_by("slack", user_id)
+    return Actor(Platform.SLACK, user_id, person.key if person else None, channel)
+
+
+def reply_payload(reply: Reply) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": reply.text[:3000]}}]
+    for card in reply.cards:
+        _, card_blocks = render_slack(card)
+        if len(blocks) + len(card_blocks) > 50:
+            break
+        blocks.extend(card_blocks)
+    return {"response_type": "ephemeral", "text": reply.text[:3000], "blocks": blocks}
+
+
+def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClient) -> AsyncApp:
+    app = AsyncApp(signing_secret=signing_secret, client=client, process_before_response=True,
+                   logger=logging.getLogger("slack_bolt"))
+
+    async def on_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        name = str(command.get("command", "")).lstrip("/")
+        actor = slack_actor(pipeline, str(command.get("user_id", "")), str(command.get("channel_id", "")))
+        parsed = parse(str(command.get("text", "")), command=name, config=pipeline.config)
+        if isinstance(parsed, Reply):
+            if not parsed.ok:
+                await pipeline.invalid(actor, name, parsed.text.splitlines()[0])
+            await ack(**reply_payload(parsed))
+            return
+        trigger = str(command.get("trigger_id", "")) or f"{actor.platform_id}:{command.get('text', '')}"
+        reply = await pipeline.handle(parsed, actor, idem_key=f"slack:cmd:{trigger}",
+                                      response_url=str(command.get("response_url", "")))
+        await ack(**reply_payload(reply))
+
+    for cmd in ("/deploy", "/approve", "/rollback"):
+        app.command(cmd)(on_command)
+
+    async def on_request_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user = str(body.get("user", {}).get("id", ""))
+        channel = str((body.get("channel") or {}).get("id", ""))
+        actor = slack_actor(pipeline, user, channel)
+        key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}:{action.get('action_id')}"
+        response_url = str(body.get("response_url", ""))
+        reply = await pipeline.button(str(action.get("action_id")), str(action.get("value", ""))[:40], actor,
+                                      idem_key=key, response_url=response_url)
+        if response_url:
+            await pipeline.reply_later(response_url, reply.text, key=f"{key}:reply")
+
+    app.action(_REQUEST_BUTTONS)(on_request_button)
+    return app
+
+
+class SlackHandler:
+    def __init__(self, bolt: AsyncApp) -> None:
+        self.bolt = bolt
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        ACKS.observe(time.perf_counter() - started)
+        REQUESTS.labels(route="slack", status=str(bolt_response.status)).inc()
+        return await to_aiohttp_response(bolt_response)

@@ -1,0 +1,172 @@
+"""Teams bot ingress: ``POST /teams/messages``. Verify the Bot Framework JWT first, then hand the activity
+to the Agents SDK adapter (which calls ``bot.egress.teams_bot.TeamsBot``).
+
+The token check follows the Bot Framework "authenticate requests from the connector" rules: a Bearer JWT
+signed RS256 by a key from the OpenID metadata's ``jwks_uri`` (the key's ``endorsements``, when present,
+must include the activity's channelId), issuer ``https://api.botframework.com``, audience = our app id,
+``exp`` required (5 minutes of clock skew allowed), and a ``serviceurl`` claim equal to the activity's
+``serviceUrl``. Anything else is a 401 and nothing runs. The SDK's own validator is not used because its
+key endpoints are fixed to Microsoft's hosts; ours reads ``TEAMS_OPENID_METADATA_URL`` so tests can serve
+keys on loopback. The check is attached to this one route only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import aiohttp
+import jwt
+from aiohttp import web
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core.authorization import ClaimsIdentity
+
+from bot.egress.teams_bot import TeamsBot
+from bot.errors import VerificationError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPENID_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+BOT_FRAMEWORK_ISSUERS = ("https://api.botframework.com",)
+ROUTE = "/teams/messages"
+
+
+class BotTokenVerifier:
+    """Validates Bot Framework connector tokens; keys come from OpenID metadata and are cached."""
+
+    def __init__(self, *, app_id: str, metadata_url: str = DEFAULT_OPENID_METADATA_URL,
+                 issuers: Iterable[str] = BOT_FRAMEWORK_ISSUERS, leeway_s: float = 300.0,
+                 keys_ttl_s: float = 24 * 3600.0, refetch_after_s: float = 60.0) -> None:
+        if not app_id:
+            raise ValueError("the Teams bot needs its app id (TEAMS_APP_ID) to check token audiences")
+        self.app_id = app_id
+        self._metadata_url = metadata_url
+        self._issuers = list(issuers)
+        self._leeway = leeway_s
+        self._ttl = keys_ttl_s
+        self._refetch_after = refetch_after_s
+        self._keys: dict[str, tuple[jwt.PyJWK, tuple[str, ...] | None]] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _fetch_keys(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=10)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.get(self._metadata_url) as resp:
+                    resp.raise_for_status()
+                    metadata = await resp.json(content_type=None)
+                jwks_uri = metadata.get("jwks_uri") if isinstance(metadata, dict) else None
+                if not isinstance(jwks_uri, str) or not jwks_uri:
+                    raise VerificationError("openid metadata has no jwks_uri")
+                async with session.get(jwks_uri) as resp:
+                    resp.raise_for_status()
+                    jwks = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("fetching teams token keys failed error=%s", type(exc).__name__)
+            raise VerificationError("signing keys unavailable") from None
+        keys: dict[str, tuple[jwt.PyJWK, tuple[str, ...] | None]] = {}
+        for entry in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+            if not isinstance(entry, dict) or not entry.get("kid"):
+                continue
+            try:
+                key = jwt.PyJWK.from_dict(entry)
+            except jwt.PyJWTError:
+                continue
+            endorsements = entry.get("endorsements")
+            keys[str(entry["kid"])] = (key, tuple(endorsements) if isinstance(endorsements, list) else None)
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+        log.info("teams token keys loaded count=%d", len(keys))
+
+    async def _key(self, kid: str) -> tuple[jwt.PyJWK, tuple[str, ...] | None]:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            stale = not self._keys or age > self._ttl
+            if stale or (kid not in self._keys and age > self._refetch_after):
+                await self._fetch_keys()
+            found = self._keys.get(kid)
+        if found is None:
+            raise VerificationError("token signed by an unknown key")
+        return found
+
+    async def verify(self, authorization: str | None, *, service_url: str | None,
+                     channel_id: str | None) -> dict[str, Any]:
+        """Return the verified claims, or raise VerificationError (the reason is safe to log)."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise VerificationError("missing bearer token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise VerificationError("malformed token") from None
+        if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+            raise VerificationError("token must be RS256 with a key id")
+        key, endorsements = await self._key(header["kid"])
+        if endorsements is not None and (not channel_id or channel_id not in endorsements):
+            raise VerificationError("signing key not endorsed for this channel")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key=key, algorithms=["RS256"], audience=self.app_id, issuer=self._issuers,
+                leeway=self._leeway, options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise VerificationError("token expired") from None
+        except jwt.InvalidAudienceError:
+            raise VerificationError("token audience is not this bot") from None
+        except jwt.InvalidIssuerError:
+            raise VerificationError("token issuer not trusted") from None
+        except jwt.PyJWTError as exc:
+            raise VerificationError(f"token invalid ({type(exc).__name__})") from None
+        claimed = claims.get("serviceurl")
+        if not isinstance(claimed, str) or not service_url or claimed.rstrip("/") != service_url.rstrip("/"):
+            raise VerificationError("serviceurl claim does not match the activity")
+        return claims
+
+
+def _unauthorized() -> web.Response:
+    return web.json_response({"error": "unauthorized"}, status=401)
+
+
+def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter,
+                           bot: TeamsBot) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            activity = json.loads(raw)
+        except ValueError:
+            activity = None
+        fields = activity if isinstance(activity, dict) else {}
+        service_url = fields.get("serviceUrl")
+        channel_id = fields.get("channelId")
+        try:
+            claims = await verifier.verify(
+                request.headers.get("Authorization"),
+                service_url=service_url if isinstance(service_url, str) else None,
+                channel_id=channel_id if isinstance(channel_id, str) else None,
+            )
+        except VerificationError as exc:
+            log.warning("teams activity refused reason=%s", exc)
+            return _unauthorized()
+        if not fields.get("type") or not isinstance(fields.get("conversation"), dict):
+            return web.json_response({"error": "not an activity"}, status=400)
+        log.info("teams activity accepted type=%s id=%s", fields.get("type"), fields.get("id", "-"))
+        with warnings.catch_warnings():  # the SDK reads this plain string key; aiohttp prefers RequestKey
+            warnings.simplefilter("ignore", web.NotAppKeyWarning)
+            request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
+        response = await adapter.process(request, bot)
+        return response if response is not None else web.Response(status=202)
+
+    return handle
+
+
+def add_teams_routes(app: web.Application, *, verifier: BotTokenVerifier, adapter: CloudAdapter,
+                     bot: TeamsBot) -> None:
+    """Register ``POST /teams/messages``; the JWT check lives in this handler, not in an app middleware."""
+    app.router.add_post(ROUTE, teams_messages_handler(verifier=verifier, adapter=adapter, bot=bot))
