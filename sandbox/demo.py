@@ -1,0 +1,171 @@
+"""``make demo``: a scripted tour of the bot against the loopback sandbox (SQLite, no accounts needed).
+
+Prints what each channel and person saw. Exits non-zero if any step did not produce what it should.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.stack import Stack, message_text, wait_for
+
+CHANNELS = {"C0DEPLOYS": "#deploys", "C0APPROVALS": "#approvals", "C0SECURITY": "#security"}
+_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+
+
+class StepFailed(Exception):
+    pass
+
+
+def _plain(text: str) -> str:
+    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
+    for emoji, sym in ((":white_check_mark:", "[ok]"), (":red_circle:", "[x]"), (":hourglass_flowing_sand:", "[..]"),
+                       (":large_blue_circle:", "[-]"), (":no_entry:", "[denied]"), (":rocket:", ">>"),
+                       (":warning:", "[!]"), (":lock:", "[lock]"), (":x:", "[x]")):
+        text = text.replace(emoji, sym)
+    return text.replace("*", "")
+
+
+def say(who: str, text: str) -> None:
+    body = textwrap.indent(_plain(text).strip(), "    ")
+    print(f"  {who}\n{body}")
+
+
+def show_card(stack: Stack, channel: str, match: str) -> Any:
+    msgs = [m for m in stack.card_messages(channel) if match in message_text(m)]
+    if not msgs:
+        raise StepFailed(f"no card mentioning {match!r} in {CHANNELS.get(channel, channel)}")
+    m = msgs[-1]
+    lines = [ln for ln in message_text(m).splitlines() if ln.strip()]
+    # fold "label\nvalue" field pairs onto one line for reading
+    say(f"{CHANNELS.get(channel, channel)} card (posted once, updated {m.edits}x in place):", "\n".join(lines[1:]))
+    return m
+
+
+async def expect(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    try:
+        await wait_for(predicate, timeout=timeout, what=what)
+    except TimeoutError as exc:
+        raise StepFailed(str(exc)) from exc
+
+
+def request_id(answer: dict[str, Any]) -> str:
+    m = re.search(r"`(r-[a-z0-9]{8})`", answer.get("text", ""))
+    if not m:
+        raise StepFailed(f"no request id in the answer: {answer.get('text')!r}")
+    return m.group(1)
+
+
+async def command(stack: Stack, user: str, line: str) -> dict[str, Any]:
+    cmd, _, text = line.partition(" ")
+    print(f"\n> {user}: {line}")
+    status, answer = await stack.command(user, text, command=cmd)
+    if status != 200:
+        raise StepFailed(f"{line!r} answered HTTP {status}")
+    say(f"(only {user} sees)", answer.get("text", ""))
+    return answer
+
+
+async def scenario(stack: Stack) -> None:
+    print("== 1. A deployer ships api v1.4.2 to staging (no approval needed)")
+    rid = request_id(await command(stack, "U0DEV", "/deploy api v1.4.2 to staging"))
+    await expect(lambda: any(d.inputs.get("request_id") == rid for d in stack.github.dispatches), "dispatch")
+    d = stack.github.dispatches[-1]
+    print(f"  GitHub: workflow_dispatch {d.workflow} at {d.ref} inputs={d.inputs}")
+    await expect(lambda: any(rid in message_text(m) and "succeeded" in message_text(m)
+                             for m in stack.card_messages("C0DEPLOYS")), "staging card shows success")
+    show_card(stack, "C0DEPLOYS", rid)
+
+    print("\n== 2. Production needs another person's approval")
+    before = len(stack.github.dispatches)
+    rid = request_id(await command(stack, "U0DEV", "/deploy api v1.4.2 to production"))
+    await expect(lambda: any(rid in message_text(m) and "Approve" in message_text(m)
+                             for m in stack.card_messages("C0APPROVALS")), "approval card")
+    card = show_card(stack, "C0APPROVALS", rid)
+    print("\n> U0DEV clicks [Approve] on their own request")
+    await stack.click("U0DEV", "approve", rid, message_ts=card.ts, key="self")
+    await expect(lambda: bool(stack.slack.responses("self")), "refusal")
+    say("(only U0DEV sees)", stack.slack.responses("self")[0]["text"])
+    if len(stack.github.dispatches) != before:
+        raise StepFailed("a self-approval dispatched a workflow")
+    print("\n> U0LEAD clicks [Approve]")
+    await stack.click("U0LEAD", "approve", rid, message_ts=card.ts, key="lead")
+    await expect(lambda: bool(stack.slack.responses("lead")), "approval answer")
+    say("(only U0LEAD sees)", stack.slack.responses("lead")[0]["text"])
+    await expect(lambda: any(d.inputs.get("request_id") == rid for d in stack.github.dispatches), "dispatch")
+    d = stack.github.dispatches[-1]
+    print(f"  GitHub: workflow_dispatch {d.workflow} at {d.ref} inputs={d.inputs}")
+    await expect(lambda: any(rid in message_text(m) and "succeeded" in message_text(m)
+                             for m in stack.card_messages("C0APPROVALS")), "production card shows success")
+    show_card(stack, "C0APPROVALS", rid)
+
+    print("\n== 3. Someone who is not in the people list is refused")
+    before = len(stack.github.dispatches)
+    answer = await command(stack, "U0GUEST", "/deploy api v1.4.2 to staging")
+    if "Not allowed" not in answer.get("text", ""):
+        raise StepFailed("the guest was not refused")
+    await asyncio.sleep(0.3)
+    if len(stack.github.dispatches) != before:
+        raise StepFailed("the guest's command dispatched a workflow")
+
+    print("\n== 4. A bad command gets the usage line")
+    answer = await command(stack, "U0DEV", "/deploy api v1.4.2 staging")
+    if "Usage:" not in answer.get("text", ""):
+        raise StepFailed("no usage line for a malformed command")
+
+    print("\n== 5. The lead rolls production back")
+    rid = request_id(await command(stack, "U0LEAD", "/rollback api production to v1.4.1"))
+    await expect(lambda: any(d.inputs.get("request_id") == rid for d in stack.github.dispatches), "rollback dispatch")
+    d = stack.github.dispatches[-1]
+    print(f"  GitHub: workflow_dispatch {d.workflow} at {d.ref} inputs={d.inputs}")
+    await expect(lambda: any(rid in message_text(m) and "succeeded" in message_text(m)
+                             for m in stack.card_messages("C0DEPLOYS")), "rollback card shows success")
+    show_card(stack, "C0DEPLOYS", rid)
+
+    print("\n== 6. What is deployed where")
+    answer = await command(stack, "U0SRE", "/deploy status api")
+    if "production: v1.4.1" not in answer.get("text", "") and "production: previous" not in answer.get("text", ""):
+        raise StepFailed("status does not show the rollback")
+
+    await expect(lambda: len(stack.teams.accepted("ops")) >= 3, "Teams cards")
+    print(f"\n== Teams channel 'ops' received {len(stack.teams.accepted('ops'))} Adaptive Cards "
+          "(one per state change; Teams webhooks cannot edit a posted card)")
+
+    from bot.app import STORE
+
+    assert stack.app is not None
+    async with stack.app[STORE].unit() as u:
+        entries = await u.audit_log()
+    print("\n== Audit log")
+    for e in entries:
+        print(f"  {e.at:%H:%M:%S} {e.actor:<13} {e.action:<9} {e.target:<20} {e.result:<7} {e.detail[:60]}")
+    if not any(e.actor == "slack:U0GUEST" and e.result == "denied" for e in entries):
+        raise StepFailed("the guest's refusal is not in the audit log")
+
+
+async def main() -> int:
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(database_url=f"sqlite:///{tmp}/demo.db", channel_interval=0.05, step_delay=0.1)
+        await stack.start()
+        try:
+            print(f"Sandbox: bot {stack.url} · Slack fake {stack.slack.url} · GitHub fake {stack.github.url}\n")
+            await scenario(stack)
+        except StepFailed as exc:
+            print(f"\nDEMO FAILED: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await stack.stop()
+    print("\nDemo finished: every step produced what it should.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
