@@ -342,3 +342,14 @@ class RunUpdate:
     actor: str = ""
     event: str = ""
     jobs: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsConversation:
+    """A stored Teams conversation reference, for proactive posts."""
+
+    conversation_id: str
+    conversation_type: str  # personal | channel | groupChat
+    tenant_id: str
+    person: str  # person key of the last known user in a personal chat, else ""
+    reference: dict[str, Any]  # ConversationReference JSON (camelCase, as the SDK dumps it)

@@ -31,9 +31,8 @@ from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import ActivityHandler, TurnContext
 from microsoft_agents.hosting.core.authorization import AgentAuthConfiguration, Connections
 
-from bot.domain import Actor, Card, Platform
+from bot.domain import Actor, Card, Platform, TeamsConversation
 from bot.egress.teams import ADAPTIVE_CONTENT_TYPE, render_teams
-from bot.store.teams import TeamsConversation
 
 log = logging.getLogger(__name__)
 

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from bot.domain import TeamsConversation
 from bot.store.store import Store, Unit
-
-
-@dataclass(frozen=True, slots=True)
-class TeamsConversation:
-    conversation_id: str
-    conversation_type: str  # personal | channel | groupChat
-    tenant_id: str
-    person: str  # person key of the last known user in a personal chat, else ""
-    reference: dict[str, Any]  # ConversationReference JSON (camelCase, as the SDK dumps it)
 
 
 def _row(row: dict[str, Any]) -> TeamsConversation:
