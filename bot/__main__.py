@@ -31,10 +31,13 @@ def cmd_check_config(path: str) -> int:
     except ConfigError as exc:
         problems = exc.problems
     else:
-        try:
-            load_secrets(config, os.environ)
-        except ConfigError as exc:
-            problems = exc.problems
+        from bot.security.settings import security_settings
+
+        for check in (lambda: load_secrets(config, os.environ), lambda: security_settings(config)):
+            try:
+                check()
+            except ConfigError as exc:
+                problems.extend(exc.problems)
     if problems:
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
@@ -46,9 +49,11 @@ def cmd_check_config(path: str) -> int:
 
 def cmd_serve(path: str) -> int:
     from bot.app import build_app  # heavy imports only when serving
+    from bot.security.settings import security_settings
 
     config = load_config(path)
     secrets = load_secrets(config, os.environ)
+    security_settings(config)  # fail fast on a bad security section
     port = int(os.environ.get("PORT", "3000"))
     host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a web service listens on all interfaces
 

@@ -11,19 +11,24 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions.github import GitHubClient, make_auth
-from bot.config import Config, Secrets
-from bot.domain import Platform
-from bot.egress import Sender
 from bot.chat import ChatRunner
+from bot.config import Config, Secrets
+from bot.domain import Actor, Platform
+from bot.egress import Sender
 from bot.egress.slack import SlackSender
 from bot.egress.teams import TeamsSender
 from bot.egress.teams_bot import TeamsBot, build_adapter, msal_connections
 from bot.errors import ConfigError
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
+from bot.security.actions import handle_alert_action
+from bot.security.settings import security_settings
+from bot.security.sqs import SqsPoller
+from bot.security.worker import SecurityWorker
 from bot.store.store import Store
 from bot.store.teams import StoreConversationRefs
 from bot.worker import Worker
+from handlers.aws import add_routes as add_aws_routes
 from handlers.github import GitHubWebhookHandler
 from handlers.health import HealthHandler
 from handlers.slack import SlackHandler, build_bolt
@@ -35,10 +40,6 @@ STORE: web.AppKey[Store] = web.AppKey("store", Store)
 PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline", Pipeline)
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
 WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
-
-
-async def _not_yet(request: web.Request) -> web.Response:
-    return web.json_response({"error": "not implemented yet"}, status=501)
 
 
 @web.middleware
@@ -97,8 +98,14 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         outbox.wake()
 
     pipeline = Pipeline(config=config, store=store, wake=wake)
+    security = security_settings(config)
+    security_worker = SecurityWorker(store, config, settings=security)
+
+    async def alert_action(*, action_id: str, alert_id: str, actor: Actor) -> str:
+        return await handle_alert_action(store, config, action_id=action_id, alert_id=alert_id, actor=actor)
+
     bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
-                      client=slack_client)
+                      client=slack_client, alert_action=alert_action)
     slack = SlackHandler(bolt)
     gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret)
     health = HealthHandler(pipeline)
@@ -107,8 +114,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
     app.router.add_post("/slack/events", slack.handle)
     app.router.add_post("/github/webhook", gh.handle)
-    app.router.add_post("/aws/events", _not_yet)
-    app.router.add_post("/aws/sns", _not_yet)
+    add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
     if env.get("TEAMS_APP_ID"):
         _add_teams_bot(app, config=config, store=store, pipeline=pipeline, env=env)
     app.router.add_get("/healthz", health.healthz)
@@ -121,6 +127,10 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     async def start(_: web.Application) -> None:
         tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
         tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
+        tasks.append(asyncio.create_task(security_worker.run(stop), name="security"))
+        if security.sqs.queue_url:
+            poller = SqsPoller(store, config, settings=security)
+            tasks.append(asyncio.create_task(poller.run(stop), name="sqs"))
 
     async def shutdown(_: web.Application) -> None:
         stop.set()

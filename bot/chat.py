@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from bot import cards
@@ -35,8 +36,4 @@ class ChatRunner:
         current = await self.pipeline.request_view(request_id)
         if current is None:
             return cards.notice(reply.text, tone="warning")
-        return current if reply.ok else Card(**{**_fields(current), "text": reply.text})
-
-
-def _fields(card: Card) -> dict[str, object]:
-    return {name: getattr(card, name) for name in card.__slots__}  # type: ignore[attr-defined]
+        return current if reply.ok else dataclasses.replace(current, text=reply.text)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import parse
@@ -24,6 +26,7 @@ from bot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 _REQUEST_BUTTONS = re.compile(r"^(approve|reject|rerun|rollback)$")
+_ALERT_BUTTONS = re.compile(r"^sec_(ack|assign|resolve)$")
 
 
 def slack_actor(pipeline: Pipeline, user_id: str, channel: str) -> Actor:
@@ -41,9 +44,20 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": reply.text[:3000], "blocks": blocks}
 
 
-def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClient) -> AsyncApp:
+AlertAction = Callable[..., Awaitable[str]]
+
+
+def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClient,
+               alert_action: AlertAction | None = None) -> AsyncApp:
+    token = client.token or ""
+
+    async def authorize(enterprise_id: str | None = None, team_id: str | None = None, **_: Any) -> AuthorizeResult:
+        # Single-workspace app: the bot token is known, so answering commands must not depend on an
+        # auth.test round trip to Slack (Bolt's default), which fails while Slack's Web API is down.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
     app = AsyncApp(signing_secret=signing_secret, client=client, process_before_response=True,
-                   logger=logging.getLogger("slack_bolt"))
+                   authorize=authorize, logger=logging.getLogger("slack_bolt"))
 
     async def on_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         name = str(command.get("command", "")).lstrip("/")
@@ -75,6 +89,19 @@ def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClien
             await pipeline.reply_later(response_url, reply.text, key=f"{key}:reply")
 
     app.action(_REQUEST_BUTTONS)(on_request_button)
+
+    async def on_alert_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user = str(body.get("user", {}).get("id", ""))
+        actor = slack_actor(pipeline, user, str((body.get("channel") or {}).get("id", "")))
+        text = "Security alerts are not enabled." if alert_action is None else await alert_action(
+            action_id=str(action.get("action_id")), alert_id=str(action.get("value", ""))[:64], actor=actor)
+        response_url = str(body.get("response_url", ""))
+        if response_url:
+            key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}:reply"
+            await pipeline.reply_later(response_url, text, key=key)
+
+    app.action(_ALERT_BUTTONS)(on_alert_button)
     return app
 
 

@@ -1,0 +1,1 @@
+"""Security alerts from AWS CloudTrail: normalize, detect (declarative rules), aggregate, alert cards."""

@@ -1,0 +1,105 @@
+"""The alert card: who, what, where, when, how many; Acknowledge / Assign to me / Resolve."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.config import Config
+from bot.domain import Button, Card, Event, Fact, Link, Op, OutboundMessage
+from bot.policy.routing import route
+from bot.security.model import Severity
+from bot.security.store_ops import Alert
+from bot.store.db import Conn
+from bot.store.store import Unit
+
+ACK, ASSIGN, RESOLVE = "sec_ack", "sec_assign", "sec_resolve"
+_TONE = {Severity.LOW: "neutral", Severity.MEDIUM: "warning", Severity.HIGH: "danger", Severity.CRITICAL: "danger"}
+
+
+def _when(t: float | None) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if t is not None else ""
+
+
+def _list(values: tuple[str, ...], *, limit: int = 5) -> str:
+    shown = ", ".join(values[:limit])
+    return shown + (f" (+{len(values) - limit} more)" if len(values) > limit else "")
+
+
+def card_key(alert_id: str) -> str:
+    return f"sec:{alert_id}"
+
+
+def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "") -> Card:
+    e = alert.sample
+    if alert.state == "resolved":
+        status, tone = f"Resolved by {alert.resolved_by}", "good"
+    elif alert.state == "acknowledged":
+        status, tone = f"Acknowledged by {alert.acked_by}", _TONE[alert.severity]
+    else:
+        status, tone = "Open", _TONE[alert.severity]
+    what = f"`{e.event_name}` on {e.event_source}"
+    if e.error_code:
+        what += f" failed: {e.error_code}"
+    facts = [
+        Fact("Severity", alert.severity.value),
+        Fact("Principal", f"{alert.principal} ({e.principal_type or 'unknown type'})"),
+    ]
+    if e.session_issuer:
+        facts.append(Fact("Issuer", e.session_issuer + (f" / session {e.session_name}" if e.session_name else "")))
+    gh = e.github
+    repo = gh.repository or (repository if gh.run_id else "")
+    if gh.subject or gh.run_id:
+        facts.append(Fact("GitHub", " · ".join(x for x in (repo, gh.ref, f"run {gh.run_id}" if gh.run_id else "")
+                                               if x)))
+    if e.error_message:
+        facts.append(Fact("Error", e.error_message[:300]))
+    facts += [
+        Fact("Account", alert.account or "unknown"),
+        Fact("Regions", _list(alert.regions) or "-"),
+        Fact("Source IPs", _list(alert.source_ips) or "-"),
+        Fact("Actions", _list(alert.actions) or "-"),
+        Fact("User agent", e.user_agent[:120] or "-"),
+        Fact("Events", str(alert.event_count)),
+        Fact("First seen", _when(alert.first_seen)),
+        Fact("Last seen", _when(alert.last_seen)),
+    ]
+    if alert.assignee:
+        facts.append(Fact("Assigned to", alert.assignee))
+    buttons: tuple[Button, ...] = ()
+    if alert.state != "resolved":
+        buttons = (
+            *((Button(ACK, "Acknowledge", alert.id, "primary"),) if alert.state == "open" else ()),
+            Button(ASSIGN, "Assign to me", alert.id),
+            Button(RESOLVE, "Resolve", alert.id, "danger"),
+        )
+    links: tuple[Link, ...] = ()
+    run_url = gh.run_url if gh.repository else (
+        f"https://github.com/{repository}/actions/runs/{gh.run_id}" if repository and gh.run_id else "")
+    if run_url:
+        links = (Link("Workflow run", run_url),)
+    return Card(
+        kind="security",
+        title=f"{alert.title}: {alert.principal}",
+        status=status,
+        tone=tone,
+        text=what,
+        facts=tuple(facts),
+        buttons=buttons,
+        links=links,
+        footer=f"alert {alert.id} · rule {alert.rule_id}",
+        mention=mention if alert.severity.rank >= Severity.HIGH.rank and alert.state == "open" else "",
+    )
+
+
+async def enqueue_card(unit: Unit | Conn, config: Config, alert: Alert, *, seq: int) -> int:
+    """Post (seq 1) or update the alert's card in every routed destination. Returns messages added."""
+    u = unit if isinstance(unit, Unit) else Unit(unit)
+    added = 0
+    for target in route(config, Event(kind="security", severity=alert.severity.value)):
+        card = render_alert_card(alert, repository=config.repository, mention=target.mention)
+        msg = OutboundMessage(
+            key=f"{card_key(alert.id)}:{seq}:{target.destination.platform.value}:{target.destination.address}",
+            destination=target.destination, op=Op.CARD, card=card, card_key=card_key(alert.id),
+        )
+        added += int(await u.enqueue(msg))
+    return added

@@ -1,0 +1,190 @@
+"""The security worker: drains recorded raw items into events, alert groups and outbox cards, in one transaction.
+
+Aggregation: events group by (rule, principal, account) while the group's last event is within the sliding
+window and the alert is not resolved. A new group's card is enqueued at once; later events mark the alert
+dirty and the card is updated at most once per ``card_update_interval`` (the outbox also coalesces pending
+updates of the same card and keeps ~1 message/s per channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from fnmatch import fnmatchcase
+from typing import Any
+
+from bot.config import Config
+from bot.security.cards import enqueue_card
+from bot.security.model import SecurityEvent
+from bot.security.normalize import NotCloudTrail, parse_events
+from bot.security.rules import Rule, best_rule
+from bot.security.settings import SecuritySettings, security_settings
+from bot.security.store_ops import (
+    Alert,
+    add_distinct,
+    bump,
+    create_alert,
+    dirty_alerts,
+    event_seen,
+    find_open_alert,
+    insert_event,
+    mark_carded,
+    new_alert_id,
+    save_counts,
+)
+from bot.store.store import Store, Unit
+
+log = logging.getLogger(__name__)
+SOURCE = "security"  # inbox source for every raw security item
+_OWN_PATHS = ("resources.ARN", "requestParameters.")
+
+
+async def record_raw(unit: Unit, *, key: str, kind: str, body: str) -> bool:
+    """Durably record one raw item (EventBridge event / CloudTrail payload). False = already recorded."""
+    return await unit.inbox_add(source=SOURCE, key=key, kind=kind, body=body)
+
+
+class SecurityWorker:
+    """Owned background task: ``await worker.run(stop)``; ``run_once()`` returns how much work it did."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        settings: SecuritySettings | None = None,
+        clock: Callable[[], float] = time.time,
+        batch: int = 500,
+        idle_s: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.settings = settings or security_settings(config)
+        self.clock = clock
+        self.batch = batch
+        self.idle_s = idle_s
+        self._subjects = self.settings.github_allowed_subjects or (f"repo:{config.repository}:*",)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                n = await self.run_once()
+            except Exception:  # keep the task alive; the batch rolled back and is retried
+                log.exception("security worker: batch failed")
+                n = 0
+            if n == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.idle_s)
+                except TimeoutError:
+                    pass
+        log.info("security worker stopped")
+
+    async def run_once(self) -> int:
+        async with self.store.unit() as u:
+            items = await u.inbox_claim(source=SOURCE, limit=self.batch, lease_s=60.0)
+            if items:
+                await self._process(u, items)
+            flushed = await self._flush(u)
+        return len(items) + flushed
+
+    # ------------------------------------------------------------------ processing
+    def derived(self, e: SecurityEvent) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if e.github.subject:
+            ok = any(fnmatchcase(e.github.subject, p) for p in self._subjects)
+            out["bot.github_subject_allowed"] = "true" if ok else "false"
+        if self.settings.own_resources:
+            values = [v for k, v in e.fields if k == _OWN_PATHS[0] or k.startswith(_OWN_PATHS[1])]
+            hit = any(fnmatchcase(v, p) for v in values for p in self.settings.own_resources)
+            out["bot.own_resource"] = "true" if hit else "false"
+        return out
+
+    def classify(self, e: SecurityEvent) -> tuple[Rule | None, bool]:
+        return best_rule(self.settings.rules, e, self.derived(e), allow=self.settings.allow)
+
+    async def _process(self, u: Unit, items: list[dict[str, Any]]) -> None:
+        touched: dict[tuple[str, str, str], Alert] = {}
+        created: set[str] = set()
+        stats: dict[str, int] = {}
+        now = self.clock()
+        for item in items:
+            try:
+                events, skipped = parse_events(json.loads(item["body"]))
+            except (ValueError, NotCloudTrail) as exc:
+                reason = str(exc) if isinstance(exc, NotCloudTrail) else "malformed JSON"
+                log.info("security item ignored: id=%s key=%s reason=%s", item["id"], item["key"], reason)
+                await u.inbox_done(int(item["id"]), state="ignored", error=reason)
+                stats["ignored_items"] = stats.get("ignored_items", 0) + 1
+                continue
+            stats["skipped_records"] = stats.get("skipped_records", 0) + len(skipped)
+            for e in events:
+                outcome = await self._ingest(u, e, touched=touched, created=created, now=now)
+                stats[outcome] = stats.get(outcome, 0) + 1
+            await u.inbox_done(int(item["id"]))
+        for alert in touched.values():
+            if alert.id in created:
+                await enqueue_card(u, self.config, alert, seq=1)
+                alert = replace(alert, dirty=False, card_at=now, card_seq=1)
+            await save_counts(u.c, alert)
+        for name, n in stats.items():
+            await bump(u.c, name, n)
+
+    async def _ingest(
+        self, u: Unit, e: SecurityEvent, *, touched: dict[tuple[str, str, str], Alert], created: set[str],
+        now: float,
+    ) -> str:
+        rule, suppressed = self.classify(e)
+        if rule is None:
+            return "unmatched"
+        if suppressed:
+            return "suppressed"
+        key = (rule.id, e.principal_arn, e.account)
+        since = e.event_time - self.settings.window_s
+        alert = touched.get(key)
+        if alert is None or alert.last_seen < since:
+            alert = await find_open_alert(u.c, rule_id=rule.id, principal=e.principal_arn, account=e.account,
+                                          since=since)
+        if alert is None:
+            if await event_seen(u.c, e.event_id):
+                return "duplicates"
+            alert = Alert(
+                id=new_alert_id(), rule_id=rule.id, title=rule.title, severity=rule.severity,
+                principal=e.principal_arn, account=e.account, state="open", event_count=0,
+                first_seen=e.event_time, last_seen=e.event_time, actions=(), regions=(), source_ips=(), sample=e,
+                created_at=now,
+            )
+            await create_alert(u.c, alert)
+            created.add(alert.id)
+            log.info("security alert opened: alert=%s rule=%s severity=%s", alert.id, rule.id, rule.severity)
+        if not await insert_event(u.c, e, alert_id=alert.id, rule_id=rule.id, now=now):
+            touched.setdefault(key, alert)
+            return "duplicates"
+        touched[key] = replace(
+            alert,
+            event_count=alert.event_count + 1,
+            first_seen=min(alert.first_seen, e.event_time),
+            last_seen=max(alert.last_seen, e.event_time),
+            actions=add_distinct(alert.actions, e.event_name),
+            regions=add_distinct(alert.regions, e.region),
+            source_ips=add_distinct(alert.source_ips, e.source_ip),
+            dirty=True,
+        )
+        return "events"
+
+    async def _flush(self, u: Unit) -> int:
+        """Update cards of alerts that changed, at most once per interval each."""
+        now = self.clock()
+        due = await dirty_alerts(u.c, due_before=now - self.settings.card_update_interval_s)
+        for alert in due:
+            seq = alert.card_seq + 1
+            await enqueue_card(u, self.config, alert, seq=seq)
+            await mark_carded(u.c, alert.id, at=now, seq=seq)
+        return len(due)
+
+
+def counters_view(values: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items()))

@@ -1,0 +1,26 @@
+# staging: its own AWS account; deploys from main only, after dev.
+
+environment            = "staging"
+aws_region             = "us-east-1"
+github_owner           = "acme"
+github_repository_name = "payments"
+
+state_bucket_name = "acme-terraform-state-staging"
+state_key_prefix  = "chatops/staging/"
+apply_policy_arns = ["arn:aws:iam::222222222222:policy/chatops-terraform-apply"]
+
+lambda_function_names      = ["payments-worker"]
+ecr_repository_names       = ["payments-worker"]
+api_function_names         = ["payments-api"]
+web_bucket_name            = "acme-payments-web-staging"
+cloudfront_distribution_id = "E2STAGEXAMPLE2"
+alarm_names                = ["payments-api-staging-5xx"]
+
+enable_instant_rollback = true
+
+bot_base_url           = "https://chatops-staging.acme.example"
+security_events_target = "api_destination"
+alarm_actions          = ["arn:aws:sns:us-east-1:222222222222:oncall-staging"]
+teams_webhook_env_vars = ["TEAMS_WEBHOOK_DEPLOYS"]
+
+manage_github = false

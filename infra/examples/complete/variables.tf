@@ -1,0 +1,166 @@
+variable "environment" {
+  description = "Environment this AWS account serves: dev, staging or production."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "production"], var.environment)
+    error_message = "environment must be dev, staging or production."
+  }
+}
+
+variable "aws_region" {
+  description = "Region of the bot, its secrets and the deploy targets. Keep us-east-1 with target_type api_destination unless the events API key secret is also available in us-east-1."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.aws_region))
+    error_message = "aws_region must be an AWS region name such as us-east-1."
+  }
+}
+
+variable "github_owner" {
+  description = "GitHub organization (or user) owning the repository."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]{1,39}$", var.github_owner))
+    error_message = "github_owner must be a GitHub organization or user name."
+  }
+}
+
+variable "github_repository_name" {
+  description = "Name of the repository whose workflows deploy to this account."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,100}$", var.github_repository_name))
+    error_message = "github_repository_name must be a repository name."
+  }
+}
+
+variable "state_bucket_name" {
+  description = "S3 bucket holding this environment's Terraform state."
+  type        = string
+}
+
+variable "state_key_prefix" {
+  description = "Key prefix of this environment's state objects, ending in '/'."
+  type        = string
+}
+
+variable "apply_policy_arns" {
+  description = "Customer-managed policies granting `terraform apply` what it manages (see docs/oidc.md)."
+  type        = list(string)
+}
+
+variable "create_oidc_provider" {
+  description = "Create the GitHub OIDC provider (false when the account already has one)."
+  type        = bool
+  default     = true
+}
+
+variable "oidc_provider_arn" {
+  description = "Existing GitHub OIDC provider ARN when create_oidc_provider is false."
+  type        = string
+  default     = null
+}
+
+variable "lambda_function_names" {
+  description = "Lambda functions deployed by build-and-deploy-lambda.yml."
+  type        = list(string)
+  default     = []
+}
+
+variable "ecr_repository_names" {
+  description = "ECR repositories build-and-deploy-lambda.yml pushes to."
+  type        = list(string)
+  default     = []
+}
+
+variable "api_function_names" {
+  description = "Lambda functions deployed by api-ci.yml."
+  type        = list(string)
+  default     = []
+}
+
+variable "web_bucket_name" {
+  description = "Bucket web-ci.yml uploads releases to, or null."
+  type        = string
+  default     = null
+}
+
+variable "cloudfront_distribution_id" {
+  description = "Distribution in front of web_bucket_name, or null."
+  type        = string
+  default     = null
+}
+
+variable "alarm_names" {
+  description = "CloudWatch alarms that gate canaries and show in /deploy status."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_instant_rollback" {
+  description = "Let the bot move Lambda aliases itself on /rollback."
+  type        = bool
+  default     = false
+}
+
+variable "bot_base_url" {
+  description = "Public HTTPS base URL of the bot, e.g. https://chatops.example.com."
+  type        = string
+  default     = null
+}
+
+variable "security_events_target" {
+  description = "api_destination, sqs or sns (see the security-events module)."
+  type        = string
+  default     = "api_destination"
+}
+
+variable "alarm_actions" {
+  description = "SNS topics paged when security events cannot be delivered."
+  type        = list(string)
+  default     = []
+}
+
+variable "teams_webhook_env_vars" {
+  description = "Extra secret environment variables holding Teams webhook URLs (the names your bot config refers to)."
+  type        = list(string)
+  default     = []
+}
+
+variable "manage_github" {
+  description = "Manage the GitHub environments and branch protection from this environment's state. Exactly one environment (usually production) should set it."
+  type        = bool
+  default     = false
+}
+
+variable "github_environments" {
+  description = "Passed to the github-environments module's `environments`."
+  type = map(object({
+    wait_timer          = optional(number, 0)
+    reviewer_user_ids   = optional(list(number), [])
+    reviewer_team_ids   = optional(list(number), [])
+    prevent_self_review = optional(bool, true)
+    can_admins_bypass   = optional(bool, false)
+    branch_patterns     = optional(list(string), ["main"])
+    use_protection_rule = optional(bool, false)
+    variables           = optional(map(string), {})
+  }))
+  default = {}
+}
+
+variable "chatops_app_id" {
+  description = "App ID of the chatops GitHub App (custom deployment protection rule), or null."
+  type        = number
+  default     = null
+}
+
+variable "required_status_checks" {
+  description = "Checks required on main."
+  type        = list(string)
+  default     = ["infra-ci / plan", "security / scan"]
+}

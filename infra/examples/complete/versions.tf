@@ -1,0 +1,44 @@
+terraform {
+  required_version = ">= 1.6.0, < 2.0.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.81"
+    }
+    github = {
+      source  = "integrations/github"
+      version = "~> 6.6"
+    }
+  }
+
+  # Configure your state backend here (one state per environment), e.g.:
+  # backend "s3" {
+  #   bucket       = "acme-terraform-state"
+  #   key          = "chatops/production/terraform.tfstate"
+  #   region       = "us-east-1"
+  #   use_lockfile = true
+  # }
+}
+
+provider "aws" {
+  region = var.aws_region
+  default_tags {
+    tags = { "chatops:environment" = var.environment, "chatops:managed-by" = "terraform" }
+  }
+}
+
+# Global-service CloudTrail events (IAM, console sign-in) arrive in us-east-1 only.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+  default_tags {
+    tags = { "chatops:environment" = var.environment, "chatops:managed-by" = "terraform" }
+  }
+}
+
+# Token from GITHUB_TOKEN (a fine-grained token or GitHub App token with
+# Administration: write and Environments: write on the repository).
+provider "github" {
+  owner = var.github_owner
+}

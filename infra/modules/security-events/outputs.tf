@@ -1,0 +1,44 @@
+output "rule_arns" {
+  description = "Map of detection name to EventBridge rule ARN."
+  value       = { for k, r in aws_cloudwatch_event_rule.detection : k => r.arn }
+}
+
+output "target_type" {
+  description = "The delivery path in use: api_destination, sqs or sns."
+  value       = var.target_type
+}
+
+output "api_destination_arn" {
+  description = "ARN of the API destination posting to <bot>/aws/events, or null."
+  value       = one(aws_cloudwatch_event_api_destination.bot[*].arn)
+}
+
+output "connection_secret_arn" {
+  description = "ARN of the Secrets Manager secret EventBridge created for the connection's API key, or null."
+  value       = one(aws_cloudwatch_event_connection.bot[*].secret_arn)
+}
+
+output "queue_arn" {
+  description = "ARN of the queue the bot polls (sqs target), or null; pass to the chatops-bot module's events_queue_arn."
+  value       = one(aws_sqs_queue.events[*].arn)
+}
+
+output "queue_url" {
+  description = "URL of the queue the bot polls (sqs target), or null."
+  value       = one(aws_sqs_queue.events[*].id)
+}
+
+output "topic_arn" {
+  description = "ARN of the SNS topic (sns target), or null; the bot's allowed TopicArn."
+  value       = one(aws_sns_topic.events[*].arn)
+}
+
+output "dead_letter_queue_arn" {
+  description = "ARN of the dead-letter queue receiving undeliverable events."
+  value       = aws_sqs_queue.dlq.arn
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the dead-letter queue (inspect or redrive it after an outage)."
+  value       = aws_sqs_queue.dlq.id
+}

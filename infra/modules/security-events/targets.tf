@@ -1,0 +1,416 @@
+# Delivery of matched events to the bot, chosen by var.target_type, with a retry
+# policy and a dead-letter queue for every target type.
+
+locals {
+  use_api_destination = var.target_type == "api_destination"
+  use_sqs             = var.target_type == "sqs"
+  use_sns             = var.target_type == "sns"
+
+  create_kms_key = local.use_sns && var.kms_key_arn == null
+  topic_kms_key  = local.use_sns ? (var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.events[0].arn) : null
+
+  target_arn = (
+    local.use_api_destination ? aws_cloudwatch_event_api_destination.bot[0].arn :
+    local.use_sqs ? aws_sqs_queue.events[0].arn :
+    aws_sns_topic.events[0].arn
+  )
+}
+
+check "target_inputs" {
+  assert {
+    condition     = var.target_type == "sqs" || var.bot_base_url != null
+    error_message = "bot_base_url is required for the api_destination and sns targets."
+  }
+  assert {
+    condition     = var.target_type != "api_destination" || var.api_key_secret_arn != null
+    error_message = "api_key_secret_arn is required for the api_destination target."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Dead-letter queue (all target types).
+# ---------------------------------------------------------------------------
+
+resource "aws_sqs_queue" "dlq" {
+  name                      = "${var.name_prefix}-security-events-dlq"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = var.kms_key_arn
+  sqs_managed_sse_enabled   = var.kms_key_arn == null ? true : null
+  tags                      = var.tags
+}
+
+data "aws_iam_policy_document" "dlq" {
+  statement {
+    sid       = "EventBridgeRulesDeadLetter"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.rule_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.use_sns ? [1] : []
+    content {
+      sid       = "SnsSubscriptionDeadLetter"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.dlq.arn]
+
+      principals {
+        type        = "Service"
+        identifiers = ["sns.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [aws_sns_topic.events[0].arn]
+      }
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.dlq.json
+}
+
+resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
+  alarm_name          = "${var.name_prefix}-security-events-dlq-not-empty"
+  alarm_description   = "Security events could not be delivered to the chatops bot; see docs/troubleshooting.md."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  tags                = var.tags
+}
+
+# ---------------------------------------------------------------------------
+# Target 1: API destination (POST <bot>/aws/events, x-api-key header).
+# ---------------------------------------------------------------------------
+
+data "aws_secretsmanager_secret_version" "api_key" {
+  count = local.use_api_destination ? 1 : 0
+
+  secret_id = var.api_key_secret_arn
+}
+
+resource "aws_cloudwatch_event_connection" "bot" {
+  count = local.use_api_destination ? 1 : 0
+
+  name               = "${var.name_prefix}-chatops-bot"
+  description        = "chatops bot: API key sent as x-api-key"
+  authorization_type = "API_KEY"
+
+  # EventBridge keeps these credentials in a Secrets Manager secret of its own
+  # (output connection_secret_arn); the value comes from the bot's secret.
+  auth_parameters {
+    api_key {
+      key   = "x-api-key"
+      value = data.aws_secretsmanager_secret_version.api_key[0].secret_string
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_api_destination" "bot" {
+  count = local.use_api_destination ? 1 : 0
+
+  name                             = "${var.name_prefix}-chatops-bot"
+  description                      = "chatops bot /aws/events"
+  invocation_endpoint              = "${var.bot_base_url}/aws/events"
+  http_method                      = "POST"
+  invocation_rate_limit_per_second = var.invocation_rate_limit_per_second
+  connection_arn                   = aws_cloudwatch_event_connection.bot[0].arn
+}
+
+data "aws_iam_policy_document" "invoke_trust" {
+  count = local.use_api_destination ? 1 : 0
+
+  statement {
+    sid     = "EventBridgeAssumesRole"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "invoke" {
+  count = local.use_api_destination ? 1 : 0
+
+  name               = "${var.name_prefix}-events-invoke-bot"
+  description        = "Lets EventBridge call the chatops bot API destination."
+  assume_role_policy = data.aws_iam_policy_document.invoke_trust[0].json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "invoke" {
+  count = local.use_api_destination ? 1 : 0
+
+  statement {
+    sid       = "InvokeBotApiDestination"
+    effect    = "Allow"
+    actions   = ["events:InvokeApiDestination"]
+    resources = [aws_cloudwatch_event_api_destination.bot[0].arn]
+  }
+}
+
+resource "aws_iam_role_policy" "invoke" {
+  count = local.use_api_destination ? 1 : 0
+
+  name   = "invoke-api-destination"
+  role   = aws_iam_role.invoke[0].id
+  policy = data.aws_iam_policy_document.invoke[0].json
+}
+
+# ---------------------------------------------------------------------------
+# Target 2: SQS queue the bot polls.
+# ---------------------------------------------------------------------------
+
+resource "aws_sqs_queue" "events" {
+  count = local.use_sqs ? 1 : 0
+
+  name                       = "${var.name_prefix}-security-events"
+  message_retention_seconds  = 345600
+  visibility_timeout_seconds = var.queue_visibility_timeout_seconds
+  receive_wait_time_seconds  = 20
+  kms_master_key_id          = var.kms_key_arn
+  sqs_managed_sse_enabled    = var.kms_key_arn == null ? true : null
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = 5
+  })
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "events_queue" {
+  count = local.use_sqs ? 1 : 0
+
+  statement {
+    sid       = "OnlyTheDetectionRulesSend"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.events[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.rule_arns
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "events" {
+  count = local.use_sqs ? 1 : 0
+
+  queue_url = aws_sqs_queue.events[0].id
+  policy    = data.aws_iam_policy_document.events_queue[0].json
+}
+
+# ---------------------------------------------------------------------------
+# Target 3: SNS topic with an HTTPS subscription to <bot>/aws/sns.
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "kms" {
+  count = local.create_kms_key ? 1 : 0
+
+  # Key policies always use Resource "*" (= this key); AWS rejects anything else.
+  statement {
+    sid    = "KeyPolicyAccountAdministers"
+    effect = "Allow"
+    actions = [
+      "kms:CancelKeyDeletion",
+      "kms:CreateAlias",
+      "kms:CreateGrant",
+      "kms:Decrypt",
+      "kms:DeleteAlias",
+      "kms:DescribeKey",
+      "kms:DisableKey",
+      "kms:DisableKeyRotation",
+      "kms:EnableKey",
+      "kms:EnableKeyRotation",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListAliases",
+      "kms:ListGrants",
+      "kms:ListKeyPolicies",
+      "kms:ListResourceTags",
+      "kms:PutKeyPolicy",
+      "kms:RetireGrant",
+      "kms:RevokeGrant",
+      "kms:ScheduleKeyDeletion",
+      "kms:TagResource",
+      "kms:UntagResource",
+      "kms:UpdateAlias",
+      "kms:UpdateKeyDescription",
+    ]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  # EventBridge publishes to the encrypted topic (it cannot use the AWS-managed SNS key).
+  statement {
+    sid       = "KeyPolicyEventBridgePublishes"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_kms_key" "events" {
+  count = local.create_kms_key ? 1 : 0
+
+  description             = "${var.name_prefix} chatops security events topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms[0].json
+  tags                    = var.tags
+}
+
+resource "aws_sns_topic" "events" {
+  count = local.use_sns ? 1 : 0
+
+  name              = "${var.name_prefix}-security-events"
+  kms_master_key_id = local.topic_kms_key
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "events_topic" {
+  count = local.use_sns ? 1 : 0
+
+  statement {
+    sid       = "OnlyTheDetectionRulesPublish"
+    effect    = "Allow"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.events[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.rule_arns
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "events" {
+  count = local.use_sns ? 1 : 0
+
+  arn    = aws_sns_topic.events[0].arn
+  policy = data.aws_iam_policy_document.events_topic[0].json
+}
+
+resource "aws_sns_topic_subscription" "bot" {
+  count = local.use_sns ? 1 : 0
+
+  topic_arn = aws_sns_topic.events[0].arn
+  protocol  = "https"
+  endpoint  = "${var.bot_base_url}/aws/sns"
+  # The bot verifies the SNS message signature, so it needs the full envelope,
+  # and it confirms the subscription itself (SubscriptionConfirmation).
+  raw_message_delivery   = false
+  endpoint_auto_confirms = true
+  redrive_policy         = jsonencode({ deadLetterTargetArn = aws_sqs_queue.dlq.arn })
+  delivery_policy = jsonencode({
+    healthyRetryPolicy = {
+      numRetries         = 20
+      numNoDelayRetries  = 0
+      minDelayTarget     = 5
+      maxDelayTarget     = 300
+      numMinDelayRetries = 3
+      numMaxDelayRetries = 10
+      backoffFunction    = "exponential"
+    }
+  })
+}
+
+# ---------------------------------------------------------------------------
+# One target per rule.
+# ---------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_target" "bot" {
+  for_each = local.detections
+
+  rule      = aws_cloudwatch_event_rule.detection[each.key].name
+  target_id = "chatops-bot"
+  arn       = local.target_arn
+  role_arn  = local.use_api_destination ? aws_iam_role.invoke[0].arn : null
+
+  retry_policy {
+    maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+    maximum_retry_attempts       = var.maximum_retry_attempts
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "failed_invocations" {
+  for_each = local.detections
+
+  alarm_name          = "${var.name_prefix}-${each.key}-failed-invocations"
+  alarm_description   = "EventBridge could not deliver ${each.key} events to the chatops bot; see docs/troubleshooting.md."
+  namespace           = "AWS/Events"
+  metric_name         = "FailedInvocations"
+  dimensions          = { RuleName = aws_cloudwatch_event_rule.detection[each.key].name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  tags                = var.tags
+}

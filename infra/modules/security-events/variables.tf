@@ -1,0 +1,134 @@
+variable "name_prefix" {
+  description = "Prefix of every rule, queue, topic and role name, e.g. \"chatops-prod\"."
+  type        = string
+  default     = "chatops"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,40}$", var.name_prefix))
+    error_message = "name_prefix must be 1-40 letters, digits, '_' or '-'."
+  }
+}
+
+variable "detections" {
+  description = "Detection patterns to create rules for: access-denied, console-login-failure, root-usage, oidc-assume-failure, cloudtrail-tampering. Global-service events (console sign-in, IAM) are only delivered in us-east-1: deploy the module there with all of them, and in other regions with the regional ones."
+  type        = list(string)
+  default     = ["access-denied", "console-login-failure", "root-usage", "oidc-assume-failure", "cloudtrail-tampering"]
+
+  validation {
+    condition = length(var.detections) > 0 && alltrue([
+      for d in var.detections : contains(["access-denied", "console-login-failure", "root-usage", "oidc-assume-failure", "cloudtrail-tampering"], d)
+    ])
+    error_message = "detections must be a non-empty subset of access-denied, console-login-failure, root-usage, oidc-assume-failure, cloudtrail-tampering."
+  }
+}
+
+variable "include_read_only_events" {
+  description = "Match read-only management events too (rule state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS) for access-denied and root-usage, so denied Describe*/Get*/List* reconnaissance is seen. Costs more matched events."
+  type        = bool
+  default     = true
+}
+
+variable "target_type" {
+  description = "How events reach the bot: \"api_destination\" (EventBridge POSTs to <bot_base_url>/aws/events with x-api-key), \"sqs\" (the bot polls a queue) or \"sns\" (an HTTPS subscription to <bot_base_url>/aws/sns)."
+  type        = string
+  default     = "api_destination"
+
+  validation {
+    condition     = contains(["api_destination", "sqs", "sns"], var.target_type)
+    error_message = "target_type must be api_destination, sqs or sns."
+  }
+}
+
+variable "bot_base_url" {
+  description = "Public HTTPS base URL of the bot, without trailing slash (e.g. \"https://chatops.example.com\"). Required for api_destination and sns."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bot_base_url == null || can(regex("^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*$", var.bot_base_url))
+    error_message = "bot_base_url must be an https:// URL without a trailing slash, query or fragment."
+  }
+}
+
+variable "api_key_secret_arn" {
+  description = "Secrets Manager secret holding the API key the bot expects in x-api-key (its CHATOPS_EVENTS_API_KEY; output events_api_key_secret_arn of the chatops-bot module). Required for api_destination; the secret must already have a value."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_key_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$", var.api_key_secret_arn))
+    error_message = "api_key_secret_arn must be a full Secrets Manager secret ARN."
+  }
+}
+
+variable "invocation_rate_limit_per_second" {
+  description = "Maximum requests per second EventBridge sends to the bot's API destination."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.invocation_rate_limit_per_second >= 1 && var.invocation_rate_limit_per_second <= 300
+    error_message = "invocation_rate_limit_per_second must be between 1 and 300."
+  }
+}
+
+variable "maximum_event_age_in_seconds" {
+  description = "How long EventBridge keeps retrying an undelivered event before sending it to the dead-letter queue (60-86400)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.maximum_event_age_in_seconds >= 60 && var.maximum_event_age_in_seconds <= 86400
+    error_message = "maximum_event_age_in_seconds must be between 60 and 86400."
+  }
+}
+
+variable "maximum_retry_attempts" {
+  description = "How many times EventBridge retries an event before sending it to the dead-letter queue (0-185)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.maximum_retry_attempts >= 0 && var.maximum_retry_attempts <= 185
+    error_message = "maximum_retry_attempts must be between 0 and 185."
+  }
+}
+
+variable "queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the sqs target queue: how long the bot has to process and delete a message."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.queue_visibility_timeout_seconds >= 0 && var.queue_visibility_timeout_seconds <= 43200
+    error_message = "queue_visibility_timeout_seconds must be between 0 and 43200."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the SNS topic and the queues. Its key policy must let events.amazonaws.com (and sns.amazonaws.com) use it. null: queues use SSE-SQS, and an SNS target gets a key created here."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (not an alias)."
+  }
+}
+
+variable "alarm_actions" {
+  description = "SNS topic ARNs notified when events land in the dead-letter queue or deliveries fail (e.g. an on-call topic)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.alarm_actions : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", a))])
+    error_message = "alarm_actions must be SNS topic ARNs."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,260 @@
+"""Every Terraform file in infra/ parses, and the modules have the shape and security properties the guides promise."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.infra import tfcheck
+from tests.infra.tfcheck import INFRA, MODULE_NAMES, MODULES
+
+
+@pytest.mark.parametrize("directory", tfcheck.all_tf_dirs(), ids=lambda p: str(p.relative_to(INFRA)))
+def test_every_tf_file_parses(directory: Path) -> None:
+    files = tfcheck.load_dir(directory)
+    assert files, f"no .tf files in {directory}"
+
+
+def test_the_four_modules_exist() -> None:
+    assert sorted(p.name for p in MODULES.iterdir() if p.is_dir()) == sorted(MODULE_NAMES)
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_module_passes_every_check(module: str) -> None:
+    assert tfcheck.check_module(MODULES / module) == []
+
+
+@pytest.mark.parametrize("directory", tfcheck.all_tf_dirs(), ids=lambda p: str(p.relative_to(INFRA)))
+def test_every_directory_has_secure_policies(directory: Path) -> None:
+    files = tfcheck.load_dir(directory)
+    assert tfcheck.check_policies(files, directory.name) == []
+    assert tfcheck.check_variables_and_outputs(files, directory.name) == []
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_readme_documents_inputs_outputs_and_an_example(module: str) -> None:
+    readme = (MODULES / module / "README.md").read_text()
+    files = tfcheck.load_dir(MODULES / module)
+    for kind, heading in (("variable", "## Inputs"), ("output", "## Outputs")):
+        assert heading in readme, f"{module}/README.md lacks {heading}"
+        for name, _ in tfcheck.labelled(files, kind):
+            assert f"`{name}`" in readme, f"{module}/README.md does not document {kind} {name}"
+    assert re.search(rf'```hcl\s.*source\s*=\s*"[^"]*{module}"', readme, re.S), (
+        f"{module}/README.md has no usage example"
+    )
+
+
+def test_every_github_oidc_role_trusts_only_its_subjects() -> None:
+    files = tfcheck.load_dir(MODULES / "github-oidc")
+    docs = tfcheck.policy_documents(files)
+    expected = {
+        "trust_infra_plan": [
+            "repo:${var.github_repository}:ref:refs/heads/main",
+            "repo:${var.github_repository}:environment:${var.plan_environment}",
+        ],
+        "trust_infra_apply": ["repo:${var.github_repository}:environment:${var.apply_environment}"],
+        "trust_lambda_deploy": ["repo:${var.github_repository}:environment:${var.deploy_environment}"],
+        "trust_web_deploy": ["repo:${var.github_repository}:environment:${var.deploy_environment}"],
+        "trust_api_deploy": ["repo:${var.github_repository}:environment:${var.deploy_environment}"],
+    }
+    for name, subjects in expected.items():
+        (statement,) = tfcheck.statements(docs[name])
+        sub = [c for c in statement["condition"] if c["variable"].endswith(":sub")]
+        assert [c["values"] for c in sub] == [subjects], name
+
+    roles = {name: body for t, name, body in tfcheck.typed(files, "resource") if t == "aws_iam_role"}
+    assert set(roles) == {"infra_plan", "infra_apply", "lambda_deploy", "web_deploy", "api_deploy"}
+    for name, body in roles.items():
+        assert body["assume_role_policy"] == f"${{data.aws_iam_policy_document.trust_{name}.json}}"
+
+
+def _actions(files: dict, doc: str) -> set[str]:
+    return {a for st in tfcheck.statements(tfcheck.policy_documents(files)[doc]) for a in st["actions"]}
+
+
+def test_github_oidc_role_action_lists() -> None:
+    files = tfcheck.load_dir(MODULES / "github-oidc")
+    ecr_push = {
+        "ecr:GetAuthorizationToken",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CompleteLayerUpload",
+        "ecr:DescribeImages",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:InitiateLayerUpload",
+        "ecr:PutImage",
+        "ecr:UploadLayerPart",
+    }
+    lambda_deploy = {
+        "lambda:GetAlias",
+        "lambda:GetFunction",
+        "lambda:GetFunctionConfiguration",
+        "lambda:ListAliases",
+        "lambda:ListVersionsByFunction",
+        "lambda:PublishVersion",
+        "lambda:UpdateAlias",
+        "lambda:UpdateFunctionCode",
+    }
+    assert _actions(files, "lambda_deploy") == ecr_push | lambda_deploy | {"cloudwatch:DescribeAlarms"}
+    assert _actions(files, "api_deploy") == (
+        ecr_push
+        | lambda_deploy
+        | {"cloudwatch:DescribeAlarms", "apigateway:GET", "apigateway:POST", "apigateway:PATCH"}
+    )
+    assert _actions(files, "web_deploy") == {
+        "s3:ListBucket",
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:PutObject",
+        "cloudfront:CreateInvalidation",
+        "cloudfront:GetDistribution",
+        "cloudfront:GetInvalidation",
+        "cloudfront:ListInvalidations",
+        "cloudfront:GetDistributionConfig",
+        "cloudfront:UpdateDistribution",
+    }
+    # The plan role writes nothing but its lock.
+    plan = _actions(files, "state_read") | _actions(files, "infra_plan")
+    writes = {a for a in plan if re.search(r":(Put|Delete|Update|Create)", a)}
+    assert writes == {"s3:PutObject", "s3:DeleteObject", "dynamodb:PutItem", "dynamodb:DeleteItem"}
+    lock = [
+        st
+        for st in tfcheck.statements(tfcheck.policy_documents(files)["state_read"])
+        if st.get("sid") == "StateLockFile"
+    ]
+    assert lock[0]["resources"] == ["${local.state_bucket_arn}/${var.state_key_prefix}*.tflock"]
+
+
+def test_web_deploy_writes_only_the_release_prefix() -> None:
+    files = tfcheck.load_dir(MODULES / "github-oidc")
+    sts = {st["sid"]: st for st in tfcheck.statements(tfcheck.policy_documents(files)["web_deploy"])}
+    assert sts["WriteReleasePrefix"]["resources"] == ["${local.web_bucket_arn}/${var.web_release_prefix}*"]
+    assert sts["InvalidateDistribution"]["resources"] == ["${local.web_distribution_arn}"]
+
+
+def test_bot_moves_aliases_only_with_instant_rollback() -> None:
+    files = tfcheck.load_dir(MODULES / "chatops-bot")
+    doc = tfcheck.policy_documents(files)["bot"]
+    for dyn in doc["dynamic"]:
+        body = dyn["statement"]
+        actions = body["content"][0]["actions"]
+        if "lambda:UpdateAlias" in actions:
+            assert "var.enable_instant_rollback" in body["for_each"]
+            assert actions == ["lambda:UpdateAlias"]
+    static = {a for st in doc.get("statement", []) for a in st["actions"]}
+    assert "lambda:UpdateAlias" not in static
+    assert _actions(files, "bot") - {"lambda:UpdateAlias"} <= {
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "lambda:GetAlias",
+        "lambda:GetFunction",
+        "lambda:GetFunctionConfiguration",
+        "lambda:ListAliases",
+        "lambda:ListVersionsByFunction",
+        "cloudwatch:DescribeAlarms",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "cloudfront:GetDistribution",
+        "cloudfront:ListInvalidations",
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+    }
+
+
+def test_bot_secrets_hold_no_values_in_terraform() -> None:
+    for directory in tfcheck.all_tf_dirs():
+        for type_, name, _ in tfcheck.typed(tfcheck.load_dir(directory), "resource"):
+            assert type_ != "aws_secretsmanager_secret_version", (
+                f"{directory}: {name} would put a secret value in state"
+            )
+
+
+def test_queue_and_topic_policies_are_limited_to_the_rules() -> None:
+    files = tfcheck.load_dir(MODULES / "security-events")
+    docs = tfcheck.policy_documents(files)
+    for name in ("events_queue", "events_topic", "dlq"):
+        st = tfcheck.statements(docs[name])[0]
+        assert st["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}], name
+        assert st["condition"] == [
+            {"test": "ArnEquals", "variable": "aws:SourceArn", "values": "${local.rule_arns}"}
+        ], name
+    assert re.search(
+        r"aws_cloudwatch_event_rule\.detection",
+        str(dict(tfcheck.labelled(files, "locals")) or files["main.tf"]["locals"]),
+    )
+
+
+def test_api_destination_sends_x_api_key_and_has_retries_and_dlq() -> None:
+    files = tfcheck.load_dir(MODULES / "security-events")
+    resources = {(t, n): b for t, n, b in tfcheck.typed(files, "resource")}
+    connection = resources[("aws_cloudwatch_event_connection", "bot")]
+    assert connection["authorization_type"] == "API_KEY"
+    api_key = connection["auth_parameters"][0]["api_key"][0]
+    assert api_key["key"] == "x-api-key"
+    assert "aws_secretsmanager_secret_version.api_key" in api_key["value"]
+    destination = resources[("aws_cloudwatch_event_api_destination", "bot")]
+    assert destination["invocation_endpoint"] == "${var.bot_base_url}/aws/events"
+    target = resources[("aws_cloudwatch_event_target", "bot")]
+    assert target["retry_policy"] and target["dead_letter_config"][0]["arn"] == "${aws_sqs_queue.dlq.arn}"
+    subscription = resources[("aws_sns_topic_subscription", "bot")]
+    assert subscription["protocol"] == "https" and subscription["endpoint"] == "${var.bot_base_url}/aws/sns"
+
+
+def test_checkov_skips_are_justified_inline() -> None:
+    for path in INFRA.rglob("*.tf"):
+        if ".venv-checkov" in path.parts:
+            continue
+        for comment in tfcheck.comments(path):
+            if "checkov:skip" in comment:
+                assert re.search(r"checkov:skip=CKV2?_[A-Z]+_\d+:\S.{20,}", comment), f"{path}: unjustified {comment!r}"
+
+
+# ---------------------------------------------------------------------------
+# Example composition and environment templates: a static stand-in for `terraform validate`.
+# ---------------------------------------------------------------------------
+
+EXAMPLE = INFRA / "examples" / "complete"
+
+
+def test_example_module_calls_match_module_interfaces() -> None:
+    example = tfcheck.load_dir(EXAMPLE)
+    calls = dict(tfcheck.labelled(example, "module"))
+    assert {Path(c["source"]).name for c in calls.values()} == set(MODULE_NAMES)
+    meta = {"source", "providers", "count", "for_each", "depends_on"}
+    for name, call in calls.items():
+        module_dir = (EXAMPLE / call["source"]).resolve()
+        variables = dict(tfcheck.labelled(tfcheck.load_dir(module_dir), "variable"))
+        passed = set(call) - meta
+        assert passed <= set(variables), f"module {name} passes unknown inputs {passed - set(variables)}"
+        required = {v for v, body in variables.items() if "default" not in body}
+        assert required <= passed, f"module {name} misses required inputs {required - passed}"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "production"])
+def test_environment_tfvars_match_the_example(env: str) -> None:
+    tfvars = tfcheck.load_file(INFRA / "environments" / f"{env}.tfvars")
+    variables = dict(tfcheck.labelled(tfcheck.load_dir(EXAMPLE), "variable"))
+    assert set(tfvars) <= set(variables), f"{env}.tfvars sets undeclared {set(tfvars) - set(variables)}"
+    required = {v for v, body in variables.items() if "default" not in body}
+    assert required <= set(tfvars), f"{env}.tfvars misses {required - set(tfvars)}"
+    assert tfvars["environment"] == env
+    assert tfvars["state_key_prefix"].endswith(f"/{env}/")
+
+
+def test_only_production_manages_github_and_production_is_gated() -> None:
+    managing = [
+        e
+        for e in ("dev", "staging", "production")
+        if tfcheck.load_file(INFRA / "environments" / f"{e}.tfvars").get("manage_github")
+    ]
+    assert managing == ["production"]
+    production = tfcheck.load_file(INFRA / "environments" / "production.tfvars")
+    gate = production["github_environments"]["production"]
+    assert gate["reviewer_team_ids"] or gate["reviewer_user_ids"]
+    assert gate["use_protection_rule"] is True and production["chatops_app_id"]
+    assert production["enable_instant_rollback"] is False

@@ -1,0 +1,49 @@
+"""SIGKILL between accepting commands and delivering their messages loses nothing and duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from sandbox.process import BotProcess
+from sandbox.stack import Stack, message_text, wait_for
+
+
+async def test_sigkill_during_a_burst_then_restart_delivers_everything_once(tmp_path) -> None:
+    stack = Stack(database_url=f"sqlite:///{tmp_path}/bot.db", step_delay=0.02)
+    await stack.start_fakes()
+    bot = BotProcess(stack.env, log_path=tmp_path / "bot.log")
+    try:
+        await bot.start()
+        stack.url = bot.url
+        stack.github.webhook_url = f"{bot.url}/github/webhook"
+        stack.slack.down()  # nothing can be delivered yet: every message stays in the outbox
+        services = ["api", "web", "worker"]
+        answers = await asyncio.gather(*(
+            stack.command("U0DEV", f"{services[i % 3]} v1.4.2 to {['dev', 'staging'][i % 2]}", key=f"c{i}")
+            for i in range(12)
+        ))
+        assert all(status == 200 and "Request" in body["text"] for status, body in answers), answers
+        ids = [body["text"].split("`")[1] for _, body in answers]
+        await asyncio.sleep(0.3)
+        bot.kill()
+
+        stack.slack.up()
+        bot2 = BotProcess(stack.env, log_path=tmp_path / "bot.log")
+        await bot2.start()
+        stack.github.webhook_url = f"{bot2.url}/github/webhook"
+        try:
+            await wait_for(lambda: all(
+                any(rid in message_text(m) and "succeeded" in message_text(m) for m in stack.card_messages("C0DEPLOYS"))
+                for rid in ids), timeout=60, what="every request's card shows success")
+        finally:
+            bot2.terminate()
+        per_request = Counter(rid for m in stack.card_messages("C0DEPLOYS") for rid in ids if rid in message_text(m))
+        assert per_request == Counter({rid: 1 for rid in ids}), "each request has exactly one card"
+        dispatched = Counter(d.inputs["request_id"] for d in stack.github.dispatches)
+        assert dispatched == Counter({rid: 1 for rid in ids}), "each request dispatched exactly once"
+        posts = Counter(c.args["channel"] for c in stack.slack.posts())
+        assert posts["C0DEPLOYS"] == len(ids)
+    finally:
+        bot.kill()
+        await stack.stop()

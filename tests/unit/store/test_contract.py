@@ -1,0 +1,674 @@
+"""The Store contract: one suite, run against SQLite and PostgreSQL (``database_url`` is parametrized)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain import (
+    Approval,
+    AuditEntry,
+    Card,
+    Deployment,
+    DeployRequest,
+    Destination,
+    Lock,
+    Op,
+    OutboundMessage,
+    Platform,
+    RequestKind,
+    RequestState,
+)
+from bot.store.db import migrations
+from bot.store.store import Store
+
+S = RequestState
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    s = await Store.open(database_url)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """PostgreSQL only (several replicas sharing one database); fails rather than skips when CI is set."""
+    from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
+
+    require_postgres()
+    schema, url = await new_pg_schema()
+    try:
+        yield url
+    finally:
+        await drop_pg_schema(schema)
+
+
+def is_pg(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def make_request(rid: str = "r-abcd2345", *, state: RequestState = S.PENDING_APPROVAL, **kw: object) -> DeployRequest:
+    fields: dict[str, object] = {
+        "id": rid,
+        "kind": RequestKind.DEPLOY,
+        "service": "api",
+        "environment": "production",
+        "ref": "v1.4.2",
+        "requester": "dev",
+        "requester_platform": Platform.SLACK,
+        "requester_id": "U0DEV",
+        "channel": "C0DEPLOYS",
+        "state": state,
+        "created_at": datetime(2025, 11, 28, 9, 0, 0, 123456, tzinfo=UTC),
+        "workflow": "api-ci.yml",
+    }
+    fields.update(kw)
+    return DeployRequest(**fields)  # type: ignore[arg-type]
+
+
+def msg(key: str, *, channel: str = "C0DEPLOYS", op: Op = Op.CARD, card_key: str = "req:1",
+        title: str = "t", platform: Platform = Platform.SLACK) -> OutboundMessage:
+    return OutboundMessage(key=key, destination=Destination(platform, channel), op=op,
+                           card=Card(kind="deployment", title=title), card_key=card_key)
+
+
+async def states(store: Store) -> dict[str, str]:
+    """key -> outbox state (read through the store's own connection)."""
+    async with store.unit() as u:
+        rows = await u.c.fetch("SELECT key, state FROM outbox")
+    return {r["key"]: r["state"] for r in rows}
+
+
+# ------------------------------------------------------------------------------------------ schema
+
+
+async def test_migrations_are_idempotent(database_url: str) -> None:
+    first = await Store.open(database_url)
+    second = await Store.open(database_url)  # applies nothing twice, does not fail
+    try:
+        async with second.unit() as u:
+            rows = await u.c.fetch("SELECT version FROM schema_migrations ORDER BY version")
+            assert await u.claim_key("k")
+        assert [r["version"] for r in rows] == [v for v, _ in migrations()]
+        assert await first.ping() and await second.ping()
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
+    """Several replicas starting at the same moment against a fresh database all come up (each round uses a
+    fresh schema, since the race is in creating the very first table)."""
+    from tests.conftest import drop_pg_schema, new_pg_schema
+
+    for _ in range(3):
+        schema, url = await new_pg_schema()
+        try:
+            stores = await asyncio.gather(*(Store.open(url) for _ in range(8)), return_exceptions=True)
+            opened = [s for s in stores if isinstance(s, Store)]
+            failures = [repr(s) for s in stores if not isinstance(s, Store)]
+            for s in opened:
+                await s.close()
+            assert failures == []
+        finally:
+            await drop_pg_schema(schema)
+
+
+# ------------------------------------------------------------------------------------------ idempotency
+
+
+async def test_claim_key_once(store: Store) -> None:
+    async with store.unit() as u:
+        assert await u.claim_key("slack:trigger:1") is True
+        assert await u.claim_key("slack:trigger:1") is False
+    async with store.unit() as u:
+        assert await u.claim_key("slack:trigger:1") is False
+        assert await u.claim_key("slack:trigger:2") is True
+
+
+# ------------------------------------------------------------------------------------------ requests
+
+
+async def test_request_round_trip_keeps_every_field(store: Store) -> None:
+    r = make_request(
+        "r-round234",
+        kind=RequestKind.ROLLBACK,
+        state=S.RUNNING,
+        requester_platform=Platform.TEAMS,
+        requester_id="29:teams-id",
+        approvals_required=2,
+        expires_at=datetime(2026, 11, 28, 11, 0, 0, 654321, tzinfo=UTC),
+        updated_at=datetime(2026, 11, 28, 9, 5, 0, 1, tzinfo=UTC),
+        sha="a" * 40,
+        target_version="v1.4.1",
+        run_id=2**40 + 7,
+        run_url="https://github.com/acme/platform/actions/runs/1",
+        response_url="https://hooks.slack.com/commands/T/1/x",
+        detail="ünïcode ✓ detail",
+    )
+    async with store.unit() as u:
+        await u.insert_request(r)
+    async with store.unit() as u:
+        got = await u.get_request("r-round234")
+        by_run = await u.request_by_run(2**40 + 7)
+        missing = await u.get_request("r-missing2")
+    assert got == r
+    assert by_run == r
+    assert missing is None
+    assert got is not None
+    for value in (got.created_at, got.updated_at, got.expires_at):
+        assert value is not None and value.utcoffset() == timedelta(0)
+
+
+async def test_request_without_optional_fields(store: Store) -> None:
+    r = make_request("r-plain234", state=S.RECEIVED)
+    async with store.unit() as u:
+        await u.insert_request(r)
+        got = await u.get_request(r.id)
+    assert got is not None
+    assert got.expires_at is None and got.run_id is None and got.sha == ""
+    assert got.updated_at == r.created_at  # updated_at defaults to created_at
+    assert got.created_at.tzinfo is not None
+
+
+async def test_transition_only_from_listed_states(store: Store) -> None:
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-trans234", state=S.PENDING_APPROVAL))
+    async with store.unit() as u:
+        assert await u.transition("r-trans234", from_states=[S.APPROVED], to=S.DISPATCHING) is None
+        assert await u.transition("r-nothere2", from_states=[S.PENDING_APPROVAL], to=S.APPROVED) is None
+        moved = await u.transition("r-trans234", from_states=[S.RECEIVED, S.PENDING_APPROVAL], to=S.APPROVED,
+                                   detail="approved by lead", sha="b" * 40)
+        assert moved is not None
+        assert moved.state is S.APPROVED and moved.detail == "approved by lead" and moved.sha == "b" * 40
+        assert moved.updated_at is not None and moved.updated_at >= moved.created_at
+        # the same transition again finds the request no longer in a listed state
+        assert await u.transition("r-trans234", from_states=[S.PENDING_APPROVAL], to=S.APPROVED) is None
+        with pytest.raises(ValueError):
+            await u.transition("r-trans234", from_states=[S.APPROVED], to=S.FAILED, state="x")
+    async with store.unit() as u:
+        got = await u.get_request("r-trans234")
+    assert got is not None and got.state is S.APPROVED
+
+
+async def test_transition_datetime_change_is_stored(store: Store) -> None:
+    exp = datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-dtchg234"))
+        moved = await u.transition("r-dtchg234", from_states=[S.PENDING_APPROVAL], to=S.PENDING_APPROVAL,
+                                   expires_at=exp)
+    assert moved is not None and moved.expires_at == exp
+
+
+async def _race_transition(stores: list[Store], rid: str, n: int = 20) -> list[DeployRequest | None]:
+    async def one(i: int) -> DeployRequest | None:
+        async with stores[i % len(stores)].unit() as u:
+            got = await u.get_request(rid)
+            assert got is not None
+            await asyncio.sleep(0)  # let the others read the same state before anyone writes
+            return await u.transition(rid, from_states=[S.PENDING_APPROVAL], to=S.APPROVED, detail=f"winner {i}")
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def test_concurrent_transitions_have_one_winner(database_url: str, store: Store) -> None:
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-race2345"))
+    stores = [store]
+    if is_pg(database_url):
+        stores.append(await Store.open(database_url))  # a second replica
+    try:
+        results = await _race_transition(stores, "r-race2345")
+    finally:
+        for s in stores[1:]:
+            await s.close()
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    async with store.unit() as u:
+        got = await u.get_request("r-race2345")
+    assert got is not None and got.state is S.APPROVED and got.detail == winners[0].detail
+
+
+async def test_claim_dispatch_lease(store: Store) -> None:
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-disp2345", state=S.APPROVED))
+        await u.insert_request(make_request("r-pend2345", state=S.PENDING_APPROVAL))
+    async with store.unit() as u:
+        assert await u.claim_dispatch("r-pend2345", lease_s=60) is None
+        first = await u.claim_dispatch("r-disp2345", lease_s=60)
+        assert first is not None and first.state is S.DISPATCHING
+        # held under a live lease: nobody else may claim it
+        assert await u.claim_dispatch("r-disp2345", lease_s=60) is None
+    # an expired lease (a crashed worker) may be re-claimed, exactly once
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-crash234", state=S.APPROVED))
+        assert await u.claim_dispatch("r-crash234", lease_s=-1) is not None
+    await asyncio.sleep(0.01)
+    async with store.unit() as u:
+        again = await u.claim_dispatch("r-crash234", lease_s=60)
+        assert again is not None and again.state is S.DISPATCHING
+        assert await u.claim_dispatch("r-crash234", lease_s=60) is None
+        done = await u.transition("r-crash234", from_states=[S.DISPATCHING], to=S.DISPATCHED)
+        assert done is not None
+        assert await u.claim_dispatch("r-crash234", lease_s=-1) is None  # dispatched: never again
+
+
+async def test_concurrent_claim_dispatch_one_winner(database_url: str, store: Store) -> None:
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-cdsp2345", state=S.APPROVED))
+    other = await Store.open(database_url) if is_pg(database_url) else store
+
+    async def claim(s: Store) -> DeployRequest | None:
+        async with s.unit() as u:
+            return await u.claim_dispatch("r-cdsp2345", lease_s=60)
+
+    try:
+        results = await asyncio.gather(*(claim(store if i % 2 else other) for i in range(10)))
+    finally:
+        if other is not store:
+            await other.close()
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_requests_in_and_find(store: Store) -> None:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-aaaa2345", state=S.APPROVED, created_at=base))
+        await u.insert_request(make_request("r-bbbb2345", state=S.PENDING_APPROVAL,
+                                            created_at=base + timedelta(minutes=1)))
+        await u.insert_request(make_request("r-cccc2345", state=S.SUCCEEDED, service="web",
+                                            created_at=base + timedelta(minutes=2)))
+    async with store.unit() as u:
+        open_ = await u.requests_in([S.APPROVED, S.PENDING_APPROVAL])
+        api = await u.find_requests(service="api")
+        done = await u.find_requests(states=[S.SUCCEEDED])
+    assert [r.id for r in open_] == ["r-aaaa2345", "r-bbbb2345"]  # oldest first
+    assert [r.id for r in api] == ["r-bbbb2345", "r-aaaa2345"]  # newest first
+    assert [r.id for r in done] == ["r-cccc2345"]
+
+
+# ------------------------------------------------------------------------------------------ approvals
+
+
+async def test_approvals_unique_per_person(store: Store) -> None:
+    t = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-appr2345"))
+        assert await u.add_approval(Approval("r-appr2345", "lead", Platform.SLACK, "U0LEAD", "approve", "lgtm", t,
+                                             "c" * 40))
+        # the same person through another platform identity is still the same approver
+        assert not await u.add_approval(Approval("r-appr2345", "lead", Platform.TEAMS, "29:lead", "reject", "",
+                                                 t + timedelta(seconds=1)))
+        assert await u.add_approval(Approval("r-appr2345", "sre", Platform.SLACK, "U0SRE", "reject", "no",
+                                             t + timedelta(seconds=2)))
+    async with store.unit() as u:
+        got = await u.approvals("r-appr2345")
+        none = await u.approvals("r-other234")
+    assert [(a.person, a.decision, a.platform_id) for a in got] == [
+        ("lead", "approve", "U0LEAD"), ("sre", "reject", "U0SRE")
+    ]
+    assert got[0] == Approval("r-appr2345", "lead", Platform.SLACK, "U0LEAD", "approve", "lgtm", t, "c" * 40)
+    assert none == []
+
+
+async def test_concurrent_approvals_by_one_person_count_once(database_url: str, store: Store) -> None:
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-capr2345"))
+    other = await Store.open(database_url) if is_pg(database_url) else store
+
+    async def approve(i: int) -> bool:
+        s = other if i % 2 else store
+        async with s.unit() as u:
+            return await u.add_approval(Approval("r-capr2345", "lead", Platform.SLACK, "U0LEAD", "approve", "",
+                                                 datetime.now(UTC)))
+
+    try:
+        results = await asyncio.gather(*(approve(i) for i in range(10)))
+    finally:
+        if other is not store:
+            await other.close()
+    assert results.count(True) == 1
+
+
+# ------------------------------------------------------------------------------------------ audit
+
+
+async def test_audit_append_and_since(store: Store) -> None:
+    t0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    entries = [
+        AuditEntry(t0 + timedelta(minutes=i), f"actor{i}", "deploy", f"r-{i}", "C0DEPLOYS", "ok", f"d{i}")
+        for i in range(3)
+    ]
+    async with store.unit() as u:
+        for e in entries:
+            await u.audit(e)
+    async with store.unit() as u:
+        everything = await u.audit_log()
+        since = await u.audit_log(since=t0 + timedelta(minutes=1))
+        limited = await u.audit_log(limit=1)
+    assert everything == entries
+    assert since == entries[1:]
+    assert limited == entries[:1]
+    assert all(e.at.tzinfo is not None for e in everything)
+
+
+# ------------------------------------------------------------------------------------------ outbox
+
+
+async def test_enqueue_is_idempotent_by_key(store: Store) -> None:
+    async with store.unit() as u:
+        assert await u.enqueue(msg("k1", title="first")) is True
+        assert await u.enqueue(msg("k1", title="second")) is False
+    async with store.unit() as u:
+        due = await u.outbox_due(limit=10, lease_s=60)
+    assert len(due) == 1
+    assert due[0].key == "k1" and due[0].card.title == "first" and due[0].id > 0 and due[0].attempts == 0
+    assert due[0].destination == Destination(Platform.SLACK, "C0DEPLOYS")
+
+
+async def test_outbox_round_trip_of_message_fields(store: Store) -> None:
+    from bot.domain import Button, Fact, Link
+
+    card = Card(kind="approval", title="Deploy api", status="waiting", tone="warning", text="text ✓",
+                facts=(Fact("Ref", "v1"),), buttons=(Button("approve", "Approve", "r-x", "primary"),),
+                links=(Link("run", "https://x"),), footer="f", mention="here")
+    m = OutboundMessage(key="full", destination=Destination(Platform.SLACK, "C0APPROVALS", "U0DEV"),
+                        op=Op.EPHEMERAL, card=card, card_key="req:r-x")
+    async with store.unit() as u:
+        await u.enqueue(m)
+        (got,) = await u.outbox_due(limit=5, lease_s=60)
+    assert got.card == card and got.destination == m.destination and got.op is Op.EPHEMERAL
+    assert got.card_key == "req:r-x"
+
+
+async def test_outbox_due_leases_messages(store: Store) -> None:
+    async with store.unit() as u:
+        for i in range(5):
+            await u.enqueue(msg(f"m{i}", card_key=f"c{i}"))
+    async with store.unit() as u:
+        first = await u.outbox_due(limit=3, lease_s=60)
+    async with store.unit() as u:
+        second = await u.outbox_due(limit=10, lease_s=60)
+    async with store.unit() as u:
+        third = await u.outbox_due(limit=10, lease_s=60)
+    assert [m.key for m in first] == ["m0", "m1", "m2"]  # oldest first
+    assert [m.key for m in second] == ["m3", "m4"]  # claimed ones are not claimed again
+    assert third == []
+
+
+async def test_outbox_due_reclaims_after_lease_expiry(store: Store) -> None:
+    async with store.unit() as u:
+        await u.enqueue(msg("m0"))
+        assert [m.key for m in await u.outbox_due(limit=5, lease_s=-1)] == ["m0"]
+    await asyncio.sleep(0.01)
+    async with store.unit() as u:
+        assert [m.key for m in await u.outbox_due(limit=5, lease_s=60)] == ["m0"]
+        assert await u.outbox_due(limit=5, lease_s=60) == []
+
+
+async def test_outbox_release_puts_back_without_attempt(store: Store) -> None:
+    async with store.unit() as u:
+        await u.enqueue(msg("m0"))
+        (m,) = await u.outbox_due(limit=5, lease_s=60)
+        await u.outbox_release(m.id, delay_s=0)
+    await asyncio.sleep(0.01)
+    async with store.unit() as u:
+        (again,) = await u.outbox_due(limit=5, lease_s=60)
+        assert again.attempts == 0
+        await u.outbox_release(m.id, delay_s=60)
+        assert await u.outbox_due(limit=5, lease_s=60) == []  # not due yet
+
+
+async def test_two_stores_claim_disjoint_sets(pg_url: str) -> None:
+    store = await Store.open(pg_url)
+    async with store.unit() as u:
+        for i in range(60):
+            await u.enqueue(msg(f"m{i:02d}", card_key=f"c{i}"))
+    other = await Store.open(pg_url)
+    try:
+        # one replica holds its claim's transaction open while the other claims: it must skip those rows
+        async def claim_b() -> list[OutboundMessage]:
+            async with other.unit() as u2:
+                return await u2.outbox_due(limit=20, lease_s=60)
+
+        async with store.unit() as u1:
+            a = await u1.outbox_due(limit=10, lease_s=60)
+            b = await asyncio.wait_for(claim_b(), timeout=5)  # must skip the locked rows, not wait for them
+        # and many concurrent claims from both replicas
+        async def claim(s: Store) -> list[str]:
+            async with s.unit() as u:
+                return [m.key for m in await u.outbox_due(limit=7, lease_s=60)]
+
+        rest = await asyncio.gather(*(claim(store if i % 2 else other) for i in range(10)))
+    finally:
+        await other.close()
+        await store.close()
+    keys = [m.key for m in a] + [m.key for m in b] + [k for batch in rest for k in batch]
+    assert len(a) == 10 and len(b) == 20
+    assert len(keys) == len(set(keys)) == 60
+
+
+async def test_outbox_done_supersedes_older_updates_of_the_same_card_only(store: Store) -> None:
+    async with store.unit() as u:
+        await u.enqueue(msg("x1", card_key="req:x"))
+        await u.enqueue(msg("y1", card_key="req:y"))  # another card, same channel
+        await u.enqueue(msg("x1-other", card_key="req:x", channel="C0OTHER"))  # same card, another channel
+        await u.enqueue(msg("x-thread", card_key="req:x", op=Op.POST))  # a thread reply under the card
+        await u.enqueue(msg("x-teams", card_key="req:x", platform=Platform.TEAMS))  # another platform
+        await u.enqueue(msg("x2", card_key="req:x"))
+        await u.enqueue(msg("x3", card_key="req:x"))
+        await u.enqueue(msg("x4", card_key="req:x"))  # newer than the one sent: stays pending
+        due = {m.key: m for m in await u.outbox_due(limit=100, lease_s=60)}
+        await u.outbox_done(due["x3"].id, supersede_card=True)
+    assert await states(store) == {
+        "x1": "superseded", "x2": "superseded", "x3": "sent", "x4": "pending",
+        "y1": "pending", "x1-other": "pending", "x-thread": "pending", "x-teams": "pending",
+    }
+    async with store.unit() as u:
+        assert (await u.outbox_counts()) == {"superseded": 2, "sent": 1, "pending": 5}
+
+
+async def test_outbox_done_without_supersede(store: Store) -> None:
+    async with store.unit() as u:
+        await u.enqueue(msg("x1", card_key="req:x"))
+        await u.enqueue(msg("x2", card_key="req:x"))
+        due = {m.key: m for m in await u.outbox_due(limit=100, lease_s=60)}
+        await u.outbox_done(due["x2"].id, supersede_card=False)
+    assert await states(store) == {"x1": "pending", "x2": "sent"}
+
+
+async def test_newer_pending_card_and_supersede(store: Store) -> None:
+    async with store.unit() as u:
+        await u.enqueue(msg("x1", card_key="req:x"))
+        await u.enqueue(msg("x2", card_key="req:x"))
+        due = {m.key: m for m in await u.outbox_due(limit=100, lease_s=60)}
+        assert await u.newer_pending_card(due["x1"]) is True
+        assert await u.newer_pending_card(due["x2"]) is False
+        await u.outbox_supersede(due["x1"].id)
+    assert await states(store) == {"x1": "superseded", "x2": "pending"}
+
+
+async def test_outbox_retry_and_give_up(store: Store) -> None:
+    async with store.unit() as u:
+        await u.enqueue(msg("a", card_key="a"))
+        await u.enqueue(msg("b", card_key="b"))
+        due = {m.key: m for m in await u.outbox_due(limit=10, lease_s=60)}
+        await u.outbox_retry(due["a"].id, delay_s=0, error="slack answered 500", give_up=False)
+        await u.outbox_retry(due["b"].id, delay_s=0, error="channel_not_found", give_up=True)
+    await asyncio.sleep(0.01)
+    async with store.unit() as u:
+        again = await u.outbox_due(limit=10, lease_s=60)
+        counts = await u.outbox_counts()
+        rows = await u.c.fetch("SELECT key, last_error FROM outbox ORDER BY id")
+    assert [(m.key, m.attempts) for m in again] == [("a", 1)]  # retried, attempt counted; b is never due
+    assert counts == {"pending": 1, "failed": 1}
+    assert [r["last_error"] for r in rows] == ["slack answered 500", "channel_not_found"]
+
+
+async def test_outbox_retry_delay_defers(store: Store) -> None:
+    async with store.unit() as u:
+        await u.enqueue(msg("a"))
+        (m,) = await u.outbox_due(limit=10, lease_s=60)
+        await u.outbox_retry(m.id, delay_s=60, error="x" * 2000, give_up=False)
+        assert await u.outbox_due(limit=10, lease_s=60) == []
+
+
+# ------------------------------------------------------------------------------------------ message refs
+
+
+async def test_message_ref_upsert(store: Store) -> None:
+    async with store.unit() as u:
+        assert await u.message_ref(Platform.SLACK, "C0DEPLOYS", "req:x") is None
+        await u.save_message_ref(Platform.SLACK, "C0DEPLOYS", "req:x", "1700000000.000100")
+        await u.save_message_ref(Platform.SLACK, "C0OTHER", "req:x", "1700000000.000200")
+    async with store.unit() as u:
+        assert await u.message_ref(Platform.SLACK, "C0DEPLOYS", "req:x") == "1700000000.000100"
+        await u.save_message_ref(Platform.SLACK, "C0DEPLOYS", "req:x", "1700000000.000300")
+    async with store.unit() as u:
+        assert await u.message_ref(Platform.SLACK, "C0DEPLOYS", "req:x") == "1700000000.000300"
+        assert await u.message_ref(Platform.SLACK, "C0OTHER", "req:x") == "1700000000.000200"
+        assert await u.message_ref(Platform.TEAMS, "C0DEPLOYS", "req:x") is None
+
+
+# ------------------------------------------------------------------------------------------ inbox
+
+
+async def test_inbox_add_dedup_claim_done(store: Store) -> None:
+    async with store.unit() as u:
+        assert await u.inbox_add(source="slack", key="ev1", kind="command", body='{"a":1}') is True
+        assert await u.inbox_add(source="slack", key="ev1", kind="command", body='{"a":2}') is False
+        assert await u.inbox_add(source="slack", key="ev2", kind="action", body="{}") is True
+        assert await u.inbox_add(source="github", key="gh1", kind="workflow_run", body="{}") is True
+    async with store.unit() as u:
+        claimed = await u.inbox_claim(source="slack", limit=10, lease_s=60)
+        assert await u.inbox_claim(source="slack", limit=10, lease_s=60) == []  # leased
+    assert [(r["key"], r["kind"], r["body"], r["attempts"]) for r in claimed] == [
+        ("ev1", "command", '{"a":1}', 0), ("ev2", "action", "{}", 0)
+    ]
+    async with store.unit() as u:
+        await u.inbox_done(claimed[0]["id"])
+        await u.inbox_done(claimed[1]["id"], state="failed", error="boom")
+        counts = await u.inbox_counts()
+    assert counts == {"slack:done": 1, "slack:failed": 1, "github:pending": 1}
+    async with store.unit() as u:
+        assert [r["key"] for r in await u.inbox_claim(source="github", limit=10, lease_s=-1)] == ["gh1"]
+    await asyncio.sleep(0.01)
+    async with store.unit() as u:
+        # done items are never claimed again; an expired lease is
+        assert await u.inbox_claim(source="slack", limit=10, lease_s=60) == []
+        assert [r["key"] for r in await u.inbox_claim(source="github", limit=10, lease_s=60)] == ["gh1"]
+
+
+# ------------------------------------------------------------------------------------------ locks
+
+
+async def test_locks(store: Store) -> None:
+    now = datetime.now(UTC)
+    mine = Lock("production", "lead", "release freeze", now, now + timedelta(hours=2))
+    async with store.unit() as u:
+        assert await u.acquire_lock(mine) is True
+        assert await u.acquire_lock(Lock("production", "dev", "", now, None)) is False
+        assert await u.acquire_lock(Lock("staging", "dev", "", now, None)) is True
+        held = await u.get_lock("production")
+    assert held is not None and held.holder == "lead" and held.reason == "release freeze"
+    assert held.expires_at is not None and abs((held.expires_at - mine.expires_at).total_seconds()) < 1e-3
+    async with store.unit() as u:
+        assert await u.release_lock("production") is True
+        assert await u.release_lock("production") is False
+        assert await u.get_lock("production") is None
+        assert (await u.get_lock("staging")) is not None  # no expiry: held until released
+
+
+async def test_expired_lock_is_replaced(store: Store) -> None:
+    past = datetime.now(UTC) - timedelta(hours=3)
+    async with store.unit() as u:
+        assert await u.acquire_lock(Lock("production", "lead", "old", past, past + timedelta(hours=1)))
+        assert await u.get_lock("production") is None  # expired: not shown as held
+        assert await u.acquire_lock(Lock("production", "sre", "new", datetime.now(UTC), None)) is True
+        held = await u.get_lock("production")
+    assert held is not None and held.holder == "sre" and held.expires_at is None
+
+
+# ------------------------------------------------------------------------------------------ deployments
+
+
+async def test_deployments_latest_first(store: Store) -> None:
+    t = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    deps = [Deployment("api", "production", f"v1.{i}", f"{i}" * 40, f"r-{i}", "dev", t + timedelta(hours=i))
+            for i in range(3)]
+    async with store.unit() as u:
+        for d in deps:
+            await u.record_deployment(d)
+        await u.record_deployment(Deployment("api", "staging", "v9", "9" * 40, "r-9", "dev", t))
+    async with store.unit() as u:
+        latest_two = await u.deployments("api", "production")
+        all_three = await u.deployments("api", "production", limit=10)
+        none = await u.deployments("web", "production")
+    assert latest_two == [deps[2], deps[1]]
+    assert all_three == deps[::-1]
+    assert none == []
+
+
+# ------------------------------------------------------------------------------------------ atomicity
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_a_failing_unit_leaves_nothing_behind(store: Store) -> None:
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-keep2345", state=S.PENDING_APPROVAL))
+    now = datetime.now(UTC)
+    with pytest.raises(Boom):
+        async with store.unit() as u:
+            await u.insert_request(make_request("r-gone2345"))
+            await u.transition("r-keep2345", from_states=[S.PENDING_APPROVAL], to=S.APPROVED)
+            await u.add_approval(Approval("r-keep2345", "lead", Platform.SLACK, "U0LEAD", "approve", "", now))
+            assert await u.claim_key("key-1")
+            await u.enqueue(msg("out-1"))
+            await u.audit(AuditEntry(now, "lead", "approve", "r-keep2345", "C0", "ok"))
+            await u.save_message_ref(Platform.SLACK, "C0", "req:x", "1.2")
+            await u.inbox_add(source="slack", key="in-1", kind="command", body="{}")
+            await u.acquire_lock(Lock("production", "lead", "", now, None))
+            await u.record_deployment(Deployment("api", "production", "v1", "a" * 40, "r-keep2345", "lead", now))
+            raise Boom
+    async with store.unit() as u:
+        assert await u.get_request("r-gone2345") is None
+        kept = await u.get_request("r-keep2345")
+        assert kept is not None and kept.state is S.PENDING_APPROVAL
+        assert await u.approvals("r-keep2345") == []
+        assert await u.claim_key("key-1") is True
+        assert await u.outbox_counts() == {}
+        assert await u.audit_log() == []
+        assert await u.message_ref(Platform.SLACK, "C0", "req:x") is None
+        assert await u.inbox_counts() == {}
+        assert await u.get_lock("production") is None
+        assert await u.deployments("api", "production") == []
+    # the store is still usable after a rolled-back unit
+    assert await store.ping()
+
+
+async def test_a_cancelled_unit_rolls_back(store: Store) -> None:
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with store.unit() as u:
+            await u.enqueue(msg("cancelled-1"))
+            started.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with store.unit() as u:
+        assert await u.outbox_counts() == {}
