@@ -156,6 +156,8 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read the file ({exc.strerror or exc})"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{p}: not UTF-8 text (byte {exc.start})"]) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

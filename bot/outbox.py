@@ -56,18 +56,15 @@ class Outbox:
         """One pass: claim due messages and deliver them, destinations concurrently. Returns messages sent."""
         async with self.store.unit() as u:
             batch = await u.outbox_due(limit=limit, lease_s=self.lease_s)
-        lanes: dict[Destination, list[OutboundMessage]] = {}
+        lanes: dict[tuple[Destination, str], list[OutboundMessage]] = {}
         for m in batch:
-            lanes.setdefault(self._lane(m), []).append(m)
-        results = await asyncio.gather(*(self._lane_run(d, ms) for d, ms in lanes.items()))
+            thread = m.card_key if m.op is Op.POST else ""
+            lanes.setdefault((Destination(m.destination.platform, m.destination.address), thread), []).append(m)
+        results = await asyncio.gather(*(self._lane_run(d, ms) for (d, _), ms in lanes.items()))
         return sum(results)
 
-    @staticmethod
-    def _lane(m: OutboundMessage) -> Destination:
-        # response_url and ephemeral messages are per user; cards and posts share the channel's rate limit
-        return Destination(m.destination.platform, m.destination.address)
-
     async def _lane_run(self, lane: Destination, messages: list[OutboundMessage]) -> int:
+        """Deliver one destination's messages in order. ``lane`` (platform + address) keys the rate limit."""
         sent = 0
         for i, m in enumerate(messages):
             wait = self._next_ok.get(lane, 0.0) - time.monotonic()
@@ -100,8 +97,9 @@ class Outbox:
                 return 0
             if m.card_key and m.op in (Op.CARD, Op.POST):
                 ref = await u.message_ref(dest.platform, dest.address, m.card_key)
-            if m.op is Op.POST and m.card_key and ref is None:
-                await u.outbox_release(m.id, delay_s=0.5)  # the card it replies under is not posted yet
+            if m.op is Op.POST and m.card_key and ref is None:  # the card it replies under is not posted yet
+                await u.outbox_retry(m.id, delay_s=0.5, error="waiting for its card",
+                                     give_up=m.attempts + 1 >= self.max_attempts * 12)
                 return None
         sender = self.senders.get(dest.platform)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +25,9 @@ def _pg_available() -> bool:
             await conn.close()
             return True
 
-        _pg_state["ok"] = asyncio.run(probe())
+        # a fresh loop in a worker thread: callable from sync code and from inside a running loop alike
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            _pg_state["ok"] = pool.submit(asyncio.run, probe()).result()
     return _pg_state["ok"]
 
 

@@ -48,10 +48,15 @@ def render_slack(card: Card) -> tuple[str, list[dict[str, Any]]]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(card.text, 3000)}})
     if card.buttons:
         elements = []
+        seen: set[str] = set()
         for b in card.buttons[:25]:
+            action_id = _cut(b.action_id, 255)
+            if action_id in seen:  # action_ids must be unique within a message
+                continue
+            seen.add(action_id)
             el: dict[str, Any] = {
                 "type": "button",
-                "action_id": _cut(b.action_id, 255),
+                "action_id": action_id,
                 "text": {"type": "plain_text", "text": _cut(b.label, 75)},
                 "value": _cut(b.value, 2000),
             }

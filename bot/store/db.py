@@ -65,6 +65,8 @@ def _statements(sql: str, dialect: str) -> list[str]:
 async def migrate(db: Database) -> None:
     """Apply numbered migrations not applied yet, each in its own transaction (safe with several replicas)."""
     async with db.transaction() as conn:
+        if db.dialect == "postgres":  # replicas starting together: one creates the table, the others wait
+            await conn.execute("SELECT pg_advisory_xact_lock(4242)")
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)"
         )

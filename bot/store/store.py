@@ -226,17 +226,37 @@ class Unit:
         )
         return n == 1
 
-    async def outbox_due(self, *, limit: int, lease_s: float) -> list[OutboundMessage]:
-        """Claim due pending messages (lease), oldest first."""
+    async def outbox_due(self, *, limit: int, lease_s: float, scan: int = 2000) -> list[OutboundMessage]:
+        """Claim due pending messages (under a lease), oldest first, keeping each destination in order:
+        behind a message that is not due yet (a retry) or leased by another worker, nothing of the same
+        destination is claimed, so a later message never overtakes an earlier one, on any replica."""
         t = time.time()
-        lock = " FOR UPDATE SKIP LOCKED" if self.c.dialect == "postgres" else ""
+        if self.c.dialect == "postgres":
+            # one claimer at a time across replicas (claims take milliseconds); the others try next pass
+            got = await self.c.fetchrow("SELECT pg_try_advisory_xact_lock(4243) AS ok")
+            if not got or not got["ok"]:
+                return []
         rows = await self.c.fetch(
-            "SELECT id, key, platform, address, user_id, op, card_key, payload, attempts FROM outbox "
-            f"WHERE state = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?) "
-            f"ORDER BY id LIMIT ?{lock}", t, t, limit,
+            "SELECT id, key, platform, address, user_id, op, card_key, payload, attempts, next_at, lease_until "
+            "FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", scan,
         )
+        blocked: set[tuple[str, str, str]] = set()
+        chosen: list[Row] = []
         for r in rows:
-            await self.c.execute("UPDATE outbox SET lease_until = ? WHERE id = ?", t + lease_s, r["id"])
+            # a thread reply has its own lane (in order within its thread) so it never blocks its own card
+            lane = (r["platform"], r["address"], r["card_key"] if r["op"] == Op.POST.value else "")
+            if lane in blocked:
+                continue
+            busy = r["next_at"] > t or (r["lease_until"] is not None and r["lease_until"] >= t)
+            if busy or await self.c.execute(
+                "UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'pending' "
+                "AND (lease_until IS NULL OR lease_until < ?)", t + lease_s, r["id"], t,
+            ) != 1:
+                blocked.add(lane)
+                continue
+            chosen.append(r)
+            if len(chosen) >= limit:
+                break
         return [
             OutboundMessage(
                 key=r["key"],
@@ -247,7 +267,7 @@ class Unit:
                 id=int(r["id"]),
                 attempts=int(r["attempts"]),
             )
-            for r in rows
+            for r in chosen
         ]
 
     async def outbox_done(self, message_id: int, *, supersede_card: bool) -> None:

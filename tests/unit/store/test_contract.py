@@ -391,7 +391,7 @@ async def test_outbox_round_trip_of_message_fields(store: Store) -> None:
 async def test_outbox_due_leases_messages(store: Store) -> None:
     async with store.unit() as u:
         for i in range(5):
-            await u.enqueue(msg(f"m{i}", card_key=f"c{i}"))
+            await u.enqueue(msg(f"m{i}", card_key=f"c{i}", channel=f"C0CHAN{i}"))
     async with store.unit() as u:
         first = await u.outbox_due(limit=3, lease_s=60)
     async with store.unit() as u:
@@ -401,6 +401,23 @@ async def test_outbox_due_leases_messages(store: Store) -> None:
     assert [m.key for m in first] == ["m0", "m1", "m2"]  # oldest first
     assert [m.key for m in second] == ["m3", "m4"]  # claimed ones are not claimed again
     assert third == []
+
+
+async def test_outbox_due_keeps_each_channel_in_order(store: Store) -> None:
+    """Behind a leased or not-yet-due message, nothing later of the same channel is claimed."""
+    async with store.unit() as u:
+        for i in range(3):
+            await u.enqueue(msg(f"a{i}", card_key=f"c{i}", channel="C0A"))
+        await u.enqueue(msg("b0", card_key="x", channel="C0B"))
+    async with store.unit() as u:
+        first = await u.outbox_due(limit=1, lease_s=60)
+    async with store.unit() as u:
+        second = await u.outbox_due(limit=10, lease_s=60)
+    assert [m.key for m in first] == ["a0"]
+    assert [m.key for m in second] == ["b0"]  # a1, a2 wait behind the leased a0
+    async with store.unit() as u:
+        await u.outbox_retry(first[0].id, delay_s=60, error="500", give_up=False)
+        assert await u.outbox_due(limit=10, lease_s=60) == []  # a0 retries later: a1 must not overtake it
 
 
 async def test_outbox_due_reclaims_after_lease_expiry(store: Store) -> None:
@@ -430,23 +447,29 @@ async def test_two_stores_claim_disjoint_sets(pg_url: str) -> None:
     store = await Store.open(pg_url)
     async with store.unit() as u:
         for i in range(60):
-            await u.enqueue(msg(f"m{i:02d}", card_key=f"c{i}"))
+            await u.enqueue(msg(f"m{i:02d}", card_key=f"c{i}", channel=f"C0CHAN{i}"))
     other = await Store.open(pg_url)
     try:
-        # one replica holds its claim's transaction open while the other claims: it must skip those rows
+        # one replica holds its claim's transaction open while the other claims: the other must not wait
+        # for it (and must not claim behind it, which could reorder a channel): it gets nothing this pass
         async def claim_b() -> list[OutboundMessage]:
             async with other.unit() as u2:
                 return await u2.outbox_due(limit=20, lease_s=60)
 
         async with store.unit() as u1:
             a = await u1.outbox_due(limit=10, lease_s=60)
-            b = await asyncio.wait_for(claim_b(), timeout=5)  # must skip the locked rows, not wait for them
+            assert await asyncio.wait_for(claim_b(), timeout=5) == []
+        b = await asyncio.wait_for(claim_b(), timeout=5)
         # and many concurrent claims from both replicas
         async def claim(s: Store) -> list[str]:
             async with s.unit() as u:
                 return [m.key for m in await u.outbox_due(limit=7, lease_s=60)]
 
-        rest = await asyncio.gather(*(claim(store if i % 2 else other) for i in range(10)))
+        rest: list[list[str]] = []
+        for _ in range(50):  # concurrent rounds from both replicas until everything is claimed
+            rest += await asyncio.gather(*(claim(store if i % 2 else other) for i in range(4)))
+            if sum(map(len, rest)) + len(a) + len(b) >= 60:
+                break
     finally:
         await other.close()
         await store.close()

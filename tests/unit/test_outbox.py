@@ -1,0 +1,271 @@
+"""The outbox worker with a real Store (SQLite) and a real SlackSender against the Slack fake.
+
+Timing assertions use what the fake recorded (the time each call arrived), never the test's duration."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain import Card, Destination, Op, OutboundMessage, Platform
+from bot.egress.slack import SlackSender
+from bot.outbox import Outbox
+from bot.store.store import Store
+from sandbox.slack_fake import SlackCall, SlackFake
+
+DEPLOYS, APPROVALS, UNKNOWN = "C0DEPLOYS", "C0APPROVALS", "C0UNKNOWN"
+
+
+@pytest.fixture
+async def store(sqlite_url: str) -> AsyncIterator[Store]:
+    s = await Store.open(sqlite_url)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[SlackFake]:
+    async with SlackFake(known_channels={DEPLOYS, APPROVALS}) as f:
+        yield f
+
+
+def make_outbox(store: Store, fake: SlackFake, **kw: Any) -> Outbox:
+    sender = SlackSender(AsyncWebClient(token=fake.token, base_url=f"{fake.url}/api/"))
+    kw.setdefault("interval", 0.0)
+    kw.setdefault("max_backoff", 0.2)
+    return Outbox(store=store, senders={Platform.SLACK: sender}, **kw)
+
+
+@contextlib.asynccontextmanager
+async def running(outbox: Outbox, *, poll: float = 0.05) -> AsyncIterator[Outbox]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(outbox.run(stop, poll=poll))
+    try:
+        yield outbox
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def until(pred: Callable[[], bool], *, within: float = 5.0) -> None:
+    """Poll what the fake recorded until ``pred`` holds (the fake has no event to wait on)."""
+    async with asyncio.timeout(within):
+        while not pred():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def enqueue(store: Store, key: str, title: str, *, channel: str = DEPLOYS, op: Op = Op.POST,
+                  card_key: str = "") -> None:
+    async with store.unit() as u:
+        assert await u.enqueue(OutboundMessage(key=key, destination=Destination(Platform.SLACK, channel), op=op,
+                                               card=Card(kind="info", title=title), card_key=card_key))
+
+
+async def counts(store: Store) -> dict[str, int]:
+    async with store.unit() as u:
+        return await u.outbox_counts()
+
+
+def writes(fake: SlackFake, channel: str | None = None) -> list[SlackCall]:
+    """Every chat.postMessage / chat.update call that reached the fake (failed ones included), in order."""
+    return [c for c in fake.calls if c.method in ("chat.postMessage", "chat.update")
+            and channel in (None, c.args.get("channel"))]
+
+
+def texts(calls: list[SlackCall]) -> list[str]:
+    return [c.args["text"] for c in calls]
+
+
+# ------------------------------------------------------------------------------------------ cards
+
+
+async def test_card_is_posted_once_then_updated_in_place(store: Store, fake: SlackFake) -> None:
+    outbox = make_outbox(store, fake)
+    async with running(outbox):
+        await enqueue(store, "c1", "v1", op=Op.CARD, card_key="req:1")
+        outbox.wake()
+        await until(lambda: len(fake.posts()) == 1)
+        ts = fake.posts()[0].response["ts"]
+        await enqueue(store, "c2", "v2", op=Op.CARD, card_key="req:1")
+        outbox.wake()
+        await until(lambda: len(fake.updates()) == 1)
+        await enqueue(store, "c3", "v3", op=Op.CARD, card_key="req:1")
+        outbox.wake()
+        await until(lambda: len(fake.updates()) == 2)
+    assert len(fake.posts()) == 1
+    assert [(c.args["ts"], c.args["text"]) for c in fake.updates()] == [(ts, "v2"), (ts, "v3")]
+    assert fake.messages[(DEPLOYS, ts)].text == "v3"
+    async with store.unit() as u:
+        assert await u.message_ref(Platform.SLACK, DEPLOYS, "req:1") == ts
+    assert await counts(store) == {"sent": 3}
+
+
+async def test_pending_updates_of_one_card_coalesce_into_the_newest(store: Store, fake: SlackFake) -> None:
+    outbox = make_outbox(store, fake)
+    for i in range(4):  # never posted yet: only the newest is posted
+        await enqueue(store, f"a{i}", f"a v{i}", op=Op.CARD, card_key="req:a")
+    await outbox.run_once()
+    assert texts(writes(fake)) == ["a v3"]
+    ts = fake.posts()[0].response["ts"]
+    for i in range(4, 9):  # posted: the waiting updates collapse into one chat.update of the newest
+        await enqueue(store, f"a{i}", f"a v{i}", op=Op.CARD, card_key="req:a")
+    await enqueue(store, "b0", "b v0", op=Op.CARD, card_key="req:b")  # another card is not collapsed
+    await outbox.run_once()
+    assert [(c.method, c.args["text"]) for c in writes(fake)] == [
+        ("chat.postMessage", "a v3"), ("chat.update", "a v8"), ("chat.postMessage", "b v0")
+    ]
+    assert fake.updates()[0].args["ts"] == ts
+    assert await counts(store) == {"sent": 3, "superseded": 7}
+
+
+# ------------------------------------------------------------------------------------------ rate and order
+
+
+async def test_per_channel_interval_and_order(store: Store, fake: SlackFake) -> None:
+    interval = 0.2
+    outbox = make_outbox(store, fake, interval=interval)
+    for i in range(4):
+        await enqueue(store, f"d{i}", f"deploys {i}", channel=DEPLOYS)
+        await enqueue(store, f"a{i}", f"approvals {i}", channel=APPROVALS)
+    async with running(outbox):
+        await until(lambda: len(fake.posts()) == 8)
+    for channel, name in ((DEPLOYS, "deploys"), (APPROVALS, "approvals")):
+        calls = fake.posts(channel)
+        assert texts(calls) == [f"{name} {i}" for i in range(4)]  # in order
+        gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
+        assert all(g >= interval * 0.95 for g in gaps), (channel, gaps)
+    # channels are paced independently: the second channel is not queued behind the first
+    firsts = sorted(fake.posts(c)[0].at for c in (DEPLOYS, APPROVALS))
+    assert firsts[1] - firsts[0] < interval
+    assert await counts(store) == {"sent": 8}
+
+
+async def test_server_errors_are_retried_then_delivered_in_order(store: Store, fake: SlackFake) -> None:
+    fake.fail("chat.postMessage", 500, times=2)
+    outbox = make_outbox(store, fake, max_backoff=1.0)
+    for i in range(3):
+        await enqueue(store, f"m{i}", f"message {i}")
+    async with running(outbox):
+        await until(lambda: len(fake.posts()) == 3)
+    calls = writes(fake)
+    assert [(c.ok, c.args["text"]) for c in calls] == [
+        (False, "message 0"), (False, "message 0"), (True, "message 0"), (True, "message 1"), (True, "message 2")
+    ]
+    async with store.unit() as u:
+        rows = await u.c.fetch("SELECT key, state, attempts FROM outbox ORDER BY id")
+    assert [(r["key"], r["state"], r["attempts"]) for r in rows] == [
+        ("m0", "sent", 2), ("m1", "sent", 0), ("m2", "sent", 0)
+    ]
+
+
+async def test_order_is_kept_when_the_retry_is_due_soon(store: Store, fake: SlackFake) -> None:
+    """A failed message pauses its channel: a later message must not overtake it, whatever the backoff."""
+    fake.fail("chat.postMessage", 500, times=2)
+    outbox = make_outbox(store, fake, max_backoff=0.5)
+    for i in range(2):
+        await enqueue(store, f"m{i}", f"message {i}")
+    async with running(outbox):
+        await until(lambda: len(fake.posts()) == 2)
+    # every attempt of message 1 comes after message 0 was delivered
+    assert [(c.ok, c.args["text"]) for c in writes(fake)] == [
+        (False, "message 0"), (False, "message 0"), (True, "message 0"), (True, "message 1")
+    ]
+
+
+async def test_a_second_replica_does_not_overtake_a_failed_message(sqlite_url: str, fake: SlackFake) -> None:
+    """Two replicas share the outbox; the channel pause after a failure must hold for both (default backoff)."""
+    fake.fail("chat.postMessage", 500, times=1)
+    one, two = await Store.open(sqlite_url), await Store.open(sqlite_url)
+    try:
+        await enqueue(one, "m0", "message 0")
+        await enqueue(one, "m1", "message 1")
+        assert await make_outbox(one, fake, max_backoff=300.0).run_once() == 0  # message 0 failed: retry in 1 s
+        await asyncio.sleep(0.3)
+        await make_outbox(two, fake, max_backoff=300.0).run_once()  # the other replica's next pass
+        assert [(c.ok, c.args["text"]) for c in writes(fake)] == [(False, "message 0")]
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_retry_after_is_honoured(store: Store, fake: SlackFake) -> None:
+    fake.fail("chat.postMessage", 429, retry_after=1)
+    outbox = make_outbox(store, fake)
+    await enqueue(store, "m0", "message 0")
+    await enqueue(store, "m1", "message 1")
+    async with running(outbox):
+        await until(lambda: len(fake.posts()) == 2)
+    calls = writes(fake)
+    assert calls[0].error == "ratelimited"
+    assert [(c.ok, c.args["text"]) for c in calls] == [(False, "message 0"), (True, "message 0"),
+                                                       (True, "message 1")]
+    assert calls[1].at - calls[0].at >= 1.0  # not one attempt before Retry-After
+
+
+async def test_permanent_error_gives_up_without_blocking_other_channels(store: Store, fake: SlackFake) -> None:
+    outbox = make_outbox(store, fake, interval=0.05)
+    await enqueue(store, "bad", "to nowhere", channel=UNKNOWN)
+    for i in range(3):
+        await enqueue(store, f"ok{i}", f"ok {i}", channel=DEPLOYS)
+    await enqueue(store, "bad2", "to nowhere again", channel=UNKNOWN)
+    async with running(outbox):
+        await until(lambda: len(fake.posts()) == 3)
+        await until(lambda: len([c for c in fake.calls if c.error == "channel_not_found"]) == 2)
+        await asyncio.sleep(0.3)  # give it time to (wrongly) retry
+    assert [c.error for c in writes(fake, UNKNOWN)] == ["channel_not_found", "channel_not_found"]  # tried once each
+    assert texts(fake.posts(DEPLOYS)) == ["ok 0", "ok 1", "ok 2"]
+    async with store.unit() as u:
+        rows = await u.c.fetch("SELECT key, state, attempts, last_error FROM outbox ORDER BY id")
+    failed = {r["key"]: r for r in rows if r["state"] == "failed"}
+    assert set(failed) == {"bad", "bad2"}
+    assert failed["bad"]["attempts"] == 1 and "channel_not_found" in failed["bad"]["last_error"]
+    assert await counts(store) == {"sent": 3, "failed": 2}
+
+
+async def test_transient_errors_give_up_after_max_attempts(store: Store, fake: SlackFake) -> None:
+    fake.fail("chat.postMessage", 500, times=100)
+    outbox = make_outbox(store, fake, max_attempts=3, max_backoff=0.01)
+    await enqueue(store, "m0", "message 0")
+    async with running(outbox):
+        await until(lambda: len(writes(fake)) >= 3)
+        await asyncio.sleep(0.2)
+    assert len(writes(fake)) == 3
+    assert await counts(store) == {"failed": 1}
+
+
+async def test_thread_reply_waits_for_its_card(store: Store, fake: SlackFake) -> None:
+    outbox = make_outbox(store, fake)
+    # the reply is accepted before its card (e.g. the card's post is still being retried)
+    await enqueue(store, "reply", "run started", op=Op.POST, card_key="req:1")
+    await enqueue(store, "card", "Deploy api", op=Op.CARD, card_key="req:1")
+    async with running(outbox):
+        await until(lambda: len(fake.posts()) == 2)
+    card_call, reply_call = fake.posts()
+    assert card_call.args["text"] == "Deploy api" and "thread_ts" not in card_call.args
+    assert reply_call.args["text"] == "run started"
+    assert reply_call.args["thread_ts"] == card_call.response["ts"]
+    assert [m.text for m in fake.thread(DEPLOYS, card_call.response["ts"])] == ["run started"]
+
+
+async def test_accepted_message_survives_a_restart_and_is_delivered_once(sqlite_url: str, fake: SlackFake) -> None:
+    first = await Store.open(sqlite_url)
+    await enqueue(first, "m0", "message 0")
+    async with first.unit() as u:  # a worker claims it and dies before sending
+        assert len(await u.outbox_due(limit=10, lease_s=0.3)) == 1
+    await first.close()
+    second = await Store.open(sqlite_url)
+    try:
+        outbox = make_outbox(second, fake)
+        async with running(outbox):
+            await until(lambda: len(fake.posts()) == 1)
+            await asyncio.sleep(0.3)
+        assert texts(fake.posts()) == ["message 0"]
+        assert await counts(second) == {"sent": 1}
+    finally:
+        await second.close()
