@@ -34,8 +34,8 @@ class BotProcess:
 
     async def start(self, *, timeout: float = 30.0) -> None:
         env = {**self.env, "PORT": str(self.port), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve", "--config", str(self.config)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )

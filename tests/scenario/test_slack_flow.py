@@ -41,7 +41,9 @@ async def test_staging_deploy_dispatches_once_and_card_evolves(stack: Stack) -> 
     assert len(cards) == 1, "one evolving card, not a stream"
     assert cards[0].edits >= 1
     text = message_text(cards[0])
-    assert rid in text and "4d32cf3" in text or stack.github.resolve("v1.4.2")[:7] in text
+    sha = stack.github.resolve("v1.4.2")
+    assert sha
+    assert rid in text and sha[:7] in text
     assert f"/actions/runs/{d.run_id}" in text
     await asyncio.sleep(0.3)
     assert len(stack.github.dispatches) == 1
@@ -177,7 +179,7 @@ async def test_rollback_dispatches_the_rollback_workflow(stack: Stack) -> None:
 
 
 async def test_unknown_ref_is_reported_to_the_requester(stack: Stack) -> None:
-    _, answer = await stack.command("U0DEV", "api no-such-branch to staging", key="missing")
+    await stack.command("U0DEV", "api no-such-branch to staging", key="missing")
     await wait_for(lambda: any("could not start" in r["text"] for r in stack.slack.responses("missing")),
                    what="failure notice")
     assert stack.github.dispatches == []
