@@ -91,13 +91,15 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
                                formats={n: w.format for n, w in config.teams_webhooks.items()})
     senders: dict[Platform, Sender] = {Platform.SLACK: SlackSender(slack_client), Platform.TEAMS: teams_sender}
     outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0))
-    worker = Worker(config=config, store=store, github=github, wake_outbox=outbox.wake)
+    wakers: list[Callable[[], None]] = [outbox.wake]
 
     def wake() -> None:
-        worker.wake()
-        outbox.wake()
+        for w in wakers:
+            w()
 
     pipeline = Pipeline(config=config, store=store, wake=wake)
+    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake)
+    wakers.append(worker.wake)
     security = security_settings(config)
     security_worker = SecurityWorker(store, config, settings=security)
 

@@ -39,7 +39,6 @@ def request_card(
     *,
     repository: str,
     web_url: str = "https://github.com",
-    jobs: tuple[tuple[str, str], ...] = (),
     previous_sha: str = "",
 ) -> Card:
     status, tone = _STATUS[r.state]
@@ -63,13 +62,13 @@ def request_card(
             facts.append(Fact("Expires", f"{r.expires_at:%Y-%m-%d %H:%M} UTC"))
     if r.state.final and r.updated_at:
         facts.append(Fact("Duration", _duration(r.created_at, r.updated_at)))
-    if jobs:
-        facts.append(Fact("Jobs", "\n".join(f"{name}: {state}" for name, state in jobs[:8])))
+    if r.jobs:
+        facts.append(Fact("Jobs", "\n".join(f"{j[0]}: {j[1]}" for j in r.jobs[:8])))
     buttons: tuple[Button, ...] = ()
     if r.state is RequestState.PENDING_APPROVAL:
         buttons = (Button("approve", "Approve", r.id, "primary"), Button("reject", "Reject", r.id, "danger"))
     elif r.state is RequestState.FAILED and r.kind is RequestKind.DEPLOY:
-        buttons = (Button("rerun", "Re-run", r.id), Button("rollback", "Roll back", r.id, "danger"))
+        buttons = (Button("rerun", "Re-run failed jobs", r.id), Button("rollback", "Roll back", r.id, "danger"))
     links = []
     if r.run_url:
         links.append(Link("Workflow run", r.run_url))
@@ -91,3 +90,53 @@ def request_card(
 def notice(text: str, *, tone: str = "neutral") -> Card:
     """A one-off message (ephemeral reply, thread note)."""
     return Card(kind="info", title=text, tone=tone)
+
+
+def failure_card(r: DeployRequest, *, repository: str, web_url: str = "https://github.com") -> Card:
+    """A high-priority alert for a failed deployment, naming the failed job and step, with actions."""
+    failed = [j for j in r.jobs if len(j) >= 2 and j[1] in ("failure", "timed_out", "cancelled")]
+    facts = [Fact("Service", r.service), Fact("Environment", r.environment or "?"),
+             Fact("Ref", f"{r.ref} @ {r.sha[:7]}" if r.sha else r.ref), Fact("Requested by", r.requester)]
+    if failed:
+        facts.append(Fact("Failed", "\n".join(
+            f"{j[0]}" + (f" → step “{j[2]}”" if len(j) > 2 and j[2] else "") for j in failed[:5])))
+    links = [Link("Workflow run", r.run_url)] if r.run_url else []
+    return Card(
+        kind="failure",
+        title=f"Deployment failed: {r.service} → {r.environment or '?'}",
+        status="failed",
+        tone="danger",
+        text=r.detail,
+        facts=tuple(facts),
+        buttons=(Button("rerun", "Re-run failed jobs", r.id), Button("rollback", "Roll back", r.id, "danger")),
+        links=tuple(links),
+        footer=f"{r.id} · {r.workflow} · {repository}",
+    )
+
+
+def review_card(*, run_id: int, environment: str, reviewers: list[str], html_url: str, title: str,
+                head_sha: str, requestor: str) -> Card:
+    """A run waits for native GitHub environment reviewers."""
+    return Card(
+        kind="approval",
+        title=f"Review needed: {title or f'run {run_id}'} → {environment}",
+        status="waiting for reviewers",
+        tone="warning",
+        facts=(Fact("Reviewers", ", ".join(reviewers) or "(none listed)"), Fact("Commit", head_sha[:7]),
+               Fact("Requested by", requestor or "?")),
+        links=(Link("Review the deployment", html_url),) if html_url else (),
+    )
+
+
+def rollback_alert_card(*, service: str, environment: str, description: str, sha: str, creator: str,
+                        log_url: str, state: str) -> Card:
+    """An automatic rollback reported by the release engine through a deployment status."""
+    return Card(
+        kind="rollback",
+        title=f"Automatic rollback: {service or 'deployment'} in {environment}",
+        status="rolled back",
+        tone="danger" if state in ("failure", "error") else "warning",
+        text=description,
+        facts=(Fact("Environment", environment), Fact("Commit", sha[:7]), Fact("Started by", creator or "?")),
+        links=(Link("Logs", log_url),) if log_url.startswith("https://") else (),
+    )

@@ -6,8 +6,10 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -85,6 +87,20 @@ class TeamsWebhook:
 
 
 @dataclass(frozen=True, slots=True)
+class Freeze:
+    """A window in which deploys to ``environments`` are refused (admins may ``--force``)."""
+
+    environments: tuple[str, ...]
+    reason: str
+    timezone: str
+    start: datetime | None = None  # absolute window (aware)
+    end: datetime | None = None
+    days: tuple[int, ...] = ()  # weekly window: 0 = Monday
+    from_time: time | None = None
+    to_time: time | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     repository: str
     slack_channels: Mapping[str, str]
@@ -95,6 +111,7 @@ class Config:
     services: Mapping[str, Service]
     routes: tuple[Route, ...]
     admins: tuple[str, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)  # for sections owned by other modules
 
     def person_by(self, platform: str, platform_id: str) -> Person | None:
@@ -328,9 +345,11 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         routes.append(Route(to, kinds, svcs, envs, c.str_list(when.get("branch"), f"{path}.when.branch"),
                             outcomes, str(mention)))
 
+    freezes = _freezes(c, root.get("freezes"), environments)
     if c.problems:
         raise ConfigError(c.problems)
     return Config(
+        freezes=freezes,
         repository=repository,
         slack_channels=channels,
         teams_webhooks=webhooks,
@@ -395,3 +414,67 @@ def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
         database_url=db,
         teams_urls=teams,
     )
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _clock(c: _Checker, value: Any, path: str) -> time | None:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        c.add(path, f"{value!r} is not a time like 16:00")
+        return None
+
+
+def _freezes(c: _Checker, raw: Any, environments: Mapping[str, Environment]) -> tuple[Freeze, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        c.add("freezes", "must be a list")
+        return ()
+    out: list[Freeze] = []
+    for i, spec in enumerate(raw):
+        path = f"freezes[{i}]"
+        spec = c.mapping(spec, path)
+        for extra in set(spec) - {"environments", "reason", "timezone", "from", "to", "weekly"}:
+            c.add(f"{path}.{extra}", "unknown key (known: environments, reason, timezone, from, to, weekly)")
+        envs = c.str_list(spec.get("environments"), f"{path}.environments")
+        if not envs:
+            c.add(f"{path}.environments", "names no environment")
+        for j, e in enumerate(envs):
+            if e not in environments:
+                c.add(f"{path}.environments[{j}]", f"{e!r} is not an environment")
+        tz_name = str(spec.get("timezone", "UTC"))
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            c.add(f"{path}.timezone", f"{tz_name!r} is not a time zone like Europe/Berlin")
+            tz = ZoneInfo("UTC")
+        reason = str(spec.get("reason", "change freeze"))[:200]
+        weekly = spec.get("weekly")
+        if weekly is not None:
+            w = c.mapping(weekly, f"{path}.weekly")
+            days = c.str_list(w.get("days"), f"{path}.weekly.days")
+            c.choice(days, f"{path}.weekly.days", _DAYS)
+            start_t = _clock(c, w.get("from", "00:00"), f"{path}.weekly.from")
+            end_t = _clock(c, w.get("to", "23:59:59"), f"{path}.weekly.to")
+            if start_t and end_t and end_t <= start_t:
+                c.add(f"{path}.weekly.to", "must be later than weekly.from (split windows that cross midnight)")
+            out.append(Freeze(envs, reason, tz_name, days=tuple(_DAYS.index(d) for d in days if d in _DAYS),
+                              from_time=start_t, to_time=end_t))
+            continue
+        bounds: list[datetime | None] = []
+        for key in ("from", "to"):
+            value = spec.get(key)
+            try:
+                moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+            except ValueError:
+                c.add(f"{path}.{key}", f"{value!r} is not a date-time like 2026-12-20T00:00")
+                bounds.append(None)
+                continue
+            bounds.append(moment if moment.tzinfo else moment.replace(tzinfo=tz))
+        if bounds[0] and bounds[1] and bounds[1] <= bounds[0]:
+            c.add(f"{path}.to", "must be later than from")
+        out.append(Freeze(envs, reason, tz_name, start=bounds[0], end=bounds[1]))
+    return tuple(out)

@@ -173,6 +173,9 @@ class DeployRequest:
     response_url: str = ""
     detail: str = ""  # last reason / failure text shown on the card
     updated_at: datetime | None = None
+    callback_url: str = ""  # gate: github -- the run's deployment_callback_url while it waits for us
+    jobs: tuple[tuple[str, ...], ...] = ()  # (job name, state, failed step)
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +344,57 @@ class RunUpdate:
     title: str  # display_title / run-name
     actor: str = ""
     event: str = ""
-    jobs: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    jobs: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (job, state, failed step)
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionRuleRequest:
+    """GitHub asks the bot (a custom deployment protection rule) whether a run may deploy."""
+
+    run_id: int
+    environment: str
+    callback_url: str
+    sha: str
+    ref: str
+    actor: str  # GitHub login that triggered the run
+    event: str
+    workflow: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRequest:
+    """A run waits for native environment reviewers (``deployment_review`` ``requested``)."""
+
+    run_id: int
+    environment: str
+    reviewers: tuple[str, ...]  # "user:<login>" | "team:<slug>"
+    html_url: str
+    head_sha: str
+    head_branch: str
+    title: str
+    requestor: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentUpdate:
+    """``deployment`` created / ``deployment_status`` created: ties a run to an environment and reports
+    outcomes (the release engine says so when it rolled back automatically)."""
+
+    deployment_id: int
+    environment: str
+    state: str  # "created" for a new deployment, else the status state
+    description: str
+    sha: str
+    ref: str
+    creator: str
+    run_id: int | None = None
+    request_id: str = ""
+    service: str = ""
+    log_url: str = ""
+
+
+GitHubUpdate = RunUpdate | ProtectionRuleRequest | ReviewRequest | DeploymentUpdate
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot import cards
 from bot.config import Config
@@ -25,18 +26,22 @@ from bot.domain import (
     Card,
     Command,
     DeployCommand,
+    DeploymentUpdate,
     DeployRequest,
     Destination,
     Event,
+    GitHubUpdate,
     Lock,
     LockCommand,
     Op,
     OutboundMessage,
     Platform,
+    ProtectionRuleRequest,
     RejectCommand,
     Reply,
     RequestKind,
     RequestState,
+    ReviewRequest,
     RollbackCommand,
     RunUpdate,
     StatusCommand,
@@ -44,20 +49,47 @@ from bot.domain import (
     new_request_id,
 )
 from bot.policy import rbac
+from bot.policy.freeze import active_freeze, describe
 from bot.policy.routing import route
 from bot.store.store import Store, Unit
 
 log = logging.getLogger(__name__)
 
 
-def run_update_to_json(update: RunUpdate) -> str:
-    return json.dumps(asdict(update), separators=(",", ":"))
+_GITHUB_TYPES: dict[str, type[GitHubUpdate]] = {
+    t.__name__: t for t in (RunUpdate, ProtectionRuleRequest, ReviewRequest, DeploymentUpdate)
+}
 
 
-def run_update_from_json(body: str) -> RunUpdate:
+def github_update_to_json(update: GitHubUpdate) -> str:
+    return json.dumps({"t": type(update).__name__, "d": asdict(update)}, separators=(",", ":"))
+
+
+def github_update_from_json(body: str) -> GitHubUpdate:
     data = json.loads(body)
-    data["jobs"] = tuple(tuple(j) for j in data.get("jobs", ()))
-    return RunUpdate(**data)
+    cls = _GITHUB_TYPES[data["t"]]
+    fields: dict[str, Any] = {
+        k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+        for k, v in data["d"].items()
+    }
+    return cls(**fields)
+
+
+async def thread_note(u: Unit, config: Config, r: DeployRequest, text: str) -> None:
+    """A follow-up detail in the request card's thread, wherever the card lives."""
+    key = cards.card_key(r.id)
+    token = uuid.uuid4().hex
+    for dest in request_targets(config, r):
+        if dest.platform is Platform.SLACK:
+            await u.enqueue(OutboundMessage(f"{key}|note|{dest.address}|{token}", dest, Op.POST,
+                                            cards.notice(text), card_key=key))
+
+
+async def enqueue_callback(u: Unit, r: DeployRequest, *, approved: bool, comment: str) -> None:
+    """Durably queue the answer to GitHub's protection rule (sent once by the worker)."""
+    body = json.dumps({"op": "callback", "request_id": r.id, "url": r.callback_url, "environment": r.environment,
+                       "state": "approved" if approved else "rejected", "comment": comment[:1000], "sha": r.sha})
+    await u.inbox_add(source="ghjob", key=f"callback:{r.id}:{r.callback_url}", kind="callback", body=body)
 
 
 def utcnow() -> datetime:
@@ -76,12 +108,12 @@ def request_targets(config: Config, r: DeployRequest) -> list[Destination]:
     return dests
 
 
-async def enqueue_card(u: Unit, config: Config, r: DeployRequest, **extra: object) -> None:
+async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
     """Queue an in-place update of the request's card everywhere it lives (posted the first time)."""
     approvals = await u.approvals(r.id)
     previous = await u.deployments(r.service, r.environment, limit=1)
     card = cards.request_card(r, approvals, repository=config.repository,
-                              previous_sha=previous[0].sha if previous else "", **extra)  # type: ignore[arg-type]
+                              previous_sha=previous[0].sha if previous else "")
     key = cards.card_key(r.id)
     token = uuid.uuid4().hex
     for dest in request_targets(config, r):
@@ -149,7 +181,9 @@ class Pipeline:
         env = self.config.environments[cmd.environment]
         service = self.config.services[cmd.service]
         now = self.clock()
-        needs_approval = env.needs_approval and not rollback
+        # gate bot: the bot holds the dispatch until approved. gate github: the bot dispatches now and
+        # approves when GitHub asks through the protection rule (bot.github_events)
+        needs_approval = env.needs_approval and not rollback and env.gate == "bot"
         r = DeployRequest(
             id=new_request_id(),
             kind=RequestKind.ROLLBACK if rollback else RequestKind.DEPLOY,
@@ -163,7 +197,7 @@ class Pipeline:
             state=RequestState.RECEIVED,
             created_at=now,
             workflow=service.rollback_workflow if rollback else service.workflow,
-            approvals_required=env.approvals if needs_approval else 0,
+            approvals_required=env.approvals if (needs_approval or (env.gate == "github" and not rollback)) else 0,
             expires_at=now + timedelta(seconds=env.approval_ttl_s) if needs_approval else None,
             target_version=cmd.target_version if isinstance(cmd, RollbackCommand) else "",
             response_url=response_url,
@@ -171,12 +205,13 @@ class Pipeline:
         async with self.store.unit() as u:
             if not await u.claim_key(idem_key):
                 return Reply("Already received; nothing more to do.", ok=True)
-            lock = await u.get_lock(cmd.environment)
-            if lock and not cmd.force:
-                reason = f"{cmd.environment} is locked by {lock.holder}" + (f": {lock.reason}" if lock.reason else "")
-                await self._audit(u, actor, action, target, "denied", reason)
-                return Reply(f":lock: Not allowed: {reason}. (Admins may add --force.)")
+            blocked = await self.blocked(u, cmd.environment, now)
+            if blocked and not cmd.force:
+                await self._audit(u, actor, action, target, "denied", blocked)
+                return Reply(f":lock: Not allowed: {blocked}. (Admins may add --force.)")
             await u.insert_request(r)
+            if blocked:  # an admin forced it: say so where everyone sees the card
+                await thread_note(u, self.config, r, f":warning: {actor.label} forced this past: {blocked}")
             await self._audit(u, actor, action, r.id, "ok",
                               f"{target} {r.ref if not rollback else r.target_version or 'previous'}"
                               + (" --force" if cmd.force else ""))
@@ -187,6 +222,14 @@ class Pipeline:
         tail = f" It needs {r.approvals_required} approval(s) in <#{self.config.approvals_channel()}>." if (
             r.approvals_required) else " Starting the workflow now."
         return Reply(f":rocket: Request `{r.id}`: {what}.{tail}", ok=True)
+
+    async def blocked(self, u: Unit, environment: str, at: datetime) -> str:
+        """Why deploys into ``environment`` are refused right now (a lock or a freeze), or ""."""
+        lock = await u.get_lock(environment)
+        if lock:
+            return f"{environment} is locked by {lock.holder}" + (f": {lock.reason}" if lock.reason else "")
+        freeze = active_freeze(self.config, environment, at)
+        return f"{environment} is frozen: {describe(freeze)}" if freeze else ""
 
     async def decide(self, request_id: str, *, approve: bool, actor: Actor, comment: str, idem_key: str) -> Reply:
         action = "approve" if approve else "reject"
@@ -210,7 +253,15 @@ class Pipeline:
                 new = await u.transition(r.id, from_states=[RequestState.PENDING_APPROVAL], to=RequestState.REJECTED,
                                          detail=f"Rejected by {actor.label}" + (f": {comment}" if comment else ""))
             elif ok_count >= r.approvals_required:
-                new = await u.transition(r.id, from_states=[RequestState.PENDING_APPROVAL], to=RequestState.APPROVED)
+                # gate github: the run is already waiting at GitHub; approving answers its protection rule
+                to = RequestState.DISPATCHED if r.callback_url else RequestState.APPROVED
+                new = await u.transition(r.id, from_states=[RequestState.PENDING_APPROVAL], to=to)
+            if new is not None and r.callback_url and new.state is not RequestState.PENDING_APPROVAL:
+                names = ", ".join(a.person for a in approvals if a.decision == "approve")
+                names = ", ".join(x for x in (names, actor.label if approve else "") if x)
+                await enqueue_callback(u, new, approved=approve, comment=(
+                    f"Approved in chat by {names}" if approve else
+                    f"Rejected in chat by {actor.label}" + (f": {comment}" if comment else "")))
             await self._audit(u, actor, action, r.id, "ok", comment)
             if new is not None:
                 await enqueue_card(u, self.config, new)
@@ -219,7 +270,7 @@ class Pipeline:
         self.wake()
         if not approve:
             return Reply(f":x: Rejected `{request_id}`.", ok=True)
-        if new is not None and new.state is RequestState.APPROVED:
+        if new is not None and new.state in (RequestState.APPROVED, RequestState.DISPATCHED):
             return Reply(f":white_check_mark: Approved `{request_id}`; starting the workflow.", ok=True)
         return Reply(f":white_check_mark: Approval recorded for `{request_id}` "
                      f"({ok_count}/{r.approvals_required}).", ok=True)
@@ -258,6 +309,9 @@ class Pipeline:
                         text += " · " + ", ".join(f"{r.id} {r.state.value.replace('_', ' ')}" for r in pending)
                     if lock:
                         text += f" · :lock: locked by {lock.holder}" + (f" ({lock.reason})" if lock.reason else "")
+                    freeze = active_freeze(self.config, env, self.clock())
+                    if freeze:
+                        text += f" · :snowflake: frozen: {describe(freeze)}"
                     lines.append(f"• {env}: {text}")
         return Reply("\n".join(lines), ok=True)
 
@@ -305,9 +359,33 @@ class Pipeline:
             r = await u.get_request(request_id)
         if r is None or r.service not in self.config.services:
             return Reply(f":warning: There is no request `{request_id[:20]}`.")
-        cmd: Command = (DeployCommand(r.service, r.ref, r.environment) if action == "rerun"
-                        else RollbackCommand(r.service, r.environment))
-        return await self.handle(cmd, actor, idem_key=idem_key, response_url=response_url)
+        if action == "rerun":
+            return await self._rerun(r, actor, idem_key=idem_key)
+        return await self.handle(RollbackCommand(r.service, r.environment), actor, idem_key=idem_key,
+                                 response_url=response_url)
+
+    async def _rerun(self, r: DeployRequest, actor: Actor, *, idem_key: str) -> Reply:
+        """Re-run the failed jobs of a failed run (GitHub's rerun-failed-jobs), policy-checked like a deploy."""
+        decision = rbac.can_deploy(self.config, actor, r.environment)
+        if not decision.allowed:
+            return await self._denied(actor, "rerun", r.id, decision.reason)
+        async with self.store.unit() as u:
+            if not await u.claim_key(idem_key):
+                return Reply("Already received; nothing more to do.", ok=True)
+            blocked = await self.blocked(u, r.environment, self.clock())
+            if blocked:
+                await self._audit(u, actor, "rerun", r.id, "denied", blocked)
+                return Reply(f":lock: Not allowed: {blocked}.")
+            new = await u.transition(r.id, from_states=[RequestState.FAILED], to=RequestState.DISPATCHED,
+                                     detail=f"Re-run of the failed jobs requested by {actor.label}.")
+            if new is None or new.run_id is None:
+                return Reply(f"`{r.id}` is {r.state.value.replace('_', ' ')}; only a failed run can be re-run.")
+            body = json.dumps({"op": "rerun", "request_id": r.id, "run_id": new.run_id})
+            await u.inbox_add(source="ghjob", key=f"rerun:{r.id}:{new.attempt}", kind="rerun", body=body)
+            await self._audit(u, actor, "rerun", r.id, "ok")
+            await enqueue_card(u, self.config, new)
+        self.wake()
+        return Reply(f":repeat: Re-running the failed jobs of `{r.id}`.", ok=True)
 
     async def record_inbound(self, *, source: str, key: str, kind: str, body: str) -> bool:
         """Durably record an inbound item once; False if its key was seen before."""
@@ -317,9 +395,9 @@ class Pipeline:
             self.wake()
         return fresh
 
-    async def record_run_update(self, update: RunUpdate, *, delivery: str, event: str) -> bool:
+    async def record_github(self, update: GitHubUpdate, *, delivery: str, event: str) -> bool:
         return await self.record_inbound(source="github", key=f"gh:{delivery}", kind=event,
-                                         body=run_update_to_json(update))
+                                         body=github_update_to_json(update))
 
     async def ready(self) -> bool:
         return await self.store.ping()

@@ -7,6 +7,7 @@ exactly where the first stopped, without a second dispatch.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -14,10 +15,11 @@ from datetime import datetime
 
 from bot.actions.github import GitHubClient
 from bot.config import Config
-from bot.domain import Deployment, DeployRequest, RequestKind, RequestState, RunUpdate
+from bot.domain import DeployRequest, RequestKind, RequestState
 from bot.errors import GitHubError
+from bot.github_events import GitHubEvents
 from bot.metrics import DISPATCHES
-from bot.pipeline import enqueue_card, notify_requester, run_update_from_json, utcnow
+from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, github_update_from_json, notify_requester, utcnow
 from bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -26,10 +28,11 @@ DISPATCH_LEASE_S = 60.0
 
 
 class Worker:
-    def __init__(self, *, config: Config, store: Store, github: GitHubClient,
+    def __init__(self, *, pipeline: Pipeline, github: GitHubClient,
                  clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None) -> None:
-        self.config = config
-        self.store = store
+        self.config: Config = pipeline.config
+        self.store: Store = pipeline.store
+        self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock)
         self.github = github
         self.clock = clock
         self.wake_outbox = wake_outbox
@@ -72,7 +75,7 @@ class Worker:
                 ready = await u.requests_in([RequestState.APPROVED])
             for r in ready:
                 done += await self._dispatch(r.id)
-        done += await self._apply_run_updates()
+        done += await self._apply_github()
         return done
 
     async def _resolve(self, r: DeployRequest) -> int:
@@ -97,6 +100,8 @@ class Worker:
         async with self.store.unit() as u:
             new = await u.transition(r.id, from_states=[RequestState.PENDING_APPROVAL], to=RequestState.EXPIRED,
                                      detail="No decision before the approval window closed.")
+            if new and new.callback_url:
+                await enqueue_callback(u, new, approved=False, comment="Expired without enough approvals in chat")
             if new:
                 await enqueue_card(u, self.config, new)
                 await notify_requester(u, new, f"{new.id} expired without enough approvals.", tone="warning")
@@ -160,49 +165,26 @@ class Worker:
                 await enqueue_card(u, self.config, new)
         return 1
 
-    async def _apply_run_updates(self) -> int:
-        async with self.store.unit() as u:
-            items = await u.inbox_claim(source="github", limit=100, lease_s=30)
-        for item in items:
-            try:
-                await self.apply_run_update(run_update_from_json(item["body"]))
-                state, error = "done", ""
-            except Exception as exc:
-                log.exception("applying github delivery %s failed", item["key"])
-                state, error = ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
+    async def _apply_github(self) -> int:
+        """Drain recorded webhooks and queued GitHub jobs; a failing item is retried, then parked."""
+        done = 0
+        for source in ("github", "ghjob"):
             async with self.store.unit() as u:
-                await u.inbox_done(int(item["id"]), state=state, error=error)
-        return len(items)
-
-    async def apply_run_update(self, up: RunUpdate) -> None:
-        async with self.store.unit() as u:
-            r = await u.request_by_run(up.run_id)
-            if r is None:
-                m = _REQUEST_IN_TITLE.search(up.title)
-                r = await u.get_request(m.group(1)) if m else None
-                if r is None or (r.run_id is not None and r.run_id != up.run_id):
-                    return  # not started from chat (or a re-run we do not track)
-                await u.update_request(r.id, run_id=up.run_id, run_url=up.html_url)
-                r = await u.get_request(r.id)
-                assert r is not None
-            open_states = [s for s in RequestState if not s.final and s is not RequestState.PENDING_APPROVAL]
-            if up.status == "completed":
-                to = {"success": RequestState.SUCCEEDED, "cancelled": RequestState.CANCELLED,
-                      "skipped": RequestState.CANCELLED}.get(up.conclusion, RequestState.FAILED)
-                detail = "" if to is RequestState.SUCCEEDED else f"The workflow run ended: {up.conclusion}."
-                new = await u.transition(r.id, from_states=open_states, to=to, detail=detail,
-                                         run_url=up.html_url or r.run_url)
-                if new and to is RequestState.SUCCEEDED:
-                    version = r.target_version or "previous" if r.kind is RequestKind.ROLLBACK else r.ref
-                    await u.record_deployment(Deployment(r.service, r.environment, version, up.head_sha or r.sha,
-                                                         r.id, r.requester, self.clock()))
-                if new and to is RequestState.FAILED:
-                    await notify_requester(u, new, f"{new.id} failed: {up.html_url}", tone="danger")
-            elif up.status == "in_progress":
-                new = await u.transition(r.id, from_states=[RequestState.DISPATCHED, RequestState.DISPATCHING,
-                                                            RequestState.RUNNING],
-                                         to=RequestState.RUNNING, run_url=up.html_url or r.run_url)
-            else:
-                new = await u.get_request(r.id) if up.jobs else None
-            if new:
-                await enqueue_card(u, self.config, new, jobs=up.jobs)
+                items = await u.inbox_claim(source=source, limit=100, lease_s=60)
+            for item in items:
+                state, error = "done", ""
+                try:
+                    if source == "github":
+                        await self.events.apply(github_update_from_json(item["body"]))
+                    else:
+                        await self.events.run_job(json.loads(item["body"]))
+                except GitHubError as exc:
+                    log.warning("github job %s failed (%s)", item["kind"], exc)
+                    state, error = ("pending" if exc.transient and item["attempts"] < 8 else "failed"), str(exc)
+                except Exception as exc:
+                    log.exception("applying github item %s failed", item["kind"])
+                    state, error = ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
+                async with self.store.unit() as u:
+                    await u.inbox_done(int(item["id"]), state=state, error=error)
+                done += 1
+        return done

@@ -6,70 +6,23 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import Any
 
 from aiohttp import web
 
-from bot.domain import RunUpdate
 from bot.metrics import IGNORED, REQUESTS
 from bot.pipeline import Pipeline
+from handlers.github_parse import PARSERS, BadPayload, parse_event
 
 log = logging.getLogger(__name__)
 MAX_BODY = 5 * 1024 * 1024
 
 
-class BadPayload(ValueError):
-    pass
-
-
 def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
+    """Constant-time check of ``X-Hub-Signature-256`` over the raw body."""
     if not header.startswith("sha256="):
         return False
     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), header.encode())
-
-
-def _need(d: Any, key: str, kind: type, where: str) -> Any:
-    if not isinstance(d, dict) or not isinstance(d.get(key), kind):
-        raise BadPayload(f"{where}.{key} is missing or not a {kind.__name__}")
-    return d[key]
-
-
-def parse_workflow_run(payload: dict[str, Any]) -> RunUpdate:
-    run = _need(payload, "workflow_run", dict, "payload")
-    path = str(run.get("path") or "")
-    return RunUpdate(
-        run_id=int(_need(run, "id", int, "workflow_run")),
-        workflow=path.rsplit("/", 1)[-1] if path else str(run.get("name") or ""),
-        status=str(_need(run, "status", str, "workflow_run")),
-        conclusion=str(run.get("conclusion") or ""),
-        html_url=str(run.get("html_url") or ""),
-        head_sha=str(run.get("head_sha") or ""),
-        head_branch=str(run.get("head_branch") or ""),
-        title=str(run.get("display_title") or run.get("name") or ""),
-        actor=str((run.get("actor") or run.get("triggering_actor") or {}).get("login", "")),
-        event=str(run.get("event") or ""),
-    )
-
-
-def parse_workflow_job(payload: dict[str, Any]) -> RunUpdate:
-    job = _need(payload, "workflow_job", dict, "payload")
-    status = str(_need(job, "status", str, "workflow_job"))
-    state = str(job.get("conclusion") or status)
-    return RunUpdate(
-        run_id=int(_need(job, "run_id", int, "workflow_job")),
-        workflow=str(job.get("workflow_name") or ""),
-        status="job",
-        conclusion="",
-        html_url=str(job.get("run_url") or ""),
-        head_sha=str(job.get("head_sha") or ""),
-        head_branch=str(job.get("head_branch") or ""),
-        title="",
-        jobs=((str(job.get("name") or "job"), state),),
-    )
-
-
-PARSERS = {"workflow_run": parse_workflow_run, "workflow_job": parse_workflow_job}
 
 
 class GitHubWebhookHandler:
@@ -107,14 +60,16 @@ class GitHubWebhookHandler:
         if repo != self._repository:
             IGNORED.labels(source="github", reason="other_repository").inc()
             return self._answer(202, "ignored: not the configured repository")
-        parser = PARSERS.get(event)
-        if parser is None:
+        if event not in PARSERS:
             IGNORED.labels(source="github", reason="unhandled_event").inc()
             return self._answer(202, f"ignored: event {event[:40]} is not handled")
         try:
-            update = parser(payload)
-        except (BadPayload, TypeError, ValueError) as exc:
+            update = parse_event(event, payload)
+        except BadPayload as exc:
             return self._answer(400, f"payload missing fields we need: {exc}")
-        if not await self._pipeline.record_run_update(update, delivery=delivery, event=event):
+        if update is None:
+            IGNORED.labels(source="github", reason="unhandled_action").inc()
+            return self._answer(202, "ignored: action not handled")
+        if not await self._pipeline.record_github(update, delivery=delivery, event=event):
             return self._answer(200, "duplicate delivery: already processed")
         return self._answer(202, "accepted")

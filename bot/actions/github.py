@@ -38,6 +38,7 @@ class RunInfo:
     conclusion: str
     head_sha: str
     title: str
+    workflow: str = ""  # file name
 
 
 def make_auth(env: Mapping[str, str]) -> Auth.Auth:
@@ -75,6 +76,7 @@ class GitHubClient:
             kwargs = {"seconds_between_requests": None, "seconds_between_writes": None}
         self._gh = Github(auth=auth, base_url=base_url.rstrip("/"), retry=None, timeout=15, lazy=True, **kwargs)
         self.repository = repository
+        self.base_url = base_url.rstrip("/")
         self._repo = self._gh.get_repo(repository, lazy=True)
 
     async def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -118,3 +120,33 @@ class GitHubClient:
             return None
 
         return await self._call("looking up the run", go)
+
+    async def get_run(self, run_id: int) -> RunInfo:
+        def go() -> RunInfo:
+            _, d = self._gh.requester.requestJsonAndCheck("GET", f"/repos/{self.repository}/actions/runs/{run_id}")
+            return RunInfo(int(d["id"]), str(d.get("html_url") or ""), str(d.get("status") or ""),
+                           str(d.get("conclusion") or ""), str(d.get("head_sha") or ""),
+                           str(d.get("display_title") or d.get("name") or ""),
+                           str(d.get("path") or "").rsplit("/", 1)[-1])
+
+        return await self._call("reading the run", go)
+
+    async def rerun_failed_jobs(self, run_id: int) -> None:
+        await self._call("re-running failed jobs", lambda: self._gh.requester.requestJsonAndCheck(
+            "POST", f"/repos/{self.repository}/actions/runs/{run_id}/rerun-failed-jobs"))
+
+    def is_callback_url(self, url: str) -> bool:
+        """Only our repository's protection-rule callback on the configured API host gets our token."""
+        prefix = f"{self.base_url}/repos/{self.repository}/actions/runs/"
+        tail = url[len(prefix):] if url.startswith(prefix) else ""
+        run, _, rest = tail.partition("/")
+        return run.isdigit() and rest == "deployment_protection_rule"
+
+    async def protection_callback(self, *, url: str, environment: str, state: str, comment: str) -> None:
+        """Answer a custom deployment protection rule (``approved`` | ``rejected``)."""
+        if not self.is_callback_url(url):
+            raise GitHubError("refusing a callback URL outside the configured repository", transient=False)
+        path = url[len(self.base_url):]
+        body = {"environment_name": environment, "state": state, "comment": comment[:1024]}
+        await self._call("answering the protection rule", lambda: self._gh.requester.requestJsonAndCheck(
+            "POST", path, input=body))

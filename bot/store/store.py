@@ -45,7 +45,7 @@ def now() -> datetime:
 _REQ_COLS = (
     "id, kind, service, environment, ref, requester, requester_platform, requester_id, channel, state, "
     "created_at, updated_at, workflow, approvals_required, expires_at, sha, target_version, run_id, run_url, "
-    "response_url, detail"
+    "response_url, detail, callback_url, jobs, attempt"
 )
 
 
@@ -74,10 +74,22 @@ def _request(row: Row) -> DeployRequest:
         run_url=row["run_url"],
         response_url=row["response_url"],
         detail=row["detail"],
+        callback_url=row["callback_url"],
+        jobs=tuple(tuple(j) for j in json.loads(row["jobs"] or "[]")),
+        attempt=int(row["attempt"]),
     )
 
 
-_UPDATABLE = {"sha", "run_id", "run_url", "detail", "expires_at", "ref", "lease_until"}
+_UPDATABLE = {"sha", "run_id", "run_url", "detail", "expires_at", "ref", "lease_until", "callback_url", "jobs",
+              "attempt", "environment"}
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return ts(v)
+    if isinstance(v, tuple):
+        return json.dumps(v)
+    return v
 
 
 class Unit:
@@ -97,11 +109,11 @@ class Unit:
     # ------------------------------------------------------------ requests
     async def insert_request(self, r: DeployRequest) -> None:
         await self.c.execute(
-            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 21)})",
+            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 24)})",
             r.id, r.kind.value, r.service, r.environment, r.ref, r.requester, r.requester_platform.value,
             r.requester_id, r.channel, r.state.value, ts(r.created_at), ts(r.updated_at or r.created_at),
             r.workflow, r.approvals_required, ts(r.expires_at), r.sha, r.target_version, r.run_id, r.run_url,
-            r.response_url, r.detail,
+            r.response_url, r.detail, r.callback_url, json.dumps(r.jobs), r.attempt,
         )
 
     async def get_request(self, request_id: str, *, for_update: bool = False) -> DeployRequest | None:
@@ -127,7 +139,7 @@ class Unit:
             raise ValueError(f"cannot update {sorted(unknown)}")
         states = [s.value for s in from_states]
         sets = ["state = ?", "updated_at = ?"] + [f"{k} = ?" for k in changes]
-        values = [to.value, time.time()] + [ts(v) if isinstance(v, datetime) else v for v in changes.values()]
+        values = [to.value, time.time()] + [_value(v) for v in changes.values()]
         n = await self.c.execute(
             f"UPDATE requests SET {', '.join(sets)} WHERE id = ? AND state IN ({', '.join('?' * len(states))})",
             *values, request_id, *states,
@@ -139,7 +151,7 @@ class Unit:
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
         sets = [f"{k} = ?" for k in changes]
-        values = [ts(v) if isinstance(v, datetime) else v for v in changes.values()]
+        values = [_value(v) for v in changes.values()]
         await self.c.execute(f"UPDATE requests SET {', '.join(sets)} WHERE id = ?", *values, request_id)
 
     async def claim_dispatch(self, request_id: str, *, lease_s: float) -> DeployRequest | None:

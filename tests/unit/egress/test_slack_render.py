@@ -49,9 +49,9 @@ def representative_cards() -> list[Card]:
     approvals = [Approval("r-abcd2345", "lead", Platform.SLACK, "U0LEAD", "approve", "", NOW)]
     out = [cards.request_card(req(s), approvals, repository="acme/platform") for s in RequestState]
     out.append(cards.request_card(req(RequestState.FAILED, run_url="https://github.com/acme/platform/actions/runs/1",
-                                      detail="job build failed"),
-                                  [], repository="acme/platform", jobs=(("build", "failure"), ("test", "skipped")),
-                                  previous_sha="b" * 40))
+                                      detail="job build failed", jobs=(("build", "failure", "pytest"),
+                                                                         ("test", "skipped", ""))),
+                                  [], repository="acme/platform", previous_sha="b" * 40))
     out.append(cards.request_card(req(RequestState.SUCCEEDED, kind=RequestKind.ROLLBACK, target_version="v1.4.1"),
                                   [], repository="acme/platform"))
     out.append(cards.notice("Deployed api v1.4.2 to staging"))
@@ -71,10 +71,11 @@ def huge_cards() -> list[Card]:
         ),
         Card(kind="info", title=HUGE, mention="channel"),
         cards.request_card(req(RequestState.PENDING_APPROVAL, service=HUGE[:5000], ref=HUGE[:255], detail=HUGE,
-                               requester=HUGE[:3000]),
+                               requester=HUGE[:3000], jobs=tuple((HUGE[:500], "failure", HUGE[:300])
+                                                                 for _ in range(100))),
                            [Approval("r-abcd2345", f"p{i}" * 300, Platform.SLACK, "U", "approve", "", NOW)
                             for i in range(50)],
-                           repository="acme/platform", jobs=tuple((HUGE[:500], "failure") for _ in range(100))),
+                           repository="acme/platform"),
         # buttons that share an action_id (e.g. two links to runs): Slack rejects duplicate action_ids
         Card(kind="deployment", title="t", buttons=(Button("open", "Run 1", "1"), Button("open", "Run 2", "2"))),
         # action_ids that differ only beyond Slack's 255-character limit

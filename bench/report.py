@@ -1,0 +1,91 @@
+"""Turn the raw results into rows: figure | measured | target | met?"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+ACK_P99_MS = 100.0
+INGEST_SHARE = 0.25
+FIRST_ALERT_S = 2.0
+RSS_MB = 250.0
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "NO")
+
+
+def _lat(r: dict[str, Any]) -> str:
+    lat = r["latency_ms"]
+    return f"{r['rps']:.0f}/s, p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms"
+
+
+def table(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+
+    def add(figure: str, measured: str, target: str, ok: bool | None, value: float | None = None) -> None:
+        rows.append({"figure": figure, "measured": measured, "target": target, "met": _met(ok), "value": value})
+
+    ceilings = [c["rps"] for c in results.get("ceiling", []) if "rps" in c]
+    ceiling = max(ceilings) if ceilings else 0.0
+    add("ceiling: bare aiohttp, c=16", " / ".join(f"{c:.0f}/s" for c in ceilings), "-", None, ceiling)
+    for name, res in results.get("backends", {}).items():
+        a, b = res.get("a", {}), res.get("b", {})
+        for key, label in (("ack_status", "ack /deploy status, c=16"), ("ack_deploy", "ack /deploy <svc> to <env>, c=16"),
+                           ("ack_open", "ack at 20/s (status+deploy)")):
+            r = a.get(key, {})
+            if "latency_ms" in r:
+                p99 = r["latency_ms"]["p99"]
+                add(f"{name}: {label}", _lat(r) + _errs(r), f"p99 < {ACK_P99_MS:.0f} ms",
+                    p99 < ACK_P99_MS and not r["errors"], p99)
+            elif r:
+                add(f"{name}: {label}", r.get("error", "?"), f"p99 < {ACK_P99_MS:.0f} ms", False)
+        f = a.get("flood", {})
+        if "acks" in f:
+            acks, fl = f["acks"], f["flood"]
+            p99 = acks["latency_ms"]["p99"]
+            add(f"{name}: ack at 20/s during 1,000 events/s", _lat(acks) + _errs(acks),
+                f"p99 < {ACK_P99_MS:.0f} ms", p99 < ACK_P99_MS and not acks["errors"], p99)
+            add(f"{name}:   the flood itself", f"{fl['rps']:.0f}/s answered, p99 {fl['latency_ms']['p99']:.0f} ms, "
+                f"{fl['late_sends']} late sends, backlog {f['backlog_at_end']}, drained in {f['worker_drain_s']} s",
+                "1,000/s", fl["rps"] >= 950 and not fl["errors"], fl["rps"])
+        elif f:
+            add(f"{name}: ack during flood", f.get("error", "?"), f"p99 < {ACK_P99_MS:.0f} ms", False)
+        for key, label in (("ingest_github", "GitHub webhook ingest, c=16"),
+                           ("ingest_events", "EventBridge ingest, c=16")):
+            r = a.get(key, {})
+            if "rps" in r:
+                share = r["rps"] / ceiling if ceiling else 0.0
+                rec = r.get("recorded", {})
+                add(f"{name}: {label}", f"{r['rps']:.0f}/s = {share:.0%} of ceiling (p99 "
+                    f"{r['latency_ms']['p99']:.0f} ms; {r['fresh']} recorded, {r['duplicates']} dups"
+                    f"{'' if rec.get('consistent') else ', INBOX MISMATCH'})" + _errs(r),
+                    f">= {INGEST_SHARE:.0%} of ceiling ({INGEST_SHARE * ceiling:.0f}/s)",
+                    share >= INGEST_SHARE and bool(rec.get("consistent")) and not r["errors"], r["rps"])
+            elif r:
+                add(f"{name}: {label}", r.get("error", "?"), f">= {INGEST_SHARE:.0%} of ceiling", False)
+        s = b.get("storm", {})
+        if "chat_calls" in s:
+            first = s["time_to_first_alert_s"]
+            add(f"{name}: storm: time to first alert", f"{first} s" if first is not None else "no alert",
+                f"<= {FIRST_ALERT_S:.0f} s", first is not None and first <= FIRST_ALERT_S, first)
+            window = s["first_event_to_final_card_s"]
+            allowed = s["groups"] * (1 + math.ceil(window))
+            add(f"{name}: storm: chat calls ({s['groups']} group)",
+                f"{s['chat_calls']} ({s['chat_posts']} post + {s['chat_updates']} updates) over {window} s",
+                f"<= 1 + 1/s per group = {allowed}", s["groups"] >= 1 and s["chat_calls"] <= allowed, s["chat_calls"])
+            add(f"{name}: storm: final count on the card", f"{s['final_count_on_card']} of {s['events_recorded']}",
+                "= events recorded", s["final_count_on_card"] == s["events_recorded"], s["final_count_on_card"])
+        elif s:
+            add(f"{name}: storm", s.get("error", "?"), "-", False)
+        rss = b.get("rss_kb", {})
+        if rss:
+            mb = rss.get("VmHWM", 0) / 1024
+            add(f"{name}: peak RSS after {b.get('events_total', 0):,} events", f"{mb:.0f} MB",
+                f"< {RSS_MB:.0f} MB", mb < RSS_MB, mb)
+    return rows
+
+
+def _errs(r: dict[str, Any]) -> str:
+    bad = {k: v for k, v in r.get("statuses", {}).items() if not k.startswith("2")}
+    return f" [non-2xx: {bad}]" if bad else ""

@@ -1,0 +1,278 @@
+"""Apply GitHub webhooks (recorded in the inbox) to requests and cards, and run GitHub jobs
+(protection-rule callbacks, re-runs) queued durably by the pipeline. Each item is processed once:
+inbox rows are claimed under a lease, and every state change is a conditional write."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import cards
+from bot.actions.github import GitHubClient
+from bot.config import Config
+from bot.domain import (
+    Deployment,
+    DeploymentUpdate,
+    DeployRequest,
+    Destination,
+    Event,
+    GitHubUpdate,
+    Op,
+    OutboundMessage,
+    Platform,
+    ProtectionRuleRequest,
+    RequestKind,
+    RequestState,
+    ReviewRequest,
+    RunUpdate,
+    new_request_id,
+)
+from bot.errors import GitHubError
+from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, notify_requester, thread_note
+from bot.policy.routing import route
+from bot.store.store import Unit
+
+log = logging.getLogger(__name__)
+_REQUEST_IN_TITLE = re.compile(r"\[(r-[a-z0-9]{8})\]")
+_WAITING = [RequestState.DISPATCHING, RequestState.DISPATCHED, RequestState.RUNNING]
+
+
+class GitHubEvents:
+    def __init__(self, *, pipeline: Pipeline, github: GitHubClient, clock: Callable[[], datetime]) -> None:
+        self.pipeline = pipeline
+        self.config: Config = pipeline.config
+        self.store = pipeline.store
+        self.github = github
+        self.clock = clock
+
+    # ------------------------------------------------------------------ webhooks
+    async def apply(self, update: GitHubUpdate) -> None:
+        if isinstance(update, RunUpdate):
+            await self._run(update)
+        elif isinstance(update, ProtectionRuleRequest):
+            await self._protection(update)
+        elif isinstance(update, ReviewRequest):
+            await self._review(update)
+        else:
+            await self._deployment(update)
+
+    async def _find(self, u: Unit, run_id: int, title: str) -> DeployRequest | None:
+        r = await u.request_by_run(run_id)
+        if r is not None:
+            return r
+        m = _REQUEST_IN_TITLE.search(title)
+        r = await u.get_request(m.group(1)) if m else None
+        if r is None or (r.run_id is not None and r.run_id != run_id):
+            return None
+        await u.update_request(r.id, run_id=run_id)
+        return await u.get_request(r.id)
+
+    def _person(self, login: str) -> str:
+        person = self.config.person_by("github", login) if login else None
+        if person is None and login:  # GitHub logins are case-insensitive
+            person = next((p for p in self.config.people.values() if p.github.lower() == login.lower()), None)
+        return person.key if person else f"github:{login or 'unknown'}"
+
+    async def _external(self, u: Unit, *, run_id: int, workflow: str, ref: str, sha: str, actor: str,
+                        html_url: str, environment: str = "", state: RequestState = RequestState.DISPATCHED,
+                        ) -> DeployRequest | None:
+        """A run not started from chat gets the same card: track it as a request (once per run)."""
+        service = next((s for s in self.config.services.values() if s.workflow == workflow), None)
+        if service is None and environment:
+            service = next((s for s in self.config.services.values() if environment in s.environments), None)
+        if service is None or not await u.claim_key(f"extrun:{run_id}"):
+            return None
+        env = self.config.environments.get(environment)
+        r = DeployRequest(
+            id=new_request_id(), kind=RequestKind.DEPLOY, service=service.name, environment=environment, ref=ref,
+            requester=self._person(actor), requester_platform=Platform.GITHUB, requester_id=actor, channel="",
+            state=state, created_at=self.clock(), workflow=workflow or service.workflow,
+            approvals_required=env.approvals if env and env.gate == "github" else 0, sha=sha, run_id=run_id,
+            run_url=html_url,
+        )
+        await u.insert_request(r)
+        return r
+
+    async def _run(self, up: RunUpdate) -> None:
+        async with self.store.unit() as u:
+            r = await self._find(u, up.run_id, up.title)
+            if r is None:
+                if up.status == "job":
+                    return
+                r = await self._external(u, run_id=up.run_id, workflow=up.workflow, ref=up.head_branch,
+                                         sha=up.head_sha, actor=up.actor, html_url=up.html_url)
+                if r is None:
+                    return  # not a configured service's workflow
+            if up.status == "job":
+                jobs = {j[0]: j for j in r.jobs}
+                for j in up.jobs:
+                    jobs[j[0]] = j
+                await u.update_request(r.id, jobs=tuple(jobs.values()))
+                new = await u.get_request(r.id)
+            elif up.status == "completed":
+                new = await self._completed(u, r, up)
+            elif up.status == "in_progress" or (up.attempt > r.attempt and up.status in ("queued", "requested")):
+                froms = list(_WAITING)
+                if up.attempt > r.attempt:  # a re-run of a finished run
+                    froms += [RequestState.FAILED, RequestState.CANCELLED, RequestState.SUCCEEDED]
+                to = RequestState.RUNNING if up.status == "in_progress" else RequestState.DISPATCHED
+                new = await u.transition(r.id, from_states=froms, to=to, run_url=up.html_url or r.run_url,
+                                         attempt=max(up.attempt, r.attempt))
+            else:
+                new = None
+            if new:
+                await enqueue_card(u, self.config, new)
+
+    async def _completed(self, u: Unit, r: DeployRequest, up: RunUpdate) -> DeployRequest | None:
+        to = {"success": RequestState.SUCCEEDED, "cancelled": RequestState.CANCELLED,
+              "skipped": RequestState.CANCELLED}.get(up.conclusion, RequestState.FAILED)
+        detail = "" if to is RequestState.SUCCEEDED else f"The workflow run ended: {up.conclusion}."
+        if to is RequestState.CANCELLED and r.state is RequestState.REJECTED:
+            return None
+        froms = [s for s in RequestState if not s.final]
+        new = await u.transition(r.id, from_states=froms, to=to, detail=detail, run_url=up.html_url or r.run_url)
+        if new is None:
+            return None
+        if to is RequestState.SUCCEEDED:
+            version = (r.target_version or "previous") if r.kind is RequestKind.ROLLBACK else r.ref
+            await u.record_deployment(Deployment(r.service, r.environment, version, up.head_sha or r.sha, r.id,
+                                                 r.requester, self.clock()))
+        elif to is RequestState.FAILED:
+            await notify_requester(u, new, f"{new.id} failed: {up.html_url}", tone="danger")
+            await self._failure_alert(u, new)
+        return new
+
+    async def _failure_alert(self, u: Unit, r: DeployRequest) -> None:
+        event = Event(kind="failure", service=r.service, environment=r.environment, branch=r.ref, outcome="failure")
+        card = cards.failure_card(r, repository=self.config.repository)
+        key = f"fail:{r.id}:{r.attempt}"
+        for target in route(self.config, event):
+            mention = target.mention
+            await u.enqueue(OutboundMessage(f"{key}|{target.destination.address}", target.destination, Op.CARD,
+                                            replace(card, mention=mention) if mention else card, card_key=key))
+        failed = [j for j in r.jobs if len(j) > 1 and j[1] == "failure"]
+        if failed:
+            await thread_note(u, self.config, r, "Failed: " + "; ".join(
+                j[0] + (f" at step “{j[2]}”" if len(j) > 2 and j[2] else "") for j in failed))
+
+    async def _protection(self, pr: ProtectionRuleRequest) -> None:
+        env = self.config.environments.get(pr.environment)
+        async with self.store.unit() as u:
+            r = await u.request_by_run(pr.run_id)
+        title = workflow = ""
+        if r is None:  # the webhook can beat our own dispatch's answer: read the run's title
+            try:
+                run = await self.github.get_run(pr.run_id)
+                title, workflow = run.title, run.workflow
+            except GitHubError:
+                log.warning("could not read run %s for its protection rule", pr.run_id)
+        now = self.clock()
+        async with self.store.unit() as u:
+            r = await self._find(u, pr.run_id, title if r is None else "")
+            if r is None:
+                r = await self._external(u, run_id=pr.run_id, workflow=workflow, ref=pr.ref, sha=pr.sha,
+                                         actor=pr.actor, html_url="", environment=pr.environment)
+                if r is None:
+                    r = DeployRequest(  # unknown workflow: still answered, fail closed
+                        id=new_request_id(), kind=RequestKind.DEPLOY, service="?", environment=pr.environment,
+                        ref=pr.ref, requester=self._person(pr.actor), requester_platform=Platform.GITHUB,
+                        requester_id=pr.actor, channel="", state=RequestState.DISPATCHED, created_at=now,
+                        workflow="?", sha=pr.sha, run_id=pr.run_id, callback_url=pr.callback_url)
+                    r = await self._reject(u, r, pr, "this workflow is not a configured service", insert=True)
+                    return
+            await u.update_request(r.id, callback_url=pr.callback_url)
+            r = await u.get_request(r.id)
+            assert r is not None
+            blocked = await self.pipeline.blocked(u, pr.environment, now)
+            if env is None or env.gate != "github":
+                await self._reject(u, r, pr, f"{pr.environment} is not an environment with gate: github")
+            elif blocked and r.requester_platform is Platform.GITHUB:
+                await self._reject(u, r, pr, blocked)
+            elif env.approvals == 0:
+                new = await u.transition(r.id, from_states=_WAITING, to=RequestState.DISPATCHED)
+                if new:
+                    await enqueue_callback(u, new, approved=True, comment="No approval needed")
+            else:
+                new = await u.transition(r.id, from_states=_WAITING, to=RequestState.PENDING_APPROVAL,
+                                         expires_at=now + timedelta(seconds=env.approval_ttl_s))
+                if new:
+                    await enqueue_card(u, self.config, new)
+        self.pipeline.wake()
+
+    async def _reject(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest, reason: str, *,
+                      insert: bool = False) -> DeployRequest:
+        if insert:
+            await u.insert_request(r)
+        new = await u.transition(r.id, from_states=[s for s in RequestState if not s.final],
+                                 to=RequestState.REJECTED, detail=f"Refused at the protection rule: {reason}",
+                                 callback_url=pr.callback_url)
+        if new:
+            await enqueue_callback(u, new, approved=False, comment=f"Refused by the ChatOps bot: {reason}")
+            if new.service != "?":
+                await enqueue_card(u, self.config, new)
+        return new or r
+
+    async def _review(self, rr: ReviewRequest) -> None:
+        names = []
+        for who in rr.reviewers:
+            kind, _, name = who.partition(":")
+            person = self.config.person_by("github", name) if kind == "user" else None
+            names.append(f"<@{person.slack}>" if person and person.slack else (f"team {name}" if kind == "team"
+                                                                               else name))
+        card = cards.review_card(run_id=rr.run_id, environment=rr.environment, reviewers=names,
+                                 html_url=rr.html_url, title=rr.title, head_sha=rr.head_sha, requestor=rr.requestor)
+        key = f"review:{rr.run_id}"
+        dests = [t.destination for t in route(self.config, Event(kind="approval", environment=rr.environment,
+                                                                 branch=rr.head_branch))]
+        approvals = self.config.approvals_channel()
+        if approvals and Destination(Platform.SLACK, approvals) not in dests:
+            dests.insert(0, Destination(Platform.SLACK, approvals))
+        async with self.store.unit() as u:
+            for d in dests:
+                await u.enqueue(OutboundMessage(f"{key}|{d.platform}:{d.address}", d, Op.CARD, card, card_key=key))
+
+    async def _deployment(self, du: DeploymentUpdate) -> None:
+        async with self.store.unit() as u:
+            r = await u.request_by_run(du.run_id) if du.run_id else None
+            if r is None and du.request_id:
+                r = await u.get_request(du.request_id)
+            if r is not None and not r.environment and du.environment in self.config.environments:
+                await u.update_request(r.id, environment=du.environment)
+                new = await u.get_request(r.id)
+                if new:
+                    await enqueue_card(u, self.config, new)
+            if du.state in ("failure", "error") and "roll" in du.description.lower():
+                service = du.service or (r.service if r else "")
+                card = cards.rollback_alert_card(service=service, environment=du.environment,
+                                                 description=du.description, sha=du.sha, creator=du.creator,
+                                                 log_url=du.log_url, state=du.state)
+                key = f"autorollback:{du.deployment_id}"
+                event = Event(kind="rollback", service=service, environment=du.environment, outcome="failure")
+                for t in route(self.config, event):
+                    await u.enqueue(OutboundMessage(f"{key}|{t.destination.address}", t.destination, Op.CARD,
+                                                    card, card_key=key))
+
+    # ------------------------------------------------------------------ durable GitHub jobs
+    async def run_job(self, body: dict[str, Any]) -> None:
+        """Raises GitHubError(transient=True) to be retried later."""
+        if body["op"] == "rerun":
+            await self.github.rerun_failed_jobs(int(body["run_id"]))
+            return
+        state, comment = body["state"], body["comment"]
+        if state == "approved" and body.get("sha"):
+            run = await self.github.get_run(int(re.findall(r"/runs/(\d+)/", body["url"])[0]))
+            if run.head_sha and run.head_sha != body["sha"]:  # approval bound to the commit
+                state, comment = "rejected", (f"Approval void: the run deploys {run.head_sha[:7]}, "
+                                              f"but {body['sha'][:7]} was approved")
+                async with self.store.unit() as u:
+                    new = await u.transition(body["request_id"], from_states=[RequestState.DISPATCHED],
+                                             to=RequestState.REJECTED, detail=comment)
+                    if new:
+                        await enqueue_card(u, self.config, new)
+        await self.github.protection_callback(url=body["url"], environment=body["environment"], state=state,
+                                              comment=comment)
+

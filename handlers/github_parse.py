@@ -1,0 +1,204 @@
+"""Parse GitHub webhook payloads into domain values. Tolerant of older and newer shapes: we read what we
+need and ignore the rest; a payload missing what we need raises ``BadPayload``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.domain import DeploymentUpdate, GitHubUpdate, ProtectionRuleRequest, ReviewRequest, RunUpdate
+
+_RUN_IN_URL = re.compile(r"/actions/runs/(\d+)")
+
+
+class BadPayload(ValueError):
+    pass
+
+
+def _obj(d: Any, key: str, where: str) -> dict[str, Any]:
+    value = d.get(key) if isinstance(d, dict) else None
+    if not isinstance(value, dict):
+        raise BadPayload(f"{where}.{key} is missing or not an object")
+    return value
+
+
+def _int(d: dict[str, Any], key: str, where: str) -> int:
+    value = d.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadPayload(f"{where}.{key} is missing or not a number")
+    return value
+
+
+def _str(d: Any, key: str) -> str:
+    value = d.get(key) if isinstance(d, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _login(d: Any) -> str:
+    return _str(d, "login") if isinstance(d, dict) else ""
+
+
+def _attempt(d: dict[str, Any]) -> int:
+    value = d.get("run_attempt")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
+def _sub(d: dict[str, Any], key: str) -> dict[str, Any]:
+    value = d.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _run_id_from(*urls: str) -> int | None:
+    for url in urls:
+        m = _RUN_IN_URL.search(url or "")
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def parse_workflow_run(payload: dict[str, Any]) -> RunUpdate:
+    run = _obj(payload, "workflow_run", "payload")
+    status = _str(run, "status")
+    if not status:
+        raise BadPayload("workflow_run.status is missing")
+    path = _str(run, "path")
+    return RunUpdate(
+        run_id=_int(run, "id", "workflow_run"),
+        workflow=path.rsplit("/", 1)[-1] if path else _str(run, "name"),
+        status=status,
+        conclusion=_str(run, "conclusion"),
+        html_url=_str(run, "html_url"),
+        head_sha=_str(run, "head_sha"),
+        head_branch=_str(run, "head_branch"),
+        title=_str(run, "display_title") or _str(run, "name"),
+        actor=_login(run.get("actor")) or _login(run.get("triggering_actor")) or _login(payload.get("sender")),
+        event=_str(run, "event"),
+        attempt=_attempt(run),
+    )
+
+
+def parse_workflow_job(payload: dict[str, Any]) -> RunUpdate:
+    job = _obj(payload, "workflow_job", "payload")
+    status = _str(job, "status")
+    if not status:
+        raise BadPayload("workflow_job.status is missing")
+    failed_step = ""
+    steps = job.get("steps")
+    if isinstance(steps, list):
+        failed = [s for s in steps if isinstance(s, dict) and s.get("conclusion") == "failure"]
+        failed_step = _str(failed[0], "name") if failed else ""
+    return RunUpdate(
+        run_id=_int(job, "run_id", "workflow_job"),
+        workflow=_str(job, "workflow_name"),
+        status="job",
+        conclusion="",
+        html_url=_str(job, "html_url"),
+        head_sha=_str(job, "head_sha"),
+        head_branch=_str(job, "head_branch"),
+        title="",
+        jobs=((_str(job, "name") or "job", _str(job, "conclusion") or status, failed_step),),
+        attempt=_attempt(job),
+    )
+
+
+def parse_protection_rule(payload: dict[str, Any]) -> ProtectionRuleRequest | None:
+    if payload.get("action") != "requested":
+        return None
+    callback = _str(payload, "deployment_callback_url")
+    environment = _str(payload, "environment")
+    if not callback or not environment:
+        raise BadPayload("deployment_callback_url and environment are required")
+    run_id = _run_id_from(callback)
+    if run_id is None:
+        raise BadPayload("deployment_callback_url does not name a workflow run")
+    deployment = _sub(payload, "deployment")
+    return ProtectionRuleRequest(
+        run_id=run_id,
+        environment=environment,
+        callback_url=callback,
+        sha=_str(deployment, "sha"),
+        ref=_str(deployment, "ref"),
+        actor=_login(deployment.get("creator")) or _login(payload.get("sender")),
+        event=_str(payload, "event"),
+    )
+
+
+def parse_deployment_review(payload: dict[str, Any]) -> ReviewRequest | None:
+    if payload.get("action") != "requested":
+        return None  # approved / rejected are visible on the run's card through workflow_run
+    run = _obj(payload, "workflow_run", "payload")
+    reviewers: list[str] = []
+    for r in payload.get("reviewers") or []:
+        if not isinstance(r, dict) or not isinstance(r.get("reviewer"), dict):
+            continue
+        who = r["reviewer"]
+        reviewers.append(f"team:{_str(who, 'slug')}" if r.get("type") == "Team" else f"user:{_login(who)}")
+    return ReviewRequest(
+        run_id=_int(run, "id", "workflow_run"),
+        environment=_str(payload, "environment"),
+        reviewers=tuple(reviewers),
+        html_url=_str(run, "html_url"),
+        head_sha=_str(run, "head_sha"),
+        head_branch=_str(run, "head_branch"),
+        title=_str(run, "display_title"),
+        requestor=_login(payload.get("requestor")) or _login(payload.get("sender")),
+    )
+
+
+def _deployment_fields(deployment: dict[str, Any]) -> dict[str, Any]:
+    data = deployment.get("payload")
+    data = data if isinstance(data, dict) else {}
+    return {
+        "deployment_id": _int(deployment, "id", "deployment"),
+        "environment": _str(deployment, "environment"),
+        "sha": _str(deployment, "sha"),
+        "ref": _str(deployment, "ref"),
+        "creator": _login(deployment.get("creator")),
+        "request_id": str(data.get("request_id", ""))[:40],
+        "service": str(data.get("service", ""))[:64],
+    }
+
+
+def parse_deployment(payload: dict[str, Any]) -> DeploymentUpdate:
+    deployment = _obj(payload, "deployment", "payload")
+    run = _sub(payload, "workflow_run")
+    run_id = run.get("id") if isinstance(run.get("id"), int) else None
+    return DeploymentUpdate(state="created", description=_str(deployment, "description"), run_id=run_id,
+                            **_deployment_fields(deployment))
+
+
+def parse_deployment_status(payload: dict[str, Any]) -> DeploymentUpdate:
+    status = _obj(payload, "deployment_status", "payload")
+    deployment = _obj(payload, "deployment", "payload")
+    state = _str(status, "state")
+    if not state:
+        raise BadPayload("deployment_status.state is missing")
+    run = _sub(payload, "workflow_run")
+    run_id = run.get("id") if isinstance(run.get("id"), int) else _run_id_from(
+        _str(status, "log_url"), _str(status, "target_url"))
+    fields = _deployment_fields(deployment)
+    fields["environment"] = _str(status, "environment") or fields["environment"]
+    return DeploymentUpdate(state=state, description=_str(status, "description"), run_id=run_id,
+                            log_url=_str(status, "log_url") or _str(status, "target_url"), **fields)
+
+
+PARSERS: dict[str, Any] = {
+    "workflow_run": parse_workflow_run,
+    "workflow_job": parse_workflow_job,
+    "deployment": parse_deployment,
+    "deployment_status": parse_deployment_status,
+    "deployment_review": parse_deployment_review,
+    "deployment_protection_rule": parse_protection_rule,
+}
+
+
+def parse_event(event: str, payload: dict[str, Any]) -> GitHubUpdate | None:
+    """None = an event or action we accept and ignore. Raises BadPayload when what we need is missing."""
+    parser = PARSERS.get(event)
+    if parser is None:
+        return None
+    try:
+        result: GitHubUpdate | None = parser(payload)
+    except (TypeError, AttributeError) as exc:
+        raise BadPayload(f"unexpected shape: {type(exc).__name__}") from exc
+    return result
