@@ -90,8 +90,10 @@ class SqliteFile:
         return Database(url=url, probe=DbProbe(url))
 
     async def __aexit__(self, *exc: object) -> None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        def remove() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        await asyncio.to_thread(remove)
 
 
 async def backend(name: str, make_db: Any, gens: tuple[Generator, Generator], plan: Plan, tmp: Path

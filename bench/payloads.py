@@ -117,5 +117,5 @@ def slash(i: int, *, which: str, tag: str, response_url: str = "") -> Request:
 
 def hello(i: int) -> Request:
     """What the ceiling gets: an EventBridge-sized JSON body (the server only reads it)."""
-    path, body, headers = eventbridge(i, tag="hello", denied=False)
+    _path, body, headers = eventbridge(i, tag="hello", denied=False)
     return "/hello", body, headers

@@ -31,7 +31,8 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
     add("ceiling: bare aiohttp, c=16", " / ".join(f"{c:.0f}/s" for c in ceilings), "-", None, ceiling)
     for name, res in results.get("backends", {}).items():
         a, b = res.get("a", {}), res.get("b", {})
-        for key, label in (("ack_status", "ack /deploy status, c=16"), ("ack_deploy", "ack /deploy <svc> to <env>, c=16"),
+        for key, label in (("ack_status", "ack /deploy status, c=16"),
+                           ("ack_deploy", "ack /deploy <svc> to <env>, c=16"),
                            ("ack_open", "ack at 20/s (status+deploy)")):
             r = a.get(key, {})
             if "latency_ms" in r:

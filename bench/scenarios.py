@@ -13,7 +13,7 @@ from bench.loadgen import Generator
 from bench.payloads import STORM_PRINCIPAL
 from bench.probe import DbProbe, card_count, rss_kb, security_calls
 from sandbox.process import BotProcess
-from sandbox.stack import Stack
+from sandbox.stack import Stack, wait_for
 
 log = logging.getLogger("bench")
 SECURITY_CHANNEL = "C0SECURITY"
@@ -139,9 +139,11 @@ async def bot_b(stack: Stack, db: Database, gens: tuple[Generator, Generator], p
                     first_alert = posts[0].at if posts else None
                 await asyncio.sleep(0.02)
             sent = await job
-            t_end = time.monotonic()
-            while card_count(stack.slack, SECURITY_CHANNEL) < sent["fresh"] and time.monotonic() - t_end < 90:
-                await asyncio.sleep(0.1)
+            try:
+                await wait_for(lambda: card_count(stack.slack, SECURITY_CHANNEL) >= sent["fresh"], timeout=90,
+                               what="the storm card's final count")
+            except TimeoutError:
+                log.warning("storm card did not reach %s within 90 s", sent["fresh"])
             settled = time.time()
             await asyncio.sleep(2.5)  # anything still trickling out after the card is final counts too
             calls = security_calls(stack.slack, SECURITY_CHANNEL, since)

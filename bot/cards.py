@@ -44,7 +44,7 @@ def request_card(
     status, tone = _STATUS[r.state]
     verb = "Rollback" if r.kind is RequestKind.ROLLBACK else "Deploy"
     what = r.target_version or "previous version" if r.kind is RequestKind.ROLLBACK else r.ref
-    title = f"{verb} {r.service} {what} → {r.environment}"
+    title = f"{verb} {r.service} {what}" + (f" → {r.environment}" if r.environment else "")
     facts = [Fact("Request", r.id), Fact("Requested by", f"{r.requester}")]
     if r.kind is RequestKind.DEPLOY:
         sha = f"<{web_url}/{repository}/commit/{r.sha}|{r.sha[:7]}>" if r.sha else "resolving…"

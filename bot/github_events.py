@@ -184,7 +184,9 @@ class GitHubEvents:
                         workflow="?", sha=pr.sha, run_id=pr.run_id, callback_url=pr.callback_url)
                     r = await self._reject(u, r, pr, "this workflow is not a configured service", insert=True)
                     return
-            await u.update_request(r.id, callback_url=pr.callback_url)
+            await u.update_request(r.id, callback_url=pr.callback_url, environment=r.environment or pr.environment,
+                                   approvals_required=env.approvals if env else r.approvals_required,
+                                   sha=r.sha or pr.sha)
             r = await u.get_request(r.id)
             assert r is not None
             blocked = await self.pipeline.blocked(u, pr.environment, now)

@@ -89,7 +89,9 @@ class Worker:
                     return 0
                 return await self._fail(r, [RequestState.RECEIVED],
                                         f"GitHub has no ref `{r.ref}` in {self.config.repository}")
-        to = RequestState.PENDING_APPROVAL if r.approvals_required else RequestState.APPROVED
+        env = self.config.environments.get(r.environment)
+        held_by_bot = r.approvals_required and (env is None or env.gate != "github")  # github: asked at the rule
+        to = RequestState.PENDING_APPROVAL if held_by_bot else RequestState.APPROVED
         async with self.store.unit() as u:
             new = await u.transition(r.id, from_states=[RequestState.RECEIVED], to=to, sha=sha)
             if new:

@@ -81,7 +81,7 @@ def _request(row: Row) -> DeployRequest:
 
 
 _UPDATABLE = {"sha", "run_id", "run_url", "detail", "expires_at", "ref", "lease_until", "callback_url", "jobs",
-              "attempt", "environment"}
+              "attempt", "environment", "approvals_required"}
 
 
 def _value(v: Any) -> Any:

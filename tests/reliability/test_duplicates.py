@@ -19,7 +19,6 @@ import pytest
 from sandbox.signing import block_actions_body, sign_slack, slash_command_body
 from sandbox.stack import SANDBOX_SECRETS, Stack, message_text, wait_for
 from tests.reliability.helpers import (
-    TOPIC,
     access_denied,
     envelope,
     request_id,
