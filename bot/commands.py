@@ -29,6 +29,7 @@ USAGE = {
 _REF = re.compile(r"^[A-Za-z0-9._/+-]+$")
 _REQUEST_ID = re.compile(r"^r-[a-z0-9]{8}$")
 MAX_TEXT = 2000
+MAX_LOCK_S = 90 * 86400
 
 
 def validate_ref(ref: str) -> str | None:
@@ -105,6 +106,8 @@ def _deploy(words: list[str], force: bool, config: Config) -> Command | Reply:
                 duration = parse_duration(rest[1])
             except ValueError as exc:
                 return _err("deploy", str(exc))
+            if duration > MAX_LOCK_S:
+                return _err("deploy", "A lock lasts at most 90 days; unlock it by hand after that.")
             rest = rest[2:]
         return LockCommand(words[1], duration, " ".join(rest)[:300])
     if len(words) != 4 or words[2].lower() != "to":

@@ -33,8 +33,8 @@ MENTIONS = ("", "here", "channel")
 def parse_duration(text: str) -> int:
     """``"2h"`` -> 7200. Raises ValueError with a readable reason."""
     m = _DURATION.match(text.strip())
-    if not m:
-        raise ValueError(f"{text!r} is not a duration like 90s, 30m, 2h, 1d or 1w")
+    if not m or len(m.group(1)) > 9:
+        raise ValueError(f"{text[:20]!r} is not a duration like 90s, 30m, 2h, 1d or 1w")
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 

@@ -209,6 +209,10 @@ async def open_database(url: str) -> SqliteDatabase | PostgresDatabase:
         db = await PostgresDatabase.open(url)
     else:
         raise StoreError("DATABASE_URL must start with sqlite:/// or postgresql://")
-    await migrate(db)
+    try:
+        await migrate(db)
+    except Exception as exc:
+        await db.close()
+        raise StoreError(f"cannot apply migrations: {type(exc).__name__}") from exc
     return db
 

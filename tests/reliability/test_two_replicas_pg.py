@@ -167,7 +167,7 @@ async def test_two_replicas_never_double_dispatch_or_double_post(tmp_path: Path)
         deliveries = {d.delivery_id for d in stack.github.deliveries}
         gh = await fetch(store, "SELECT key FROM inbox WHERE source = 'github'")
         assert sorted(r["key"] for r in gh) == sorted(f"gh:{d}" for d in deliveries)
-        assert sorted(Counter(fanout.statuses).elements()) and 500 not in fanout.statuses
+        assert fanout.statuses and all(s < 500 for s in fanout.statuses), Counter(fanout.statuses)
         # security: one event per eventID, one alert per group, one card per alert
         events = await fetch(store, "SELECT event_id FROM security_events")
         assert sorted(r["event_id"] for r in events) == sorted(r["eventID"] for r in records)

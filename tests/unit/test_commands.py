@@ -296,3 +296,10 @@ def test_validate_ref_accepted_refs_are_safe(ref: str) -> None:
         assert not ref.startswith("-")
         assert ".." not in ref and not ref.endswith(".lock")
         assert not set(ref) & set(" \t\n;$`|&<>()'\"\\*?[]~^:@{}")
+
+
+def test_lock_duration_is_capped() -> None:
+    reply = parse("lock production for 99999999999d", command="deploy", config=CONFIG)
+    assert isinstance(reply, Reply) and not reply.ok
+    reply = parse("lock production for 91d", command="deploy", config=CONFIG)
+    assert isinstance(reply, Reply) and "90 days" in reply.text
