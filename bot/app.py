@@ -8,6 +8,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
+from microsoft_agents.hosting.aiohttp import CloudAdapter
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions.github import GitHubClient, make_auth
@@ -16,9 +17,11 @@ from bot.config import Config, Secrets
 from bot.domain import Actor, Platform
 from bot.egress import Sender
 from bot.egress.slack import SlackSender
-from bot.egress.teams import TeamsSender
-from bot.egress.teams_bot import TeamsBot, build_adapter, msal_connections
+from bot.egress.teams import TeamsSender, TeamsSenders
+from bot.egress.teams_auth import bot_connections
+from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
 from bot.errors import ConfigError
+from bot.logs import quiet_libraries
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
 from bot.security.actions import handle_alert_action
@@ -62,14 +65,22 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return default
 
 
-def _add_teams_bot(app: web.Application, *, config: Config, store: Store, pipeline: Pipeline,
-                   env: Mapping[str, str]) -> None:
-    """The Teams bot (interactive approvals) at POST /teams/messages, when TEAMS_APP_ID is set."""
+def _teams_bot_adapter(env: Mapping[str, str]) -> CloudAdapter | None:
+    """The Teams bot's SDK adapter (replies and proactive posts), when TEAMS_APP_ID is set."""
+    if not env.get("TEAMS_APP_ID"):
+        return None
     missing = [n for n in ("TEAMS_APP_PASSWORD", "TEAMS_APP_TENANT_ID") if not env.get(n)]
     if missing:
         raise ConfigError([f"env {n}: is not set (needed because TEAMS_APP_ID is set)" for n in missing])
-    adapter = build_adapter(msal_connections(app_id=env["TEAMS_APP_ID"], app_password=env["TEAMS_APP_PASSWORD"],
-                                             tenant_id=env["TEAMS_APP_TENANT_ID"]))
+    return build_adapter(bot_connections(app_id=env["TEAMS_APP_ID"], app_password=env["TEAMS_APP_PASSWORD"],
+                                         tenant_id=env["TEAMS_APP_TENANT_ID"],
+                                         authority_url=env.get("TEAMS_AUTHORITY_URL", ""),
+                                         token_url=env.get("TEAMS_TOKEN_URL", "")))
+
+
+def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Config, store: Store,
+                   pipeline: Pipeline, env: Mapping[str, str]) -> None:
+    """The Teams bot (interactive approvals) at POST /teams/messages."""
 
     def person_of(aad_object_id: str) -> str | None:
         person = config.person_by("teams", aad_object_id)
@@ -83,13 +94,22 @@ def _add_teams_bot(app: web.Application, *, config: Config, store: Store, pipeli
 
 async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None) -> web.Application:
     env = os.environ if env is None else env
+    quiet_libraries()
     store = await Store.open(secrets.database_url)
     slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
     github = GitHubClient(repository=config.repository, auth=make_auth(env), base_url=secrets.github_api_url,
                           throttle=env.get("GITHUB_THROTTLE", "1") != "0")
     teams_sender = TeamsSender(urls=secrets.teams_urls,
                                formats={n: w.format for n, w in config.teams_webhooks.items()})
-    senders: dict[Platform, Sender] = {Platform.SLACK: SlackSender(slack_client), Platform.TEAMS: teams_sender}
+    teams_adapter = _teams_bot_adapter(env)
+    teams_bot_sender = None if teams_adapter is None else TeamsBotSender(
+        teams_adapter, app_id=env["TEAMS_APP_ID"], references=StoreConversationRefs(store).reference)
+    if teams_adapter is None and config.teams_approvals_conversation:
+        log.warning("teams.bot.approvals_conversation is set but TEAMS_APP_ID is not: those cards will fail")
+    senders: dict[Platform, Sender] = {
+        Platform.SLACK: SlackSender(slack_client),
+        Platform.TEAMS: TeamsSenders(webhooks=teams_sender, bot=teams_bot_sender),
+    }
     outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0))
     wakers: list[Callable[[], None]] = [outbox.wake]
 
@@ -108,7 +128,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
                       client=slack_client, alert_action=alert_action)
-    slack = SlackHandler(bolt)
+    slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret)
     gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret)
     health = HealthHandler(pipeline)
 
@@ -117,8 +137,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     app.router.add_post("/slack/events", slack.handle)
     app.router.add_post("/github/webhook", gh.handle)
     add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
-    if env.get("TEAMS_APP_ID"):
-        _add_teams_bot(app, config=config, store=store, pipeline=pipeline, env=env)
+    if teams_adapter is not None:
+        _add_teams_bot(app, adapter=teams_adapter, config=config, store=store, pipeline=pipeline, env=env)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

@@ -23,6 +23,7 @@ _WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+\.ya?ml$")
 _SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_TEAMS_CONVERSATION = re.compile(r"^[0-9A-Za-z]+:[^\s/]+$")  # 19:…@thread.tacv2, a:…, 19:…@thread.v2
 GATES = ("none", "bot", "github")
 KINDS = ("deployment", "rollback", "failure", "security", "approval")
 OUTCOMES = ("success", "failure", "cancelled")
@@ -112,6 +113,7 @@ class Config:
     routes: tuple[Route, ...]
     admins: tuple[str, ...] = ()
     freezes: tuple[Freeze, ...] = ()
+    teams_approvals_conversation: str = ""  # teams.bot.approvals_conversation: where the bot posts approvals
     raw: Mapping[str, Any] = field(default_factory=dict)  # for sections owned by other modules
 
     def person_by(self, platform: str, platform_id: str) -> Person | None:
@@ -216,6 +218,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         if url_env and not env.get(url_env):
             c.add(f"{path}.url_env", f"environment variable {url_env} is not set")
         webhooks[str(name)] = TeamsWebhook(str(name), url_env, str(fmt))
+    teams_approvals = _teams_bot(c, teams)
 
     people: dict[str, Person] = {}
     seen_ids: dict[tuple[str, str], str] = {}
@@ -350,6 +353,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         raise ConfigError(c.problems)
     return Config(
         freezes=freezes,
+        teams_approvals_conversation=teams_approvals,
         repository=repository,
         slack_channels=channels,
         teams_webhooks=webhooks,
@@ -414,6 +418,20 @@ def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
         database_url=db,
         teams_urls=teams,
     )
+
+
+def _teams_bot(c: _Checker, teams: Mapping[str, Any]) -> str:
+    """``teams.bot``: returns ``approvals_conversation`` ("" when the bot posts no approval requests)."""
+    for extra in set(teams) - {"webhooks", "bot"}:
+        c.add(f"teams.{extra}", "unknown key (known: webhooks, bot)")
+    spec = c.mapping(teams.get("bot"), "teams.bot", required=False)
+    for extra in set(spec) - {"approvals_conversation"}:
+        c.add(f"teams.bot.{extra}", "unknown key (known: approvals_conversation)")
+    if spec.get("approvals_conversation") is None:
+        return ""
+    return c.string(spec.get("approvals_conversation"), "teams.bot.approvals_conversation",
+                    pattern=_TEAMS_CONVERSATION,
+                    hint="expected a Teams conversation id like 19:…@thread.tacv2 (URL-decoded, not a link)")
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -298,10 +298,13 @@ class Op(StrEnum):
     RESPOND = "respond"  # Slack: answer through a command's response_url
 
 
+TEAMS_BOT_PREFIX = "bot:"  # a Teams address "bot:<conversation id>" goes through the bot, not a webhook
+
+
 @dataclass(frozen=True, slots=True)
 class Destination:
     platform: Platform
-    address: str  # Slack channel id, Teams webhook name, or a response_url
+    address: str  # Slack channel id, Teams webhook name or "bot:<conversation id>", or a response_url
     user: str = ""  # ephemeral recipient
 
 

@@ -15,6 +15,19 @@ class _CorrelationFilter(logging.Filter):
         return True
 
 
+# libraries that log request URLs or SQL parameters at DEBUG (response_url, webhook URLs, tokens)
+_CHATTY = ("aiosqlite", "asyncpg", "slack_sdk", "slack_bolt", "urllib3", "github", "botocore", "msal",
+           "microsoft_agents")
+
+
+def quiet_libraries() -> None:
+    """Pin libraries that would log secrets at DEBUG to INFO, whatever the root level is."""
+    for name in _CHATTY:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
 def setup_logging() -> None:
     handler = logging.StreamHandler()
     handler.addFilter(_CorrelationFilter())
@@ -23,3 +36,4 @@ def setup_logging() -> None:
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    quiet_libraries()

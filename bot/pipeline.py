@@ -18,6 +18,7 @@ from typing import Any
 from bot import cards
 from bot.config import Config
 from bot.domain import (
+    TEAMS_BOT_PREFIX,
     Actor,
     Approval,
     ApproveCommand,
@@ -105,6 +106,8 @@ def request_targets(config: Config, r: DeployRequest) -> list[Destination]:
         approvals = Destination(Platform.SLACK, config.approvals_channel())
         if approvals not in dests:
             dests.insert(0, approvals)
+    if r.approvals_required and config.teams_approvals_conversation:
+        dests.append(Destination(Platform.TEAMS, TEAMS_BOT_PREFIX + config.teams_approvals_conversation))
     return dests
 
 

@@ -23,6 +23,7 @@ from bot.security.sns import CertLoader, SnsVerifier
 from bot.security.store_ops import bump
 from bot.security.worker import record_raw
 from bot.store.store import Store
+from bot.wire import MalformedBody, parse_json
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # keep client_max_size at or below this for these routes
@@ -52,9 +53,9 @@ class EventBridgeHandler:
             return _json(401, error="unauthorized")
         raw = await request.read()
         try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return _json(400, error="malformed JSON")
+            obj = parse_json(raw)
+        except MalformedBody as exc:
+            return _json(400, error=str(exc))
         try:
             records = parse_payload(obj)
         except NotCloudTrail as exc:
@@ -78,9 +79,9 @@ class SnsHandler:
     async def __call__(self, request: web.Request) -> web.Response:
         raw = await request.read()
         try:
-            msg = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return _json(400, error="malformed JSON")
+            msg = parse_json(raw)
+        except MalformedBody as exc:
+            return _json(400, error=str(exc))
         if not isinstance(msg, dict) or not all(isinstance(v, str) for v in msg.values()):
             return _json(400, error="not an SNS message")
         mtype = msg.get("Type", "")
@@ -115,7 +116,7 @@ class SnsHandler:
 
     async def _notification(self, msg: dict[str, str]) -> web.Response:
         try:
-            obj = json.loads(msg.get("Message", ""))
+            obj = parse_json(msg.get("Message", ""))
             parse_payload(obj)
         except (ValueError, NotCloudTrail) as exc:
             reason = str(exc) if isinstance(exc, NotCloudTrail) else "message is not JSON"

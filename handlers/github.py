@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 
 from aiohttp import web
 
 from bot.metrics import IGNORED, REQUESTS
 from bot.pipeline import Pipeline
+from bot.wire import MalformedBody, parse_json
 from handlers.github_parse import PARSERS, BadPayload, parse_event
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,17 @@ class GitHubWebhookHandler:
         if not event or not delivery or len(delivery) > 100:
             return self._answer(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return self._answer(400, "body is not valid JSON")
+            payload = parse_json(body)
+        except MalformedBody as exc:
+            return self._answer(400, f"body is not valid JSON ({exc})")
         if not isinstance(payload, dict):
             return self._answer(400, "body must be a JSON object")
         if event == "ping":
             return self._answer(200, "pong")
-        repo = str((payload.get("repository") or {}).get("full_name", "")).lower() if isinstance(
-            payload.get("repository"), dict) else ""
-        if repo != self._repository:
+        repository = payload.get("repository")
+        if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
+            return self._answer(400, "payload has no repository.full_name")
+        if repository["full_name"].lower() != self._repository:
             IGNORED.labels(source="github", reason="other_repository").inc()
             return self._answer(202, "ignored: not the configured repository")
         if event not in PARSERS:

@@ -30,12 +30,22 @@ def _int(d: dict[str, Any], key: str, where: str) -> int:
 
 
 def _str(d: Any, key: str) -> str:
+    """An optional string field: absent or null is "", any other type is malformed."""
     value = d.get(key) if isinstance(d, dict) else None
-    return value if isinstance(value, str) else ""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadPayload(f"{key} must be a string")
+    return value
 
 
 def _login(d: Any) -> str:
-    return _str(d, "login") if isinstance(d, dict) else ""
+    """An optional user object: absent or null is "", any other type is malformed."""
+    if d is None:
+        return ""
+    if not isinstance(d, dict):
+        raise BadPayload("a user field must be an object")
+    return _str(d, "login")
 
 
 def _attempt(d: dict[str, Any]) -> int:

@@ -13,9 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import parse
@@ -23,6 +25,7 @@ from bot.domain import Actor, Platform, Reply
 from bot.egress.slack import render_slack
 from bot.metrics import ACKS, REQUESTS
 from bot.pipeline import Pipeline
+from bot.wire import MalformedBody, decode_utf8
 
 log = logging.getLogger(__name__)
 _REQUEST_BUTTONS = re.compile(r"^(approve|reject|rerun|rollback)$")
@@ -106,12 +109,38 @@ def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClien
 
 
 class SlackHandler:
-    def __init__(self, bolt: AsyncApp) -> None:
+    def __init__(self, bolt: AsyncApp, *, signing_secret: str) -> None:
+        if not signing_secret:
+            raise ValueError("SLACK_SIGNING_SECRET is required")
         self.bolt = bolt
+        self.verifier = SignatureVerifier(signing_secret)
+
+    def _signed(self, body: str, request: web.Request) -> bool:
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not timestamp.isdigit() or len(timestamp) > 12 or not signature:
+            return False
+        return self.verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        bolt_request = await to_bolt_request(request)
+        try:  # Slack signs UTF-8 text; anything else cannot carry a valid signature
+            body = decode_utf8(await request.read())
+        except MalformedBody as exc:
+            REQUESTS.labels(route="slack", status="400").inc()
+            return web.json_response({"error": str(exc)}, status=400)
+        # verify before parsing: Bolt parses the body when it builds its request, before its own check
+        if not self._signed(body, request):
+            REQUESTS.labels(route="slack", status="401").inc()
+            return web.json_response({"error": "invalid or missing Slack signature"}, status=401)
+        try:
+            bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=dict(request.headers))
+        except (MalformedBody, ValueError, RecursionError, AttributeError, TypeError, LookupError) as exc:
+            REQUESTS.labels(route="slack", status="400").inc()
+            return web.json_response({"error": f"malformed body ({type(exc).__name__})"}, status=400)
+        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
+            REQUESTS.labels(route="slack", status="400").inc()
+            return web.json_response({"error": "body is not a Slack payload"}, status=400)
         bolt_response = await self.bolt.async_dispatch(bolt_request)
         ACKS.observe(time.perf_counter() - started)
         REQUESTS.labels(route="slack", status=str(bolt_response.status)).inc()

@@ -13,7 +13,6 @@ keys on loopback. The check is attached to this one route only.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import warnings
@@ -28,6 +27,7 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 
 from bot.egress.teams_bot import TeamsBot
 from bot.errors import VerificationError
+from bot.wire import MalformedBody, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter,
     async def handle(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
-            activity = json.loads(raw)
-        except ValueError:
+            activity = parse_json(raw)
+        except MalformedBody:
             activity = None
         fields = activity if isinstance(activity, dict) else {}
         service_url = fields.get("serviceUrl")

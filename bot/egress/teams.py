@@ -26,7 +26,8 @@ from typing import Any
 import aiohttp
 import pymsteams
 
-from bot.domain import Card, Op, OutboundMessage
+from bot.domain import TEAMS_BOT_PREFIX, Card, Op, OutboundMessage
+from bot.egress import Sender
 from bot.errors import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,25 @@ class TeamsSender:
                     transient)
         raise DeliveryError(f"teams webhook {name!r} answered HTTP {status}", transient=transient,
                             retry_after=retry_after if transient else None)
+
+
+class TeamsSenders:
+    """The one ``Sender`` for ``Platform.TEAMS``: ``bot:<conversation id>`` addresses go to the bot's sender
+    (``bot.egress.teams_bot.TeamsBotSender``), every other address is a webhook name for ``TeamsSender``.
+    Without the bot (no ``TEAMS_APP_ID``), a ``bot:`` address fails permanently."""
+
+    def __init__(self, *, webhooks: Sender, bot: Sender | None) -> None:
+        self._webhooks = webhooks
+        self._bot = bot
+
+    async def send(self, message: OutboundMessage, *, ref: str | None) -> str | None:
+        if not message.destination.address.startswith(TEAMS_BOT_PREFIX):
+            return await self._webhooks.send(message, ref=ref)
+        if self._bot is None:
+            raise DeliveryError(f"teams destination {message.destination.address!r} needs the Teams bot, which "
+                                "is not running: set TEAMS_APP_ID, TEAMS_APP_PASSWORD and TEAMS_APP_TENANT_ID",
+                                transient=False)
+        return await self._bot.send(message, ref=ref)
 
 
 def _scrub(exc: BaseException) -> DeliveryError:

@@ -13,11 +13,13 @@ across Slack and Teams, and it records conversation references through ``Convers
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import aiohttp
 from microsoft_agents.activity import (
     Activity,
     ActivityTypes,
@@ -29,10 +31,12 @@ from microsoft_agents.activity import (
 )
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import ActivityHandler, TurnContext
-from microsoft_agents.hosting.core.authorization import AgentAuthConfiguration, Connections
+from microsoft_agents.hosting.core.authorization import Connections
 
-from bot.domain import Actor, Card, Platform, TeamsConversation
-from bot.egress.teams import ADAPTIVE_CONTENT_TYPE, render_teams
+from bot.domain import TEAMS_BOT_PREFIX, Actor, Card, Op, OutboundMessage, Platform, TeamsConversation
+from bot.egress.teams import ADAPTIVE_CONTENT_TYPE, parse_retry_after, render_teams
+from bot.egress.teams_auth import bot_connections
+from bot.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -161,30 +165,111 @@ def build_adapter(connections: Connections) -> CloudAdapter:
     return adapter
 
 
-def msal_connections(*, app_id: str, app_password: str, tenant_id: str) -> Connections:
-    """Production Connections: the bot's Entra app (client credentials) for replies and proactive posts."""
-    from microsoft_agents.authentication.msal import MsalConnectionManager
-
-    config = AgentAuthConfiguration(client_id=app_id, tenant_id=tenant_id, client_secret=app_password)
-    manager: Connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
-    return manager
+def msal_connections(*, app_id: str, app_password: str, tenant_id: str, authority_url: str = "") -> Connections:
+    """Production Connections: the bot's Entra app (client credentials) for replies and proactive posts.
+    (``bot.egress.teams_auth.bot_connections`` also offers a plain token endpoint.)"""
+    return bot_connections(app_id=app_id, app_password=app_password, tenant_id=tenant_id,
+                           authority_url=authority_url)
 
 
 async def post_card(adapter: CloudAdapter, *, app_id: str, reference: dict[str, Any], card: Card,
                     activity_id: str | None = None) -> str | None:
     """Post ``card`` proactively into a stored conversation, or replace the bot's earlier message
-    ``activity_id`` there (bots, unlike webhooks, can update in place). Returns the message's id."""
+    ``activity_id`` there (bots, unlike webhooks, can update in place). Returns the message's id.
+    A failure of the post itself is raised (e.g. ``aiohttp.ClientResponseError`` from the connector)."""
     conv_ref = ConversationReference.model_validate(reference)
     result: dict[str, str | None] = {"id": activity_id}
+    failures: list[Exception] = []
 
     async def send(context: TurnContext) -> None:
         message = Activity(type=ActivityTypes.message, attachments=[card_attachment(card)])
-        if activity_id:
-            message.id = activity_id
-            await context.update_activity(message)
-        else:
-            response = await context.send_activity(message)
-            result["id"] = response.id if response else None
+        try:
+            if activity_id:
+                message.id = activity_id
+                await context.update_activity(message)
+            else:
+                response = await context.send_activity(message)
+                result["id"] = response.id if response else None
+        except Exception as exc:  # the adapter would hand it to on_turn_error (log only): keep it for the caller
+            failures.append(exc)
 
-    await adapter.continue_conversation(app_id, conv_ref.get_continuation_activity(), send)
+    continuation = conv_ref.get_continuation_activity()
+    continuation.id = None  # else the SDK sends a "reply" to this made-up id; a new post is what we mean
+    await adapter.continue_conversation(app_id, continuation, send)
+    if failures:
+        raise failures[0]
     return result["id"]
+
+
+ReferenceLookup = Callable[[str], Awaitable[dict[str, Any] | None]]  # conversation id -> stored reference
+
+
+class TeamsBotSender:
+    """Delivers outbox messages addressed ``bot:<conversation id>`` through the bot. Implements ``Sender``.
+
+    Needs a conversation reference stored for that conversation (the app was installed there, or someone
+    talked to the bot there). ``Op.CARD`` posts once and then updates the same activity in place (the
+    returned activity id is the outbox ``ref``); if that message was deleted, the card is posted again.
+    Errors become ``DeliveryError``: 429, 5xx, timeouts and a missing reference are transient."""
+
+    def __init__(self, adapter: CloudAdapter, *, app_id: str, references: ReferenceLookup,
+                 timeout_s: float = 20.0) -> None:
+        self._adapter = adapter
+        self._app_id = app_id
+        self._references = references
+        self._timeout_s = timeout_s
+
+    async def send(self, message: OutboundMessage, *, ref: str | None) -> str | None:
+        conversation = message.destination.address.removeprefix(TEAMS_BOT_PREFIX)
+        if message.op not in (Op.CARD, Op.POST):
+            raise DeliveryError(f"the teams bot cannot deliver {message.op.value} messages", transient=False)
+        reference = await self._references(conversation)
+        if reference is None:
+            log.warning("no teams conversation reference conversation=%s key=%s", conversation, message.key)
+            raise DeliveryError(f"no stored reference for teams conversation {conversation!r}: add the app "
+                                "there (or message the bot there) so it may post", transient=True)
+        activity_id = ref if message.op is Op.CARD else None
+        try:
+            new_id = await self._post(reference, message.card, activity_id)
+        except aiohttp.ClientResponseError as exc:
+            if exc.status == 404 and activity_id:  # the message was deleted: post the card again
+                log.info("teams card message gone, posting again conversation=%s key=%s", conversation,
+                         message.key)
+                new_id = await self._post_or_raise(reference, message.card, conversation, message.key)
+            else:
+                raise _translate(exc, conversation, message.key) from None
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, conversation, message.key) from None
+        log.info("teams bot post ok conversation=%s key=%s updated=%s", conversation, message.key,
+                 bool(activity_id))
+        return new_id or activity_id
+
+    async def _post(self, reference: dict[str, Any], card: Card, activity_id: str | None) -> str | None:
+        async with asyncio.timeout(self._timeout_s):
+            return await post_card(self._adapter, app_id=self._app_id, reference=reference, card=card,
+                                   activity_id=activity_id)
+
+    async def _post_or_raise(self, reference: dict[str, Any], card: Card, conversation: str,
+                             key: str) -> str | None:
+        try:
+            return await self._post(reference, card, None)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, conversation, key) from None
+
+
+def _translate(exc: BaseException, conversation: str, key: str) -> DeliveryError:
+    """A connector or token failure as a DeliveryError (never with the answer body: it can echo the card)."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        status = exc.status
+        transient = status in (408, 429) or status >= 500
+        retry_after = parse_retry_after(exc.headers.get("Retry-After")) if exc.headers and transient else None
+        log.warning("teams bot post failed conversation=%s key=%s status=%d transient=%s", conversation, key,
+                    status, transient)
+        return DeliveryError(f"teams connector answered HTTP {status}", transient=transient,
+                             retry_after=retry_after)
+    log.warning("teams bot post failed conversation=%s key=%s error=%s", conversation, key, type(exc).__name__)
+    return DeliveryError(f"teams bot post failed ({type(exc).__name__})", transient=True)

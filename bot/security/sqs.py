@@ -25,6 +25,7 @@ from bot.security.settings import SecuritySettings, security_settings
 from bot.security.store_ops import bump
 from bot.security.worker import record_raw
 from bot.store.store import Store
+from bot.wire import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,9 @@ log = logging.getLogger(__name__)
 def unwrap(body: str) -> tuple[str, str]:
     """``(kind, payload_json)`` from an SQS body: an EventBridge event, a CloudTrail payload, or an SNS
     envelope around one (SNS -> SQS without raw delivery). Raises NotCloudTrail / ValueError."""
-    obj = json.loads(body)
+    obj = parse_json(body)
     if isinstance(obj, dict) and obj.get("Type") == "Notification" and isinstance(obj.get("Message"), str):
-        obj = json.loads(obj["Message"])
+        obj = parse_json(obj["Message"])
     parse_payload(obj)  # validates; raises NotCloudTrail with a reason
     kind = "eventbridge" if isinstance(obj, dict) and "detail-type" in obj else "cloudtrail"
     return kind, json.dumps(obj, separators=(",", ":"))

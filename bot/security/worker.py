@@ -85,6 +85,9 @@ class SecurityWorker:
 
     async def run_once(self) -> int:
         async with self.store.unit() as u:
+            if u.c.dialect == "postgres":
+                # alert groups are read-modify-write: one replica's batch at a time (batches take milliseconds)
+                await u.c.execute("SELECT pg_advisory_xact_lock(4244)")
             items = await u.inbox_claim(source=SOURCE, limit=self.batch, lease_s=60.0)
             if items:
                 await self._process(u, items)

@@ -35,6 +35,25 @@ async def get_conversation(u: Unit, conversation_id: str) -> TeamsConversation |
     return _row(row) if row else None
 
 
+async def reference_for_post(u: Unit, conversation_id: str) -> dict[str, Any] | None:
+    """The reference to post into ``conversation_id``: its own, or, for a channel the bot only saw through
+    a thread (``<channel>;messageid=<id>``), that thread's reference pointed at the channel (a new post)."""
+    found = await get_conversation(u, conversation_id)
+    if found is not None:
+        return found.reference
+    rows = await u.c.fetch(
+        "SELECT conversation_id, conversation_type, tenant_id, person, reference FROM teams_conversations "
+        "WHERE conversation_id LIKE ? ORDER BY updated_at DESC", conversation_id + ";%",
+    )
+    for row in rows:
+        thread = _row(row)
+        if thread.conversation_id.split(";", 1)[0] == conversation_id:
+            reference = dict(thread.reference)
+            reference["conversation"] = {**dict(reference.get("conversation") or {}), "id": conversation_id}
+            return reference
+    return None
+
+
 async def personal_conversation(u: Unit, person: str) -> TeamsConversation | None:
     """The most recent 1:1 chat with a person (to send them an approval request directly)."""
     row = await u.c.fetchrow(
@@ -62,3 +81,8 @@ class StoreConversationRefs:
     async def save(self, conversation: TeamsConversation) -> None:
         async with self._store.unit() as u:
             await save_conversation(u, conversation)
+
+    async def reference(self, conversation_id: str) -> dict[str, Any] | None:
+        """``ReferenceLookup`` for ``bot.egress.teams_bot.TeamsBotSender``."""
+        async with self._store.unit() as u:
+            return await reference_for_post(u, conversation_id)

@@ -26,6 +26,23 @@ def secret_values(stack: Stack, response_tokens: list[str]) -> dict[str, str]:
     return values
 
 
+async def until_state(stack: Stack, rid: str, state: str, *, timeout: float = 20.0) -> None:
+    from bot.store.store import Store
+
+    store = await Store.open(stack.database_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            async with store.unit() as u:
+                r = await u.get_request(rid)
+            if r is not None and r.state == state:
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"{rid} never reached {state}"
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+
+
 async def scenario(stack: Stack, bot_url: str) -> list[str]:
     """Drive everything that might log something; returns the response_url tokens that were used."""
     stack.url = bot_url
@@ -39,7 +56,7 @@ async def scenario(stack: Stack, bot_url: str) -> list[str]:
     staging = request_id(answer)
     _, answer = await stack.command("U0DEV", "web v1.4.2 to production", key=tokens[1])
     prod = request_id(answer)
-    await asyncio.sleep(1.0)
+    await until_state(stack, prod, "pending_approval")
     await stack.click("U0LEAD", "approve", prod, key=tokens[2])
     await stack.command("U0GUEST", "api v1.4.2 to production", key=tokens[3])  # denied, audited
     await asyncio.sleep(1.5)
