@@ -32,6 +32,7 @@ class Outbox:
         self.max_backoff = max_backoff
         self.lease_s = lease_s
         self._next_ok: dict[Destination, float] = {}
+        self._progress = 0  # work done without a send: the loop goes on at once
         self._event = asyncio.Event()
 
     def wake(self) -> None:
@@ -39,12 +40,13 @@ class Outbox:
 
     async def run(self, stop: asyncio.Event, *, poll: float = 0.25) -> None:
         while not stop.is_set():
+            self._progress = 0
             try:
                 sent = await self.run_once()
             except Exception:
                 log.exception("outbox pass failed")
                 sent = 0
-            if sent:
+            if sent or self._progress:
                 continue
             self._event.clear()
             waiters = [asyncio.ensure_future(self._event.wait()), asyncio.ensure_future(stop.wait())]
@@ -52,32 +54,37 @@ class Outbox:
             for w in waiters:
                 w.cancel()
 
-    async def run_once(self, *, limit: int = 200) -> int:
-        """One pass: claim due messages and deliver them, destinations concurrently. Returns messages sent."""
-        async with self.store.unit() as u:
-            batch = await u.outbox_due(limit=limit, lease_s=self.lease_s)
-        lanes: dict[tuple[Destination, str], list[OutboundMessage]] = {}
-        for m in batch:
-            thread = m.card_key if m.op is Op.POST else ""
-            lanes.setdefault((Destination(m.destination.platform, m.destination.address), thread), []).append(m)
-        results = await asyncio.gather(*(self._lane_run(d, ms) for (d, _), ms in lanes.items()))
-        return sum(results)
-
-    async def _lane_run(self, lane: Destination, messages: list[OutboundMessage]) -> int:
-        """Deliver one destination's messages in order. ``lane`` (platform + address) keys the rate limit."""
+    async def run_once(self, *, limit: int = 200, rounds: int = 50) -> int:
+        """Deliver what is due. Each round claims the head of every lane and delivers them (channels
+        concurrently, one channel's heads in order); rounds repeat until nothing more is due.
+        Returns the number of messages sent."""
         sent = 0
-        for i, m in enumerate(messages):
-            wait = self._next_ok.get(lane, 0.0) - time.monotonic()
+        for _ in range(rounds):
+            before = self._progress
+            async with self.store.unit() as u:
+                heads = await u.outbox_due(limit=limit, lease_s=self.lease_s)
+            if not heads:
+                break
+            channels: dict[Destination, list[OutboundMessage]] = {}
+            for m in heads:
+                channels.setdefault(Destination(m.destination.platform, m.destination.address), []).append(m)
+            n = sum(await asyncio.gather(*(self._channel_run(d, ms) for d, ms in channels.items())))
+            sent += n
+            if not n and self._progress == before:
+                break
+        return sent
+
+    async def _channel_run(self, channel: Destination, heads: list[OutboundMessage]) -> int:
+        """Deliver one channel's lane heads (its own lane and card threads), keeping ~1 message/interval."""
+        sent = 0
+        for m in heads:
+            wait = self._next_ok.get(channel, 0.0) - time.monotonic()
+            if wait > 0.5:
+                await self._release([m], delay=wait)
+                continue
             if wait > 0:
-                if wait > 0.5 or i + 1 < len(messages):
-                    await self._release(messages[i:], delay=wait)
-                    return sent
                 await asyncio.sleep(wait)
-            outcome = await self._deliver(lane, m)
-            if outcome is None:  # paused (failure or ordering): keep the rest for later, in order
-                await self._release(messages[i + 1:], delay=0.2)
-                return sent
-            sent += outcome
+            sent += await self._deliver(channel, m) or 0
         return sent
 
     async def _release(self, messages: list[OutboundMessage], *, delay: float) -> None:
@@ -93,8 +100,11 @@ class Outbox:
         ref: str | None = None
         async with self.store.unit() as u:
             if m.op is Op.CARD and await u.newer_pending_card(m):
-                await u.outbox_supersede(m.id)
-                return 0
+                # several updates of one card are waiting: drop all but the newest, which stays in its place
+                # in the channel's order and becomes the lane's head in the next round
+                await u.supersede_older(m)
+                self._progress += 1
+                return None
             if m.card_key and m.op in (Op.CARD, Op.POST):
                 ref = await u.message_ref(dest.platform, dest.address, m.card_key)
             if m.op is Op.POST and m.card_key and ref is None:  # the card it replies under is not posted yet

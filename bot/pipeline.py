@@ -298,24 +298,26 @@ class Pipeline:
             return await self._denied(actor, "status", cmd.service or "-", decision.reason)
         services = [cmd.service] if cmd.service else sorted(self.config.services)
         lines = []
-        async with self.store.unit() as u:
+        async with self.store.unit() as u:  # three queries, whatever the number of services
             open_reqs = await u.find_requests(states=[s for s in RequestState if not s.final], limit=200)
-            for name in services:
-                lines.append(f"*{name}*")
-                for env in self.config.services[name].environments:
-                    last = await u.deployments(name, env, limit=1)
-                    lock = await u.get_lock(env)
-                    text = (f"{last[0].version} ({last[0].sha[:7]}) by {last[0].by} at {last[0].at:%Y-%m-%d %H:%M}"
-                            if last else "nothing deployed yet")
-                    pending = [r for r in open_reqs if r.service == name and r.environment == env]
-                    if pending:
-                        text += " · " + ", ".join(f"{r.id} {r.state.value.replace('_', ' ')}" for r in pending)
-                    if lock:
-                        text += f" · :lock: locked by {lock.holder}" + (f" ({lock.reason})" if lock.reason else "")
-                    freeze = active_freeze(self.config, env, self.clock())
-                    if freeze:
-                        text += f" · :snowflake: frozen: {describe(freeze)}"
-                    lines.append(f"• {env}: {text}")
+            latest = await u.latest_deployments()
+            locks = await u.active_locks()
+        for name in services:
+            lines.append(f"*{name}*")
+            for env in self.config.services[name].environments:
+                last = latest.get((name, env))
+                text = (f"{last.version} ({last.sha[:7]}) by {last.by} at {last.at:%Y-%m-%d %H:%M}"
+                        if last else "nothing deployed yet")
+                pending = [r for r in open_reqs if r.service == name and r.environment == env]
+                if pending:
+                    text += " · " + ", ".join(f"{r.id} {r.state.value.replace('_', ' ')}" for r in pending)
+                lock = locks.get(env)
+                if lock:
+                    text += f" · :lock: locked by {lock.holder}" + (f" ({lock.reason})" if lock.reason else "")
+                freeze = active_freeze(self.config, env, self.clock())
+                if freeze:
+                    text += f" · :snowflake: frozen: {describe(freeze)}"
+                lines.append(f"• {env}: {text}")
         return Reply("\n".join(lines), ok=True)
 
     async def _lock(self, cmd: LockCommand | UnlockCommand, actor: Actor, *, idem_key: str) -> Reply:
@@ -392,8 +394,7 @@ class Pipeline:
 
     async def record_inbound(self, *, source: str, key: str, kind: str, body: str) -> bool:
         """Durably record an inbound item once; False if its key was seen before."""
-        async with self.store.unit() as u:
-            fresh = await u.inbox_add(source=source, key=key, kind=kind, body=body)
+        fresh = await self.store.record_inbox(source=source, key=key, kind=kind, body=body)
         if fresh:
             self.wake()
         return fresh

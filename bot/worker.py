@@ -168,11 +168,13 @@ class Worker:
         return 1
 
     async def _apply_github(self) -> int:
-        """Drain recorded webhooks and queued GitHub jobs; a failing item is retried, then parked."""
+        """Drain recorded webhooks and queued GitHub jobs; a failing item is retried, then parked.
+        Outcomes are written back in one transaction per batch (applying is idempotent: conditional writes)."""
         done = 0
         for source in ("github", "ghjob"):
             async with self.store.unit() as u:
                 items = await u.inbox_claim(source=source, limit=100, lease_s=60)
+            outcomes: list[tuple[int, str, str]] = []
             for item in items:
                 state, error = "done", ""
                 try:
@@ -186,7 +188,10 @@ class Worker:
                 except Exception as exc:
                     log.exception("applying github item %s failed", item["kind"])
                     state, error = ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
+                outcomes.append((int(item["id"]), state, error))
+            if outcomes:
                 async with self.store.unit() as u:
-                    await u.inbox_done(int(item["id"]), state=state, error=error)
-                done += 1
+                    for item_id, state, error in outcomes:
+                        await u.inbox_done(item_id, state=state, error=error)
+            done += len(outcomes)
         return done

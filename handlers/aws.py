@@ -21,7 +21,7 @@ from bot.security.normalize import NotCloudTrail, parse_payload
 from bot.security.settings import SecuritySettings
 from bot.security.sns import CertLoader, SnsVerifier
 from bot.security.store_ops import bump
-from bot.security.worker import record_raw
+from bot.security.worker import SOURCE
 from bot.store.store import Store
 from bot.wire import MalformedBody, parse_json
 
@@ -61,9 +61,8 @@ class EventBridgeHandler:
         except NotCloudTrail as exc:
             return _json(400, error=f"not a CloudTrail event: {exc}")
         key = str(obj.get("id") or "") or "|".join(str(r.get("eventID", "")) for r, _, _ in records)
-        async with self.store.unit() as u:
-            added = await record_raw(u, key=f"eventbridge:{key}", kind=_payload_kind(obj),
-                                     body=json.dumps(obj, separators=(",", ":")))
+        added = await self.store.record_inbox(source=SOURCE, key=f"eventbridge:{key}", kind=_payload_kind(obj),
+                                              body=json.dumps(obj, separators=(",", ":")))
         log.info("eventbridge event recorded: id=%s duplicate=%s", key[:80], not added)
         return _json(200, ok=True, duplicate=not added)
 
@@ -124,9 +123,8 @@ class SnsHandler:
                 await bump(u.c, "sns_ignored")
             log.info("sns notification ignored: id=%s reason=%s", msg.get("MessageId", ""), reason)
             return _json(200, ok=True, ignored=reason)
-        async with self.store.unit() as u:
-            added = await record_raw(u, key=f"sns:{msg.get('MessageId', '')}", kind=_payload_kind(obj),
-                                     body=json.dumps(obj, separators=(",", ":")))
+        added = await self.store.record_inbox(source=SOURCE, key=f"sns:{msg.get('MessageId', '')}",
+                                              kind=_payload_kind(obj), body=json.dumps(obj, separators=(",", ":")))
         return _json(200, ok=True, duplicate=not added)
 
     async def _audit(self, action: str, target: str, result: str, detail: str = "") -> None:

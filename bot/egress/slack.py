@@ -41,8 +41,9 @@ def render_slack(card: Card) -> tuple[str, list[dict[str, Any]]]:
     status = f" · *{card.status}*" if card.status else ""
     headline = _cut(f"{_mention(card)}{icon} *{card.title}*{status}", 3000)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": headline}}]
-    if card.facts:
-        fields = [{"type": "mrkdwn", "text": _cut(f"*{f.label}*\n{f.value}", 2000)} for f in card.facts[:10]]
+    for start in range(0, min(len(card.facts), 30), 10):  # a section holds at most 10 fields
+        fields = [{"type": "mrkdwn", "text": _cut(f"*{f.label}*\n{f.value}", 2000)}
+                  for f in card.facts[start:start + 10]]
         blocks.append({"type": "section", "fields": fields})
     if card.text:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(card.text, 3000)}})

@@ -19,6 +19,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import aiohttp
 import pymsteams
 
-from bot.domain import TEAMS_BOT_PREFIX, Card, Op, OutboundMessage
+from bot.domain import TEAMS_BOT_PREFIX, Card, Fact, Op, OutboundMessage
 from bot.egress import Sender
 from bot.errors import DeliveryError
 
@@ -124,11 +125,28 @@ def envelope_size(card_dict: Mapping[str, Any]) -> int:
     return len(json.dumps(envelope(card_dict)).encode("ascii"))
 
 
+_SLACK_LINK = re.compile(r"<(https?://[^|>\s]+)\|([^>]+)>")
+_SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
+
+
+def markdown(text: str) -> str:
+    """Cards carry Slack-style mrkdwn (``<url|label>``, ``<#C…>``, ``*bold*``); Teams reads Markdown."""
+    text = _SLACK_LINK.sub(lambda m: f"[{m.group(2)}]({m.group(1)})", text)
+    text = _SLACK_CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
+    return re.sub(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])", r"**\1**", text)
+
+
+def _for_teams(card: Card) -> Card:
+    return replace(card, title=markdown(card.title), text=markdown(card.text),
+                   facts=tuple(Fact(markdown(f.label), markdown(f.value)) for f in card.facts))
+
+
 def render_teams(card: Card, *, interactive: bool = False) -> dict[str, Any]:
     """An Adaptive Card 1.4 dict for ``card`` whose envelope stays under ``MAX_BYTES``.
 
     Long text is cut with a marker, then facts are dropped from the end; the result is always a valid card.
     """
+    card = _for_teams(card)
     rendered = _render(card, interactive=interactive, text=card.text, facts=len(card.facts))
     if envelope_size(rendered) <= MAX_BYTES:
         return rendered
@@ -158,6 +176,7 @@ def render_teams(card: Card, *, interactive: bool = False) -> dict[str, Any]:
 
 def render_messagecard(card: Card) -> dict[str, Any]:
     """A legacy Office 365 connector MessageCard, built with pymsteams (its payload; we send it ourselves)."""
+    card = _for_teams(card)
     mc = pymsteams.connectorcard(None)
     title = card.title + (f" — {card.status}" if card.status else "")
     mc.title(_clip(title, _FIELD_MAX))

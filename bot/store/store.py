@@ -6,6 +6,7 @@ outbox messages it causes, for instance). Plain ``store.x(...)`` calls open thei
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -27,6 +28,7 @@ from bot.domain import (
     RequestKind,
     RequestState,
 )
+from bot.errors import StoreError
 from bot.store.db import Conn, Database, Row, open_database
 
 
@@ -238,35 +240,33 @@ class Unit:
         )
         return n == 1
 
-    async def outbox_due(self, *, limit: int, lease_s: float, scan: int = 2000) -> list[OutboundMessage]:
-        """Claim due pending messages (under a lease), oldest first, keeping each destination in order:
-        behind a message that is not due yet (a retry) or leased by another worker, nothing of the same
-        destination is claimed, so a later message never overtakes an earlier one, on any replica."""
+    async def outbox_due(self, *, limit: int, lease_s: float) -> list[OutboundMessage]:
+        """Claim, under a lease, the oldest pending message of each destination lane that is due.
+
+        A lane is a channel (or a response_url), or one card's thread. Only a lane's head is ever claimed,
+        so a later message never overtakes an earlier one that waits for a retry or is leased by another
+        worker, on any replica; and one busy channel cannot hide the others."""
         t = time.time()
         if self.c.dialect == "postgres":
             # one claimer at a time across replicas (claims take milliseconds); the others try next pass
             got = await self.c.fetchrow("SELECT pg_try_advisory_xact_lock(4243) AS ok")
             if not got or not got["ok"]:
                 return []
-        rows = await self.c.fetch(
-            "SELECT id, key, platform, address, user_id, op, card_key, payload, attempts, next_at, lease_until "
-            "FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", scan,
+        heads = await self.c.fetch(
+            "SELECT o.id, o.key, o.platform, o.address, o.user_id, o.op, o.card_key, o.payload, o.attempts, "
+            "o.next_at, o.lease_until FROM outbox o JOIN (SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' "
+            "GROUP BY platform, address, CASE WHEN op = 'post' THEN card_key ELSE '' END) h ON o.id = h.id "
+            "ORDER BY o.id"
         )
-        blocked: set[tuple[str, str, str]] = set()
         chosen: list[Row] = []
-        for r in rows:
-            # a thread reply has its own lane (in order within its thread) so it never blocks its own card
-            lane = (r["platform"], r["address"], r["card_key"] if r["op"] == Op.POST.value else "")
-            if lane in blocked:
+        for r in heads:
+            if r["next_at"] > t or (r["lease_until"] is not None and r["lease_until"] >= t):
                 continue
-            busy = r["next_at"] > t or (r["lease_until"] is not None and r["lease_until"] >= t)
-            if busy or await self.c.execute(
+            if await self.c.execute(
                 "UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'pending' "
                 "AND (lease_until IS NULL OR lease_until < ?)", t + lease_s, r["id"], t,
-            ) != 1:
-                blocked.add(lane)
-                continue
-            chosen.append(r)
+            ) == 1:
+                chosen.append(r)
             if len(chosen) >= limit:
                 break
         return [
@@ -282,6 +282,17 @@ class Unit:
             for r in chosen
         ]
 
+    async def supersede_older(self, m: OutboundMessage) -> int:
+        """Drop every pending update of ``m``'s card older than the newest one (only the newest is sent)."""
+        d = m.destination
+        return await self.c.execute(
+            "UPDATE outbox SET state = 'superseded', sent_at = ?, lease_until = NULL WHERE state = 'pending' "
+            "AND platform = ? AND address = ? AND card_key = ? AND op = ? AND id < (SELECT MAX(id) FROM outbox "
+            "WHERE state = 'pending' AND platform = ? AND address = ? AND card_key = ? AND op = ?)",
+            time.time(), d.platform.value, d.address, m.card_key, m.op.value,
+            d.platform.value, d.address, m.card_key, m.op.value,
+        )
+
     async def outbox_done(self, message_id: int, *, supersede_card: bool) -> None:
         """Mark sent. For a card, older pending updates of the same card are superseded (never sent)."""
         t = time.time()
@@ -295,12 +306,6 @@ class Unit:
                 "AND platform = ? AND address = ? AND card_key = ? AND op = ?",
                 t, message_id, row["platform"], row["address"], row["card_key"], row["op"],
             )
-
-    async def outbox_supersede(self, message_id: int) -> None:
-        await self.c.execute(
-            "UPDATE outbox SET state = 'superseded', sent_at = ?, lease_until = NULL WHERE id = ?",
-            time.time(), message_id,
-        )
 
     async def outbox_retry(self, message_id: int, *, delay_s: float, error: str, give_up: bool) -> None:
         await self.c.execute(
@@ -407,6 +412,24 @@ class Unit:
             d.service, d.environment, d.version, d.sha, d.request_id, d.by, ts(d.at),
         )
 
+    async def latest_deployments(self) -> dict[tuple[str, str], Deployment]:
+        """The last successful deployment of every (service, environment), in one query."""
+        rows = await self.c.fetch(
+            "SELECT d.service, d.environment, d.version, d.sha, d.request_id, d.by_person, d.at FROM deployments d "
+            "JOIN (SELECT MAX(id) AS id FROM deployments GROUP BY service, environment) m ON d.id = m.id"
+        )
+        return {(r["service"], r["environment"]): Deployment(r["service"], r["environment"], r["version"], r["sha"],
+                                                             r["request_id"], r["by_person"], dt(r["at"]) or now())
+                for r in rows}
+
+    async def active_locks(self) -> dict[str, Lock]:
+        rows = await self.c.fetch(
+            "SELECT environment, holder, reason, created_at, expires_at FROM locks "
+            "WHERE expires_at IS NULL OR expires_at >= ?", time.time(),
+        )
+        return {r["environment"]: Lock(r["environment"], r["holder"], r["reason"], dt(r["created_at"]) or now(),
+                                       dt(r["expires_at"])) for r in rows}
+
     async def deployments(self, service: str, environment: str, *, limit: int = 2) -> list[Deployment]:
         rows = await self.c.fetch(
             "SELECT service, environment, version, sha, request_id, by_person, at FROM deployments "
@@ -416,9 +439,49 @@ class Unit:
                            r["by_person"], dt(r["at"]) or now()) for r in rows]
 
 
+class _InboxBatcher:
+    """Group commit for ingest: inbound items that arrive while a write is in flight share the next
+    transaction. Each caller still returns only after its own row is committed."""
+
+    def __init__(self, store: Store, *, max_batch: int = 256) -> None:
+        self._store = store
+        self._max = max_batch
+        self._pending: list[tuple[dict[str, str], asyncio.Future[bool]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, **item: str) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self._max], self._pending[self._max:]
+            try:
+                async with self._store.unit() as u:
+                    results = [await u.inbox_add(**item) for item, _ in batch]
+            except BaseException as exc:  # nothing of the batch was written: every caller hears why
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else StoreError("cancelled"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), fresh in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(fresh)
+
+
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._inbox = _InboxBatcher(self)
+
+    async def record_inbox(self, *, source: str, key: str, kind: str, body: str) -> bool:
+        """Durably record an inbound item once (group-committed). False = its key was recorded before."""
+        return await self._inbox.add(source=source, key=key, kind=kind, body=body)
 
     @classmethod
     async def open(cls, url: str) -> Store:

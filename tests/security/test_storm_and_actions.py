@@ -47,13 +47,17 @@ async def card_rows(store: Store) -> list[dict[str, Any]]:
 async def deliver_all(store: Store) -> list[Card]:
     """What the outbox worker does, minus the HTTP: claim due messages, send the newest of each card."""
     sent: list[Card] = []
-    async with store.unit() as u:
-        for m in await u.outbox_due(limit=10_000, lease_s=30):
-            if await u.newer_pending_card(m):
-                continue  # coalesced: a newer update of the same card will be sent instead
-            sent.append(m.card)
-            await u.outbox_done(m.id, supersede_card=True)
-    return sent
+    while True:  # the outbox claims the head of each channel per round
+        async with store.unit() as u:
+            heads = await u.outbox_due(limit=10_000, lease_s=0.0)
+            if not heads:
+                return sent
+            for m in heads:
+                if await u.newer_pending_card(m):
+                    await u.supersede_older(m)  # coalesced: a newer update of the same card will be sent instead
+                    continue
+                sent.append(m.card)
+                await u.outbox_done(m.id, supersede_card=True)
 
 
 def fact(card: Card, label: str) -> str:

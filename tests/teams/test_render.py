@@ -114,3 +114,15 @@ def test_messagecard_is_built_with_pymsteams() -> None:
     assert {"name": "Service", "value": "api"} in payload["sections"][0]["facts"]
     assert "`approve r-abcd2345`" in payload["text"]
     assert payload["potentialAction"][0]["@type"] == "ViewAction"
+
+
+def test_slack_markup_becomes_teams_markdown() -> None:
+    from bot.domain import Card, Fact
+    from bot.egress.teams import render_teams
+
+    card = Card(kind="deployment", title="Deploy *api*", text="needs approval in <#C0APPROVALS>",
+                facts=(Fact("Ref", "v1.4.2 @ <https://github.com/acme/platform/commit/abc|abc1234>"),))
+    dumped = json.dumps(render_teams(card))
+    assert "[abc1234](https://github.com/acme/platform/commit/abc)" in dumped
+    assert "<https://" not in dumped and "<#C0APPROVALS>" not in dumped
+    assert "**api**" in dumped

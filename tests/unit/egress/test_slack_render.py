@@ -246,3 +246,11 @@ async def test_respond_failures(fake: SlackFake, sender: SlackSender) -> None:
         await sender.send(out(Op.RESPOND, channel=url, card=cards.notice("x")), ref=None)
     assert err.value.transient is False
     assert fake.responses("cmd-2") == []
+
+
+def test_every_fact_is_shown_even_past_ten() -> None:
+    card = Card(kind="security", title="t", facts=tuple(Fact(f"label{i}", f"value{i}") for i in range(14)))
+    _, blocks = render_slack(card)
+    shown = [f["text"] for b in blocks if b["type"] == "section" for f in b.get("fields", [])]
+    assert len(shown) == 14 and "value13" in shown[-1]
+    assert all(len(b.get("fields", [])) <= 10 for b in blocks)

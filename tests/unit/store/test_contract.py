@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -488,8 +489,8 @@ async def test_outbox_done_supersedes_older_updates_of_the_same_card_only(store:
         await u.enqueue(msg("x2", card_key="req:x"))
         await u.enqueue(msg("x3", card_key="req:x"))
         await u.enqueue(msg("x4", card_key="req:x"))  # newer than the one sent: stays pending
-        due = {m.key: m for m in await u.outbox_due(limit=100, lease_s=60)}
-        await u.outbox_done(due["x3"].id, supersede_card=True)
+        due = {r["key"]: r for r in await u.c.fetch("SELECT key, id FROM outbox")}
+        await u.outbox_done(due["x3"]["id"], supersede_card=True)
     assert await states(store) == {
         "x1": "superseded", "x2": "superseded", "x3": "sent", "x4": "pending",
         "y1": "pending", "x1-other": "pending", "x-thread": "pending", "x-teams": "pending",
@@ -502,8 +503,8 @@ async def test_outbox_done_without_supersede(store: Store) -> None:
     async with store.unit() as u:
         await u.enqueue(msg("x1", card_key="req:x"))
         await u.enqueue(msg("x2", card_key="req:x"))
-        due = {m.key: m for m in await u.outbox_due(limit=100, lease_s=60)}
-        await u.outbox_done(due["x2"].id, supersede_card=False)
+        due = {r["key"]: r for r in await u.c.fetch("SELECT key, id FROM outbox")}
+        await u.outbox_done(due["x2"]["id"], supersede_card=False)
     assert await states(store) == {"x1": "pending", "x2": "sent"}
 
 
@@ -511,17 +512,19 @@ async def test_newer_pending_card_and_supersede(store: Store) -> None:
     async with store.unit() as u:
         await u.enqueue(msg("x1", card_key="req:x"))
         await u.enqueue(msg("x2", card_key="req:x"))
-        due = {m.key: m for m in await u.outbox_due(limit=100, lease_s=60)}
-        assert await u.newer_pending_card(due["x1"]) is True
-        assert await u.newer_pending_card(due["x2"]) is False
-        await u.outbox_supersede(due["x1"].id)
+        ids = {r["key"]: int(r["id"]) for r in await u.c.fetch("SELECT key, id FROM outbox")}
+        x1 = dataclasses.replace(msg("x1", card_key="req:x"), id=ids["x1"])
+        x2 = dataclasses.replace(msg("x2", card_key="req:x"), id=ids["x2"])
+        assert await u.newer_pending_card(x1) is True
+        assert await u.newer_pending_card(x2) is False
+        assert await u.supersede_older(x1) == 1
     assert await states(store) == {"x1": "superseded", "x2": "pending"}
 
 
 async def test_outbox_retry_and_give_up(store: Store) -> None:
     async with store.unit() as u:
         await u.enqueue(msg("a", card_key="a"))
-        await u.enqueue(msg("b", card_key="b"))
+        await u.enqueue(msg("b", card_key="b", channel="C0OTHER"))
         due = {m.key: m for m in await u.outbox_due(limit=10, lease_s=60)}
         await u.outbox_retry(due["a"].id, delay_s=0, error="slack answered 500", give_up=False)
         await u.outbox_retry(due["b"].id, delay_s=0, error="channel_not_found", give_up=True)
