@@ -39,6 +39,7 @@ from bot.store.store import Unit
 log = logging.getLogger(__name__)
 _REQUEST_IN_TITLE = re.compile(r"\[(r-[a-z0-9]{8})\]")
 _WAITING = [RequestState.DISPATCHING, RequestState.DISPATCHED, RequestState.RUNNING]
+_ROLLBACK_TITLE = re.compile(r"^rollback (?P<service>\S+) in (?P<env>\S+) to (?P<version>\S+)")
 
 
 class GitHubEvents:
@@ -79,8 +80,13 @@ class GitHubEvents:
 
     async def _external(self, u: Unit, *, run_id: int, workflow: str, ref: str, sha: str, actor: str,
                         html_url: str, environment: str = "", state: RequestState = RequestState.DISPATCHED,
-                        ) -> DeployRequest | None:
+                        title: str = "") -> DeployRequest | None:
         """A run not started from chat gets the same card: track it as a request (once per run)."""
+        rollback = _ROLLBACK_TITLE.match(title)
+        if rollback and rollback["service"] in self.config.services and any(
+                s.rollback_workflow == workflow for s in self.config.services.values()):
+            return await self._external_rollback(u, run_id=run_id, workflow=workflow, ref=ref, actor=actor,
+                                                 html_url=html_url, match=rollback)
         service = next((s for s in self.config.services.values() if s.workflow == workflow), None)
         if service is None and environment:
             service = next((s for s in self.config.services.values() if environment in s.environments), None)
@@ -97,6 +103,22 @@ class GitHubEvents:
         await u.insert_request(r)
         return r
 
+    async def _external_rollback(self, u: Unit, *, run_id: int, workflow: str, ref: str, actor: str,
+                                 html_url: str, match: re.Match[str]) -> DeployRequest | None:
+        """The rollback workflow run from GitHub's UI: its own rollback card, like one from chat."""
+        if not await u.claim_key(f"extrun:{run_id}"):
+            return None
+        version = "" if match["version"] == "previous" else match["version"]
+        environment = match["env"] if match["env"] in self.config.environments else ""
+        r = DeployRequest(
+            id=new_request_id(), kind=RequestKind.ROLLBACK, service=match["service"], environment=environment,
+            ref=ref, requester=self._person(actor), requester_platform=Platform.GITHUB, requester_id=actor,
+            channel="", state=RequestState.DISPATCHED, created_at=self.clock(), workflow=workflow,
+            target_version=version, run_id=run_id, run_url=html_url,
+        )
+        await u.insert_request(r)
+        return r
+
     async def _run(self, up: RunUpdate) -> None:
         async with self.store.unit() as u:
             r = await self._find(u, up.run_id, up.title)
@@ -104,7 +126,7 @@ class GitHubEvents:
                 if up.status == "job":
                     return
                 r = await self._external(u, run_id=up.run_id, workflow=up.workflow, ref=up.head_branch,
-                                         sha=up.head_sha, actor=up.actor, html_url=up.html_url)
+                                         sha=up.head_sha, actor=up.actor, html_url=up.html_url, title=up.title)
                 if r is None:
                     return  # not a configured service's workflow
             if up.status == "job":

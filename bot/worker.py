@@ -76,7 +76,30 @@ class Worker:
             for r in ready:
                 done += await self._dispatch(r.id)
         done += await self._apply_github()
+        done += await self._correlate()
         return done
+
+    async def _correlate(self) -> int:
+        """A server that did not return the run id (older GHES): find the run by the request id our workflows
+        put in their run-name, a few seconds after the dispatch."""
+        async with self.store.unit() as u:
+            blind = [r for r in await u.requests_in([RequestState.DISPATCHED])
+                     if r.run_id is None and r.updated_at and 2 < (self.clock() - r.updated_at).total_seconds() < 600]
+        found = 0
+        for r in blind[:10]:
+            try:
+                run = await self.github.find_run(workflow=r.workflow, request_id=r.id)
+            except GitHubError:
+                continue
+            if run is None:
+                continue
+            async with self.store.unit() as u:
+                await u.update_request(r.id, run_id=run.run_id, run_url=run.html_url)
+                new = await u.get_request(r.id)
+                if new:
+                    await enqueue_card(u, self.config, new)
+            found += 1
+        return found
 
     async def _resolve(self, r: DeployRequest) -> int:
         sha = ""

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from sandbox import github_payloads as gp
 
@@ -30,9 +34,11 @@ class RunSimulator:
     ) -> gp.Run:
         run_id, self._next_id = self._next_id, self._next_id + 1
         env = inputs.get("environment") or None
-        title = wf.name + (f" to {env}" if env else "")
-        if inputs.get("request_id"):
-            title += f" [{inputs['request_id']}]"
+        title = run_name(wf.file, inputs, sha)
+        if title is None:
+            title = wf.name + (f" to {env}" if env else "")
+            if inputs.get("request_id"):
+                title += f" [{inputs['request_id']}]"
         fake = self.fake
         conclusion = fake.next_conclusion or fake.conclusion_by_ref.get(ref) or "success"
         fake.next_conclusion = None
@@ -216,3 +222,35 @@ class RunSimulator:
         }
         payload["sender"] = gp.user(fake.url, run.actor)
         await fake.hooks.send("workflow_job", payload)
+
+
+_WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+_EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def run_name(file: str, inputs: dict[str, str], sha: str) -> str | None:
+    """The run's title as GitHub computes it from the shipped workflow's ``run-name`` (the subset of
+    expressions our workflows use: ``inputs.x``, ``github.sha``, ``a || 'literal'``)."""
+    path = _WORKFLOWS / file
+    if not path.is_file():
+        return None
+    template = (yaml.safe_load(path.read_text()) or {}).get("run-name")
+    if not isinstance(template, str):
+        return None
+
+    def value(term: str) -> str:
+        term = term.strip()
+        if term.startswith("'") and term.endswith("'"):
+            return term[1:-1]
+        if term.startswith("inputs."):
+            return inputs.get(term.removeprefix("inputs."), "")
+        return sha if term == "github.sha" else ""
+
+    def evaluate(m: re.Match[str]) -> str:
+        for term in m.group(1).split("||"):
+            v = value(term)
+            if v:
+                return v
+        return ""
+
+    return _EXPR.sub(evaluate, template)

@@ -223,3 +223,26 @@ async def test_freeze_refuses_deploys_and_admin_force_is_announced(tmp_path: Pat
         _, reply = await stack.command("U0SRE", "status api")
         assert "frozen" in reply["text"]
         assert stack.github.dispatches == []
+
+
+async def test_a_server_without_run_details_is_correlated_by_request_id(stack: Stack) -> None:
+    stack.github.legacy_dispatch = True  # like an older GHES: 204, no run id
+    stack.github.webhook_url = None  # and no webhooks either: the bot must look the run up itself
+    _, answer = await stack.command("U0DEV", "api v1.4.2 to staging")
+    rid = answer["text"].split("`")[1]
+    await wait_for(lambda: len(stack.github.dispatches) == 1, what="dispatch")
+    run_id = stack.github.dispatches[0].run_id
+    await wait_for(lambda: any(f"/runs/{run_id}" in message_text(m) and rid in message_text(m)
+                               for m in stack.card_messages("C0DEPLOYS")), timeout=20, what="run link on the card")
+    rows_ = await rows(stack, f"SELECT run_id FROM requests WHERE id = '{rid}'")
+    assert rows_[0]["run_id"] == run_id
+
+
+async def test_a_rollback_run_started_in_github_gets_a_rollback_card(stack: Stack) -> None:
+    run = await stack.github.start_run("rollback.yml", "main", event="workflow_dispatch", actor="sre-gh",
+                                       inputs={"service": "api", "environment": "production",
+                                               "target_version": "v1.4.1", "request_id": ""})
+    await wait_for(lambda: any("Rollback api v1.4.1 → production" in message_text(m) and "succeeded"
+                               in message_text(m) for m in stack.card_messages("C0DEPLOYS")), what="rollback card")
+    card = next(m for m in stack.card_messages("C0DEPLOYS") if f"/runs/{run.id}" in message_text(m))
+    assert "*Requested by*\nsre" in message_text(card)
