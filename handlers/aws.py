@@ -63,7 +63,7 @@ class EventBridgeHandler:
         key = str(obj.get("id") or "") or "|".join(str(r.get("eventID", "")) for r, _, _ in records)
         added = await self.store.record_inbox(source=SOURCE, key=f"eventbridge:{key}", kind=_payload_kind(obj),
                                               body=json.dumps(obj, separators=(",", ":")))
-        log.info("eventbridge event recorded: id=%s duplicate=%s", key[:80], not added)
+        log.debug("eventbridge event recorded: id=%s duplicate=%s", key[:80], not added)
         return _json(200, ok=True, duplicate=not added)
 
 
