@@ -1,6 +1,6 @@
 """GitHub object shapes (REST answers and webhook payloads) for the GitHub fake.
 
-Shapes follow the octokit payload examples in ``../shared/fixtures/github`` and the current
+Shapes follow the octokit payload examples in ``tests/fixtures/published/github`` and the current
 octokit/webhooks schemas (fields such as ``display_title``, ``path``, ``workflow_name`` and
 ``repository.custom_properties`` included). ``api`` is the fake's base URL so that clients following
 ``url`` fields come back to the fake; ``html`` is the web base used for links people click.

@@ -1,6 +1,6 @@
 """Offline validators for GitHub webhook payloads and Adaptive Cards.
 
-The schemas are the pinned copies in ``../shared/specs`` (see its SOURCES.md). GitHub schemas use
+The schemas are the pinned copies in ``specs/`` (see its SOURCES.md). GitHub schemas use
 relative ``$id`` values (``common/user.schema.json``, ``workflow_run$completed``), so they are loaded
 into a :mod:`referencing` registry keyed by ``$id`` instead of by file URL.
 """
@@ -17,7 +17,9 @@ from jsonschema import Draft6Validator, Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-_DEFAULT_SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+from sandbox.paths import SPECS_DIR
+
+_DEFAULT_SPECS = SPECS_DIR
 
 
 def specs_dir() -> Path:

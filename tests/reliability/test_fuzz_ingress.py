@@ -26,12 +26,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from sandbox.paths import PUBLISHED_FIXTURES
 from sandbox.signing import sign_github, sign_slack
 from sandbox.stack import SANDBOX_SECRETS, Stack
 from tests.reliability.helpers import TOPIC, snapshot_store, trust_sns_certs_from, write_config
 from tests.security.conftest import LoopbackTls
 
-GH_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "github"
+GH_FIXTURES = PUBLISHED_FIXTURES / "github"
 TEAMS_APP_ID = "00000000-0000-0000-0000-00000000f022"
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None, phases=[Phase.explicit,
                 Phase.generate], suppress_health_check=list(HealthCheck), report_multiple_bugs=False)

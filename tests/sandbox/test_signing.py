@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qs
 
 from slack_sdk.signature import SignatureVerifier
 
+from sandbox.paths import PUBLISHED_FIXTURES
 from sandbox.signing import block_actions_body, sign_github, sign_slack, slash_command_body
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = PUBLISHED_FIXTURES
 
 
 def test_sign_slack_reproduces_slacks_published_example() -> None:

@@ -2,22 +2,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from sandbox.paths import PUBLISHED_FIXTURES
 from sandbox.schemas import validate_adaptive_card
 from sandbox.teams_fake import TeamsFake
 
-FIXTURE = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "fixtures"
-    / "teams"
-    / "workflows-webhook.adaptive-card-envelope.ms-connector-docs.json"
-)
+FIXTURE = PUBLISHED_FIXTURES / "teams" / "workflows-webhook.adaptive-card-envelope.ms-connector-docs.json"
 
 
 @pytest.fixture

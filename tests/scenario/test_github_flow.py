@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from bot.app import STORE
+from sandbox.paths import PUBLISHED_FIXTURES
 from sandbox.signing import sign_github
 from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "github"
+FIXTURES = PUBLISHED_FIXTURES / "github"
 SECRET = "sandbox-webhook-secret"
 
 

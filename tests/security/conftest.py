@@ -22,9 +22,10 @@ from cryptography.x509.oid import NameOID
 from bot.config import Config, parse_config
 from bot.security.sns import string_to_sign
 from bot.store.store import Store
+from sandbox.paths import PUBLISHED_FIXTURES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cloudtrail"
-SHARED_SNS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "aws" / "sns"
+SHARED_SNS = PUBLISHED_FIXTURES / "aws" / "sns"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:chatops-security"
 API_KEY = "test-events-api-key-0123456789"
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
 from bot.domain import Button, Card, Fact, Link
+from sandbox.paths import SPECS_DIR
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
+SPECS = SPECS_DIR
 SCHEMA_14 = SPECS / "adaptive-cards" / "schemas" / "1.4.0" / "adaptive-card.json"
 
 
