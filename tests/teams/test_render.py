@@ -15,10 +15,10 @@ from bot.egress.teams import (
     render_messagecard,
     render_teams,
 )
-from tests.teams.conftest import CARDS, SPECS, schema_errors
+from sandbox.paths import PUBLISHED_FIXTURES
+from tests.teams.conftest import CARDS, schema_errors
 
-FIXTURE = (SPECS.parent / "fixtures" / "teams"
-           / "workflows-webhook.adaptive-card-envelope.ms-connector-docs.json")
+FIXTURE = PUBLISHED_FIXTURES / "teams" / "workflows-webhook.adaptive-card-envelope.ms-connector-docs.json"
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))
