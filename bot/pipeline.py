@@ -346,7 +346,7 @@ class Pipeline:
     async def invalid(self, actor: Actor, command: str, reason: str) -> None:
         """Audit a command we could not parse (the user already got the usage line)."""
         async with self.store.unit() as u:
-            await self._audit(u, actor, command, "-", "invalid", reason)
+            await self._audit(u, actor, command, "-", "invalid", reason.removeprefix(":warning: "))
 
     async def reply_later(self, response_url: str, text: str, *, key: str) -> None:
         """Queue a private answer through a Slack response_url (used for button clicks)."""
