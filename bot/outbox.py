@@ -18,6 +18,7 @@ from bot.egress import Sender
 from bot.errors import DeliveryError
 from bot.metrics import DELIVERIES
 from bot.store.store import Store
+from bot.tasks import idle
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,7 @@ class Outbox:
                 sent = 0
             if sent or self._progress:
                 continue
-            self._event.clear()
-            waiters = [asyncio.ensure_future(self._event.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            await idle(self._event, stop, seconds=poll)
 
     async def run_once(self, *, limit: int = 200, rounds: int = 50) -> int:
         """Deliver what is due. Each round claims the head of every lane and delivers them (channels

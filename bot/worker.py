@@ -21,6 +21,7 @@ from bot.github_events import GitHubEvents
 from bot.metrics import DISPATCHES
 from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, github_update_from_json, notify_requester, utcnow
 from bot.store.store import Store
+from bot.tasks import idle
 
 log = logging.getLogger(__name__)
 _REQUEST_IN_TITLE = re.compile(r"\[(r-[a-z0-9]{8})\]")
@@ -51,11 +52,7 @@ class Worker:
             if did:
                 self.wake_outbox()
                 continue
-            self._event.clear()
-            waiters = [asyncio.ensure_future(self._event.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            await idle(self._event, stop, seconds=interval)
 
     async def run_once(self) -> int:
         done = 0

@@ -1,0 +1,16 @@
+"""Helpers for the owned background loops."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def idle(wake: asyncio.Event, stop: asyncio.Event, *, seconds: float) -> None:
+    """Sleep until ``wake`` or ``stop`` is set, or ``seconds`` pass; ``wake`` is cleared first."""
+    wake.clear()
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
