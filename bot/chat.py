@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 
-from bot import cards
 from bot.commands import USAGE, parse
 from bot.domain import Actor, Card, Reply
 from bot.pipeline import Pipeline
@@ -30,10 +28,9 @@ class ChatRunner:
         key = f"{actor.platform}:msg:{message_id or uuid.uuid4().hex}"
         return (await self.pipeline.handle(parsed, actor, idem_key=key)).text
 
-    async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card:
+    async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card | str:
+        """The refreshed card, or the refusal's reason (for the clicking person only)."""
         reply = await self.pipeline.decide(request_id, approve=approve, actor=actor, comment="",
                                            idem_key=f"{actor.platform}:decide:{uuid.uuid4().hex}")
         current = await self.pipeline.request_view(request_id)
-        if current is None:
-            return cards.notice(reply.text, tone="warning")
-        return current if reply.ok else dataclasses.replace(current, text=reply.text)
+        return current if reply.ok and current is not None else reply.text

@@ -41,6 +41,7 @@ from bot.errors import DeliveryError
 log = logging.getLogger(__name__)
 
 CARD_RESPONSE_TYPE = "application/vnd.microsoft.card.adaptive"
+MESSAGE_RESPONSE_TYPE = "application/vnd.microsoft.activity.message"
 _AT_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _VERBS = {"approve": True, "reject": False}
@@ -53,9 +54,10 @@ class CommandRunner(Protocol):
         """Run a chat command (``deploy api v1.4.2 to staging``, ``approve r-...``) and answer in text."""
         ...
 
-    async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card:
-        """Approve or reject a request; return the refreshed approval card (who decided, what state).
-        A refusal (e.g. the requester approving their own request) is shown on the returned card."""
+    async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card | str:
+        """Approve or reject a request; return the refreshed approval card (who decided, what state), or,
+        for a refusal (e.g. the requester approving their own request), the reason as text: Teams shows
+        it to the person who clicked only, and the card everyone sees is left unchanged."""
         ...
 
 
@@ -141,12 +143,14 @@ class TeamsBot(ActivityHandler):
         actor = self.actor(activity)
         log.info("teams card action verb=%s request=%s person=%s", verb, request_id, actor.person or "-")
         try:
-            card = await self._runner.decide(request_id, _VERBS[verb], actor)
+            result = await self._runner.decide(request_id, _VERBS[verb], actor)
         except Exception:
             log.exception("teams card action failed request=%s", request_id)
             return _error(500, "InternalError", "the decision could not be recorded")
+        if isinstance(result, str):  # a refusal: shown to the person who clicked, the card stays as it is
+            return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_RESPONSE_TYPE, value=result)
         return AdaptiveCardInvokeResponse(status_code=200, type=CARD_RESPONSE_TYPE,
-                                          value=render_teams(card, interactive=True))
+                                          value=render_teams(result, interactive=True))
 
 
 def _error(status: int, code: str, message: str) -> AdaptiveCardInvokeResponse:

@@ -116,8 +116,8 @@ async def test_slack_request_is_approved_from_teams_by_another_person_only(world
     # the requester (dev, who asked in Slack) clicks Approve in Teams: refused, across identities
     status, body = await w.send(w.bf.invoke("approve", rid, user=DEV_AAD, conversation=APPROVALS))
     assert status == 200 and body["statusCode"] == 200
-    assert validate_adaptive_card(body["value"]) == []
-    assert "someone else must approve" in card_text(body["value"])
+    assert body["type"] == "application/vnd.microsoft.activity.message"  # only dev sees why
+    assert "someone else must approve" in body["value"]
     await asyncio.sleep(0.3)
     assert w.stack.github.dispatches == []
     (row,) = await w.rows(f"SELECT state FROM requests WHERE id = '{rid}'")
@@ -158,7 +158,7 @@ async def test_teams_user_requests_by_message_and_teams_approves(world: World) -
     assert "dev" in card_text(card)
 
     status, body = await w.send(w.bf.invoke("approve", rid, user=DEV_AAD, conversation=APPROVALS))
-    assert "someone else must approve" in card_text(body["value"])
+    assert "someone else must approve" in body["value"]
     status, body = await w.send(w.bf.invoke("approve", rid, user=LEAD_AAD, conversation=APPROVALS))
     assert status == 200 and "approved by lead" in card_text(body["value"])
     await wait_for(lambda: len(w.stack.github.dispatches) == 1, what="dispatch")

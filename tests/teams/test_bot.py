@@ -51,12 +51,12 @@ class Runner:
         self.texts.append((text, actor))
         return f"ok {actor.person}: {text}"
 
-    async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card:
+    async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card | str:
         if actor.person == "dev":
-            note = "You requested this deploy; someone else must approve it."
-        elif actor.person is None:
-            note = "You are not in the people map."
-        elif self.state == "pending approval":
+            return "You requested this deploy; someone else must approve it."
+        if actor.person is None:
+            return "You are not in the people map."
+        if self.state == "pending approval":
             self.state, self.decided_by = ("approved" if approve else "rejected"), actor.person
             note = f"{self.state} by {actor.person}"
         else:
@@ -203,7 +203,9 @@ async def test_valid_invoke_approves_and_answers_with_the_refreshed_card(
 async def test_the_requesters_own_approval_from_teams_is_refused(world: World) -> None:
     status, body = await world.post(invoke(world, "approve", user="aad-dev"), token=world.token())
     assert status == 200
-    assert "someone else must approve" in json.dumps(body["value"])
+    # the refusal goes to the person who clicked (a message), not onto the card everyone sees
+    assert body["type"] == "application/vnd.microsoft.activity.message"
+    assert "someone else must approve" in body["value"]
     assert world.runner.state == "pending approval"
 
 
