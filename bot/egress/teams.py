@@ -136,6 +136,18 @@ def markdown(text: str) -> str:
     return re.sub(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])", r"**\1**", text)
 
 
+_EMOJI = {":rocket:": "🚀", ":warning:": "⚠️", ":no_entry:": "⛔", ":lock:": "🔒", ":unlock:": "🔓",
+          ":white_check_mark:": "✅", ":x:": "❌", ":repeat:": "🔁", ":snowflake:": "❄️"}
+
+
+def teams_text(text: str) -> str:
+    """A chat answer written for Slack (mrkdwn, emoji shortcodes), as Teams shows it."""
+    text = markdown(text)
+    for code, glyph in _EMOJI.items():
+        text = text.replace(code, glyph)
+    return text
+
+
 def _for_teams(card: Card) -> Card:
     return replace(card, title=markdown(card.title), text=markdown(card.text),
                    facts=tuple(Fact(markdown(f.label), markdown(f.value)) for f in card.facts))

@@ -126,3 +126,10 @@ def test_slack_markup_becomes_teams_markdown() -> None:
     assert "[abc1234](https://github.com/acme/platform/commit/abc)" in dumped
     assert "<https://" not in dumped and "<#C0APPROVALS>" not in dumped
     assert "**api**" in dumped
+
+
+def test_chat_answers_read_naturally_in_teams() -> None:
+    from bot.egress.teams import teams_text
+
+    text = teams_text(":rocket: Request `r-abcd2345`: needs 1 approval(s) in <#C0APPROVALS>.")
+    assert text == "🚀 Request `r-abcd2345`: needs 1 approval(s) in #C0APPROVALS."
