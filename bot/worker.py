@@ -211,7 +211,9 @@ class Worker:
                 outcomes.append((int(item["id"]), state, error))
             if outcomes:
                 async with self.store.unit() as u:
+                    await u.inbox_done_many([i for i, state, _ in outcomes if state == "done"])
                     for item_id, state, error in outcomes:
-                        await u.inbox_done(item_id, state=state, error=error)
+                        if state != "done":
+                            await u.inbox_done(item_id, state=state, error=error)
             done += len(outcomes)
         return done

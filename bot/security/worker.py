@@ -114,6 +114,7 @@ class SecurityWorker:
         created: set[str] = set()
         stats: dict[str, int] = {}
         now = self.clock()
+        done: list[int] = []
         for item in items:
             try:
                 events, skipped = parse_events(json.loads(item["body"]))
@@ -127,7 +128,8 @@ class SecurityWorker:
             for e in events:
                 outcome = await self._ingest(u, e, touched=touched, created=created, now=now)
                 stats[outcome] = stats.get(outcome, 0) + 1
-            await u.inbox_done(int(item["id"]))
+            done.append(int(item["id"]))
+        await u.inbox_done_many(done)
         for alert in touched.values():
             if alert.id in created:
                 await enqueue_card(u, self.config, alert, seq=1)

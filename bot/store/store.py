@@ -241,8 +241,10 @@ class Unit(OutboxOps):
             "SELECT id, key, kind, body, attempts FROM inbox WHERE source = ? AND state = 'pending' "
             f"AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ?{lock}", source, t, limit,
         )
-        for r in rows:
-            await self.c.execute("UPDATE inbox SET lease_until = ? WHERE id = ?", t + lease_s, r["id"])
+        if rows:
+            ids = [r["id"] for r in rows]
+            await self.c.execute(f"UPDATE inbox SET lease_until = ? WHERE id IN ({', '.join('?' * len(ids))})",
+                                 t + lease_s, *ids)
         return rows
 
     async def inbox_done(self, item_id: int, *, state: str = "done", error: str = "") -> None:
@@ -250,6 +252,15 @@ class Unit(OutboxOps):
             "UPDATE inbox SET state = ?, last_error = ?, lease_until = NULL, attempts = attempts + 1 "
             "WHERE id = ?", state, error[:500], item_id,
         )
+
+    async def inbox_done_many(self, item_ids: list[int]) -> None:
+        """Mark many items done in one statement."""
+        for start in range(0, len(item_ids), 500):
+            chunk = item_ids[start:start + 500]
+            await self.c.execute(
+                "UPDATE inbox SET state = 'done', lease_until = NULL, attempts = attempts + 1 "
+                f"WHERE id IN ({', '.join('?' * len(chunk))})", *chunk,
+            )
 
     async def inbox_counts(self) -> dict[str, int]:
         rows = await self.c.fetch("SELECT source || ':' || state AS k, COUNT(*) AS n FROM inbox GROUP BY source, state")
