@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 
@@ -209,3 +210,25 @@ async def test_lock_refuses_deploys_until_unlocked(stack: Stack) -> None:
     _, reply = await stack.command("U0DEV", "api v1.4.2 to staging")
     assert "Request" in reply["text"]
     await wait_for(lambda: len(stack.github.dispatches) == 1, what="dispatch after unlock")
+
+
+async def test_approve_command_lists_and_decides(stack: Stack) -> None:
+    _, answer = await stack.command("U0DEV", "api v1.4.2 to production")
+    rid = request_id(answer)
+    await wait_for(lambda: any("Approve" in message_text(m) for m in stack.card_messages("C0APPROVALS")),
+                   what="approval card")
+    _, mine = await stack.command("U0DEV", "", command="/approve")
+    assert "Nothing is waiting for your approval" in mine["text"]  # the requester may not approve
+    _, listing = await stack.command("U0LEAD", "", command="/approve")
+    assert rid in json.dumps(listing["blocks"])
+    buttons = [el for b in listing["blocks"] if b["type"] == "actions" for el in b["elements"]]
+    assert {(b["action_id"], b["value"]) for b in buttons} >= {("approve", rid), ("reject", rid)}
+    _, decided = await stack.command("U0SRE", f"reject {rid} not during the incident", command="/approve")
+    assert "Rejected" in decided["text"]
+    await wait_for(lambda: any(rid in message_text(m) and "rejected" in message_text(m)
+                               and "not during the incident" in message_text(m)
+                               for m in stack.card_messages("C0APPROVALS")), what="card shows the rejection")
+    _, late = await stack.command("U0LEAD", f"{rid} looks good", command="/approve")
+    assert "Not allowed" in late["text"] and "rejected" in late["text"]
+    await asyncio.sleep(0.3)
+    assert stack.github.dispatches == []
