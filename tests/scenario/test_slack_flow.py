@@ -7,6 +7,8 @@ import json
 import re
 import time
 
+import pytest
+
 from sandbox.signing import sign_slack, slash_command_body
 from sandbox.stack import Stack, message_text, wait_for
 
@@ -232,3 +234,9 @@ async def test_approve_command_lists_and_decides(stack: Stack) -> None:
     assert "Not allowed" in late["text"] and "rejected" in late["text"]
     await asyncio.sleep(0.3)
     assert stack.github.dispatches == []
+
+
+@pytest.fixture
+async def stack(database_url: str):
+    async with Stack(database_url=database_url) as s:
+        yield s
