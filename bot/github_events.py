@@ -204,7 +204,7 @@ class GitHubEvents:
                         ref=pr.ref, requester=self._person(pr.actor), requester_platform=Platform.GITHUB,
                         requester_id=pr.actor, channel="", state=RequestState.DISPATCHED, created_at=now,
                         workflow="?", sha=pr.sha, run_id=pr.run_id, callback_url=pr.callback_url)
-                    r = await self._reject(u, r, pr, "this workflow is not a configured service", insert=True)
+                    await self._reject(u, r, pr, "this workflow is not a configured service", insert=True)
                     return
             await u.update_request(r.id, callback_url=pr.callback_url, environment=r.environment or pr.environment,
                                    approvals_required=env.approvals if env else r.approvals_required,
@@ -228,7 +228,7 @@ class GitHubEvents:
         self.pipeline.wake()
 
     async def _reject(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest, reason: str, *,
-                      insert: bool = False) -> DeployRequest:
+                      insert: bool = False) -> None:
         if insert:
             await u.insert_request(r)
         new = await u.transition(r.id, from_states=[s for s in RequestState if not s.final],
@@ -238,7 +238,6 @@ class GitHubEvents:
             await enqueue_callback(u, new, approved=False, comment=f"Refused by the ChatOps bot: {reason}")
             if new.service != "?":
                 await enqueue_card(u, self.config, new)
-        return new or r
 
     async def _review(self, rr: ReviewRequest) -> None:
         names = []

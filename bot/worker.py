@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -24,7 +23,6 @@ from bot.store.store import Store
 from bot.tasks import idle
 
 log = logging.getLogger(__name__)
-_REQUEST_IN_TITLE = re.compile(r"\[(r-[a-z0-9]{8})\]")
 DISPATCH_LEASE_S = 60.0
 
 
