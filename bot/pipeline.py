@@ -114,7 +114,8 @@ def request_targets(config: Config, r: DeployRequest) -> list[Destination]:
 async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
     """Queue an in-place update of the request's card everywhere it lives (posted the first time)."""
     approvals = await u.approvals(r.id)
-    previous = await u.deployments(r.service, r.environment, limit=1)
+    # the compare link is against the deployment before this one (this one is the latest once it succeeded)
+    previous = [d for d in await u.deployments(r.service, r.environment, limit=2) if d.request_id != r.id]
     card = cards.request_card(r, approvals, repository=config.repository,
                               previous_sha=previous[0].sha if previous else "")
     key = cards.card_key(r.id)

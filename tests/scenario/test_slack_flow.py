@@ -240,3 +240,15 @@ async def test_approve_command_lists_and_decides(stack: Stack) -> None:
 async def stack(database_url: str):
     async with Stack(database_url=database_url) as s:
         yield s
+
+
+async def test_card_links_the_changes_since_the_previous_deployment(stack: Stack) -> None:
+    first = request_id((await stack.command("U0DEV", "api v1.4.1 to staging"))[1])
+    await wait_for(lambda: any(first in message_text(m) and "succeeded" in message_text(m)
+                               for m in stack.card_messages("C0DEPLOYS")), what="first deploy")
+    second = request_id((await stack.command("U0DEV", "api v1.4.2 to staging"))[1])
+    await wait_for(lambda: any(second in message_text(m) and "succeeded" in message_text(m)
+                               for m in stack.card_messages("C0DEPLOYS")), what="second deploy")
+    card = next(m for m in stack.card_messages("C0DEPLOYS") if second in message_text(m))
+    old, new = stack.github.resolve("v1.4.1"), stack.github.resolve("v1.4.2")
+    assert f"/compare/{old}...{new}|Changes since last deploy" in message_text(card)
