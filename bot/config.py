@@ -197,6 +197,10 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
 
     gh = c.mapping(root.get("github"), "github")
     repository = c.string(gh.get("repository"), "github.repository", pattern=_REPO, hint="expected owner/name")
+    default_branch = c.string(gh.get("default_branch", "main"), "github.default_branch",
+                              pattern=re.compile(r"^[A-Za-z0-9._/-]{1,255}$"), hint="a branch name")
+    for extra in set(gh) - {"repository", "default_branch"}:
+        c.add(f"github.{extra}", "unknown key (known: repository, default_branch)")
 
     slack = c.mapping(root.get("slack"), "slack", required=False)
     channels_raw = c.mapping(slack.get("channels"), "slack.channels", required=False)
@@ -352,6 +356,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     if c.problems:
         raise ConfigError(c.problems)
     return Config(
+        default_branch=default_branch,
         freezes=freezes,
         teams_approvals_conversation=teams_approvals,
         repository=repository,

@@ -193,7 +193,7 @@ class Pipeline:
             kind=RequestKind.ROLLBACK if rollback else RequestKind.DEPLOY,
             service=cmd.service,
             environment=cmd.environment,
-            ref="main" if isinstance(cmd, RollbackCommand) else cmd.ref,
+            ref=self.config.default_branch if isinstance(cmd, RollbackCommand) else cmd.ref,
             requester=actor.person or "",
             requester_platform=actor.platform,
             requester_id=actor.platform_id,
