@@ -114,6 +114,7 @@ class Config:
     admins: tuple[str, ...] = ()
     freezes: tuple[Freeze, ...] = ()
     teams_approvals_conversation: str = ""  # teams.bot.approvals_conversation: where the bot posts approvals
+    default_branch: str = "main"  # github.default_branch: where the rollback workflow runs from
     raw: Mapping[str, Any] = field(default_factory=dict)  # for sections owned by other modules
 
     def person_by(self, platform: str, platform_id: str) -> Person | None:
