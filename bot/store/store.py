@@ -348,19 +348,31 @@ class _InboxBatcher:
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self._max], self._pending[self._max:]
+            # one order for every writer (replicas included): concurrent batches cannot deadlock on the keys
+            batch.sort(key=lambda entry: entry[0]["key"])
             try:
-                async with self._store.unit() as u:
-                    results = [await u.inbox_add(**item) for item, _ in batch]
-            except BaseException as exc:  # nothing of the batch was written: every caller hears why
+                results = await self._write([item for item, _ in batch])
+            except Exception:
+                # the shared transaction failed: write one by one so one bad item cannot fail the others
+                results = []
+                for item, future in batch:
+                    try:
+                        results.extend(await self._write([item]))
+                    except Exception as exc:
+                        future.set_exception(exc)
+                        results.append(False)
+            except BaseException as exc:  # cancelled: every caller hears it, nothing half-written
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(exc if isinstance(exc, Exception) else StoreError("cancelled"))
-                if not isinstance(exc, Exception):
-                    raise
-                continue
+                        future.set_exception(StoreError("cancelled"))
+                raise exc
             for (_, future), fresh in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(fresh)
+
+    async def _write(self, items: list[dict[str, str]]) -> list[bool]:
+        async with self._store.unit() as u:
+            return [await u.inbox_add(**item) for item in items]
 
 
 class Store:
