@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,17 +63,19 @@ _GITHUB_TYPES: dict[str, type[GitHubUpdate]] = {
 
 
 def github_update_to_json(update: GitHubUpdate) -> str:
-    return json.dumps({"t": type(update).__name__, "d": asdict(update)}, separators=(",", ":"))
+    # fields are flat values and tuples: no need for asdict's deep copy on the ingest path
+    data = {f.name: getattr(update, f.name) for f in fields(update)}
+    return json.dumps({"t": type(update).__name__, "d": data}, separators=(",", ":"))
 
 
 def github_update_from_json(body: str) -> GitHubUpdate:
     data = json.loads(body)
     cls = _GITHUB_TYPES[data["t"]]
-    fields: dict[str, Any] = {
+    values: dict[str, Any] = {
         k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
         for k, v in data["d"].items()
     }
-    return cls(**fields)
+    return cls(**values)
 
 
 async def thread_note(u: Unit, config: Config, r: DeployRequest, text: str) -> None:
