@@ -118,7 +118,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
             w()
 
     pipeline = Pipeline(config=config, store=store, wake=wake)
-    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake)
+    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake,
+                    retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
     wakers.append(worker.wake)
     security = security_settings(config)
     security_worker = SecurityWorker(store, config, settings=security)

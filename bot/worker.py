@@ -28,10 +28,13 @@ DISPATCH_LEASE_S = 60.0
 
 class Worker:
     def __init__(self, *, pipeline: Pipeline, github: GitHubClient,
-                 clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None) -> None:
+                 clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None,
+                 retention_days: int = 30) -> None:
         self.config: Config = pipeline.config
         self.store: Store = pipeline.store
         self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock)
+        self.retention_s = retention_days * 86400
+        self._pruned_at: datetime | None = None
         self.github = github
         self.clock = clock
         self.wake_outbox = wake_outbox
@@ -72,7 +75,19 @@ class Worker:
                 done += await self._dispatch(r.id)
         done += await self._apply_github()
         done += await self._correlate()
+        await self._prune()
         return done
+
+    async def _prune(self) -> None:
+        """Once an hour, drop finished bookkeeping older than the retention window."""
+        now = self.clock()
+        if self._pruned_at and (now - self._pruned_at).total_seconds() < 3600:
+            return
+        self._pruned_at = now
+        async with self.store.unit() as u:
+            removed = await u.prune(older_than_s=self.retention_s)
+        if removed:
+            log.info("pruned %d finished rows older than %d days", removed, self.retention_s // 86400)
 
     async def _correlate(self) -> int:
         """A server that did not return the run id (older GHES): find the run by the request id our workflows

@@ -262,6 +262,17 @@ class Unit(OutboxOps):
                 f"WHERE id IN ({', '.join('?' * len(chunk))})", *chunk,
             )
 
+    async def prune(self, *, older_than_s: float) -> int:
+        """Delete delivered/processed bookkeeping older than the retention window: finished inbox items,
+        sent or superseded outbox rows and old idempotency keys. Requests, approvals, audit and security
+        events are kept (they are the record)."""
+        cutoff = time.time() - older_than_s
+        n = await self.c.execute("DELETE FROM inbox WHERE state <> 'pending' AND received_at < ?", cutoff)
+        n += await self.c.execute(
+            "DELETE FROM outbox WHERE state IN ('sent', 'superseded', 'failed') AND created_at < ?", cutoff)
+        n += await self.c.execute("DELETE FROM idempotency WHERE at < ?", cutoff)
+        return n
+
     async def inbox_counts(self) -> dict[str, int]:
         rows = await self.c.fetch("SELECT source || ':' || state AS k, COUNT(*) AS n FROM inbox GROUP BY source, state")
         return {r["k"]: int(r["n"]) for r in rows}

@@ -726,3 +726,24 @@ async def test_group_commit_answers_each_caller_after_its_row_is_committed(store
     assert sum(results) == 50  # duplicates within and across batches: one True per key
     async with store.unit() as u:
         assert len(await u.c.fetch("SELECT key FROM inbox WHERE source = 't'")) == 50
+
+
+async def test_prune_drops_only_finished_bookkeeping_past_retention(store: Store) -> None:
+    async with store.unit() as u:
+        await u.enqueue(msg("old-sent", card_key="a"))
+        await u.enqueue(msg("old-pending", card_key="b", channel="C0OTHER"))
+        await u.inbox_add(source="github", key="old-done", kind="k", body="{}")
+        await u.inbox_add(source="github", key="old-pending", kind="k", body="{}")
+        await u.claim_key("old-key")
+        await u.c.execute("UPDATE outbox SET created_at = 0")
+        await u.c.execute("UPDATE inbox SET received_at = 0")
+        await u.c.execute("UPDATE idempotency SET at = 0")
+        await u.c.execute("UPDATE outbox SET state = 'sent' WHERE key = 'old-sent'")
+        await u.c.execute("UPDATE inbox SET state = 'done' WHERE key = 'old-done'")
+        await u.audit(AuditEntry(datetime(2000, 1, 1, tzinfo=UTC), "a", "deploy", "t", "c", "ok"))
+        await u.enqueue(msg("new-sent", card_key="c", channel="C0THIRD"))
+        assert await u.prune(older_than_s=86400) == 3
+        assert [r["key"] for r in await u.c.fetch("SELECT key FROM outbox ORDER BY id")] == ["old-pending",
+                                                                                            "new-sent"]
+        assert [r["key"] for r in await u.c.fetch("SELECT key FROM inbox")] == ["old-pending"]
+        assert len(await u.audit_log()) == 1  # the audit log is the record: never pruned
