@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot.config import Config, load_config, load_secrets
+from bot.config import Config, load_config
+from bot.environment import load_secrets
 from bot.errors import ChatOpsError, ConfigError
 from bot.logs import setup_logging
 from bot.store.store import Store

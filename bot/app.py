@@ -13,13 +13,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions.github import GitHubClient, make_auth
 from bot.chat import ChatRunner
-from bot.config import Config, Secrets
+from bot.config import Config
 from bot.domain import Actor, Platform
 from bot.egress import Sender
 from bot.egress.slack import SlackSender
 from bot.egress.teams import TeamsSender, TeamsSenders
 from bot.egress.teams_auth import bot_connections
 from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
+from bot.environment import Secrets
 from bot.errors import ConfigError
 from bot.logs import quiet_libraries
 from bot.outbox import Outbox

@@ -373,73 +373,6 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Secrets:
-    """Secrets and endpoints from the environment. Never logged (repr hides values)."""
-
-    slack_bot_token: str
-    slack_signing_secret: str
-    github_token: str
-    github_webhook_secret: str
-    events_api_key: str
-    slack_api_url: str
-    github_api_url: str
-    database_url: str
-    teams_urls: Mapping[str, str]
-
-    def __repr__(self) -> str:
-        return "Secrets(<hidden>)"
-
-
-REQUIRED_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_WEBHOOK_SECRET", "CHATOPS_EVENTS_API_KEY")
-
-
-def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
-    """Read secrets from the environment; every missing one is a problem (a missing secret never disables a check)."""
-    problems = [f"env {name}: is not set" for name in REQUIRED_SECRETS if not env.get(name)]
-    has_app = env.get("GITHUB_APP_ID") and (
-        env.get("GITHUB_APP_PRIVATE_KEY") or env.get("GITHUB_APP_PRIVATE_KEY_FILE")
-    )
-    if not env.get("GITHUB_TOKEN") and not has_app:
-        problems.append("env GITHUB_TOKEN: is not set (or set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)")
-    db = env.get("DATABASE_URL", "") or "sqlite:///chatops.db"
-    if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        problems.append("env DATABASE_URL: must start with sqlite:/// or postgresql://")
-    teams = {name: env.get(w.url_env, "") for name, w in config.teams_webhooks.items()}
-    for name, url in teams.items():
-        if not url:
-            problems.append(f"env {config.teams_webhooks[name].url_env}: is not set (teams.webhooks.{name})")
-        elif not url.startswith(("https://", "http://127.0.0.1", "http://[::1]", "http://localhost")):
-            problems.append(f"env {config.teams_webhooks[name].url_env}: must be an https URL")
-    if problems:
-        raise ConfigError(problems)
-    return Secrets(
-        slack_bot_token=env["SLACK_BOT_TOKEN"],
-        slack_signing_secret=env["SLACK_SIGNING_SECRET"],
-        github_token=env.get("GITHUB_TOKEN", ""),
-        github_webhook_secret=env["GITHUB_WEBHOOK_SECRET"],
-        events_api_key=env["CHATOPS_EVENTS_API_KEY"],
-        slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
-        github_api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
-        database_url=db,
-        teams_urls=teams,
-    )
-
-
-def _teams_bot(c: _Checker, teams: Mapping[str, Any]) -> str:
-    """``teams.bot``: returns ``approvals_conversation`` ("" when the bot posts no approval requests)."""
-    for extra in set(teams) - {"webhooks", "bot"}:
-        c.add(f"teams.{extra}", "unknown key (known: webhooks, bot)")
-    spec = c.mapping(teams.get("bot"), "teams.bot", required=False)
-    for extra in set(spec) - {"approvals_conversation"}:
-        c.add(f"teams.bot.{extra}", "unknown key (known: approvals_conversation)")
-    if spec.get("approvals_conversation") is None:
-        return ""
-    return c.string(spec.get("approvals_conversation"), "teams.bot.approvals_conversation",
-                    pattern=_TEAMS_CONVERSATION,
-                    hint="expected a Teams conversation id like 19:…@thread.tacv2 (URL-decoded, not a link)")
-
-
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -502,3 +435,17 @@ def _freezes(c: _Checker, raw: Any, environments: Mapping[str, Environment]) -> 
             c.add(f"{path}.to", "must be later than from")
         out.append(Freeze(envs, reason, tz_name, start=bounds[0], end=bounds[1]))
     return tuple(out)
+
+
+def _teams_bot(c: _Checker, teams: Mapping[str, Any]) -> str:
+    """``teams.bot``: returns ``approvals_conversation`` ("" when the bot posts no approval requests)."""
+    for extra in set(teams) - {"webhooks", "bot"}:
+        c.add(f"teams.{extra}", "unknown key (known: webhooks, bot)")
+    spec = c.mapping(teams.get("bot"), "teams.bot", required=False)
+    for extra in set(spec) - {"approvals_conversation"}:
+        c.add(f"teams.bot.{extra}", "unknown key (known: approvals_conversation)")
+    if spec.get("approvals_conversation") is None:
+        return ""
+    return c.string(spec.get("approvals_conversation"), "teams.bot.approvals_conversation",
+                    pattern=_TEAMS_CONVERSATION,
+                    hint="expected a Teams conversation id like 19:…@thread.tacv2 (URL-decoded, not a link)")

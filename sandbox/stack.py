@@ -67,7 +67,8 @@ class Stack:
 
     async def start_bot(self) -> None:
         from bot.app import build_app
-        from bot.config import load_config, load_secrets
+        from bot.config import load_config
+        from bot.environment import load_secrets
 
         config = load_config(self.config_path, env=self.env)
         secrets = load_secrets(config, self.env)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import load_config, load_secrets, parse_config, parse_duration
+from bot.config import load_config, parse_config, parse_duration
+from bot.environment import load_secrets
 from bot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

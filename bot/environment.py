@@ -1,0 +1,62 @@
+"""Secrets and endpoints from the environment (never from the config file, never logged)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.config import Config
+from bot.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    """Secrets and endpoints from the environment. Never logged (repr hides values)."""
+
+    slack_bot_token: str
+    slack_signing_secret: str
+    github_token: str
+    github_webhook_secret: str
+    events_api_key: str
+    slack_api_url: str
+    github_api_url: str
+    database_url: str
+    teams_urls: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return "Secrets(<hidden>)"
+
+
+REQUIRED_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_WEBHOOK_SECRET", "CHATOPS_EVENTS_API_KEY")
+
+
+def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
+    """Read secrets from the environment; every missing one is a problem (a missing secret never disables a check)."""
+    problems = [f"env {name}: is not set" for name in REQUIRED_SECRETS if not env.get(name)]
+    has_app = env.get("GITHUB_APP_ID") and (
+        env.get("GITHUB_APP_PRIVATE_KEY") or env.get("GITHUB_APP_PRIVATE_KEY_FILE")
+    )
+    if not env.get("GITHUB_TOKEN") and not has_app:
+        problems.append("env GITHUB_TOKEN: is not set (or set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)")
+    db = env.get("DATABASE_URL", "") or "sqlite:///chatops.db"
+    if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        problems.append("env DATABASE_URL: must start with sqlite:/// or postgresql://")
+    teams = {name: env.get(w.url_env, "") for name, w in config.teams_webhooks.items()}
+    for name, url in teams.items():
+        if not url:
+            problems.append(f"env {config.teams_webhooks[name].url_env}: is not set (teams.webhooks.{name})")
+        elif not url.startswith(("https://", "http://127.0.0.1", "http://[::1]", "http://localhost")):
+            problems.append(f"env {config.teams_webhooks[name].url_env}: must be an https URL")
+    if problems:
+        raise ConfigError(problems)
+    return Secrets(
+        slack_bot_token=env["SLACK_BOT_TOKEN"],
+        slack_signing_secret=env["SLACK_SIGNING_SECRET"],
+        github_token=env.get("GITHUB_TOKEN", ""),
+        github_webhook_secret=env["GITHUB_WEBHOOK_SECRET"],
+        events_api_key=env["CHATOPS_EVENTS_API_KEY"],
+        slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
+        github_api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+        database_url=db,
+        teams_urls=teams,
+    )
