@@ -14,6 +14,7 @@ import re
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -55,12 +56,14 @@ class SnsVerifier:
         ssl_context: ssl.SSLContext | None = None,
         timeout_s: float = 5.0,
         cache_size: int = 32,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._host = re.compile(host_pattern)
         self._loader = cert_loader or self._fetch
         self._ssl = ssl_context
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._cache: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[rsa.RSAPublicKey, datetime, datetime]] = OrderedDict()
+        self._clock = clock
         self._cache_size = cache_size
         self.fetches = 0  # how many certificates were actually loaded (observability; tests read it)
 
@@ -103,7 +106,7 @@ class SnsVerifier:
     async def _public_key(self, url: str) -> rsa.RSAPublicKey:
         if url in self._cache:
             self._cache.move_to_end(url)
-            return self._cache[url]
+            return self._valid(*self._cache[url])
         pem = await self._loader(url)
         self.fetches += 1
         try:
@@ -113,9 +116,16 @@ class SnsVerifier:
         key = cert.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise VerificationError("signing certificate does not hold an RSA key")
-        self._cache[url] = key
+        self._cache[url] = (key, cert.not_valid_before_utc, cert.not_valid_after_utc)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+        return self._valid(*self._cache[url])
+
+    def _valid(self, key: rsa.RSAPublicKey, not_before: datetime, not_after: datetime) -> rsa.RSAPublicKey:
+        """A certificate outside its validity period signs nothing (checked on every use, cached or not)."""
+        now = self._clock()
+        if not not_before <= now <= not_after:
+            raise VerificationError("signing certificate is expired or not yet valid")
         return key
 
     async def _get(self, url: str, *, limit: int) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -121,7 +122,9 @@ async def test_shared_signed_sns_fixtures_verify() -> None:
         asked.append(url)
         return pem
 
-    verifier = SnsVerifier(cert_loader=loader)  # default host pattern: these fixtures name sns.us-east-2
+    signed_at = datetime(2022, 7, 29, tzinfo=UTC)  # the examples were signed on 2022-07-28; the cert has expired since
+    # default host pattern: these fixtures name sns.us-east-2
+    verifier = SnsVerifier(cert_loader=loader, clock=lambda: signed_at)
     names = sorted(p.name for p in SHARED_SNS.glob("http-notification.*.json"))
     assert len(names) == 4
     for name in names:
@@ -130,6 +133,9 @@ async def test_shared_signed_sns_fixtures_verify() -> None:
         with pytest.raises(VerificationError):
             await verifier.verify({**msg, "Message": msg["Message"] + "!"})
     assert len(asked) == 1  # cached by URL
+    today = SnsVerifier(cert_loader=loader)  # the same messages today: their certificate expired in 2022
+    with pytest.raises(VerificationError, match="expired"):
+        await today.verify(json.loads((SHARED_SNS / names[0]).read_text()))
     example = json.loads((SHARED_SNS / "http-subscription-confirmation.awsdocs.json").read_text())
     with pytest.raises(VerificationError):  # the docs example carries a placeholder signature
         await verifier.verify(example)
