@@ -96,10 +96,9 @@ class Outbox:
         dest = m.destination
         ref: str | None = None
         async with self.store.unit() as u:
-            if m.op is Op.CARD and await u.newer_pending_card(m):
-                # several updates of one card are waiting: drop all but the newest, which stays in its place
-                # in the channel's order and becomes the lane's head in the next round
-                await u.supersede_older(m)
+            # several updates of one card waiting: all but the newest are dropped (this one included, unless it
+            # is the newest); the newest keeps its place in the channel's order and heads the lane next round
+            if m.op is Op.CARD and await u.supersede_older(m):
                 self._progress += 1
                 return None
             if m.card_key and m.op in (Op.CARD, Op.POST):

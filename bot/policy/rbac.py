@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.config import Config
+from bot.config import Config, Environment
 from bot.domain import Actor, Approval, DeployRequest, RequestState
 
 
@@ -28,13 +28,19 @@ def _known(config: Config, actor: Actor) -> Decision:
     return ALLOW
 
 
-def can_deploy(config: Config, actor: Actor, environment: str, *, force: bool = False) -> Decision:
+def _member(config: Config, actor: Actor, environment: str) -> Decision | Environment:
+    """A known person and an existing environment, or the denial saying which is missing."""
     known = _known(config, actor)
     if not known.allowed:
         return known
     env = config.environments.get(environment)
-    if env is None:
-        return deny(f"unknown environment {environment}")
+    return env if env is not None else deny(f"unknown environment {environment}")
+
+
+def can_deploy(config: Config, actor: Actor, environment: str, *, force: bool = False) -> Decision:
+    env = _member(config, actor, environment)
+    if isinstance(env, Decision):
+        return env
     if actor.person not in env.deployers:
         return deny(f"you are not a deployer for {environment}")
     if force and actor.person not in config.admins:
@@ -47,12 +53,9 @@ def can_view(config: Config, actor: Actor) -> Decision:
 
 
 def can_lock(config: Config, actor: Actor, environment: str) -> Decision:
-    known = _known(config, actor)
-    if not known.allowed:
-        return known
-    env = config.environments.get(environment)
-    if env is None:
-        return deny(f"unknown environment {environment}")
+    env = _member(config, actor, environment)
+    if isinstance(env, Decision):
+        return env
     if actor.person in config.admins or actor.person in env.deployers:
         return ALLOW
     return deny(f"only {environment} deployers and admins may lock or unlock it")
