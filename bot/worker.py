@@ -204,9 +204,11 @@ class Worker:
         """Drain recorded webhooks and queued GitHub jobs; a failing item is retried, then parked.
         Outcomes are written back in one transaction per batch (applying is idempotent: conditional writes)."""
         done = 0
-        for source in ("github", "ghjob"):
+        # Leases bound how long a crashed process holds items back: webhooks are database work (small batch,
+        # short lease); GitHub jobs make API calls with a 15 s timeout each (fewer items, longer lease).
+        for source, limit, lease_s in (("github", 25, 15.0), ("ghjob", 5, 90.0)):
             async with self.store.unit() as u:
-                items = await u.inbox_claim(source=source, limit=100, lease_s=60)
+                items = await u.inbox_claim(source=source, limit=limit, lease_s=lease_s)
             outcomes: list[tuple[int, str, str]] = []
             for item in items:
                 state, error = "done", ""
