@@ -2,7 +2,8 @@
 
 What it writes (paths relative to DEST; see docs/workflows.md):
 
-- ``.github/workflows/<name>.yml`` for the workflows of the chosen services (every ``*.yml`` directly under ``workflows/``);
+- ``.github/workflows/<name>.yml`` for the workflows of the chosen services (every ``*.yml`` directly under
+  ``workflows/`` is a workflow);
 - ``.github/actions/<name>/action.yml`` for every composite action under ``workflows/actions/``;
 - ``.github/zizmor.yml`` from ``workflows/config/zizmor.yml``;
 - the config templates ``.github/lambda-functions.json`` and ``.github/release-services.json`` (the user's data:
@@ -80,9 +81,9 @@ def source_dirs() -> Sources:
     """Locate ``workflows/`` and the engine from the installed ``bot`` package (a checkout of this repository)."""
     package = Path(__file__).resolve().parent
     engine = package / "actions" / "release"
-    for candidate in (package.parent / "workflows", package / "_workflows"):
-        if (candidate / "actions").is_dir():
-            return Sources(workflows=candidate, engine=engine)
+    workflows = package.parent / "workflows"
+    if (workflows / "actions").is_dir() and (engine / "requirements.txt").is_file():
+        return Sources(workflows=workflows, engine=engine)
     raise InstallError(
         f"cannot find the workflows next to the bot package ({package.parent / 'workflows'}): "
         "run install-workflows from a checkout of the chatops-bot repository"
@@ -158,7 +159,7 @@ def _write(path: Path, content: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)
-        os.chmod(tmp, 0o644)  # noqa: S103 - repository files are world-readable
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -214,7 +215,7 @@ def _read_variables(dest: Path) -> list[str]:
 
 
 def next_steps(dest: Path) -> str:
-    """What to set after installing: role variables per scope (bot/contract.py), the user-set ones, the lint commands."""
+    """What to set after installing: role variables per scope (bot/contract.py), user-set ones, the lint commands."""
     env_kinds = [k for k in JOB_KINDS.values() if k.scope == "environment"]
     repo_kinds = [k for k in JOB_KINDS.values() if k.scope == "repository"]
     role_vars = {k.variable for k in JOB_KINDS.values()} | {plan_role_variable(e) for e in ENVIRONMENTS}
