@@ -18,7 +18,7 @@ api_ecr_repository_names = ["payments-api"]
 web_bucket_name          = "acme-payments-web-dev"
 # cloudfront_distribution_id is required whenever web_bucket_name is set.
 cloudfront_distribution_id = "E1DEVEXAMPLE01"
-alarm_names                = ["payments-api-dev-5xx"]
+alarm_names                = ["payments-api-dev-5xx", "payments-worker-dev-errors"]
 
 enable_instant_rollback = true
 

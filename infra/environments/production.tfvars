@@ -16,7 +16,7 @@ api_function_names         = ["payments-api"]
 api_ecr_repository_names   = ["payments-api"]
 web_bucket_name            = "acme-payments-web-production"
 cloudfront_distribution_id = "E3PRODEXAMPLE3"
-alarm_names                = ["payments-api-production-5xx"]
+alarm_names                = ["payments-api-production-5xx", "payments-worker-production-errors"]
 
 # Production rollbacks go through rollback.yml and its environment approval.
 enable_instant_rollback = false
