@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot import install
 from bot.config import Config, load_config
-from bot.environment import load_secrets
+from bot.environment import load_secrets, secret_problems
 from bot.errors import ChatOpsError, ConfigError
 from bot.logs import setup_logging
 from bot.store.store import Store
@@ -30,8 +30,8 @@ def cmd_check_config(path: str) -> int:
     problems: list[str] = []
     try:
         config = load_config(path)
-    except ConfigError as exc:
-        problems = exc.problems
+    except ConfigError as exc:  # name the missing secrets too, so one run lists every problem
+        problems = exc.problems + [p for p in secret_problems(os.environ) if p not in exc.problems]
     else:
         from bot.security.settings import security_settings
 
@@ -53,7 +53,10 @@ def cmd_serve(path: str) -> int:
     from bot.app import build_app  # heavy imports only when serving
     from bot.security.settings import security_settings
 
-    config = load_config(path)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:  # every problem at once, as check-config prints them
+        raise ConfigError(exc.problems + [p for p in secret_problems(os.environ) if p not in exc.problems]) from exc
     secrets = load_secrets(config, os.environ)
     security_settings(config)  # fail fast on a bad security section
     port = int(os.environ.get("PORT", "3000"))

@@ -30,8 +30,8 @@ class Secrets:
 REQUIRED_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_WEBHOOK_SECRET", "CHATOPS_EVENTS_API_KEY")
 
 
-def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
-    """Read secrets from the environment; every missing one is a problem (a missing secret never disables a check)."""
+def secret_problems(env: Mapping[str, str]) -> list[str]:
+    """Problems with the secrets every deployment needs, whatever the config says."""
     problems = [f"env {name}: is not set" for name in REQUIRED_SECRETS if not env.get(name)]
     has_app = env.get("GITHUB_APP_ID") and (
         env.get("GITHUB_APP_PRIVATE_KEY") or env.get("GITHUB_APP_PRIVATE_KEY_FILE")
@@ -41,6 +41,13 @@ def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
     db = env.get("DATABASE_URL", "") or "sqlite:///chatops.db"
     if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
         problems.append("env DATABASE_URL: must start with sqlite:/// or postgresql://")
+    return problems
+
+
+def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
+    """Read secrets from the environment; every missing one is a problem (a missing secret never disables a check)."""
+    problems = secret_problems(env)
+    db = env.get("DATABASE_URL", "") or "sqlite:///chatops.db"
     teams = {name: env.get(w.url_env, "") for name, w in config.teams_webhooks.items()}
     for name, url in teams.items():
         if not url:

@@ -13,9 +13,10 @@ apply_policy_arns = ["arn:aws:iam::333333333333:policy/chatops-terraform-apply"]
 lambda_function_names      = ["payments-worker"]
 ecr_repository_names       = ["payments-worker"]
 api_function_names         = ["payments-api"]
+api_ecr_repository_names   = ["payments-api"]
 web_bucket_name            = "acme-payments-web-production"
 cloudfront_distribution_id = "E3PRODEXAMPLE3"
-alarm_names                = ["payments-api-production-5xx"]
+alarm_names                = ["payments-api-production-5xx", "payments-worker-production-errors"]
 
 # Production rollbacks go through rollback.yml and its environment approval.
 enable_instant_rollback = false
@@ -28,36 +29,53 @@ teams_webhook_env_vars = ["TEAMS_WEBHOOK_DEPLOYS", "TEAMS_WEBHOOK_SECURITY"]
 manage_github  = true
 chatops_app_id = 123456
 
+# Role ARNs are not typed here: github-environments computes them from aws_account_id and the naming rule
+# chatops-<env>-github-<kind>. The deploy targets of dev and staging repeat their own tfvars (this state cannot
+# read theirs); tests/contract checks they agree.
 github_environments = {
   dev = {
-    branch_patterns = ["main"]
-    variables = {
-      AWS_LAMBDA_DEPLOY_ROLE_ARN = "arn:aws:iam::111111111111:role/chatops-dev-github-lambda-deploy"
-      AWS_WEB_DEPLOY_ROLE_ARN    = "arn:aws:iam::111111111111:role/chatops-dev-github-web-deploy"
-      AWS_API_DEPLOY_ROLE_ARN    = "arn:aws:iam::111111111111:role/chatops-dev-github-api-deploy"
-    }
+    aws_account_id             = "111111111111"
+    branch_patterns            = ["main"]
+    tag_patterns               = ["v*"]
+    api_url                    = "https://api.dev.payments.acme.example"
+    api_health_url             = "https://api.dev.payments.acme.example/health"
+    api_alarm_name             = "payments-api-dev-5xx"
+    web_bucket_name            = "acme-payments-web-dev"
+    cloudfront_distribution_id = "E1DEVEXAMPLE01"
+    site_url                   = "https://dev.payments.acme.example"
   }
   staging = {
-    branch_patterns = ["main"]
-    variables = {
-      AWS_LAMBDA_DEPLOY_ROLE_ARN = "arn:aws:iam::222222222222:role/chatops-staging-github-lambda-deploy"
-      AWS_WEB_DEPLOY_ROLE_ARN    = "arn:aws:iam::222222222222:role/chatops-staging-github-web-deploy"
-      AWS_API_DEPLOY_ROLE_ARN    = "arn:aws:iam::222222222222:role/chatops-staging-github-api-deploy"
-    }
+    aws_account_id             = "222222222222"
+    branch_patterns            = ["main"]
+    tag_patterns               = ["v*"]
+    api_url                    = "https://api.staging.payments.acme.example"
+    api_health_url             = "https://api.staging.payments.acme.example/health"
+    api_alarm_name             = "payments-api-staging-5xx"
+    web_bucket_name            = "acme-payments-web-staging"
+    cloudfront_distribution_id = "E2STAGEXAMPLE2"
+    site_url                   = "https://staging.payments.acme.example"
   }
   production = {
-    wait_timer          = 5
-    reviewer_team_ids   = [4242424]
-    prevent_self_review = true
-    branch_patterns     = ["main"]
-    use_protection_rule = true
-    variables = {
-      AWS_LAMBDA_DEPLOY_ROLE_ARN = "arn:aws:iam::333333333333:role/chatops-production-github-lambda-deploy"
-      AWS_WEB_DEPLOY_ROLE_ARN    = "arn:aws:iam::333333333333:role/chatops-production-github-web-deploy"
-      AWS_API_DEPLOY_ROLE_ARN    = "arn:aws:iam::333333333333:role/chatops-production-github-api-deploy"
-      AWS_APPLY_ROLE_ARN         = "arn:aws:iam::333333333333:role/chatops-production-github-infra-apply"
-    }
+    aws_account_id             = "333333333333"
+    wait_timer                 = 5
+    reviewer_team_ids          = [4242424]
+    prevent_self_review        = true
+    branch_patterns            = ["main"]
+    tag_patterns               = ["v*"]
+    use_protection_rule        = true
+    api_url                    = "https://api.payments.acme.example"
+    api_health_url             = "https://api.payments.acme.example/health"
+    api_alarm_name             = "payments-api-production-5xx"
+    web_bucket_name            = "acme-payments-web-production"
+    cloudfront_distribution_id = "E3PRODEXAMPLE3"
+    site_url                   = "https://payments.acme.example"
   }
 }
 
-required_status_checks = ["infra-ci / plan", "web-ci / test", "api-ci / test", "security / scan"]
+# Jobs that run on EVERY pull request (their workflows have no paths filter on pull_request), by the check
+# name GitHub reports: the job's `name:` (matrix jobs: as expanded). tests/contract checks each one.
+required_status_checks = [
+  "fmt and validate", "plan (dev)", "plan (staging)", "plan (production)",
+  "unit tests", "integration tests (PostgreSQL)", "next build",
+  "terraform scan (checkov)", "static analysis",
+]

@@ -12,9 +12,10 @@ apply_policy_arns = ["arn:aws:iam::222222222222:policy/chatops-terraform-apply"]
 lambda_function_names      = ["payments-worker"]
 ecr_repository_names       = ["payments-worker"]
 api_function_names         = ["payments-api"]
+api_ecr_repository_names   = ["payments-api"]
 web_bucket_name            = "acme-payments-web-staging"
 cloudfront_distribution_id = "E2STAGEXAMPLE2"
-alarm_names                = ["payments-api-staging-5xx"]
+alarm_names                = ["payments-api-staging-5xx", "payments-worker-staging-errors"]
 
 enable_instant_rollback = true
 

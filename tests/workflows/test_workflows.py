@@ -159,14 +159,23 @@ def test_environments_and_concurrency(path: Path) -> None:
         assert "inputs.environment" in env or env in ENVIRONMENTS
         assert job.get("concurrency") or workflow.get("concurrency"), f"{name} deploys without a concurrency group"
         group = (job.get("concurrency") or workflow["concurrency"])["group"]
-        assert "environment" in group or env == "production" or "production" in group
+        assert "environment" in group or env in group, f"{name}: the concurrency group must name the environment"
         assert (job.get("concurrency") or workflow["concurrency"]).get("cancel-in-progress") is False
 
 
 def test_production_gates() -> None:
     infra = load(WORKFLOWS_DIR / "infra-ci.yml")
-    assert environment_name(infra["jobs"]["apply"]) == "production"
-    assert "refs/heads/main" in infra["jobs"]["apply"]["if"]
+    for env in sorted(ENVIRONMENTS):
+        job = infra["jobs"][f"apply-{env}"]
+        assert environment_name(job) == env
+        assert "refs/heads/main" in job["if"]
+    # in order, each after the previous one, and each applies the saved plan of this run
+    assert infra["jobs"]["apply-dev"]["needs"] == "plan"
+    assert infra["jobs"]["apply-staging"]["needs"] == "apply-dev"
+    assert infra["jobs"]["apply-production"]["needs"] == "apply-staging"
+    for env in sorted(ENVIRONMENTS):
+        scripts = " ".join(s.get("run", "") for s in infra["jobs"][f"apply-{env}"]["steps"])
+        assert "apply -no-color -auto-approve tfplan" in scripts and "terraform plan" not in scripts
     release = load(WORKFLOWS_DIR / "lambda-release.yml")
     assert environment_name(release["jobs"]["release"]) == "${{ inputs.environment }}"
 

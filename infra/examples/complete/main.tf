@@ -30,6 +30,7 @@ module "github_oidc" {
   ecr_repository_names       = var.ecr_repository_names
   lambda_alarm_names         = var.alarm_names
   api_function_names         = var.api_function_names
+  api_ecr_repository_names   = var.api_ecr_repository_names
   web_bucket_name            = var.web_bucket_name
   cloudfront_distribution_id = var.cloudfront_distribution_id
 }
@@ -47,12 +48,23 @@ module "security_events" {
   alarm_actions      = var.alarm_actions
 }
 
+# Managed from one state only (manage_github = true, production): every GitHub Actions variable the workflows
+# read that Terraform knows. Role ARNs are computed from each environment's aws_account_id and the naming rule
+# chatops-<env>-github-<kind> (the name_prefix given to github_oidc above), never typed by hand.
 module "github_environments" {
   source = "../../modules/github-environments"
   count  = var.manage_github ? 1 : 0
 
-  repository             = var.github_repository_name
-  environments           = var.github_environments
+  repository        = var.github_repository_name
+  environments      = var.github_environments
+  role_name_prefix  = "chatops"
+  aws_region        = var.aws_region
+  security_role_arn = module.github_oidc.security_scan_role_arn
+  repository_variables = { for name, value in {
+    API_FUNCTION_NAME  = try(var.api_function_names[0], null)
+    API_ECR_REPOSITORY = try(var.api_ecr_repository_names[0], null)
+    CHATOPS_URL        = var.bot_base_url
+  } : name => value if value != null }
   chatops_app_id         = var.chatops_app_id
   required_status_checks = var.required_status_checks
 }

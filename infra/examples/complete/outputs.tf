@@ -1,13 +1,20 @@
 output "github_variables" {
-  description = "Values to set as GitHub Actions variables of this environment (see docs/secrets-and-variables.md)."
+  description = "Role ARNs of this environment's account, by the GitHub variable that carries them (the github-environments module sets them from aws_account_id; shown for review)."
   value = {
-    AWS_REGION                 = var.aws_region
-    AWS_PLAN_ROLE_ARN          = module.github_oidc.infra_plan_role_arn
-    AWS_APPLY_ROLE_ARN         = module.github_oidc.infra_apply_role_arn
-    AWS_LAMBDA_DEPLOY_ROLE_ARN = module.github_oidc.lambda_deploy_role_arn
-    AWS_WEB_DEPLOY_ROLE_ARN    = module.github_oidc.web_deploy_role_arn
-    AWS_API_DEPLOY_ROLE_ARN    = module.github_oidc.api_deploy_role_arn
+    AWS_APPLY_ROLE_ARN                            = module.github_oidc.infra_apply_role_arn
+    AWS_LAMBDA_DEPLOY_ROLE_ARN                    = module.github_oidc.lambda_deploy_role_arn
+    AWS_WEB_DEPLOY_ROLE_ARN                       = module.github_oidc.web_deploy_role_arn
+    AWS_API_DEPLOY_ROLE_ARN                       = module.github_oidc.api_deploy_role_arn
+    "AWS_PLAN_ROLE_ARN_${upper(var.environment)}" = module.github_oidc.infra_plan_role_arn
   }
+}
+
+output "github_managed_variables" {
+  description = "Every GitHub Actions variable the github-environments module sets (only in the state with manage_github = true)."
+  value = var.manage_github ? {
+    repository   = module.github_environments[0].repository_variables
+    environments = module.github_environments[0].environment_variables
+  } : null
 }
 
 output "bot_role_arn" {

@@ -84,6 +84,12 @@ variable "api_function_names" {
   default     = []
 }
 
+variable "api_ecr_repository_names" {
+  description = "ECR repositories api-ci.yml pushes to (the first one is the repository variable API_ECR_REPOSITORY)."
+  type        = list(string)
+  default     = []
+}
+
 variable "web_bucket_name" {
   description = "Bucket web-ci.yml uploads releases to, or null."
   type        = string
@@ -139,16 +145,24 @@ variable "manage_github" {
 }
 
 variable "github_environments" {
-  description = "Passed to the github-environments module's `environments`."
+  description = "Passed to the github-environments module's `environments` (aws_account_id of each environment, reviewers, branch and tag patterns, deploy targets)."
   type = map(object({
-    wait_timer          = optional(number, 0)
-    reviewer_user_ids   = optional(list(number), [])
-    reviewer_team_ids   = optional(list(number), [])
-    prevent_self_review = optional(bool, true)
-    can_admins_bypass   = optional(bool, false)
-    branch_patterns     = optional(list(string), ["main"])
-    use_protection_rule = optional(bool, false)
-    variables           = optional(map(string), {})
+    aws_account_id             = string
+    wait_timer                 = optional(number, 0)
+    reviewer_user_ids          = optional(list(number), [])
+    reviewer_team_ids          = optional(list(number), [])
+    prevent_self_review        = optional(bool, true)
+    can_admins_bypass          = optional(bool, false)
+    branch_patterns            = optional(list(string), ["main"])
+    tag_patterns               = optional(list(string), ["v*"])
+    use_protection_rule        = optional(bool, false)
+    api_url                    = optional(string)
+    api_health_url             = optional(string)
+    api_alarm_name             = optional(string)
+    web_bucket_name            = optional(string)
+    cloudfront_distribution_id = optional(string)
+    site_url                   = optional(string)
+    variables                  = optional(map(string), {})
   }))
   default = {}
 }
@@ -160,7 +174,11 @@ variable "chatops_app_id" {
 }
 
 variable "required_status_checks" {
-  description = "Checks required on main."
+  description = "Checks required on main: names of jobs (as GitHub reports them) that run on every pull request (tests/contract checks it)."
   type        = list(string)
-  default     = ["infra-ci / plan", "security / scan"]
+  default = [
+    "fmt and validate", "plan (dev)", "plan (staging)", "plan (production)",
+    "unit tests", "integration tests (PostgreSQL)", "next build",
+    "terraform scan (checkov)", "static analysis",
+  ]
 }

@@ -12,13 +12,9 @@ terraform {
     }
   }
 
-  # Configure your state backend here (one state per environment), e.g.:
-  # backend "s3" {
-  #   bucket       = "acme-terraform-state"
-  #   key          = "chatops/production/terraform.tfstate"
-  #   region       = "us-east-1"
-  #   use_lockfile = true
-  # }
+  # One state per environment: `terraform init -backend-config=../../environments/<env>.s3.tfbackend`
+  # (infra-ci.yml does exactly that).
+  backend "s3" {}
 }
 
 provider "aws" {

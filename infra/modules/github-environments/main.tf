@@ -1,22 +1,75 @@
-# GitHub environments (dev, staging, production, plus the plan environment),
-# their protection, their Actions variables, and branch protection on main.
+# GitHub environments (dev, staging, production), their protection and deployment policies (branches and
+# tags), every Actions variable the workflows read that Terraform knows, release tag protection, and branch
+# protection on main.
 #
 # The environment name is what GitHub writes into the OIDC `sub` claim
 # ("repo:<owner>/<repo>:environment:<name>"); the github-oidc module's roles trust
 # exactly those names, so the protection configured here is what guards AWS.
 
 locals {
+  # One name per role (bot/contract.py JOB_KINDS, checked by tests/contract): GitHub variable => role kind suffix.
+  # Environment-scoped: the job names the environment, so its OIDC subject is environment:<env>.
+  environment_role_variables = {
+    AWS_BUILD_ROLE_ARN         = "build"
+    AWS_LAMBDA_DEPLOY_ROLE_ARN = "lambda-deploy"
+    AWS_API_DEPLOY_ROLE_ARN    = "api-deploy"
+    AWS_WEB_DEPLOY_ROLE_ARN    = "web-deploy"
+    AWS_APPLY_ROLE_ARN         = "infra-apply"
+  }
+  # Repository-scoped, one per environment account: AWS_PLAN_ROLE_ARN_<ENV> (plan jobs name no environment).
+  plan_role_variable_prefix = "AWS_PLAN_ROLE_ARN_"
+  plan_role_suffix          = "infra-plan"
+
+  # The environment's deploy targets: GitHub environment variable => field of var.environments.
+  environment_target_variables = {
+    API_URL             = "api_url"
+    API_HEALTH_URL      = "api_health_url"
+    API_ALARM_NAME      = "api_alarm_name"
+    WEB_BUCKET          = "web_bucket_name"
+    WEB_DISTRIBUTION_ID = "cloudfront_distribution_id"
+    SITE_URL            = "site_url"
+  }
+
+  role_arn = {
+    for env, cfg in var.environments : env => {
+      for suffix in distinct(concat(values(local.environment_role_variables), [local.plan_role_suffix])) :
+      suffix => "arn:${var.aws_partition}:iam::${cfg.aws_account_id}:role/${var.role_name_prefix}-${env}-github-${suffix}"
+    }
+  }
+
+  environment_values = {
+    for env, cfg in var.environments : env => merge(
+      cfg.variables,
+      { for name, field in local.environment_target_variables : name => lookup(cfg, field, null) if lookup(cfg, field, null) != null },
+      { for name, suffix in local.environment_role_variables : name => local.role_arn[env][suffix] },
+    )
+  }
+
   environment_variables = merge([
-    for env, cfg in var.environments : {
-      for name, value in cfg.variables : "${env}/${name}" => { environment = env, name = name, value = value }
+    for env, values in local.environment_values : {
+      for name, value in values : "${env}/${name}" => { environment = env, name = name, value = value }
     }
   ]...)
 
-  branch_policies = merge([
-    for env, cfg in var.environments : {
-      for pattern in cfg.branch_patterns : "${env}/${pattern}" => { environment = env, pattern = pattern }
-    }
-  ]...)
+  repository_values = merge(
+    var.repository_variables,
+    { AWS_REGION = var.aws_region },
+    { for env, _ in var.environments : "${local.plan_role_variable_prefix}${upper(replace(env, "-", "_"))}" => local.role_arn[env][local.plan_role_suffix] },
+    var.security_role_arn == null ? {} : { AWS_SECURITY_ROLE_ARN = var.security_role_arn },
+  )
+
+  deployment_policies = merge(
+    merge([
+      for env, cfg in var.environments : {
+        for pattern in cfg.branch_patterns : "${env}/branch/${pattern}" => { environment = env, branch = pattern, tag = null }
+      }
+    ]...),
+    merge([
+      for env, cfg in var.environments : {
+        for pattern in cfg.tag_patterns : "${env}/tag/${pattern}" => { environment = env, branch = null, tag = pattern }
+      }
+    ]...),
+  )
 
   protection_rule_environments = var.chatops_app_id == null ? {} : {
     for env, cfg in var.environments : env => cfg if cfg.use_protection_rule
@@ -53,12 +106,47 @@ resource "github_repository_environment" "this" {
   }
 }
 
+# Which refs may deploy: branches (e.g. main) and tags (e.g. v*, so `/deploy api v1.4.2 to production` runs).
 resource "github_repository_environment_deployment_policy" "this" {
-  for_each = local.branch_policies
+  for_each = local.deployment_policies
 
   repository     = var.repository
   environment    = github_repository_environment.this[each.value.environment].environment
-  branch_pattern = each.value.pattern
+  branch_pattern = each.value.branch
+  tag_pattern    = each.value.tag
+}
+
+# Tags reach environments, so only the bypass actors may create, move or delete them.
+resource "github_repository_ruleset" "release_tags" {
+  count = length(var.release_tag_patterns) > 0 ? 1 : 0
+
+  name        = "release tags"
+  repository  = var.repository
+  target      = "tag"
+  enforcement = "active"
+
+  conditions {
+    ref_name {
+      include = [for pattern in var.release_tag_patterns : "refs/tags/${pattern}"]
+      exclude = []
+    }
+  }
+
+  dynamic "bypass_actors" {
+    for_each = var.release_tag_bypass_actors
+    content {
+      actor_id    = bypass_actors.value.actor_id
+      actor_type  = bypass_actors.value.actor_type
+      bypass_mode = bypass_actors.value.bypass_mode
+    }
+  }
+
+  rules {
+    creation         = true
+    update           = true
+    deletion         = true
+    non_fast_forward = true
+  }
 }
 
 resource "github_repository_environment_custom_protection_rule" "chatops" {
@@ -78,28 +166,8 @@ resource "github_actions_environment_variable" "this" {
   value         = each.value.value
 }
 
-# Plan environment: no reviewers and no branch restriction, so pull-request jobs can
-# run `terraform plan` with the read-only role. It grants nothing else.
-resource "github_repository_environment" "plan" {
-  count = var.plan_environment == null ? 0 : 1
-
-  repository          = var.repository
-  environment         = var.plan_environment
-  can_admins_bypass   = false
-  prevent_self_review = false
-}
-
-resource "github_actions_environment_variable" "plan" {
-  for_each = var.plan_environment == null ? {} : var.plan_environment_variables
-
-  repository    = var.repository
-  environment   = github_repository_environment.plan[0].environment
-  variable_name = each.key
-  value         = each.value
-}
-
 resource "github_actions_variable" "this" {
-  for_each = var.repository_variables
+  for_each = local.repository_values
 
   repository    = var.repository
   variable_name = each.key

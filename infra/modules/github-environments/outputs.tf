@@ -3,11 +3,6 @@ output "environment_names" {
   value       = [for e in github_repository_environment.this : e.environment]
 }
 
-output "plan_environment" {
-  description = "Name of the plan environment, or null."
-  value       = one(github_repository_environment.plan[*].environment)
-}
-
 output "protection_rule_environments" {
   description = "Environments gated by the chatops bot's custom deployment protection rule."
   value       = keys(github_repository_environment_custom_protection_rule.chatops)
@@ -16,4 +11,21 @@ output "protection_rule_environments" {
 output "oidc_subjects" {
   description = "OIDC `sub` claims GitHub will issue for jobs in these environments (owner shown as <owner>)."
   value       = { for e in github_repository_environment.this : e.environment => "repo:<owner>/${var.repository}:environment:${e.environment}" }
+}
+
+output "environment_variables" {
+  description = "The GitHub Actions variables set on each environment (role ARNs and deploy targets)."
+  value       = local.environment_values
+}
+
+output "repository_variables" {
+  description = "The repository-level GitHub Actions variables set (AWS_REGION, AWS_PLAN_ROLE_ARN_<ENV>, AWS_SECURITY_ROLE_ARN, ...)."
+  value       = local.repository_values
+}
+
+output "deployment_policies" {
+  description = "Branch and tag patterns allowed to deploy to each environment."
+  value = {
+    for env, cfg in var.environments : env => { branches = cfg.branch_patterns, tags = cfg.tag_patterns }
+  }
 }

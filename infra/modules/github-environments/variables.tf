@@ -11,43 +11,51 @@ variable "repository" {
 variable "environments" {
   description = <<-EOT
     Deployment environments keyed by name. For each:
+      aws_account_id       the environment's own AWS account (12 digits); the module sets the environment's role
+                           variables (AWS_BUILD_ROLE_ARN, AWS_LAMBDA_DEPLOY_ROLE_ARN, AWS_API_DEPLOY_ROLE_ARN,
+                           AWS_WEB_DEPLOY_ROLE_ARN, AWS_APPLY_ROLE_ARN) and the repository variable
+                           AWS_PLAN_ROLE_ARN_<ENV> from it and the naming rule <role_name_prefix>-<env>-github-<kind>;
       wait_timer           minutes to wait before a job may start (0-43200);
       reviewer_user_ids    GitHub user ids (numbers) who may approve (max 6 users + teams);
       reviewer_team_ids    GitHub team ids (numbers) who may approve;
       prevent_self_review  the person who triggered the run cannot approve it;
       can_admins_bypass    repository admins may skip the protection;
       branch_patterns      only these branches may deploy (fnmatch patterns, e.g. "main", "release/*");
+      tag_patterns         and these tags (e.g. "v*": `/deploy api v1.4.2 to production` runs at the tag);
       use_protection_rule  gate deployments on the chatops bot's custom deployment protection rule
                            (needs chatops_app_id);
-      variables            GitHub Actions variables of the environment (e.g. AWS_DEPLOY_ROLE_ARN).
+      api_url, api_health_url, api_alarm_name, web_bucket_name, cloudfront_distribution_id, site_url
+                           the environment's deploy targets, set as the environment variables API_URL,
+                           API_HEALTH_URL, API_ALARM_NAME, WEB_BUCKET, WEB_DISTRIBUTION_ID, SITE_URL (null: not set);
+      variables            other GitHub Actions variables of the environment (never role ARNs: those are computed).
   EOT
   type = map(object({
-    wait_timer          = optional(number, 0)
-    reviewer_user_ids   = optional(list(number), [])
-    reviewer_team_ids   = optional(list(number), [])
-    prevent_self_review = optional(bool, true)
-    can_admins_bypass   = optional(bool, false)
-    branch_patterns     = optional(list(string), ["main"])
-    use_protection_rule = optional(bool, false)
-    variables           = optional(map(string), {})
+    aws_account_id             = string
+    wait_timer                 = optional(number, 0)
+    reviewer_user_ids          = optional(list(number), [])
+    reviewer_team_ids          = optional(list(number), [])
+    prevent_self_review        = optional(bool, true)
+    can_admins_bypass          = optional(bool, false)
+    branch_patterns            = optional(list(string), ["main"])
+    tag_patterns               = optional(list(string), ["v*"])
+    use_protection_rule        = optional(bool, false)
+    api_url                    = optional(string)
+    api_health_url             = optional(string)
+    api_alarm_name             = optional(string)
+    web_bucket_name            = optional(string)
+    cloudfront_distribution_id = optional(string)
+    site_url                   = optional(string)
+    variables                  = optional(map(string), {})
   }))
-  default = {
-    dev = {
-      branch_patterns = ["main"]
-    }
-    staging = {
-      branch_patterns = ["main"]
-    }
-    production = {
-      wait_timer          = 5
-      branch_patterns     = ["main"]
-      use_protection_rule = true
-    }
-  }
 
   validation {
     condition     = alltrue([for name, _ in var.environments : can(regex("^[A-Za-z0-9_.-]{1,255}$", name))])
     error_message = "Environment names must be literal names (letters, digits, '.', '_', '-'), because they are pasted into OIDC subjects."
+  }
+
+  validation {
+    condition     = alltrue([for _, e in var.environments : can(regex("^[0-9]{12}$", e.aws_account_id))])
+    error_message = "aws_account_id must be a 12-digit AWS account id."
   }
 
   validation {
@@ -61,8 +69,13 @@ variable "environments" {
   }
 
   validation {
-    condition     = alltrue([for _, e in var.environments : length(e.branch_patterns) > 0])
-    error_message = "Every environment needs at least one deployment branch pattern."
+    condition     = alltrue([for _, e in var.environments : length(e.branch_patterns) + length(e.tag_patterns) > 0])
+    error_message = "Every environment needs at least one deployment branch or tag pattern."
+  }
+
+  validation {
+    condition     = alltrue([for _, e in var.environments : alltrue([for name, _ in e.variables : !can(regex("ROLE_ARN", name))])])
+    error_message = "Role ARN variables are computed from aws_account_id; do not set them in variables."
   }
 
   validation {
@@ -75,21 +88,58 @@ variable "environments" {
   }
 }
 
-variable "plan_environment" {
-  description = "Reviewer-free environment whose jobs may assume the read-only infra plan role from any branch (pull-request plans); null to not create it. Must match plan_environment of the github-oidc module."
+variable "role_name_prefix" {
+  description = "Roles are named <role_name_prefix>-<environment>-github-<kind> (infra/examples/complete gives github-oidc the name_prefix \"chatops-<env>\")."
   type        = string
-  default     = "infra-plan"
+  default     = "chatops"
 
   validation {
-    condition     = var.plan_environment == null || can(regex("^[A-Za-z0-9_.-]{1,255}$", var.plan_environment))
-    error_message = "plan_environment must be a literal environment name."
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,32}$", var.role_name_prefix))
+    error_message = "role_name_prefix must be an IAM role name prefix (letters, digits, +=,.@_-)."
   }
 }
 
-variable "plan_environment_variables" {
-  description = "GitHub Actions variables of the plan environment (e.g. AWS_PLAN_ROLE_ARN)."
-  type        = map(string)
-  default     = {}
+variable "aws_partition" {
+  description = "AWS partition of the role ARNs (aws, aws-us-gov, aws-cn)."
+  type        = string
+  default     = "aws"
+
+  validation {
+    condition     = contains(["aws", "aws-us-gov", "aws-cn"], var.aws_partition)
+    error_message = "aws_partition must be aws, aws-us-gov or aws-cn."
+  }
+}
+
+variable "aws_region" {
+  description = "Region of the deploy targets, set as the repository variable AWS_REGION."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.aws_region))
+    error_message = "aws_region must be an AWS region name such as us-east-1."
+  }
+}
+
+variable "security_role_arn" {
+  description = "ARN of the read-only ECR scan role (production's github-oidc output), set as the repository variable AWS_SECURITY_ROLE_ARN; null: not set."
+  type        = string
+  default     = null
+}
+
+variable "release_tag_patterns" {
+  description = "Tags protected by a ruleset (only bypass actors may create, move or delete them), because they may deploy. Keep it the union of the environments' tag_patterns."
+  type        = list(string)
+  default     = ["v*"]
+}
+
+variable "release_tag_bypass_actors" {
+  description = "Who may create, move and delete protected release tags: actor_type RepositoryRole (actor_id 5 = admin, 2 = maintain), Team, or Integration (a GitHub App id, e.g. your release automation)."
+  type = list(object({
+    actor_id    = number
+    actor_type  = string
+    bypass_mode = optional(string, "always")
+  }))
+  default = [{ actor_id = 5, actor_type = "RepositoryRole" }]
 }
 
 variable "chatops_app_id" {
@@ -99,7 +149,7 @@ variable "chatops_app_id" {
 }
 
 variable "repository_variables" {
-  description = "Repository-level GitHub Actions variables (e.g. AWS_REGION, CHATOPS_URL). Never put secrets here; see docs/secrets-and-variables.md."
+  description = "Other repository-level GitHub Actions variables (e.g. API_FUNCTION_NAME, CHATOPS_URL; AWS_REGION and the role ARNs are computed). Never put secrets here; see docs/secrets-and-variables.md."
   type        = map(string)
   default     = {}
 

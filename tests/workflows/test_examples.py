@@ -1,0 +1,78 @@
+"""The shipped examples run for real: the Next.js site's Jest + React Testing Library tests (what web-ci.yml runs
+before the build) and the test-report script on the JUnit file jest-junit writes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "examples" / "web"
+REPORT = ROOT / "workflows" / "actions" / "test-report" / "report.py"
+
+
+def _npm() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        if os.environ.get("CI"):
+            pytest.fail("npm is needed for the example web app's tests")
+        pytest.skip("example web app tests NOT run: npm is not installed")
+    return npm
+
+
+def _installed() -> bool:
+    stamp = WEB / "node_modules" / ".package-lock.json"
+    return stamp.is_file() and stamp.stat().st_mtime >= (WEB / "package-lock.json").stat().st_mtime
+
+
+@pytest.fixture(scope="module")
+def jest_run() -> subprocess.CompletedProcess[str]:
+    npm = _npm()
+    if not _installed():  # `npm ci` once per lockfile change, exactly as the workflow installs
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    shutil.rmtree(WEB / "reports", ignore_errors=True)
+    return subprocess.run([npm, "test"], cwd=WEB, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CI": "true"})
+
+
+def test_the_example_component_tests_pass_with_coverage_and_junit(jest_run: subprocess.CompletedProcess[str]) -> None:
+    assert jest_run.returncode == 0, jest_run.stdout[-3000:] + jest_run.stderr[-3000:]
+    junit = (WEB / "reports" / "junit.xml").read_text()
+    assert junit.count("<testcase") == 4 and "<failure" not in junit
+    assert (WEB / "reports" / "coverage" / "lcov.info").is_file()
+
+
+def test_the_coverage_threshold_lives_in_the_jest_config() -> None:
+    config = (WEB / "jest.config.js").read_text()
+    assert re.search(r"coverageThreshold:\s*\{\s*global:\s*\{[^}]*lines:\s*80", config)
+    assert '"test": "jest --ci --coverage"' in (WEB / "package.json").read_text()
+
+
+def test_pinned_exactly_with_a_lockfile() -> None:
+    import json
+
+    package = json.loads((WEB / "package.json").read_text())
+    versions = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
+    assert versions and all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in versions.values()), versions
+    assert (WEB / "package-lock.json").is_file()
+
+
+def test_report_script_reads_jest_junit(jest_run: subprocess.CompletedProcess[str]) -> None:
+    done = subprocess.run([sys.executable, str(REPORT), "web component tests", str(WEB / "reports" / "junit.xml")],
+                          capture_output=True, text=True)
+    md = re.sub(r"\| [0-9.]+ s \|", "| T s |", done.stdout)
+    assert md.splitlines()[:5] == [
+        "### ✅ web component tests",
+        "",
+        "| tests | passed | failed | errors | skipped | time |",
+        "|---:|---:|---:|---:|---:|---:|",
+        "| 4 | 4 | 0 | 0 | 0 | T s |",
+    ]
