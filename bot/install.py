@@ -4,7 +4,7 @@ What it writes (paths relative to DEST; see docs/workflows.md):
 
 - ``.github/workflows/<name>.yml`` for the workflows of the chosen services (every ``*.yml`` directly under
   ``workflows/`` is a workflow);
-- ``.github/actions/<name>/action.yml`` for every composite action under ``workflows/actions/``;
+- ``.github/actions/<name>/`` for every composite action under ``workflows/actions/`` (``action.yml`` and its scripts);
 - ``.github/zizmor.yml`` from ``workflows/config/zizmor.yml``;
 - the config templates ``.github/lambda-functions.json`` and ``.github/release-services.json`` (the user's data:
   written only where absent, unless ``--force``);
@@ -115,7 +115,10 @@ def plan(services: Iterable[str] | None = None, sources: Sources | None = None) 
     out = [Planned(f".github/workflows/{n}", (src.workflows / n).read_bytes()) for n in
            _workflow_names(src.workflows, services)]
     for action in sorted(src.workflows.glob("actions/*/action.yml")):
-        out.append(Planned(f".github/actions/{action.parent.name}/action.yml", action.read_bytes()))
+        for path in sorted(action.parent.rglob("*")):  # action.yml and the scripts it runs from its own directory
+            if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
+                rel = path.relative_to(action.parent).as_posix()
+                out.append(Planned(f".github/actions/{action.parent.name}/{rel}", path.read_bytes()))
     for name, dest, user_data in _CONFIG_FILES:
         out.append(Planned(dest, (src.workflows / "config" / name).read_bytes(), user_data=user_data))
     for module in sorted(src.engine.glob("*.py")):

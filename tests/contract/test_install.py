@@ -25,7 +25,8 @@ ENGINE_SRC = ROOT / "bot" / "actions" / "release"
 def expected_layout() -> dict[str, Path]:
     """Installed path -> source file, derived from the source tree alone (not from bot.install)."""
     layout = {f".github/workflows/{p.name}": p for p in WORKFLOWS_DIR.glob("*.yml")}
-    layout |= {f".github/actions/{p.parent.name}/action.yml": p for p in WORKFLOWS_DIR.glob("actions/*/action.yml")}
+    layout |= {f".github/actions/{p.relative_to(WORKFLOWS_DIR / 'actions').as_posix()}": p
+               for p in WORKFLOWS_DIR.glob("actions/*/**/*") if p.is_file() and p.suffix != ".pyc"}
     layout |= {
         ".github/zizmor.yml": WORKFLOWS_DIR / "config" / "zizmor.yml",
         ".github/lambda-functions.json": WORKFLOWS_DIR / "config" / "lambda-functions.json",
