@@ -7,7 +7,8 @@
 # new tasks on the next deployment.
 
 locals {
-  environment = merge(var.environment_variables, {
+  # Set by the module; environment_variables cannot override them (validated), and merge() lets these win anyway.
+  fixed_environment = {
     PORT           = tostring(local.container_port)
     CHATOPS_CONFIG = var.config_path
     DATABASE_URL   = "postgresql://"
@@ -15,12 +16,14 @@ locals {
     PGPORT         = tostring(local.db_port)
     PGDATABASE     = local.db_name
     PGSSLMODE      = var.db_sslmode
-  })
+  }
+  environment = merge(var.environment_variables, local.fixed_environment)
 
-  secrets = merge(local.bot_secret_arns, {
+  db_secrets = {
     PGUSER     = local.db_master_username
     PGPASSWORD = local.db_master_password
-  })
+  }
+  secrets = merge(local.bot_secret_arns, local.db_secrets)
 
   container = {
     name                   = local.container_name
