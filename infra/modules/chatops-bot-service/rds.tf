@@ -84,3 +84,14 @@ resource "aws_db_instance" "bot" {
     }
   }
 }
+
+# RDS rotates the managed password (every 7 days unless told otherwise). ECS injects it at task start, so a
+# task keeps the old password for new connections until it is replaced: after each rotation, the service needs a
+# new deployment (docs/deploy-aws.md, "Database password rotation"). This sets how often that happens.
+resource "aws_secretsmanager_secret_rotation" "db" {
+  secret_id = local.db_master_secret
+
+  rotation_rules {
+    automatically_after_days = var.db_password_rotation_days
+  }
+}

@@ -382,3 +382,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "db_password_rotation_days" {
+  description = "Days between rotations of the RDS-managed database password. Each rotation needs a new deployment of the service (running tasks hold the password they started with); see docs/deploy-aws.md."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.db_password_rotation_days >= 1 && var.db_password_rotation_days <= 365
+    error_message = "db_password_rotation_days must be between 1 and 365."
+  }
+}
