@@ -213,6 +213,7 @@ def test_socket_mode_removes_only_slack_events(tf_root: tuple[str, Path, dict[st
         ("environment_variables", '{DATABASE_URL="sqlite:///x"}', "must not set PORT, HOST, CHATOPS_CONFIG"),
         ("environment_variables", '{PGPASSWORD="x"}', "must not set PORT, HOST, CHATOPS_CONFIG"),
         ("db_engine_version", "15.4", "db_engine_version must be PostgreSQL 16"),
+        ("name_prefix", "abcdefghijklmn", "name_prefix must be 1-13 lower-case letters"),
     ],
 )
 def test_variable_validation_refuses(tf_root: tuple[str, Path, dict[str, str]], variable: str, value: str,

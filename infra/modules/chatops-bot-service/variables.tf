@@ -4,8 +4,8 @@ variable "name_prefix" {
   default     = "chatops"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,15}$", var.name_prefix))
-    error_message = "name_prefix must be 1-16 lower-case letters, digits or '-', starting with a letter (load balancer names are at most 32 characters)."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,12}$", var.name_prefix))
+    error_message = "name_prefix must be 1-13 lower-case letters, digits or '-', starting with a letter (<prefix>-<environment>-chatops names the load balancer and target group, at most 32 characters)."
   }
 }
 
