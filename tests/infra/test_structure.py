@@ -17,7 +17,7 @@ def test_every_tf_file_parses(directory: Path) -> None:
     assert files, f"no .tf files in {directory}"
 
 
-def test_the_four_modules_exist() -> None:
+def test_the_modules_exist() -> None:
     assert sorted(p.name for p in MODULES.iterdir() if p.is_dir()) == sorted(MODULE_NAMES)
 
 

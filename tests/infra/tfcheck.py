@@ -17,7 +17,7 @@ import hcl2
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MODULES = INFRA / "modules"
-MODULE_NAMES = ("github-oidc", "security-events", "github-environments", "chatops-bot")
+MODULE_NAMES = ("github-oidc", "security-events", "github-environments", "chatops-bot", "chatops-bot-service")
 
 OIDC_PREFIX = "token.actions.githubusercontent.com:"
 # A subject is the configured repository (a validated variable or a literal owner/name)
