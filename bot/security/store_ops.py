@@ -95,6 +95,17 @@ async def find_open_alert(c: Conn, *, rule_id: str, principal: str, account: str
     return _alert(row) if row else None
 
 
+FOLDED = "*"  # the principal of a rule's folded alert (many principals, one card)
+
+
+async def alert_principals(c: Conn, alert: Alert) -> tuple[str, ...]:
+    """Every principal an alert is about: its own, or for a folded alert each principal folded into it."""
+    if alert.principal != FOLDED:
+        return (alert.principal,)
+    rows = await c.fetch("SELECT DISTINCT principal FROM security_events WHERE alert_id = ?", alert.id)
+    return tuple(str(r["principal"]) for r in rows)
+
+
 async def get_alert(c: Conn, alert_id: str) -> Alert | None:
     row = await c.fetchrow(f"SELECT {_COLS} FROM security_alerts WHERE id = ?", alert_id)
     return _alert(row) if row else None
