@@ -162,14 +162,14 @@ def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
     rules = parse_rules(root.get("rules"), "security.rules", problems, base=default_rules())
     responders = _people(root.get("responders"), "security.responders", problems, people=people,
                          groups=groups or {})
-    subjects = _subjects(root.get("subjects"), problems, people=people)
+    subject_map = _subjects(root.get("subjects"), problems, people=people)
     fold_after = _int(root, "fold_after", "security", problems, default=10, lo=1, hi=100_000)
     if problems:
         raise ConfigError(problems)
     return SecuritySettings(
         enabled=enabled, window_s=window_s, card_update_interval_s=float(interval), sns_topics=topics,
         cert_host_pattern=str(pattern), sqs=sqs, github_allowed_subjects=subjects, own_resources=own,
-        allow=allow, rules=rules, responders=responders, subjects=subjects, fold_after=fold_after,
+        allow=allow, rules=rules, responders=responders, subjects=subject_map, fold_after=fold_after,
     )
 
 

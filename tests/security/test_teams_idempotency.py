@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.scenario.test_teams_bot import DEV_AAD, DEV_CHAT, World
-from tests.scenario.test_teams_bot import world as world  # noqa: F401  (the fixture)
+from tests.scenario.test_teams_bot import world as world  # the fixture
 
 
 async def test_the_same_activity_twice_makes_one_request(world: World) -> None:
