@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from sandbox.stack import EXAMPLE_CONFIG, SANDBOX_SECRETS, Stack
+from sandbox.stack import EXAMPLE_CONFIG, SANDBOX_SECRETS, Stack, wait_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "cloudtrail"
 HEADERS = {"x-api-key": SANDBOX_SECRETS["CHATOPS_EVENTS_API_KEY"], "Content-Type": "application/json"}
@@ -48,8 +48,8 @@ async def measure(tmp: Path) -> dict[str, Any]:
         posted_before = len(stack.slack.posts("C0SECURITY"))
         start = time.perf_counter()
         await stack.post("/aws/events", _event(stop, "aws.cloudtrail"), HEADERS)
-        while not any("StopLogging" in json.dumps(c.args.get("blocks", "")) for c in stack.slack.posts("C0SECURITY")):
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: any("StopLogging" in json.dumps(c.args.get("blocks", ""))
+                                   for c in stack.slack.posts("C0SECURITY")), timeout=600, what="critical card")
         elapsed = time.perf_counter() - start
         return {"critical_alert_s": round(elapsed, 3), "queued": QUEUED - posted_before,
                 "storm_cards_posted_before": posted_before}
