@@ -150,7 +150,7 @@ class AwsAccount:
 
     def client(self, name: str) -> Any:
         return boto3.client(name, endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id="testing",
-                            aws_secret_access_key="testing")  # noqa: S106 - moto's test credentials
+                            aws_secret_access_key="testing")
 
     def seed(self, *, function: str, repository: str, releases: list[str], alarms: list[str]) -> dict[str, str]:
         """ECR images per release (what the build job pushed), the function on the first image, the alarms OK."""
@@ -158,10 +158,10 @@ class AwsAccount:
         ecr.create_repository(repositoryName=repository)
         digests = {}
         for release in releases:
-            manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                                   "config": {"digest": "sha256:" + hashlib.sha256(release.encode()).hexdigest(),
-                                              "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"},
-                                   "layers": []})
+            config = {"digest": "sha256:" + hashlib.sha256(release.encode()).hexdigest(), "size": 1,
+                      "mediaType": "application/vnd.docker.container.image.v1+json"}
+            manifest = json.dumps({"schemaVersion": 2, "config": config, "layers": [],
+                                   "mediaType": "application/vnd.docker.distribution.manifest.v2+json"})
             image = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=release)["image"]
             digests[release] = image["imageId"]["imageDigest"]
         role = iam.create_role(RoleName=f"{function}-exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -186,7 +186,7 @@ class AwsAccount:
 class Pipeline:
     """Runs the installed workflows' jobs when the GitHub fake runs a dispatched workflow."""
 
-    def __init__(self, *, repo: Path, python_bin: Path, github: Any, aws_endpoint: str,
+    def __init__(self, *, repo: Path, python_bin: Path, github: Any, aws_endpoint: str | dict[str, str],
                  variables: dict[str | None, dict[str, str]],
                  assume: Callable[[str, str], None] | None = None) -> None:
         self.repo = repo
