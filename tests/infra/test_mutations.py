@@ -64,7 +64,8 @@ MUTATIONS: list[tuple[str, str, str, Callable[[str], str]]] = [
         "trust.tf",
         _replace(
             '"repo:${var.github_repository}:pull_request",',
-            '"repo:${var.github_repository}:pull_request",\n        "repo:${var.github_repository}:environment:infra-plan",',
+            '"repo:${var.github_repository}:pull_request",\n'
+            '        "repo:${var.github_repository}:environment:infra-plan",',
         ),
     ),
     (

@@ -114,7 +114,9 @@ def test_github_oidc_role_action_lists() -> None:
     }
     assert _actions(files, "lambda_deploy") == ecr_read | lambda_deploy | {"cloudwatch:DescribeAlarms"}
     assert _actions(files, "api_deploy") == (
-        ecr_read | lambda_deploy | {"cloudwatch:DescribeAlarms", "apigateway:GET", "apigateway:POST", "apigateway:PATCH"}
+        ecr_read
+        | lambda_deploy
+        | {"cloudwatch:DescribeAlarms", "apigateway:GET", "apigateway:POST", "apigateway:PATCH"}
     )
     assert _actions(files, "web_deploy") == {
         "s3:ListBucket",
