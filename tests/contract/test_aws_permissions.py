@@ -54,7 +54,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, set[st
     log.touch()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.contract.engine_recorder",
-         "tests/release"],
+         "tests/release", "tests/contract/engine_scenarios.py"],
         cwd=ROOT,
         env={**os.environ, LOG_ENV: str(log)},
         capture_output=True,
