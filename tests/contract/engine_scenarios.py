@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import uuid
 
+import boto3
+
 from bot.actions.release import AlarmHealthCheck, AwsClients, LambdaReleaser, ShiftPlan
-from tests.release.conftest import clients, digest_uri, moto_endpoint, role_arn
+from tests.release.conftest import clients, digest_uri, moto_endpoint
 
-__all__ = ["clients", "moto_endpoint", "role_arn"]  # the fixtures this file borrows
+__all__ = ["clients", "moto_endpoint"]  # the fixtures this file borrows
 
 
-def test_first_deploy_creates_the_alias(clients: AwsClients, role_arn: str) -> None:
+def test_first_deploy_creates_the_alias(clients: AwsClients, moto_endpoint: str) -> None:
     # defect 3: the first deploy of a function calls lambda:CreateAlias
     name = f"first-{uuid.uuid4().hex[:8]}"
+    iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name="us-east-1")
+    role_arn = iam.create_role(RoleName=f"{name}-exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     clients.lambda_.create_function(
         FunctionName=name, Role=role_arn, PackageType="Image", Code={"ImageUri": digest_uri("a")}
     )
