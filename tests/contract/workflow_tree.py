@@ -19,7 +19,7 @@ def load_tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     except pytest.FixtureLookupError:
         installed = None
     if installed is not None:
-        return Tree.load(Path(getattr(installed, "root", installed)))
+        return Tree.load(Path(installed))
     root = tmp_path_factory.mktemp("repo")
     source = ROOT / "workflows"
     (root / ".github" / "workflows").mkdir(parents=True)
