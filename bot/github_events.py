@@ -32,6 +32,7 @@ from bot.domain import (
     new_request_id,
 )
 from bot.errors import GitHubError
+from bot.gates import judge
 from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, notify_requester, thread_note
 from bot.policy.routing import route
 from bot.store.store import Unit
@@ -254,29 +255,17 @@ class GitHubEvents:
         self.pipeline.wake()
 
     async def _judge(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest) -> None:
-        env = self.config.environments.get(pr.environment)
         now = self.clock()
-        external = r.requester_platform is Platform.GITHUB
-        if env is None:
-            return await self._refuse(u, r, pr, f"{pr.environment} is not a configured environment")
-        if r.environment and r.environment != pr.environment:
-            return await self._refuse(u, r, pr, f"this run belongs to {r.id}, a request for {r.environment}, "
-                                                f"not {pr.environment}", keep_request=True)
-        if r.sha and pr.sha and r.sha != pr.sha:
-            return await self._refuse(u, r, pr, f"the run deploys {pr.sha[:7]}, but {r.id} is for {r.sha[:7]}",
-                                      keep_request=True)
-        if r.state.final and r.state not in (RequestState.SUCCEEDED, RequestState.FAILED):
-            return await self._refuse(u, r, pr, f"{r.id} is {r.state.value.replace('_', ' ')}", keep_request=True)
-        blocked = await self.pipeline.blocked(u, pr.environment, now)
-        if blocked and external:  # chat requests were checked (or forced by an admin) when they were made
-            return await self._refuse(u, r, pr, blocked)
-        required = env.approvals if external else r.approvals_required  # chat requests carry their decision
+        approved = [a.person for a in await u.approvals(r.id) if a.decision == "approve"]
+        verdict = judge(self.config, r, environment=pr.environment, sha=pr.sha, approvals=len(approved),
+                        blocked=await self.pipeline.blocked(u, pr.environment, now))
+        if verdict.answer == "refuse":
+            return await self._refuse(u, r, pr, verdict.reason, keep_request=verdict.keep_request)
         await u.update_request(r.id, callback_url=pr.callback_url, environment=pr.environment,
-                               approvals_required=required, sha=r.sha or pr.sha)
+                               approvals_required=verdict.required, sha=r.sha or pr.sha)
         fresh = await u.get_request(r.id)
         assert fresh is not None
-        approved = [a.person for a in await u.approvals(r.id) if a.decision == "approve"]
-        if len(approved) >= required:
+        if verdict.answer == "approve":
             key = f"callback:{r.id}:{pr.callback_url}:{pr.deployment_id}"
             comment = f"Approved in chat by {', '.join(approved)}" if approved else "No approval needed"
             new = await u.transition(r.id, from_states=_WAITING, to=RequestState.DISPATCHED)
@@ -285,13 +274,15 @@ class GitHubEvents:
             if new:
                 await enqueue_card(u, self.config, new)
             return None
+        env = self.config.environments[pr.environment]
         new = await u.transition(r.id, from_states=_WAITING, to=RequestState.PENDING_APPROVAL,
                                  expires_at=now + timedelta(seconds=env.approval_ttl_s))
         if new:
             await enqueue_card(u, self.config, new)
         elif fresh.state is not RequestState.PENDING_APPROVAL:  # never leave GitHub without an answer
             await self._refuse(u, fresh, pr, f"{r.id} is {fresh.state.value.replace('_', ' ')} without the "
-                                             f"{required} approval(s) {pr.environment} needs", keep_request=True)
+                                             f"{verdict.required} approval(s) {pr.environment} needs",
+                               keep_request=True)
         return None
 
     async def _refuse(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest, reason: str, *,
