@@ -45,6 +45,10 @@ def cmd_check_config(path: str) -> int:
             print(f"error: {p}", file=sys.stderr)
         print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
+    from bot.gates import gate_warnings
+
+    for warning in gate_warnings(config, os.environ):
+        print(f"warning: {warning}")
     print(f"{path}: ok")
     return 0
 
