@@ -160,7 +160,12 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     async def start(_: web.Application) -> None:
         if socket is not None:
-            await socket.start()  # a refused app token stops start-up here, before any worker runs
+            try:
+                await socket.start()  # a refused app token stops start-up here, before any worker runs
+            except BaseException:
+                await teams_sender.close()  # aiohttp runs no on_cleanup after a failed start-up
+                await store.close()
+                raise
         tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
         tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(security_worker.run(stop), name="security"))

@@ -68,11 +68,7 @@ async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str
     """Run the app until SIGTERM/SIGINT, then hand over as described in the module docstring."""
     app = await make_app()
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace)
-    try:
-        await runner.setup()  # on_startup: a bad Slack app token raises here, before the port opens
-    except BaseException:
-        await runner.cleanup()  # on_cleanup closes the store
-        raise
+    await runner.setup()  # on_startup: a bad Slack app token raises here, before the port opens
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

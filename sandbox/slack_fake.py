@@ -61,8 +61,11 @@ class SlackFake(LoopbackServer):
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0BOT",
         bot_id: str = "B0BOT",
+        app_token: str = "xapp-1-A0SANDBOX-1-sandbox",
     ) -> None:
         self.token, self.signing_secret = token, signing_secret
+        self.app_token = app_token  # apps.connections.open takes the app-level token, nothing else
+        self.socket_mode: Any = None  # a sandbox.socket_mode_fake.SocketModeFake: its ws:// URL is handed out
         self.known_channels = known_channels
         self.team_id, self.bot_user_id, self.bot_id = team_id, bot_user_id, bot_id
         self.calls: list[SlackCall] = []
@@ -187,7 +190,7 @@ class SlackFake(LoopbackServer):
             headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
             return web.json_response({"ok": False, "error": call.error}, status=fault.status, headers=headers)
         try:
-            self._check_auth(request, args)
+            self._check_auth(request, args, self.app_token if method == "apps.connections.open" else self.token)
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             if handler is None:
                 raise SlackError("unknown_method")
@@ -199,12 +202,12 @@ class SlackFake(LoopbackServer):
         call.response = result
         return web.json_response(result)
 
-    def _check_auth(self, request: web.Request, args: dict[str, Any]) -> None:
+    def _check_auth(self, request: web.Request, args: dict[str, Any], expected: str) -> None:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else args.pop("token", None)
         if not token:
             raise SlackError("not_authed")
-        if token != self.token:
+        if token != expected:
             raise SlackError("invalid_auth")
 
     def _channel(self, args: dict[str, Any]) -> str:
@@ -251,6 +254,11 @@ class SlackFake(LoopbackServer):
             if getattr(msg, name) is not None:
                 out[name] = getattr(msg, name)
         return out
+
+    def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode is None:
+            raise SlackError("socket_mode_not_enabled")  # hypothetical name: the app has Socket Mode off
+        return {"url": self.socket_mode.ws_url}
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
