@@ -8,6 +8,7 @@ token comes from ``Authorization: Bearer`` or a ``token`` argument.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class SlackFake(LoopbackServer):
         self.response_posts: list[tuple[str, dict[str, Any]]] = []
         self._clock = 1_700_000_000_000_100  # microseconds; ts values are unique and increasing
         self._session: aiohttp.ClientSession | None = None
+        self.latency = 0.0  # seconds each write method takes (a slow Slack keeps the bot's leases held longer)
         super().__init__()
 
     def _routes(self, app: web.Application) -> None:
@@ -183,6 +185,8 @@ class SlackFake(LoopbackServer):
         method = request.match_info["method"]
         args = await _read_args(request)
         call = SlackCall(method, args)
+        if self.latency and method in WRITE_METHODS:
+            await asyncio.sleep(self.latency)
         self.calls.append(call)
         fault = self._take_fault(method)
         if fault is not None:
