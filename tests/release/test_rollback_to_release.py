@@ -85,3 +85,17 @@ def test_web_rollback_to_a_version_finds_its_run_named_release(
     assert code == 3 and "v1.3.9" in out["message"]
     code, out = run(capsys, "web-status", *where)
     assert out["live"] == "v1.4.2-run110.1"
+
+
+def test_a_tag_name_finds_the_release_the_workflow_named_by_its_version(
+    aws_env: str, clients: AwsClients, live_function: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the workflows name a release by `version` (git tag v1.4.1 -> "1.4.1"); people name it by the tag
+    name = live_function["name"]
+    for rel, image in (("1.4.1", "b"), ("1.4.2", "c")):
+        release(clients, name, rel, image)
+    code, out = run(capsys, "lambda-rollback", "--function", name, "--target-version", "v1.4.1")
+    assert code == 0, out
+    assert out["to"] == "2" and out["release"] == "1.4.1"
+    code, out = run(capsys, "lambda-rollback", "--function", name, "--target-version", "v1.4")  # not a version
+    assert code == 3 and alias_version(clients, name) == "2"

@@ -22,7 +22,7 @@ from .errors import HealthCheckFailed, InvalidInput, MigrationFailed, NotFound, 
 from .github import NullReporter, Reporter
 from .health import HealthCheck
 from .migrations import MigrationRunner, undo_migrations
-from .records import Migration, ReleaseRecord, validate_release_name
+from .records import Migration, ReleaseRecord, release_key, validate_release_name
 
 __all__ = [
     "AliasState",
@@ -348,7 +348,7 @@ class LambdaReleaser:
                 for v in page.get("Versions", []):
                     number = str(v.get("Version", ""))
                     record = ReleaseRecord.decode(str(v.get("Description", "")))
-                    if _VERSION.fullmatch(number) and record and record.release == release:
+                    if _VERSION.fullmatch(number) and record and release_key(record.release) == release_key(release):
                         newest = max(newest or 0, int(number))
         if newest is None:
             raise NotFound(f"no published version of function {function} is release {release}")

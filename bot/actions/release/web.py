@@ -24,7 +24,7 @@ from .content import cache_control, content_type
 from .errors import InvalidInput, MigrationFailed, NotFound, ReleaseError
 from .github import NullReporter, Reporter
 from .migrations import MigrationRunner, undo_migrations
-from .records import Migration, ReleaseRecord, validate_release_name
+from .records import Migration, ReleaseRecord, release_key, validate_release_name
 
 __all__ = ["LEDGER_KEY", "Ledger", "WebReleaser", "verify_build_id"]
 
@@ -263,7 +263,9 @@ class WebReleaser:
         names = ledger.names()
         if version in names:
             return version
-        runs = [n for n in names if n.startswith(f"{version}-run")]
+        key = release_key(version)
+        exact = [n for n in names if release_key(n) == key]
+        runs = exact or [n for n in names if release_key(n).startswith(f"{key}-run")]
         return runs[-1] if runs else version
 
     @staticmethod
