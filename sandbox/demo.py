@@ -12,8 +12,10 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from sandbox.rehearsal import FirstRun
 from sandbox.stack import Stack, message_text, wait_for
 
 CHANNELS = {"C0DEPLOYS": "#deploys", "C0APPROVALS": "#approvals", "C0SECURITY": "#security"}
@@ -73,15 +75,29 @@ async def command(stack: Stack, user: str, line: str) -> dict[str, Any]:
     return answer
 
 
-async def scenario(stack: Stack) -> None:
-    print("== 1. A deployer ships api v1.4.2 to staging (no approval needed)")
+def show_alias(first_run: FirstRun, env: str) -> None:
+    state = first_run.accounts[env].alias(FirstRun.FUNCTION)
+    print(f"  AWS ({env}): Lambda {FirstRun.FUNCTION} alias live -> version {state['version']} "
+          f"(release {state['release']})")
+
+
+async def scenario(stack: Stack, first_run: FirstRun) -> None:
+    print("== 0. The pipeline as a team installs it")
+    print(f"  chatops-bot install-workflows {first_run.repo}  (workflows, actions, the vendored release engine)")
+    print("  GitHub variables: what infra/modules/github-environments sets from infra/environments/production.tfvars")
+    print("  AWS: one moto server per environment account; production already runs 1.4.1 from last week")
+    first_run.released_before("production", "v1.4.1")
+    show_alias(first_run, "production")
+
+    print("\n== 1. A deployer ships api v1.4.2 to staging (no approval needed)")
     rid = request_id(await command(stack, "U0DEV", "/deploy api v1.4.2 to staging"))
     await expect(lambda: any(d.inputs.get("request_id") == rid for d in stack.github.dispatches), "dispatch")
     d = stack.github.dispatches[-1]
     print(f"  GitHub: workflow_dispatch {d.workflow} at {d.ref} inputs={d.inputs}")
     await expect(lambda: any(rid in message_text(m) and "succeeded" in message_text(m)
-                             for m in stack.card_messages("C0DEPLOYS")), "staging card shows success")
+                             for m in stack.card_messages("C0DEPLOYS")), "staging card shows success", timeout=120)
     show_card(stack, "C0DEPLOYS", rid)
+    show_alias(first_run, "staging")
 
     print("\n== 2. Production needs another person's approval")
     before = len(stack.github.dispatches)
@@ -103,8 +119,10 @@ async def scenario(stack: Stack) -> None:
     d = stack.github.dispatches[-1]
     print(f"  GitHub: workflow_dispatch {d.workflow} at {d.ref} inputs={d.inputs}")
     await expect(lambda: any(rid in message_text(m) and "succeeded" in message_text(m)
-                             for m in stack.card_messages("C0APPROVALS")), "production card shows success")
+                             for m in stack.card_messages("C0APPROVALS")), "production card shows success",
+                 timeout=120)
     show_card(stack, "C0APPROVALS", rid)
+    show_alias(first_run, "production")
 
     print("\n== 3. Someone who is not in the people list is refused")
     before = len(stack.github.dispatches)
@@ -126,8 +144,11 @@ async def scenario(stack: Stack) -> None:
     d = stack.github.dispatches[-1]
     print(f"  GitHub: workflow_dispatch {d.workflow} at {d.ref} inputs={d.inputs}")
     await expect(lambda: any(rid in message_text(m) and "succeeded" in message_text(m)
-                             for m in stack.card_messages("C0DEPLOYS")), "rollback card shows success")
+                             for m in stack.card_messages("C0DEPLOYS")), "rollback card shows success", timeout=120)
     show_card(stack, "C0DEPLOYS", rid)
+    show_alias(first_run, "production")
+    if first_run.accounts["production"].alias(FirstRun.FUNCTION)["release"] != "1.4.1":
+        raise StepFailed("the engine did not move production's alias back to release 1.4.1")
 
     print("\n== 6. What is deployed where")
     answer = await command(stack, "U0SRE", "/deploy status api")
@@ -155,13 +176,17 @@ async def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(database_url=f"sqlite:///{tmp}/demo.db", channel_interval=0.05, step_delay=0.1)
         await stack.start()
+        first_run = FirstRun(stack, Path(tmp))
         try:
-            print(f"Sandbox: bot {stack.url} · Slack fake {stack.slack.url} · GitHub fake {stack.github.url}\n")
-            await scenario(stack)
+            print(f"Sandbox: bot {stack.url} · Slack fake {stack.slack.url} · GitHub fake {stack.github.url}")
+            print("Setting up the pipeline (installing the release engine's pinned requirements into a job venv)...\n")
+            await asyncio.to_thread(first_run.start)
+            await scenario(stack, first_run)
         except StepFailed as exc:
             print(f"\nDEMO FAILED: {exc}", file=sys.stderr)
             return 1
         finally:
+            first_run.stop()
             await stack.stop()
     print("\nDemo finished: every step produced what it should.")
     return 0

@@ -243,3 +243,130 @@ class Pipeline:
             if result.outcome != "success":
                 log.warning("rehearsal job %s failed: %s", workflow, result.log[-2000:])
             return result.outcome
+
+
+class _Health:
+    """The deployed API's health endpoint (API_HEALTH_URL) on loopback, standing in for the real API."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+class FirstRun:
+    """Wire a Stack's GitHub fake to the installed pipeline, one moto server per environment account.
+
+    ``tfvars`` names the managing state's tfvars (its github_environments give each environment's account and
+    variables). ``seed(env)`` returns what exists in that account before the first chat deploy.
+    """
+
+    FUNCTION, REPOSITORY = "payments-api", "payments-api"
+
+    def __init__(self, stack: Any, workdir: Path, *, environments: tuple[str, ...] = ("staging", "production"),
+                 tags: tuple[str, ...] = ("v1.4.1", "v1.4.2"), tfvars: str = "production",
+                 assume: Callable[[str, str], None] | None = None, python_bin: Path | None = None) -> None:
+        self.stack, self.workdir, self.environments, self.tags = stack, workdir, environments, tags
+        self.tfvars, self.assume, self.python_bin = tfvars, assume, python_bin
+        self.accounts: dict[str, AwsAccount] = {}
+        self._servers: list[Any] = []
+        self._health: _Health | None = None
+        self.pipeline: Pipeline | None = None
+        self.repo = workdir / "repo"
+
+    def release_version(self, tag: str) -> str:
+        return tag.removeprefix("v")  # what `chatops_release version` prints at that tag
+
+    def start(self) -> Pipeline:
+        for key, value in AWS_ENV.items():
+            os.environ.setdefault(key, value)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        install_repository(self.repo, tags=dict.fromkeys(self.tags, ""))
+        variables = terraform_variables(self.tfvars)
+        self._health = _Health()
+        endpoints: dict[str, str] = {}
+        for env in self.environments:
+            endpoint = self._moto()  # its own process: its own state, like its own AWS account
+            account_id = variables[env]["AWS_API_DEPLOY_ROLE_ARN"].split(":")[4]
+            endpoints[account_id] = endpoint
+            account = AwsAccount(endpoint)
+            account.seed(function=self.FUNCTION, repository=self.REPOSITORY,
+                         releases=[self.release_version(t) for t in self.tags],
+                         alarms=[variables[env]["API_ALARM_NAME"]])
+            self.accounts[env] = account
+            variables[env].update({"API_HEALTH_URL": self._health.url, "RELEASE_TRAFFIC_STEPS": "10,100",
+                                   "RELEASE_BAKE_SECONDS": "0"})
+        github = self.stack.github
+        for tag in self.tags:
+            github.add_ref(tag, git_sha(self.repo, tag))
+        for env in protected_environments(self.tfvars):
+            github.protect(env, "custom")
+        self.pipeline = Pipeline(repo=self.repo, python_bin=self.python_bin or job_python(self.workdir),
+                                 github=github, aws_endpoint=endpoints, variables=variables, assume=self.assume)
+        github.executor = self.pipeline.execute
+        return self.pipeline
+
+    def _moto(self) -> str:
+        import socket
+        import time
+        import urllib.request
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._servers.append(proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                request = urllib.request.Request(f"{endpoint}/moto-api/config", method="POST",
+                                                 data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+                                                 headers={"Content-Type": "application/json"})
+                urllib.request.urlopen(request, timeout=5).close()
+                return endpoint
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's server did not start") from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.stack.github.executor = None
+        for proc in self._servers:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self._health is not None:
+            self._health.stop()
+
+    def released_before(self, env: str, tag: str) -> None:
+        """A release that happened before the bot was installed (so there is something to roll back to)."""
+        from bot.actions.release import LambdaReleaser, ShiftPlan
+
+        account = self.accounts[env]
+        ecr = account.client("ecr")
+        uri = ecr.describe_repositories(repositoryNames=[self.REPOSITORY])["repositories"][0]["repositoryUri"]
+        digest = ecr.describe_images(repositoryName=self.REPOSITORY, imageIds=[
+            {"imageTag": self.release_version(tag)}])["imageDetails"][0]["imageDigest"]
+        LambdaReleaser(account.client("lambda"), sleep=lambda _: None).deploy(
+            function=self.FUNCTION, alias="live", image_uri=f"{uri}@{digest}", release=self.release_version(tag),
+            plan=ShiftPlan(steps=(100,), bake_seconds=0), health=lambda _: None)

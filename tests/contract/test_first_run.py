@@ -12,18 +12,12 @@ Checked at each step: the bot's card, `/deploy status`, and the Lambda alias in 
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import re
-import threading
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from sandbox import rehearsal
 from sandbox.stack import Stack, message_text, wait_for
@@ -33,73 +27,22 @@ FUNCTION, REPOSITORY, ALARM = "payments-api", "payments-api", "payments-api-prod
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in rehearsal.AWS_ENV.items():
-            mp.setenv(key, value)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
-        request = urllib.request.Request(f"{endpoint}/moto-api/config", method="POST",
-                                         data=json.dumps({"lambda": {"use_docker": False}}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=10).close()
-        try:
-            yield endpoint
-        finally:
-            server.stop()
-
-
-@pytest.fixture(scope="module")
-def api_health() -> Iterator[str]:
-    """The deployed API's health endpoint (API_HEALTH_URL), standing in for https://api.payments.acme.example."""
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/health"
-    finally:
-        server.shutdown()
-
-
-@pytest.fixture(scope="module")
 def job_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return rehearsal.job_python(tmp_path_factory.mktemp("runner"))
 
 
 @contextlib.asynccontextmanager
-async def first_run(tmp_path: Path, moto_endpoint: str, job_bin: Path, health_url: str) -> AsyncIterator[Any]:
-    repo = rehearsal.install_repository(tmp_path / "repo", tags={"v1.4.1": "", "v1.4.2": ""})
-    account = rehearsal.AwsAccount(moto_endpoint)
-    # what the package job pushed for each tag: the image tagged with `python -m chatops_release version`
-    account.seed(function=FUNCTION, repository=REPOSITORY, releases=["1.4.1", "1.4.2"], alarms=[ALARM])
-    variables = rehearsal.terraform_variables("production")
-    # the only values that are not Terraform's: where the API answers health checks, and a short traffic plan
-    variables["production"].update({"API_HEALTH_URL": health_url, "RELEASE_TRAFFIC_STEPS": "10,100",
-                                    "RELEASE_BAKE_SECONDS": "0"})
+async def first_run(tmp_path: Path, job_bin: Path) -> AsyncIterator[Any]:
     from . import trust
 
     async with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as stack:
-        for tag in ("v1.4.1", "v1.4.2"):
-            sha = rehearsal.git_sha(repo, tag)
-            stack.github.add_ref(tag, sha)
-        for env in rehearsal.protected_environments("production"):
-            stack.github.protect(env, "custom")
-        pipeline = rehearsal.Pipeline(repo=repo, python_bin=job_bin, github=stack.github,
-                                      aws_endpoint=moto_endpoint, variables=variables,
-                                      assume=trust.checker("production"))
-        stack.github.executor = pipeline.execute
-        yield stack, account, pipeline
+        wiring = rehearsal.FirstRun(stack, tmp_path, environments=("production",), python_bin=job_bin,
+                                    assume=trust.checker("production"))
+        pipeline = wiring.start()
+        try:
+            yield stack, wiring.accounts["production"], pipeline
+        finally:
+            wiring.stop()
 
 
 def _rid(answer: dict[str, Any]) -> str:
@@ -137,9 +80,8 @@ async def _status(stack: Stack) -> str:
     return str(answer.get("text", ""))
 
 
-async def test_first_run_deploys_then_rolls_back_to_a_named_version(
-        tmp_path: Path, moto_endpoint: str, job_bin: Path, api_health: str) -> None:
-    async with first_run(tmp_path, moto_endpoint, job_bin, api_health) as (stack, account, pipeline):
+async def test_first_run_deploys_then_rolls_back_to_a_named_version(tmp_path: Path, job_bin: Path) -> None:
+    async with first_run(tmp_path, job_bin) as (stack, account, pipeline):
         repo = tmp_path / "repo"
         sha = {tag: rehearsal.git_sha(repo, tag) for tag in ("v1.4.1", "v1.4.2")}
 
@@ -167,3 +109,16 @@ async def test_first_run_deploys_then_rolls_back_to_a_named_version(
                           "environment:production")] * 3
         states = [s["state"] for s in stack.github.deployment_statuses]
         assert states.count("success") == 3, states
+
+
+def test_the_rehearsal_sets_the_variables_terraform_sets() -> None:
+    """The rehearsal's values come from the same module maps the contract tests read (one reading of Terraform)."""
+    from . import workflow_model as wm
+
+    values = rehearsal.terraform_variables("production")
+    names = wm.terraform_variables()
+    for env in ("dev", "staging", "production"):
+        assert set(values[env]) == names["environment"], env
+        assert values[env]["AWS_API_DEPLOY_ROLE_ARN"].endswith(f":role/chatops-{env}-github-api-deploy")
+    # AWS_SECURITY_ROLE_ARN is an output of the production state (github-oidc), known only after apply
+    assert set(values[None]) == names["repository"] - {"AWS_SECURITY_ROLE_ARN"}
