@@ -4,12 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench serve clean install lock
+.PHONY: demo test lint bench serve clean install lock engine-lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# actionlint (tests/contract) runs shellcheck over run: scripts; install Debian's when we can (root + apt-get)
+	@command -v shellcheck >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q shellcheck || { apt-get update -q && apt-get install -y -q shellcheck; }; }; } || \
+	  echo "NOTICE: shellcheck is not installed (needs root + apt-get): actionlint will run without shell checks"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,6 +40,13 @@ bench: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/python -m bot serve
+
+# The vendored release engine's hash-pinned lock (bot/actions/release/requirements.txt), from PyPI, for Python 3.11.
+engine-lock: $(STAMP)
+	cd bot/actions/release && PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_CONSTRAINT= \
+	  CUSTOM_COMPILE_COMMAND="make engine-lock" $(abspath $(BIN))/pip-compile --quiet --generate-hashes \
+	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple \
+	  --output-file requirements.txt requirements.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache chatops.db

@@ -1,4 +1,4 @@
-"""``python -m bot`` / ``chatops-bot``: serve, check-config, audit."""
+"""``python -m bot`` / ``chatops-bot``: serve, check-config, audit, install-workflows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from bot import install
 from bot.config import Config, load_config
 from bot.environment import load_secrets, secret_problems
 from bot.errors import ChatOpsError, ConfigError
@@ -91,11 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("path")
     audit = sub.add_parser("audit", help="print the audit log")
     audit.add_argument("--since", help="ISO date or date-time (UTC if no zone)")
+    install.add_parser(sub)
     args = parser.parse_args(argv)
     setup_logging()
     try:
         if args.cmd == "check-config":
             return cmd_check_config(args.path)
+        if args.cmd == "install-workflows":
+            return install.cmd_install_workflows(args.dest, services=args.services, force=args.force)
         if args.cmd == "audit":
             since = None
             if args.since:

@@ -1,4 +1,8 @@
-"""Domain state -> platform-neutral Cards (rendered per platform by bot.egress)."""
+"""Domain state -> platform-neutral Cards (rendered per platform by bot.egress).
+
+Card fields hold plain text (branch names, titles, actors come from outside and are untrusted): never put
+chat markup in them. Each surface escapes every field where it renders it (``bot.egress.slack.escape_mrkdwn``,
+``bot.egress.teams.escape_markdown``); links go in ``Card.links`` and mentions in ``Card.mention``."""
 
 from __future__ import annotations
 
@@ -47,8 +51,7 @@ def request_card(
     title = f"{verb} {r.service} {what}" + (f" → {r.environment}" if r.environment else "")
     facts = [Fact("Request", r.id), Fact("Requested by", f"{r.requester}")]
     if r.kind is RequestKind.DEPLOY:
-        sha = f"<{web_url}/{repository}/commit/{r.sha}|{r.sha[:7]}>" if r.sha else "resolving…"
-        facts.append(Fact("Ref", f"{r.ref} @ {sha}"))
+        facts.append(Fact("Ref", f"{r.ref} @ {r.sha[:7] if r.sha else 'resolving…'}"))
     if r.approvals_required:
         ok = [a for a in approvals if a.decision == "approve"]
         no = [a for a in approvals if a.decision == "reject"]
@@ -72,6 +75,8 @@ def request_card(
     links = []
     if r.run_url:
         links.append(Link("Workflow run", r.run_url))
+    if r.kind is RequestKind.DEPLOY and r.sha:
+        links.append(Link(f"Commit {r.sha[:7]}", f"{web_url}/{repository}/commit/{r.sha}"))
     if previous_sha and r.sha and previous_sha != r.sha:
         links.append(Link("Changes since last deploy", f"{web_url}/{repository}/compare/{previous_sha}...{r.sha}"))
     return Card(

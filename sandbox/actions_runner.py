@@ -90,7 +90,7 @@ def _read_kv_file(path: Path) -> dict[str, str]:
 
 class LocalRunner:
     def __init__(self, repo: Path, *, python_bin: Path, variables: Callable[[str | None], dict[str, str]],
-                 github: Mapping[str, str], aws_endpoint: str, aws_region: str = "us-east-1",
+                 github: Mapping[str, str], aws_endpoint: str | Mapping[str, str], aws_region: str = "us-east-1",
                  assume: Callable[[str, str], None] | None = None) -> None:
         self.repo = repo
         self.python_bin = python_bin
@@ -275,7 +275,13 @@ class LocalRunner:
             if self.assume is not None:
                 self.assume(role, subject)  # raises JobFailed when the trust policy refuses the subject
             state.result.roles.append((role, subject))
-            state.env.update({**AWS_TEST_ENV, "AWS_ENDPOINT_URL": self.aws_endpoint,
+            endpoint = self.aws_endpoint
+            if not isinstance(endpoint, str):  # one moto server per AWS account, like one account per environment
+                account = role.split(":")[4] if role.count(":") >= 5 else ""
+                if account not in endpoint:
+                    raise JobFailed(f"configure-aws-credentials: no AWS account {account!r} in this sandbox")
+                endpoint = endpoint[account]
+            state.env.update({**AWS_TEST_ENV, "AWS_ENDPOINT_URL": endpoint,
                               "AWS_REGION": to_string(with_.get("aws-region")) or self.aws_region,
                               "AWS_DEFAULT_REGION": to_string(with_.get("aws-region")) or self.aws_region})
             return {}

@@ -107,6 +107,9 @@ class GitHubFake(RestMixin, LoopbackServer):
         self.legacy_dispatch = False  # True: behave like a server that ignores return_run_details
         self.next_conclusion: str | None = None
         self.conclusion_by_ref: dict[str, str] = {}
+        # When set, a run's deploy step really runs (e.g. the workflow's job through sandbox.actions_runner,
+        # against moto); it returns the run's conclusion.
+        self.executor: Callable[[gp.Run], Awaitable[str]] | None = None
         self.branches: dict[str, str] = {"main": gp.fake_sha("main")}
         self.tags: dict[str, str] = {t: gp.fake_sha(t) for t in DEFAULT_TAGS}
         self.workflows: dict[str, gp.Workflow] = {}

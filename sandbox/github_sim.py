@@ -132,6 +132,8 @@ class RunSimulator:
         await self._emit_run(run, "in_progress")
         await self._emit_job(run, job, "in_progress")
         await asyncio.sleep(delay)
+        if self.fake.executor is not None:
+            run.planned_conclusion = await self.fake.executor(run)
         failed = run.planned_conclusion == "failure"
         for step in job.steps[1:]:
             step.started_at = step.started_at or time.time()

@@ -22,6 +22,19 @@ _PERMANENT = {"channel_not_found", "not_in_channel", "invalid_blocks", "msg_too_
               "user_not_in_channel", "no_text", "invalid_arguments", "token_revoked"}
 
 
+def escape_mrkdwn(text: str) -> str:
+    """Slack's surface escape: ``&``, ``<``, ``>`` as entities, so untrusted text can never form a mention
+    (``<!channel>``, ``<@U…>``), a channel link or a link with a misleading label (``<https://evil|click>``).
+    Every card field goes through it; the bot's own links and the route's mention are added after, as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str, label: str) -> str:
+    """``<url|label>`` for one of the card's own links: the label escaped, the URL unable to end the token."""
+    safe = "".join(f"%{ord(ch):02X}" if ch in "<>| " or ord(ch) < 0x20 else ch for ch in url)
+    return f"<{safe}|{escape_mrkdwn(label)}>"
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -33,20 +46,22 @@ def _mention(card: Card) -> str:
 
 
 def render_slack(card: Card) -> tuple[str, list[dict[str, Any]]]:
-    """Return (fallback text, blocks) within Block Kit limits."""
+    """Return (fallback text, blocks) within Block Kit limits. Card text is plain (untrusted) text: it is
+    escaped here; only ``card.mention`` (from the config's routes) and ``card.links`` become Slack markup."""
+    esc = escape_mrkdwn
     if card.kind == "info":  # a plain notice: just the words
-        text = _cut(f"{_mention(card)}{card.title}", 3000)
+        text = _cut(f"{_mention(card)}{esc(card.title)}", 3000)
         return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     icon = _TONE.get(card.tone, _TONE["neutral"])
-    status = f" · *{card.status}*" if card.status else ""
-    headline = _cut(f"{_mention(card)}{icon} *{card.title}*{status}", 3000)
+    status = f" · *{esc(card.status)}*" if card.status else ""
+    headline = _cut(f"{_mention(card)}{icon} *{esc(card.title)}*{status}", 3000)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": headline}}]
     for start in range(0, min(len(card.facts), 30), 10):  # a section holds at most 10 fields
-        fields = [{"type": "mrkdwn", "text": _cut(f"*{f.label}*\n{f.value}", 2000)}
+        fields = [{"type": "mrkdwn", "text": _cut(f"*{esc(f.label)}*\n{esc(f.value)}", 2000)}
                   for f in card.facts[start:start + 10]]
         blocks.append({"type": "section", "fields": fields})
     if card.text:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(card.text, 3000)}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(esc(card.text), 3000)}})
     if card.buttons:
         elements = []
         seen: set[str] = set()
@@ -65,14 +80,14 @@ def render_slack(card: Card) -> tuple[str, list[dict[str, Any]]]:
                 el["style"] = b.style
             elements.append(el)
         blocks.append({"type": "actions", "elements": elements})
-    context = [f"<{lk.url}|{lk.label}>" for lk in card.links if lk.url.startswith(("https://", "http://"))]
+    context = [_link(lk.url, lk.label) for lk in card.links if lk.url.startswith(("https://", "http://"))]
     if card.footer:
-        context.append(card.footer)
+        context.append(esc(card.footer))
     if context:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": _cut(c, 2000)} for c in context[:10]
         ]})
-    fallback = _cut(f"{_mention(card)}{card.title}{' - ' + card.status if card.status else ''}", 3000)
+    fallback = _cut(f"{_mention(card)}{esc(card.title)}{' - ' + esc(card.status) if card.status else ''}", 3000)
     return fallback, blocks
 
 

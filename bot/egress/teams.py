@@ -15,6 +15,7 @@ posted status (``teams-webhook:<status>``) so the outbox stores it like a Slack 
 from __future__ import annotations
 
 import copy
+import html
 import json
 import logging
 import re
@@ -148,9 +149,23 @@ def teams_text(text: str) -> str:
     return text
 
 
+_MD_SPECIAL = re.compile(r"([\\\[\]])")
+
+
+def escape_markdown(text: str) -> str:
+    """Teams' surface escape for Adaptive Card markdown: backslash before ``\\``, ``[`` and ``]`` so untrusted
+    text can never form a link with a misleading label (``[click](https://evil)``). Adaptive Cards render no
+    HTML and no ``<at>`` mention without an entity, so ``<`` and ``>`` are shown as they are. ``*bold*`` stays
+    cosmetic (Slack-style single stars become Markdown's double ones)."""
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return re.sub(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])", r"**\1**", text)
+
+
 def _for_teams(card: Card) -> Card:
-    return replace(card, title=markdown(card.title), text=markdown(card.text),
-                   facts=tuple(Fact(markdown(f.label), markdown(f.value)) for f in card.facts))
+    """Every text field of the card escaped for Adaptive Card markdown (card fields are plain, untrusted text)."""
+    esc = escape_markdown
+    return replace(card, title=esc(card.title), status=esc(card.status), text=esc(card.text),
+                   footer=esc(card.footer), facts=tuple(Fact(esc(f.label), esc(f.value)) for f in card.facts))
 
 
 def render_teams(card: Card, *, interactive: bool = False) -> dict[str, Any]:
@@ -186,9 +201,20 @@ def render_teams(card: Card, *, interactive: bool = False) -> dict[str, Any]:
     return _render(slim, interactive=interactive, text=slim.text, facts=0)
 
 
+def _for_messagecard(card: Card) -> Card:
+    """Legacy connector cards read Markdown and some HTML: Markdown-escaped, then ``&``, ``<``, ``>`` as entities."""
+    card = _for_teams(card)
+
+    def esc(text: str) -> str:
+        return html.escape(text, quote=False)
+
+    return replace(card, title=esc(card.title), status=esc(card.status), text=esc(card.text),
+                   footer=esc(card.footer), facts=tuple(Fact(esc(f.label), esc(f.value)) for f in card.facts))
+
+
 def render_messagecard(card: Card) -> dict[str, Any]:
     """A legacy Office 365 connector MessageCard, built with pymsteams (its payload; we send it ourselves)."""
-    card = _for_teams(card)
+    card = _for_messagecard(card)
     mc = pymsteams.connectorcard(None)
     title = card.title + (f" — {card.status}" if card.status else "")
     mc.title(_clip(title, _FIELD_MAX))

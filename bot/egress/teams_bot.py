@@ -50,8 +50,9 @@ _VERBS = {"approve": True, "reject": False}
 class CommandRunner(Protocol):
     """What the bot needs from the pipeline (the lead implements and wires it)."""
 
-    async def run_text(self, text: str, actor: Actor) -> str:
-        """Run a chat command (``deploy api v1.4.2 to staging``, ``approve r-...``) and answer in text."""
+    async def run_text(self, text: str, actor: Actor, *, message_id: str = "") -> str:
+        """Run a chat command (``deploy api v1.4.2 to staging``, ``approve r-...``) and answer in text.
+        ``message_id`` identifies the activity (its idempotency key): the same one twice has one effect."""
         ...
 
     async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card | str:
@@ -73,6 +74,13 @@ def command_text(activity: Activity) -> str:
     text = _TAG.sub(" ", _AT_MENTION.sub(" ", activity.text or ""))
     text = text.replace("&nbsp;", " ").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
     return " ".join(text.split())
+
+
+def message_key(activity: Activity) -> str:
+    """The idempotency key of a text command: the activity id within its conversation (as Slack's trigger_id).
+    Teams redelivers an activity with the same id; "" (no id) means no deduplication is possible."""
+    conversation = activity.conversation.id if activity.conversation and activity.conversation.id else ""
+    return f"{conversation}:{activity.id}" if activity.id else ""
 
 
 def card_attachment(card: Card) -> Attachment:
@@ -123,7 +131,7 @@ class TeamsBot(ActivityHandler):
             return
         log.info("teams command received conversation=%s person=%s", actor.channel, actor.person or "-")
         try:
-            answer = await self._runner.run_text(text, actor)
+            answer = await self._runner.run_text(text, actor, message_id=message_key(activity))
         except Exception:
             log.exception("teams command failed conversation=%s", actor.channel)
             answer = "Something went wrong while running that command; it was logged."

@@ -8,7 +8,7 @@ from bot.config import Config
 from bot.domain import Button, Card, Event, Fact, Link, Op, OutboundMessage
 from bot.policy.routing import route
 from bot.security.model import Severity
-from bot.security.store_ops import Alert
+from bot.security.store_ops import FOLDED, Alert, Folded, folded_summary
 from bot.store.db import Conn
 from bot.store.store import Unit
 
@@ -29,7 +29,9 @@ def card_key(alert_id: str) -> str:
     return f"sec:{alert_id}"
 
 
-def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "") -> Card:
+def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
+                      folded: Folded | None = None) -> Card:
+    """The alert's card. ``folded`` (for a rule's folded alert): how many principals, the busiest first."""
     e = alert.sample
     if alert.state == "resolved":
         status, tone = f"Resolved by {alert.resolved_by}", "good"
@@ -40,11 +42,14 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "") 
     what = f"`{e.event_name}` on {e.event_source}"
     if e.error_code:
         what += f" failed: {e.error_code}"
-    facts = [
-        Fact("Severity", alert.severity.value),
-        Fact("Principal", f"{alert.principal} ({e.principal_type or 'unknown type'})"),
-    ]
-    if e.session_issuer:
+    facts = [Fact("Severity", alert.severity.value)]
+    if folded is not None:
+        shown = ", ".join(f"{p} ({n})" for p, n in folded.top)
+        more = folded.principals - len(folded.top)
+        facts.append(Fact(f"Top {len(folded.top)} principals", shown + (f" (+{more} more)" if more > 0 else "")))
+    else:
+        facts.append(Fact("Principal", f"{alert.principal} ({e.principal_type or 'unknown type'})"))
+    if e.session_issuer and folded is None:
         facts.append(Fact("Issuer", e.session_issuer + (f" / session {e.session_name}" if e.session_name else "")))
     gh = e.github
     repo = gh.repository or (repository if gh.run_id else "")
@@ -79,7 +84,8 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "") 
         links = (Link("Workflow run", run_url),)
     return Card(
         kind="security",
-        title=f"{alert.title}: {alert.principal}",
+        title=f"{alert.title}: {folded.principals} principals" if folded is not None else
+        f"{alert.title}: {alert.principal}",
         status=status,
         tone=tone,
         text=what,
@@ -92,14 +98,17 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "") 
 
 
 async def enqueue_card(unit: Unit | Conn, config: Config, alert: Alert, *, seq: int) -> int:
-    """Post (seq 1) or update the alert's card in every routed destination. Returns messages added."""
+    """Post (seq 1) or update the alert's card in every routed destination. Returns messages added.
+    Critical alerts go to the outbox's priority lane: ahead of everything else queued in their channel."""
     u = unit if isinstance(unit, Unit) else Unit(unit)
+    folded = await folded_summary(u.c, alert.id) if alert.principal == FOLDED else None
+    priority = 1 if alert.severity is Severity.CRITICAL else 0
     added = 0
     for target in route(config, Event(kind="security", severity=alert.severity.value)):
-        card = render_alert_card(alert, repository=config.repository, mention=target.mention)
+        card = render_alert_card(alert, repository=config.repository, mention=target.mention, folded=folded)
         msg = OutboundMessage(
             key=f"{card_key(alert.id)}:{seq}:{target.destination.platform.value}:{target.destination.address}",
             destination=target.destination, op=Op.CARD, card=card, card_key=card_key(alert.id),
         )
-        added += int(await u.enqueue(msg))
+        added += int(await u.enqueue(msg, priority=priority))
     return added

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ from bot.security.rules import AllowList, Rule, default_rules, parse_allow, pars
 
 DEFAULT_CERT_HOST = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
 _TOP = ("enabled", "window", "card_update_interval", "sns", "sqs", "github_oidc", "own_resources", "allow",
-        "rules")
+        "rules", "responders", "subjects", "fold_after")
 _SNS = ("topics", "cert_host_pattern")
 _SQS = ("queue_url", "region", "max_receives", "dead_letter_queue_url", "wait_seconds", "visibility_timeout")
 _TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
@@ -40,6 +41,9 @@ class SecuritySettings:
     own_resources: tuple[str, ...] = ()  # glob patterns over ARNs / names the bot owns
     allow: AllowList = field(default_factory=AllowList)
     rules: tuple[Rule, ...] = ()
+    responders: tuple[str, ...] = ()  # person keys (groups expanded) who may act on alerts; () = nobody
+    subjects: tuple[tuple[str, str], ...] = ()  # (person key, principal glob): whom an alert is about
+    fold_after: int = 10  # distinct principals per rule within the window before they fold into one card
 
 
 def _strings(value: Any, path: str, problems: list[str]) -> tuple[str, ...]:
@@ -73,8 +77,39 @@ def _mapping(value: Any, path: str, known: tuple[str, ...], problems: list[str])
     return value
 
 
-def parse_security(data: Any) -> SecuritySettings:
-    """Validate ``config.raw["security"]`` (None = defaults). Raises ConfigError listing every problem."""
+def _people(value: Any, path: str, problems: list[str], *, people: Mapping[str, object] | None,
+            groups: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """A list of person keys and group names, expanded to person keys (checked when ``people`` is given)."""
+    out: list[str] = []
+    for i, name in enumerate(_strings(value, path, problems)):
+        if name in groups:
+            out.extend(groups[name])
+        elif people is None or name in people:
+            out.append(name)
+        else:
+            problems.append(f"{path}[{i}]: {name!r} is not a person or group in people / groups")
+    return tuple(dict.fromkeys(out))
+
+
+def _subjects(value: Any, problems: list[str], *, people: Mapping[str, object] | None) -> tuple[tuple[str, str], ...]:
+    """``{person: [principal ARN globs]}``: which AWS principals are that person (besides name matching)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        problems.append("security.subjects: must be a mapping of person -> list of principal ARN patterns")
+        return ()
+    out: list[tuple[str, str]] = []
+    for person, patterns in value.items():
+        if people is not None and person not in people:
+            problems.append(f"security.subjects.{person}: not a person in people")
+        out.extend((str(person), p) for p in _strings(patterns, f"security.subjects.{person}", problems))
+    return tuple(out)
+
+
+def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
+                   groups: Mapping[str, tuple[str, ...]] | None = None) -> SecuritySettings:
+    """Validate ``config.raw["security"]`` (None = defaults). Raises ConfigError listing every problem.
+    With ``people`` / ``groups`` (from the config), responders and subjects are checked against them."""
     problems: list[str] = []
     root = _mapping(data, "security", _TOP, problems)
     enabled = root.get("enabled", True)
@@ -125,14 +160,18 @@ def parse_security(data: Any) -> SecuritySettings:
     own = _strings(root.get("own_resources"), "security.own_resources", problems)
     allow = parse_allow(root.get("allow"), "security.allow", problems)
     rules = parse_rules(root.get("rules"), "security.rules", problems, base=default_rules())
+    responders = _people(root.get("responders"), "security.responders", problems, people=people,
+                         groups=groups or {})
+    subject_map = _subjects(root.get("subjects"), problems, people=people)
+    fold_after = _int(root, "fold_after", "security", problems, default=10, lo=1, hi=100_000)
     if problems:
         raise ConfigError(problems)
     return SecuritySettings(
         enabled=enabled, window_s=window_s, card_update_interval_s=float(interval), sns_topics=topics,
         cert_host_pattern=str(pattern), sqs=sqs, github_allowed_subjects=subjects, own_resources=own,
-        allow=allow, rules=rules,
+        allow=allow, rules=rules, responders=responders, subjects=subject_map, fold_after=fold_after,
     )
 
 
 def security_settings(config: Config) -> SecuritySettings:
-    return parse_security(config.raw.get("security"))
+    return parse_security(config.raw.get("security"), people=config.people, groups=config.groups)

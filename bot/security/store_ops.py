@@ -95,6 +95,53 @@ async def find_open_alert(c: Conn, *, rule_id: str, principal: str, account: str
     return _alert(row) if row else None
 
 
+FOLDED = "*"  # the principal of a rule's folded alert (many principals, one card)
+
+
+async def alert_principals(c: Conn, alert: Alert) -> tuple[str, ...]:
+    """Every principal an alert is about: its own, or for a folded alert each principal folded into it."""
+    if alert.principal != FOLDED:
+        return (alert.principal,)
+    rows = await c.fetch("SELECT DISTINCT principal FROM security_events WHERE alert_id = ?", alert.id)
+    return tuple(str(r["principal"]) for r in rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """What a folded alert's card shows: how many principals, and the busiest ones with their event counts."""
+
+    principals: int
+    top: tuple[tuple[str, int], ...]
+
+
+async def folded_summary(c: Conn, alert_id: str, *, top: int = 5) -> Folded:
+    total = await c.fetchrow("SELECT COUNT(DISTINCT principal) AS n FROM security_events WHERE alert_id = ?",
+                             alert_id)
+    rows = await c.fetch(
+        "SELECT principal, COUNT(*) AS n FROM security_events WHERE alert_id = ? GROUP BY principal "
+        "ORDER BY n DESC, principal LIMIT ?", alert_id, top,
+    )
+    return Folded(int(total["n"]) if total else 0, tuple((str(r["principal"]), int(r["n"])) for r in rows))
+
+
+async def find_fold_alert(c: Conn, *, rule_id: str, since: float) -> Alert | None:
+    """The rule's open folded alert (many principals, one card) within the window, if the rule has one."""
+    row = await c.fetchrow(
+        f"SELECT {_COLS} FROM security_alerts WHERE rule_id = ? AND principal = ? AND state != 'resolved' "
+        "AND last_seen >= ? ORDER BY created_at DESC LIMIT 1", rule_id, FOLDED, since,
+    )
+    return _alert(row) if row else None
+
+
+async def open_principal_alerts(c: Conn, *, rule_id: str, since: float) -> int:
+    """How many principals the rule has an open alert of their own for, within the window."""
+    row = await c.fetchrow(
+        "SELECT COUNT(*) AS n FROM security_alerts WHERE rule_id = ? AND principal != ? AND state != 'resolved' "
+        "AND last_seen >= ?", rule_id, FOLDED, since,
+    )
+    return int(row["n"]) if row else 0
+
+
 async def get_alert(c: Conn, alert_id: str) -> Alert | None:
     row = await c.fetchrow(f"SELECT {_COLS} FROM security_alerts WHERE id = ?", alert_id)
     return _alert(row) if row else None

@@ -24,16 +24,19 @@ from bot.security.normalize import NotCloudTrail, parse_events
 from bot.security.rules import Rule, best_rule
 from bot.security.settings import SecuritySettings, security_settings
 from bot.security.store_ops import (
+    FOLDED,
     Alert,
     add_distinct,
     bump,
     create_alert,
     dirty_alerts,
     event_seen,
+    find_fold_alert,
     find_open_alert,
     insert_event,
     mark_carded,
     new_alert_id,
+    open_principal_alerts,
     save_counts,
 )
 from bot.store.store import Store, Unit
@@ -147,24 +150,10 @@ class SecurityWorker:
             return "unmatched"
         if suppressed:
             return "suppressed"
-        key = (rule.id, e.principal_arn, e.account)
-        since = e.event_time - self.settings.window_s
-        alert = touched.get(key)
-        if alert is None or alert.last_seen < since:
-            alert = await find_open_alert(u.c, rule_id=rule.id, principal=e.principal_arn, account=e.account,
-                                          since=since)
-        if alert is None:
-            if await event_seen(u.c, e.event_id):
-                return "duplicates"
-            alert = Alert(
-                id=new_alert_id(), rule_id=rule.id, title=rule.title, severity=rule.severity,
-                principal=e.principal_arn, account=e.account, state="open", event_count=0,
-                first_seen=e.event_time, last_seen=e.event_time, actions=(), regions=(), source_ips=(), sample=e,
-                created_at=now,
-            )
-            await create_alert(u.c, alert)
-            created.add(alert.id)
-            log.info("security alert opened: alert=%s rule=%s severity=%s", alert.id, rule.id, rule.severity)
+        found = await self._alert_for(u, e, rule, touched=touched, created=created, now=now)
+        if found is None:
+            return "duplicates"
+        key, alert = found
         if not await insert_event(u.c, e, alert_id=alert.id, rule_id=rule.id, now=now):
             touched.setdefault(key, alert)
             return "duplicates"
@@ -179,6 +168,42 @@ class SecurityWorker:
             dirty=True,
         )
         return "events"
+
+    async def _alert_for(
+        self, u: Unit, e: SecurityEvent, rule: Rule, *, touched: dict[tuple[str, str, str], Alert],
+        created: set[str], now: float,
+    ) -> tuple[tuple[str, str, str], Alert] | None:
+        """The open alert ``e`` belongs to, opened if needed: the principal's own, else, once the rule has
+        ``fold_after`` principals with alerts of their own in the window, the rule's folded alert (one card for
+        the many; an attacker choosing role session names cannot bury the channel). None = a duplicate event."""
+        since = e.event_time - self.settings.window_s
+        key = (rule.id, e.principal_arn, e.account)
+        alert = touched.get(key)
+        if alert is None or alert.last_seen < since:
+            alert = await find_open_alert(u.c, rule_id=rule.id, principal=e.principal_arn, account=e.account,
+                                          since=since)
+        if alert is not None:
+            return key, alert
+        if await event_seen(u.c, e.event_id):
+            return None
+        fold_key = (rule.id, FOLDED, "")
+        alert = touched.get(fold_key)
+        if alert is None or alert.last_seen < since:
+            alert = await find_fold_alert(u.c, rule_id=rule.id, since=since)
+        if alert is not None:
+            return fold_key, alert
+        fold = await open_principal_alerts(u.c, rule_id=rule.id, since=since) >= self.settings.fold_after
+        alert = Alert(
+            id=new_alert_id(), rule_id=rule.id, title=rule.title, severity=rule.severity,
+            principal=FOLDED if fold else e.principal_arn, account=e.account, state="open", event_count=0,
+            first_seen=e.event_time, last_seen=e.event_time, actions=(), regions=(), source_ips=(), sample=e,
+            created_at=now,
+        )
+        await create_alert(u.c, alert)
+        created.add(alert.id)
+        log.info("security alert opened: alert=%s rule=%s severity=%s folded=%s", alert.id, rule.id, rule.severity,
+                 fold)
+        return (fold_key if fold else key), alert
 
     async def _flush(self, u: Unit) -> int:
         """Update cards of alerts that changed, at most once per interval each."""

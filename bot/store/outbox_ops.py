@@ -15,23 +15,26 @@ class OutboxOps:
     c: Conn
 
     # ------------------------------------------------------------ outbox
-    async def enqueue(self, m: OutboundMessage) -> bool:
-        """Add a message to the outbox; a repeated key is ignored. Returns True if added."""
+    async def enqueue(self, m: OutboundMessage, *, priority: int = 0) -> bool:
+        """Add a message to the outbox; a repeated key is ignored. Returns True if added.
+        ``priority`` > 0 (critical alerts) puts it in its channel's priority lane, delivered ahead of the rest."""
         t = time.time()
         n = await self.c.execute(
-            "INSERT INTO outbox (key, platform, address, user_id, op, card_key, payload, next_at, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO outbox (key, platform, address, user_id, op, card_key, payload, next_at, created_at, "
+            "priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
             m.key, m.destination.platform.value, m.destination.address, m.destination.user, m.op.value,
-            m.card_key, json.dumps(m.card.to_dict(), separators=(",", ":")), t, t,
+            m.card_key, json.dumps(m.card.to_dict(), separators=(",", ":")), t, t, priority,
         )
         return n == 1
 
     async def outbox_due(self, *, limit: int, lease_s: float) -> list[OutboundMessage]:
         """Claim, under a lease, the oldest pending message of each destination lane that is due.
 
-        A lane is a channel (or a response_url), or one card's thread. Only a lane's head is ever claimed,
-        so a later message never overtakes an earlier one that waits for a retry or is leased by another
-        worker, on any replica; and one busy channel cannot hide the others."""
+        A lane is a channel (or a response_url), or one card's thread; a channel's priority messages (critical
+        alerts) form a lane of their own, returned first, so they overtake whatever else the channel has queued.
+        Only a lane's head is ever claimed, so a later message never overtakes an earlier one of its lane that
+        waits for a retry or is leased by another worker, on any replica; and one busy channel cannot hide the
+        others. The caller keeps each channel's rate limit across its lanes."""
         t = time.time()
         if self.c.dialect == "postgres":
             # one claimer at a time across replicas (claims take milliseconds); the others try next pass
@@ -41,8 +44,8 @@ class OutboxOps:
         heads = await self.c.fetch(
             "SELECT o.id, o.key, o.platform, o.address, o.user_id, o.op, o.card_key, o.payload, o.attempts, "
             "o.next_at, o.lease_until FROM outbox o JOIN (SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' "
-            "GROUP BY platform, address, CASE WHEN op = 'post' THEN card_key ELSE '' END) h ON o.id = h.id "
-            "ORDER BY o.id"
+            "GROUP BY platform, address, priority, CASE WHEN op = 'post' THEN card_key ELSE '' END) h ON o.id = h.id "
+            "ORDER BY o.priority DESC, o.id"
         )
         chosen: list[Row] = []
         for r in heads:

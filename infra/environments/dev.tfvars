@@ -26,3 +26,12 @@ enable_instant_rollback = true
 security_events_target = "sqs"
 
 manage_github = false
+
+vpc_id                     = "vpc-0123456789abcdef0"
+private_subnet_ids         = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+public_subnet_ids          = ["subnet-0123456789abcdef2", "subnet-0123456789abcdef3"]
+bot_domain_name            = "chatops.acme.example"
+bot_certificate_arn        = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+bot_image                  = "123456789012.dkr.ecr.us-east-1.amazonaws.com/chatops-bot@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+github_app_id              = 123456
+github_app_installation_id = 654321

@@ -23,6 +23,7 @@ AUD = """    condition {
     }
 """
 APPLY_SUB = 'values   = ["repo:${var.github_repository}:environment:${var.apply_environment}"]'
+DEPLOY_SUB = 'values   = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]'
 APPLY_ENV_VALIDATION = (
     "  validation {\n"
     '    condition     = can(regex("^[A-Za-z0-9_.-]{1,255}$", var.apply_environment))\n'
@@ -55,6 +56,38 @@ MUTATIONS: list[tuple[str, str, str, Callable[[str], str]]] = [
         "github-oidc",
         "trust.tf",
         _replace(APPLY_SUB, 'values   = ["repo:${var.github_repository}:pull_request"]'),
+    ),
+    # defect 2: a branch naming some environment must not reach the state-reading plan role
+    (
+        "plan-trusts-an-environment",
+        "github-oidc",
+        "trust.tf",
+        _replace(
+            '"repo:${var.github_repository}:pull_request",',
+            '"repo:${var.github_repository}:pull_request",\n'
+            '        "repo:${var.github_repository}:environment:infra-plan",',
+        ),
+    ),
+    (
+        "deploy-trusts-main-branch",
+        "github-oidc",
+        "trust.tf",
+        _replace(DEPLOY_SUB, 'values   = ["repo:${var.github_repository}:ref:refs/heads/main"]'),
+    ),
+    (
+        "build-trusts-pull-requests",
+        "github-oidc",
+        "trust.tf",
+        _replace(DEPLOY_SUB, 'values   = ["repo:${var.github_repository}:pull_request"]'),
+    ),
+    (
+        "security-scan-trusts-pull-requests",
+        "github-oidc",
+        "trust.tf",
+        _replace(
+            'values   = ["repo:${var.github_repository}:ref:refs/heads/main"]',
+            'values   = ["repo:${var.github_repository}:pull_request"]',
+        ),
     ),
     ("aud-dropped", "github-oidc", "trust.tf", _replace(AUD, "")),
     (
@@ -122,7 +155,7 @@ MUTATIONS: list[tuple[str, str, str, Callable[[str], str]]] = [
     (
         "service-wildcard-action",
         "github-oidc",
-        "roles.tf",
+        "roles_deploy.tf",
         _replace('"lambda:UpdateFunctionCode",', '"lambda:*",'),
     ),
     (
@@ -137,7 +170,7 @@ MUTATIONS: list[tuple[str, str, str, Callable[[str], str]]] = [
     (
         "resource-star-on-lambda",
         "github-oidc",
-        "roles.tf",
+        "roles_deploy.tf",
         _replace("resources = local.lambda_function_arns", 'resources = ["*"]'),
     ),
     (

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.contract import JOB_KINDS
 from tests.infra import tfcheck
 from tests.infra.tfcheck import INFRA, MODULE_NAMES, MODULES
 
@@ -17,7 +18,7 @@ def test_every_tf_file_parses(directory: Path) -> None:
     assert files, f"no .tf files in {directory}"
 
 
-def test_the_four_modules_exist() -> None:
+def test_the_modules_exist() -> None:
     assert sorted(p.name for p in MODULES.iterdir() if p.is_dir()) == sorted(MODULE_NAMES)
 
 
@@ -49,25 +50,33 @@ def test_readme_documents_inputs_outputs_and_an_example(module: str) -> None:
 def test_every_github_oidc_role_trusts_only_its_subjects() -> None:
     files = tfcheck.load_dir(MODULES / "github-oidc")
     docs = tfcheck.policy_documents(files)
+    deploy_env = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
     expected = {
+        # defect 2: pull requests get the `pull_request` subject; no environment may reach the plan role
         "trust_infra_plan": [
+            "repo:${var.github_repository}:pull_request",
             "repo:${var.github_repository}:ref:refs/heads/main",
-            "repo:${var.github_repository}:environment:${var.plan_environment}",
         ],
         "trust_infra_apply": ["repo:${var.github_repository}:environment:${var.apply_environment}"],
-        "trust_lambda_deploy": ["repo:${var.github_repository}:environment:${var.deploy_environment}"],
-        "trust_web_deploy": ["repo:${var.github_repository}:environment:${var.deploy_environment}"],
-        "trust_api_deploy": ["repo:${var.github_repository}:environment:${var.deploy_environment}"],
+        "trust_build": deploy_env,
+        "trust_lambda_deploy": deploy_env,
+        "trust_web_deploy": deploy_env,
+        "trust_api_deploy": deploy_env,
+        "trust_security_scan": ["repo:${var.github_repository}:ref:refs/heads/main"],
     }
+    assert {n for n in docs if n.startswith("trust_")} == set(expected)
     for name, subjects in expected.items():
         (statement,) = tfcheck.statements(docs[name])
         sub = [c for c in statement["condition"] if c["variable"].endswith(":sub")]
         assert [c["values"] for c in sub] == [subjects], name
 
     roles = {name: body for t, name, body in tfcheck.typed(files, "resource") if t == "aws_iam_role"}
-    assert set(roles) == {"infra_plan", "infra_apply", "lambda_deploy", "web_deploy", "api_deploy"}
+    assert set(roles) == {n.removeprefix("trust_") for n in expected}
     for name, body in roles.items():
         assert body["assume_role_policy"] == f"${{data.aws_iam_policy_document.trust_{name}.json}}"
+    # one role per job kind, named ${name_prefix}-github-<suffix> (bot/contract.py)
+    suffixes = {str(body["name"]).removeprefix("${var.name_prefix}-github-") for body in roles.values()}
+    assert suffixes == {kind.role_suffix for kind in JOB_KINDS.values()}
 
 
 def _actions(files: dict, doc: str) -> set[str]:
@@ -77,29 +86,35 @@ def _actions(files: dict, doc: str) -> set[str]:
 def test_github_oidc_role_action_lists() -> None:
     files = tfcheck.load_dir(MODULES / "github-oidc")
     ecr_push = {
-        "ecr:GetAuthorizationToken",
         "ecr:BatchCheckLayerAvailability",
         "ecr:BatchGetImage",
         "ecr:CompleteLayerUpload",
-        "ecr:DescribeImages",
         "ecr:GetDownloadUrlForLayer",
         "ecr:InitiateLayerUpload",
         "ecr:PutImage",
         "ecr:UploadLayerPart",
     }
+    # Deploy roles read images (Lambda makes the UpdateFunctionCode caller read the image) but cannot push.
+    ecr_read = {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages", "ecr:DescribeRepositories"}
     lambda_deploy = {
+        "lambda:CreateAlias",  # defect 3: the first deploy of a function creates its alias
         "lambda:GetAlias",
         "lambda:GetFunction",
         "lambda:GetFunctionConfiguration",
-        "lambda:ListAliases",
         "lambda:ListVersionsByFunction",
         "lambda:PublishVersion",
         "lambda:UpdateAlias",
         "lambda:UpdateFunctionCode",
     }
-    assert _actions(files, "lambda_deploy") == ecr_push | lambda_deploy | {"cloudwatch:DescribeAlarms"}
+    assert _actions(files, "build") == ecr_push | {"ecr:GetAuthorizationToken"}
+    assert _actions(files, "security_scan") == {
+        "ecr:DescribeImageScanFindings",
+        "ecr:DescribeImages",
+        "ecr:DescribeRepositories",
+    }
+    assert _actions(files, "lambda_deploy") == ecr_read | lambda_deploy | {"cloudwatch:DescribeAlarms"}
     assert _actions(files, "api_deploy") == (
-        ecr_push
+        ecr_read
         | lambda_deploy
         | {"cloudwatch:DescribeAlarms", "apigateway:GET", "apigateway:POST", "apigateway:PATCH"}
     )
@@ -109,14 +124,12 @@ def test_github_oidc_role_action_lists() -> None:
         "s3:GetObject",
         "s3:PutObject",
         "cloudfront:CreateInvalidation",
-        "cloudfront:GetDistribution",
-        "cloudfront:GetInvalidation",
-        "cloudfront:ListInvalidations",
         "cloudfront:GetDistributionConfig",
         "cloudfront:UpdateDistribution",
     }
-    # The plan role writes nothing but its lock.
+    # The plan role writes nothing but its lock, and reads no secret.
     plan = _actions(files, "state_read") | _actions(files, "infra_plan")
+    assert not any(a.startswith("secretsmanager:") for a in plan)
     writes = {a for a in plan if re.search(r":(Put|Delete|Update|Create)", a)}
     assert writes == {"s3:PutObject", "s3:DeleteObject", "dynamodb:PutItem", "dynamodb:DeleteItem"}
     lock = [
@@ -127,11 +140,14 @@ def test_github_oidc_role_action_lists() -> None:
     assert lock[0]["resources"] == ["${local.state_bucket_arn}/${var.state_key_prefix}*.tflock"]
 
 
-def test_web_deploy_writes_only_the_release_prefix() -> None:
+def test_web_deploy_writes_only_the_release_prefix_and_the_ledger() -> None:
     files = tfcheck.load_dir(MODULES / "github-oidc")
     sts = {st["sid"]: st for st in tfcheck.statements(tfcheck.policy_documents(files)["web_deploy"])}
     assert sts["WriteReleasePrefix"]["resources"] == ["${local.web_bucket_arn}/${var.web_release_prefix}*"]
-    assert sts["InvalidateDistribution"]["resources"] == ["${local.web_distribution_arn}"]
+    assert sts["ReadWriteLedger"]["resources"] == ["${local.web_bucket_arn}/${var.web_ledger_key}"]
+    assert sts["SwitchDistribution"]["resources"] == ["${local.web_distribution_arn}"]
+    writes = [st for st in sts.values() if {"s3:PutObject", "s3:DeleteObject"} & set(st["actions"])]
+    assert {sid for sid in (st["sid"] for st in writes)} == {"WriteReleasePrefix", "ReadWriteLedger"}
 
 
 def test_bot_moves_aliases_only_with_instant_rollback() -> None:

@@ -17,14 +17,22 @@ import hcl2
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MODULES = INFRA / "modules"
-MODULE_NAMES = ("github-oidc", "security-events", "github-environments", "chatops-bot")
+MODULE_NAMES = ("github-oidc", "security-events", "github-environments", "chatops-bot", "chatops-bot-service")
 
 OIDC_PREFIX = "token.actions.githubusercontent.com:"
 # A subject is the configured repository (a validated variable or a literal owner/name)
-# followed by exactly the main branch or one named environment. Nothing else.
+# followed by exactly pull_request, the main branch or one named environment. Nothing else.
 _REPO = r"(\$\{var\.github_repository\}|[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
 _ENV = r"(\$\{var\.[a-z_]+_environment\}|[A-Za-z0-9_.-]+)"
-SUBJECT_RE = re.compile(rf"^repo:{_REPO}:(ref:refs/heads/main|environment:{_ENV})$")
+SUBJECT_RE = re.compile(rf"^repo:{_REPO}:(pull_request|ref:refs/heads/main|environment:{_ENV})$")
+
+# Which trust documents may accept a subject that names no environment (bot/contract.py: the plan and
+# security-scan jobs name none). Every other OIDC trust accepts environment subjects only, and these
+# accept no environment subject (defect 2: any branch could name the plan environment).
+REPOSITORY_SCOPE_TRUSTS: dict[str, frozenset[str]] = {
+    "trust_infra_plan": frozenset({"pull_request", "ref:refs/heads/main"}),
+    "trust_security_scan": frozenset({"ref:refs/heads/main"}),
+}
 
 # Statements allowed to use Resource "*", because AWS offers nothing narrower.
 # sid -> (allowed action prefix or exact actions, reason)
@@ -217,8 +225,25 @@ def check_oidc_trust(where: str, st: dict[str, Any]) -> list[str]:
             if not isinstance(value, str) or not SUBJECT_RE.fullmatch(value):
                 errors.append(
                     f"{where}: subject {value!r} is not "
-                    "repo:<repo>:ref:refs/heads/main or repo:<repo>:environment:<name>"
+                    "repo:<repo>:pull_request, repo:<repo>:ref:refs/heads/main or repo:<repo>:environment:<name>"
                 )
+    return errors
+
+
+def check_trust_scope(where: str, document: str, st: dict[str, Any]) -> list[str]:
+    """pull_request and ref subjects only in the repository-scope trusts; environments only elsewhere."""
+    errors: list[str] = []
+    allowed = REPOSITORY_SCOPE_TRUSTS.get(document, frozenset())
+    for cond in st.get("condition", []):
+        if cond.get("variable") != OIDC_PREFIX + "sub" or not isinstance(cond.get("values"), list):
+            continue
+        for value in cond["values"]:
+            tail = str(value).split(":", 2)[-1]
+            if tail.startswith("environment:"):
+                if document in REPOSITORY_SCOPE_TRUSTS:
+                    errors.append(f"{where}: {document} must not accept the environment subject {value!r}")
+            elif tail not in allowed:
+                errors.append(f"{where}: {document} must not accept the subject {value!r} (no environment named)")
     return errors
 
 
@@ -226,9 +251,10 @@ def check_policies(files: dict[str, dict[str, Any]], module: str = "") -> list[s
     errors: list[str] = []
     for name, doc in policy_documents(files).items():
         for i, st in enumerate(statements(doc)):
-            errors.extend(
-                check_statement(f"{module}:data.aws_iam_policy_document.{name}[statement {i} {st.get('sid', '')}]", st)
-            )
+            where = f"{module}:data.aws_iam_policy_document.{name}[statement {i} {st.get('sid', '')}]"
+            errors.extend(check_statement(where, st))
+            if "sts:AssumeRoleWithWebIdentity" in (_as_list(st.get("actions")) or []):
+                errors.extend(check_trust_scope(where, name, st))
     return errors
 
 

@@ -12,7 +12,7 @@ from bot.security.actions import handle_alert_action
 from bot.security.store_ops import get_alert
 from bot.security.worker import SecurityWorker, record_raw
 from bot.store.store import Store
-from tests.security.conftest import envelope, load
+from tests.security.conftest import envelope, load, make_config
 
 
 class Clock:
@@ -122,7 +122,8 @@ def actor(slack_id: str, person: str | None) -> Actor:
     return Actor(platform=Platform.SLACK, platform_id=slack_id, person=person, channel="C0SECURITY")
 
 
-async def test_buttons_ack_assign_resolve(store: Store, config: Config) -> None:
+async def test_buttons_ack_assign_resolve(store: Store) -> None:
+    config = make_config(responders=["alice", "bob"])
     await feed(store, [load("stop-logging.panther-analysis.json")])
     await SecurityWorker(store, config).run_once()
     first = (await deliver_all(store))[0]

@@ -47,7 +47,7 @@ class Runner:
     state: str = "pending approval"
     decided_by: str = ""
 
-    async def run_text(self, text: str, actor: Actor) -> str:
+    async def run_text(self, text: str, actor: Actor, *, message_id: str = "") -> str:
         self.texts.append((text, actor))
         return f"ok {actor.person}: {text}"
 

@@ -116,15 +116,20 @@ def test_messagecard_is_built_with_pymsteams() -> None:
     assert payload["potentialAction"][0]["@type"] == "ViewAction"
 
 
-def test_slack_markup_becomes_teams_markdown() -> None:
-    from bot.domain import Card, Fact
+def test_card_text_is_plain_text_in_teams() -> None:
+    """Card fields are plain (untrusted) text: Slack-looking markup in them is not turned into Teams links
+    (issue 12 item 7); the bot's own links come from ``Card.links`` as ``Action.OpenUrl``."""
+    from bot.domain import Card, Fact, Link
     from bot.egress.teams import render_teams
 
     card = Card(kind="deployment", title="Deploy *api*", text="needs approval in <#C0APPROVALS>",
-                facts=(Fact("Ref", "v1.4.2 @ <https://github.com/acme/platform/commit/abc|abc1234>"),))
-    dumped = json.dumps(render_teams(card))
-    assert "[abc1234](https://github.com/acme/platform/commit/abc)" in dumped
-    assert "<https://" not in dumped and "<#C0APPROVALS>" not in dumped
+                facts=(Fact("Ref", "v1.4.2 @ <https://evil.example/|abc1234> [x](https://evil.example/)"),),
+                links=(Link("Commit abc1234", "https://github.com/acme/platform/commit/abc"),))
+    rendered = render_teams(card)
+    dumped = json.dumps(rendered)
+    assert "[abc1234](" not in dumped and "\\\\[x\\\\](https://evil.example/)" in dumped
+    assert {"type": "Action.OpenUrl", "title": "Commit abc1234",
+            "url": "https://github.com/acme/platform/commit/abc"} in rendered["actions"]
     assert "**api**" in dumped
 
 

@@ -4,8 +4,9 @@
 module "chatops_bot" {
   source = "../../modules/chatops-bot"
 
-  environment                = var.environment
-  secrets                    = concat(["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "CHATOPS_EVENTS_API_KEY", "DATABASE_URL"], var.teams_webhook_env_vars)
+  environment = var.environment
+  # DATABASE_URL is not a secret here: chatops-bot-service connects with the RDS-managed password.
+  secrets                    = concat(["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "CHATOPS_EVENTS_API_KEY"], var.slack_socket_mode ? ["SLACK_APP_TOKEN"] : [], var.teams_webhook_env_vars)
   lambda_function_names      = concat(var.lambda_function_names, var.api_function_names)
   enable_instant_rollback    = var.enable_instant_rollback
   alarm_names                = var.alarm_names
@@ -43,7 +44,7 @@ module "security_events" {
 
   name_prefix        = "chatops-${var.environment}"
   target_type        = var.security_events_target
-  bot_base_url       = var.bot_base_url
+  bot_base_url       = module.chatops_bot_service.base_url
   api_key_secret_arn = var.security_events_target == "api_destination" ? module.chatops_bot.events_api_key_secret_arn : null
   alarm_actions      = var.alarm_actions
 }
@@ -67,4 +68,30 @@ module "github_environments" {
   } : name => value if value != null }
   chatops_app_id         = var.chatops_app_id
   required_status_checks = var.required_status_checks
+}
+
+module "chatops_bot_service" {
+  source = "../../modules/chatops-bot-service"
+
+  environment         = var.environment
+  vpc_id              = var.vpc_id
+  private_subnet_ids  = var.private_subnet_ids
+  public_subnet_ids   = var.public_subnet_ids
+  certificate_arn     = var.bot_certificate_arn
+  domain_name         = var.bot_domain_name
+  route53_zone_id     = var.bot_route53_zone_id
+  image               = var.bot_image
+  socket_mode         = var.slack_socket_mode
+  task_role_arn       = module.chatops_bot.role_arn
+  secret_arns         = module.chatops_bot.secret_arns
+  secrets_kms_key_arn = module.chatops_bot.kms_key_arn
+  environment_variables = {
+    GITHUB_APP_ID              = tostring(var.github_app_id)
+    GITHUB_APP_INSTALLATION_ID = tostring(var.github_app_installation_id)
+  }
+  desired_count           = var.bot_desired_count
+  db_multi_az             = var.environment == "production"
+  db_deletion_protection  = var.environment != "dev"
+  alb_deletion_protection = var.environment != "dev"
+  access_logs_bucket      = var.alb_access_logs_bucket
 }

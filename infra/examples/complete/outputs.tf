@@ -37,3 +37,43 @@ output "security_events" {
     dead_letter_queue = module.security_events.dead_letter_queue_url
   }
 }
+
+output "bot_alb_dns_name" {
+  description = "DNS name of the bot's load balancer (point bot_domain_name at it unless bot_route53_zone_id is set)."
+  value       = module.chatops_bot_service.alb_dns_name
+}
+
+output "bot_ingress_urls" {
+  description = "Where Slack, the GitHub App, EventBridge, SNS and Teams send (docs/deploy-aws.md step 8)."
+  value       = module.chatops_bot_service.ingress_urls
+}
+
+output "bot_cluster_name" {
+  description = "ECS cluster of the bot."
+  value       = module.chatops_bot_service.cluster_name
+}
+
+output "bot_service_name" {
+  description = "ECS service of the bot."
+  value       = module.chatops_bot_service.service_name
+}
+
+output "bot_task_definition_arn" {
+  description = "Current task definition of the bot (one-off tasks such as check-config)."
+  value       = module.chatops_bot_service.task_definition_arn
+}
+
+output "bot_run_task_network_configuration" {
+  description = "awsvpcConfiguration for aws ecs run-task."
+  value       = module.chatops_bot_service.run_task_network_configuration
+}
+
+output "bot_db_endpoint" {
+  description = "The bot's PostgreSQL endpoint."
+  value       = module.chatops_bot_service.db_endpoint
+}
+
+output "bot_db_secret_arn" {
+  description = "RDS-managed secret of the bot's database login."
+  value       = module.chatops_bot_service.db_secret_arn
+}

@@ -182,3 +182,67 @@ variable "required_status_checks" {
     "terraform scan (checkov)", "static analysis",
   ]
 }
+
+variable "vpc_id" {
+  description = "VPC of the bot's load balancer, tasks and database."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets (two or more AZs, egress on 443) of the bot's tasks and database."
+  type        = list(string)
+}
+
+variable "public_subnet_ids" {
+  description = "Public subnets (two or more AZs) of the bot's load balancer."
+  type        = list(string)
+}
+
+variable "bot_domain_name" {
+  description = "Host name of the bot, e.g. chatops.acme.example (bot_base_url is https://<this>)."
+  type        = string
+}
+
+variable "bot_certificate_arn" {
+  description = "ACM certificate covering bot_domain_name, in aws_region."
+  type        = string
+}
+
+variable "bot_route53_zone_id" {
+  description = "Hosted zone for the bot's alias record; null to manage DNS elsewhere."
+  type        = string
+  default     = null
+}
+
+variable "bot_image" {
+  description = "The bot's image with your chatops.yml, pinned by digest (<ecr>/chatops-bot@sha256:...); see docs/deploy-aws.md."
+  type        = string
+}
+
+variable "bot_desired_count" {
+  description = "Number of bot tasks (at least 2)."
+  type        = number
+  default     = 2
+}
+
+variable "slack_socket_mode" {
+  description = "Slack over Socket Mode (no /slack/events route; the SLACK_APP_TOKEN secret is created)."
+  type        = bool
+  default     = false
+}
+
+variable "github_app_id" {
+  description = "The bot's GitHub App id (GITHUB_APP_ID)."
+  type        = number
+}
+
+variable "github_app_installation_id" {
+  description = "Installation id of the bot's GitHub App (GITHUB_APP_INSTALLATION_ID)."
+  type        = number
+}
+
+variable "alb_access_logs_bucket" {
+  description = "S3 bucket for the bot load balancer's access logs; null for none."
+  type        = string
+  default     = null
+}

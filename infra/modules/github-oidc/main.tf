@@ -1,12 +1,15 @@
-# GitHub Actions OIDC provider and one role per workflow type.
+# GitHub Actions OIDC provider and one role per job kind (bot/contract.py): build, lambda-deploy,
+# api-deploy, web-deploy, infra-apply, infra-plan, security-scan.
 #
 # Every trust policy:
 #   * trusts only the GitHub OIDC provider (a Federated principal, never "*");
 #   * allows only sts:AssumeRoleWithWebIdentity;
 #   * pins token.actions.githubusercontent.com:aud to sts.amazonaws.com (StringEquals);
-#   * pins token.actions.githubusercontent.com:sub with StringEquals (never StringLike)
-#     to repo:<owner>/<repo>:ref:refs/heads/main or repo:<owner>/<repo>:environment:<name>.
-# tests/infra checks these properties on the parsed HCL.
+#   * pins token.actions.githubusercontent.com:sub with StringEquals (never StringLike) to literal subjects:
+#     repo:<owner>/<repo>:environment:<name> for the roles of jobs that name an environment,
+#     repo:<owner>/<repo>:pull_request and :ref:refs/heads/main for the plan role,
+#     repo:<owner>/<repo>:ref:refs/heads/main for the security-scan role.
+# tests/infra checks these properties on the parsed HCL; tests/contract checks them against the workflows.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -28,6 +31,10 @@ locals {
   create_lambda_role = length(var.lambda_function_names) > 0
   create_web_role    = var.web_bucket_name != null
   create_api_role    = length(var.api_function_names) > 0
+  # Image builds push to every repository of the account (Lambda functions and API).
+  all_ecr_repository_names  = distinct(concat(var.ecr_repository_names, var.api_ecr_repository_names))
+  create_build_role         = length(local.all_ecr_repository_names) > 0
+  create_security_scan_role = var.create_security_scan_role && length(local.all_ecr_repository_names) > 0
 
   lambda_function_arns = flatten([
     for name in var.lambda_function_names : [
@@ -44,6 +51,7 @@ locals {
   ])
   ecr_repository_arns     = [for name in var.ecr_repository_names : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${name}"]
   api_ecr_repository_arns = [for name in var.api_ecr_repository_names : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${name}"]
+  all_ecr_repository_arns = [for name in local.all_ecr_repository_names : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${name}"]
   alarm_arns              = [for name in var.lambda_alarm_names : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${name}"]
 
   web_bucket_arn       = var.web_bucket_name == null ? null : "arn:${local.partition}:s3:::${var.web_bucket_name}"
@@ -71,5 +79,12 @@ check "web_needs_distribution" {
   assert {
     condition     = var.web_bucket_name == null || var.cloudfront_distribution_id != null
     error_message = "cloudfront_distribution_id is required when web_bucket_name is set."
+  }
+}
+
+check "plan_secret_arns_unused" {
+  assert {
+    condition     = length(var.plan_secret_arns) == 0
+    error_message = "plan_secret_arns is ignored: the plan role reads no secret (nothing secret lives in the Terraform state any more). Remove it from the module call."
   }
 }

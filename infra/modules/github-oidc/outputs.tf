@@ -4,37 +4,49 @@ output "oidc_provider_arn" {
 }
 
 output "infra_plan_role_arn" {
-  description = "Role for `terraform plan` (GitHub variable AWS_PLAN_ROLE_ARN)."
+  description = "Role for `terraform plan` (repository variable AWS_PLAN_ROLE_ARN_<ENV>, e.g. AWS_PLAN_ROLE_ARN_DEV)."
   value       = aws_iam_role.infra_plan.arn
 }
 
 output "infra_apply_role_arn" {
-  description = "Role for `terraform apply` (GitHub environment variable AWS_APPLY_ROLE_ARN)."
+  description = "Role for `terraform apply` (environment variable AWS_APPLY_ROLE_ARN)."
   value       = aws_iam_role.infra_apply.arn
 }
 
+output "build_role_arn" {
+  description = "Role for image builds pushing to ECR (environment variable AWS_BUILD_ROLE_ARN), or null when no ECR repository is named."
+  value       = one(aws_iam_role.build[*].arn)
+}
+
 output "lambda_deploy_role_arn" {
-  description = "Role for Lambda build and deploy (environment variable AWS_LAMBDA_DEPLOY_ROLE_ARN), or null when not created."
+  description = "Role for Lambda deploy and rollback (environment variable AWS_LAMBDA_DEPLOY_ROLE_ARN), or null when not created."
   value       = one(aws_iam_role.lambda_deploy[*].arn)
 }
 
-output "web_deploy_role_arn" {
-  description = "Role for the S3 + CloudFront web deploy (environment variable AWS_WEB_DEPLOY_ROLE_ARN), or null when not created."
-  value       = one(aws_iam_role.web_deploy[*].arn)
-}
-
 output "api_deploy_role_arn" {
-  description = "Role for the API deploy (environment variable AWS_API_DEPLOY_ROLE_ARN), or null when not created."
+  description = "Role for API deploy and rollback (environment variable AWS_API_DEPLOY_ROLE_ARN), or null when not created."
   value       = one(aws_iam_role.api_deploy[*].arn)
 }
 
+output "web_deploy_role_arn" {
+  description = "Role for the S3 + CloudFront web deploy and rollback (environment variable AWS_WEB_DEPLOY_ROLE_ARN), or null when not created."
+  value       = one(aws_iam_role.web_deploy[*].arn)
+}
+
+output "security_scan_role_arn" {
+  description = "Read-only role for the ECR scan job (repository variable AWS_SECURITY_ROLE_ARN, production's account), or null when not created."
+  value       = one(aws_iam_role.security_scan[*].arn)
+}
+
 output "trusted_subjects" {
-  description = "The exact OIDC `sub` values each role accepts, for review."
+  description = "The exact OIDC `sub` values each role accepts, for review (empty list: role not created)."
   value = {
-    infra_plan    = ["repo:${var.github_repository}:ref:refs/heads/main", "repo:${var.github_repository}:environment:${var.plan_environment}"]
-    infra_apply   = ["repo:${var.github_repository}:environment:${var.apply_environment}"]
+    build         = local.create_build_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
     lambda_deploy = local.create_lambda_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
-    web_deploy    = local.create_web_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
     api_deploy    = local.create_api_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
+    web_deploy    = local.create_web_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
+    infra_apply   = ["repo:${var.github_repository}:environment:${var.apply_environment}"]
+    infra_plan    = ["repo:${var.github_repository}:pull_request", "repo:${var.github_repository}:ref:refs/heads/main"]
+    security_scan = local.create_security_scan_role ? ["repo:${var.github_repository}:ref:refs/heads/main"] : []
   }
 }

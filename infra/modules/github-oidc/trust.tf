@@ -1,10 +1,16 @@
-# Trust policies: who (which repository, branch or environment) may assume each role.
+# Trust policies: who may assume each role.
 #
-# `sub` is compared with StringEquals against literal subjects. GitHub builds the
-# subject from the job: a job that names an `environment:` gets
-# "repo:<owner>/<repo>:environment:<name>" (even on main!), any other job on a
-# branch gets "repo:<owner>/<repo>:ref:refs/heads/<branch>". See docs/oidc.md.
+# The OIDC `sub` claim is compared with StringEquals against literal subjects. GitHub builds the
+# subject from the job (docs/oidc.md):
+#   * a job that names an `environment:` gets "repo:<owner>/<repo>:environment:<name>" (even on main,
+#     even when dispatched at a tag);
+#   * a job without one gets "repo:<owner>/<repo>:pull_request" on pull requests and
+#     "repo:<owner>/<repo>:ref:<ref>" otherwise (push, schedule, dispatch).
+# Only the plan role accepts pull_request; only the plan and security-scan roles accept a ref;
+# every other role accepts exactly one environment. tests/contract checks that against the workflows.
 
+# Plans run on pull requests and on pushes to main, naming no environment. No environment subject:
+# a job naming some environment must not get the state-reading role (defect 2).
 data "aws_iam_policy_document" "trust_infra_plan" {
   statement {
     sid     = "GitHubActionsInfraPlan"
@@ -26,8 +32,8 @@ data "aws_iam_policy_document" "trust_infra_plan" {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
       values = [
+        "repo:${var.github_repository}:pull_request",
         "repo:${var.github_repository}:ref:refs/heads/main",
-        "repo:${var.github_repository}:environment:${var.plan_environment}",
       ]
     }
   }
@@ -54,6 +60,32 @@ data "aws_iam_policy_document" "trust_infra_apply" {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
       values   = ["repo:${var.github_repository}:environment:${var.apply_environment}"]
+    }
+  }
+}
+
+# Image builds name the target environment (its ECR lives in this account).
+data "aws_iam_policy_document" "trust_build" {
+  statement {
+    sid     = "GitHubActionsBuild"
+    effect  = "Allow"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
     }
   }
 }
@@ -129,6 +161,32 @@ data "aws_iam_policy_document" "trust_api_deploy" {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
       values   = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
+    }
+  }
+}
+
+# ECR scans run on pushes to main and on the schedule (default branch), naming no environment.
+data "aws_iam_policy_document" "trust_security_scan" {
+  statement {
+    sid     = "GitHubActionsSecurityScan"
+    effect  = "Allow"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = ["repo:${var.github_repository}:ref:refs/heads/main"]
     }
   }
 }

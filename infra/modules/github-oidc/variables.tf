@@ -36,19 +36,8 @@ variable "oidc_provider_arn" {
   }
 }
 
-variable "plan_environment" {
-  description = "GitHub environment (besides the main branch) whose jobs may assume the read-only infra plan role, e.g. a reviewer-free \"infra-plan\" environment used by pull-request plans."
-  type        = string
-  default     = "infra-plan"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9_.-]{1,255}$", var.plan_environment))
-    error_message = "plan_environment must be a literal environment name (letters, digits, '.', '_', '-'; no wildcards)."
-  }
-}
-
 variable "apply_environment" {
-  description = "The only GitHub environment whose jobs may assume the infra apply role."
+  description = "The only GitHub environment whose jobs may assume the infra apply role: the environment this account serves (one AWS account per environment), so pass the same value as deploy_environment."
   type        = string
   default     = "production"
 
@@ -59,7 +48,7 @@ variable "apply_environment" {
 }
 
 variable "deploy_environment" {
-  description = "The GitHub environment (dev, staging or production) this AWS account serves; only its jobs may assume the Lambda, web and API deploy roles."
+  description = "The GitHub environment (dev, staging or production) this AWS account serves; only its jobs may assume the build, Lambda, web and API deploy roles."
   type        = string
 
   validation {
@@ -111,7 +100,7 @@ variable "plan_policy_arns" {
 }
 
 variable "plan_secret_arns" {
-  description = "Secrets Manager secret ARNs whose values `terraform plan` must read (e.g. the EventBridge API key read by the security-events module)."
+  description = "Deprecated and ignored (kept so that existing callers still validate): the plan role reads no secret, because no secret value lives in the Terraform state any more. A non-empty list raises a warning; remove it from the module call."
   type        = list(string)
   default     = []
 
@@ -135,7 +124,7 @@ variable "apply_policy_arns" {
 }
 
 variable "ecr_repository_names" {
-  description = "ECR repositories the Lambda deploy role may push images to. Empty list: no ECR permissions."
+  description = "ECR repositories of the Lambda functions: the build role pushes to them, the Lambda deploy role reads the images it deploys from them, the security-scan role reads their scan findings."
   type        = list(string)
   default     = []
 
@@ -143,6 +132,12 @@ variable "ecr_repository_names" {
     condition     = alltrue([for n in var.ecr_repository_names : can(regex("^[a-z0-9]+([._/-][a-z0-9]+)*$", n))])
     error_message = "ecr_repository_names must be literal repository names (no wildcards)."
   }
+}
+
+variable "create_security_scan_role" {
+  description = "Create the read-only security-scan role (ECR scan findings of every named repository, assumable from the main branch only). The workflows read one AWS_SECURITY_ROLE_ARN, so one account (production) is enough."
+  type        = bool
+  default     = true
 }
 
 variable "lambda_function_names" {
@@ -189,6 +184,17 @@ variable "web_release_prefix" {
   }
 }
 
+variable "web_ledger_key" {
+  description = "Key of the release engine's ledger of web releases (bot/actions/release/web.py LEDGER_KEY); the web deploy role reads and writes this one object outside the release prefix."
+  type        = string
+  default     = "_releases/ledger.json"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.()'-]+(/[A-Za-z0-9!_.()'-]+)*$", var.web_ledger_key))
+    error_message = "web_ledger_key must be a literal object key (no leading slash, no wildcards)."
+  }
+}
+
 variable "cloudfront_distribution_id" {
   description = "CloudFront distribution whose cache the web deploy role may invalidate and whose origin path it may switch to a new release. Required when web_bucket_name is set."
   type        = string
@@ -212,7 +218,7 @@ variable "api_function_names" {
 }
 
 variable "api_ecr_repository_names" {
-  description = "ECR repositories the API deploy role may push images to."
+  description = "ECR repositories of the API functions: the build role pushes to them, the API deploy role reads the images it deploys from them, the security-scan role reads their scan findings."
   type        = list(string)
   default     = []
 
@@ -259,10 +265,4 @@ variable "tags" {
   description = "Tags applied to every resource."
   type        = map(string)
   default     = {}
-}
-
-variable "web_allow_origin_path_switch" {
-  description = "Let the web deploy role update the distribution's configuration, for release engines that go live by pointing the origin path at the new release prefix instead of copying files."
-  type        = bool
-  default     = false
 }

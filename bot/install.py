@@ -1,0 +1,286 @@
+"""``chatops-bot install-workflows DEST``: lay the delivery pipeline into a repository checkout.
+
+What it writes (paths relative to DEST; see docs/workflows.md):
+
+- ``.github/workflows/<name>.yml`` for the workflows of the chosen services (every ``*.yml`` directly under
+  ``workflows/`` is a workflow);
+- ``.github/actions/<name>/`` for every composite action under ``workflows/actions/`` (``action.yml`` and its scripts);
+- ``.github/zizmor.yml`` from ``workflows/config/zizmor.yml``;
+- the config templates ``.github/lambda-functions.json`` and ``.github/release-services.json`` (the user's data:
+  written only where absent, unless ``--force``);
+- the release engine, vendored: ``.github/chatops-release/chatops_release/*.py`` (a copy of ``bot/actions/release``)
+  and ``.github/chatops-release/requirements.txt`` (hash-pinned dependencies, installed with ``--require-hashes``).
+
+Nothing is written when a file would change and ``--force`` was not given: every conflict is checked first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
+
+__all__ = [
+    "ALWAYS",
+    "SERVICES",
+    "InstallError",
+    "Planned",
+    "cmd_install_workflows",
+    "install",
+    "parse_services",
+    "plan",
+    "source_dirs",
+]
+
+# Which workflows each service needs. Workflows not named here (security, rollback, and any new one) are always
+# installed, as are all composite actions, the config templates and the engine.
+SERVICES: dict[str, tuple[str, ...]] = {
+    "api": ("api-ci.yml", "lambda-release.yml"),
+    "worker": ("build-and-deploy-lambda.yml", "lambda-release.yml"),
+    "web": ("web-ci.yml",),
+    "infra": ("infra-ci.yml",),
+}
+ALWAYS: tuple[str, ...] = ("security.yml", "rollback.yml")
+# source name under workflows/config/ -> path in the repository; user_data: kept if present (unless --force)
+_CONFIG_FILES: tuple[tuple[str, str, bool], ...] = (
+    ("zizmor.yml", ".github/zizmor.yml", False),
+    ("lambda-functions.json", ".github/lambda-functions.json", True),
+    ("release-services.json", ".github/release-services.json", True),
+)
+_VARS = re.compile(r"\bvars\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class InstallError(Exception):
+    """install-workflows cannot proceed; the message says why. Nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One file to write: ``dest`` is relative to the repository root (POSIX separators)."""
+
+    dest: str
+    content: bytes
+    user_data: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    workflows: Path  # the repository's workflows/ directory
+    engine: Path  # bot/actions/release
+
+
+def source_dirs() -> Sources:
+    """Locate ``workflows/`` and the engine from the installed ``bot`` package (a checkout of this repository)."""
+    package = Path(__file__).resolve().parent
+    engine = package / "actions" / "release"
+    workflows = package.parent / "workflows"
+    if (workflows / "actions").is_dir() and (engine / "requirements.txt").is_file():
+        return Sources(workflows=workflows, engine=engine)
+    raise InstallError(
+        f"cannot find the workflows next to the bot package ({package.parent / 'workflows'}): "
+        "run install-workflows from a checkout of the chatops-bot repository"
+    )
+
+
+def parse_services(text: str) -> frozenset[str]:
+    """``api,web`` -> the set of services; an unknown name is an :class:`argparse.ArgumentTypeError`."""
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(names - SERVICES.keys())
+    if unknown or not names:
+        what = ", ".join(repr(u) for u in unknown) if unknown else "an empty list"
+        raise argparse.ArgumentTypeError(f"unknown service {what} (choose from {', '.join(sorted(SERVICES))})")
+    return frozenset(names)
+
+
+def _workflow_names(workflows: Path, services: Iterable[str] | None) -> list[str]:
+    every = sorted(p.name for p in workflows.glob("*.yml") if p.is_file())
+    if services is None:
+        return every
+    mapped = {name for names in SERVICES.values() for name in names}
+    chosen = {name for service in services for name in SERVICES[service]}
+    return [name for name in every if name in chosen or name not in mapped]
+
+
+def plan(services: Iterable[str] | None = None, sources: Sources | None = None) -> list[Planned]:
+    """Every file install-workflows writes, in a stable order. ``services=None`` means all."""
+    src = sources or source_dirs()
+    out = [Planned(f".github/workflows/{n}", (src.workflows / n).read_bytes()) for n in
+           _workflow_names(src.workflows, services)]
+    for action in sorted(src.workflows.glob("actions/*/action.yml")):
+        for path in sorted(action.parent.rglob("*")):  # action.yml and the scripts it runs from its own directory
+            if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
+                rel = path.relative_to(action.parent).as_posix()
+                out.append(Planned(f".github/actions/{action.parent.name}/{rel}", path.read_bytes()))
+    for name, dest, user_data in _CONFIG_FILES:
+        out.append(Planned(dest, (src.workflows / "config" / name).read_bytes(), user_data=user_data))
+    for module in sorted(src.engine.glob("*.py")):
+        out.append(Planned(f"{ENGINE_DIR}/{ENGINE_MODULE}/{module.name}", module.read_bytes()))
+    out.append(Planned(f"{ENGINE_DIR}/requirements.txt", (src.engine / "requirements.txt").read_bytes()))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    written: list[str]
+    unchanged: list[str]
+    kept: list[str]  # user data already present, left alone
+    stale: list[str]  # engine modules in DEST that this version does not ship
+
+
+def _current(path: Path) -> bytes | None:
+    if path.is_symlink():
+        return b"\0a symbolic link"  # never equal to a planned file: a conflict (--force replaces the link)
+    return path.read_bytes() if path.exists() else None
+
+
+def _blocked(dest: Path, rel: str) -> bool:
+    """True when ``rel`` cannot become a regular file: it is a directory, or a parent is not a directory."""
+    target = dest / rel
+    if target.is_dir() and not target.is_symlink():
+        return True
+    parent = target.parent
+    while parent != dest:
+        if parent.exists() and not parent.is_dir():
+            return True
+        parent = parent.parent
+    return False
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path.unlink()  # replace the link itself; never write through it
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = False) -> Outcome:
+    """Write the pipeline into ``dest``. Raises :class:`InstallError` (nothing written) on a bad DEST or conflicts."""
+    if not dest.exists():
+        raise InstallError(f"{dest}: no such directory (give the root of a repository checkout)")
+    if not dest.is_dir():
+        raise InstallError(f"{dest}: not a directory (give the root of a repository checkout)")
+    files = plan(services)
+    written: list[str] = []
+    unchanged: list[str] = []
+    kept: list[str] = []
+    todo: list[Planned] = []
+    conflicts: list[str] = []
+    blocked = [item.dest for item in files if _blocked(dest, item.dest)]
+    if blocked:
+        raise InstallError(f"cannot write a file at {', '.join(blocked)} in {dest} (a directory or a file is in the "
+                           "way); nothing was written")
+    for item in files:
+        current = _current(dest / item.dest)
+        if current == item.content:
+            unchanged.append(item.dest)
+        elif current is None or force:
+            todo.append(item)
+        elif item.user_data:
+            kept.append(item.dest)
+        else:
+            conflicts.append(item.dest)
+    if conflicts:
+        listing = "\n".join(f"  {c}" for c in conflicts)
+        raise InstallError(
+            f"{len(conflicts)} file(s) in {dest} differ from what install-workflows would write; "
+            f"nothing was written. Review them, then re-run with --force to overwrite:\n{listing}"
+        )
+    for item in todo:
+        _write(dest / item.dest, item.content)
+        written.append(item.dest)
+    shipped = {Path(f.dest).name for f in files if f.dest.startswith(f"{ENGINE_DIR}/{ENGINE_MODULE}/")}
+    engine_dir = dest / ENGINE_DIR / ENGINE_MODULE
+    stale = sorted(f"{ENGINE_DIR}/{ENGINE_MODULE}/{p.name}" for p in engine_dir.glob("*.py") if p.name not in shipped)
+    return Outcome(written=written, unchanged=unchanged, kept=kept, stale=stale)
+
+
+def _read_variables(dest: Path) -> list[str]:
+    names: set[str] = set()
+    for path in [*dest.glob(".github/workflows/*.yml"), *dest.glob(".github/actions/*/action.yml")]:
+        names.update(_VARS.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return sorted(names)
+
+
+def next_steps(dest: Path) -> str:
+    """What to set after installing: role variables per scope (bot/contract.py), user-set ones, the lint commands."""
+    env_kinds = [k for k in JOB_KINDS.values() if k.scope == "environment"]
+    repo_kinds = [k for k in JOB_KINDS.values() if k.scope == "repository"]
+    role_vars = {k.variable for k in JOB_KINDS.values()} | {plan_role_variable(e) for e in ENVIRONMENTS}
+    lines = [
+        "Next steps:",
+        "1. GitHub Actions variables with the AWS role ARNs (one role per job kind):",
+        f"   environment variables of each environment ({', '.join(ENVIRONMENTS)}):",
+        *(f"     {k.variable:<28} {k.name} jobs (role chatops-<env>-github-{k.role_suffix})" for k in env_kinds),
+        "   repository variables:",
+    ]
+    for k in repo_kinds:
+        if "<ENV>" in k.variable:  # one per environment's account
+            lines += [f"     {plan_role_variable(e):<28} {k.name} jobs (role chatops-{e}-github-{k.role_suffix})"
+                      for e in ENVIRONMENTS]
+        else:
+            lines.append(f"     {k.variable:<28} {k.name} jobs (role chatops-<env>-github-{k.role_suffix})")
+    other = [v for v in _read_variables(dest) if v not in role_vars]
+    lines += [
+        "   Terraform sets all of them: apply infra/examples/complete with manage_github = true",
+        "   (module github-environments; see docs/oidc.md).",
+        "2. The variables you set yourself are listed in docs/secrets-and-variables.md.",
+        textwrap.fill(f"The installed files also read: {', '.join(other) if other else '(nothing else)'}.",
+                      width=110, initial_indent="   ", subsequent_indent="     "),
+        "3. Edit .github/lambda-functions.json and .github/release-services.json for your services.",
+        "4. Check the result, then commit .github/ (jobs run the engine from the commit they deploy):",
+        f"     cd {dest} && actionlint -shellcheck=shellcheck",
+        f"     zizmor --offline --config {dest}/.github/zizmor.yml {dest}/.github",
+    ]
+    return "\n".join(lines)
+
+
+def _report(dest: Path, outcome: Outcome) -> None:
+    print(f"install-workflows: {len(outcome.written)} file(s) written, {len(outcome.unchanged)} unchanged in {dest}")
+    for path in outcome.written:
+        print(f"  wrote {path}")
+    for path in outcome.kept:
+        print(f"  kept {path} (yours; --force replaces it with the template)")
+    for path in outcome.stale:
+        print(f"  warning: {path} is not part of this engine version; delete it", file=sys.stderr)
+    print()
+    print(next_steps(dest))
+
+
+def cmd_install_workflows(dest: str, *, services: frozenset[str] | None, force: bool) -> int:
+    """The CLI body: 0 on success, 1 (with the reason on stderr) when nothing could be written."""
+    path = Path(dest)
+    try:
+        outcome = install(path, services=services, force=force)
+    except InstallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot write into {dest}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    _report(path, outcome)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``install-workflows`` on the ``chatops-bot`` sub-command parser."""
+    p = sub.add_parser("install-workflows", help="install the GitHub Actions workflows and release engine into a repo")
+    p.add_argument("dest", help="root of the repository checkout to install into")
+    p.add_argument("--services", type=parse_services, default=None,
+                   help=f"comma-separated subset of {','.join(sorted(SERVICES))} (default: all)")
+    p.add_argument("--force", action="store_true", help="overwrite files that differ (and your config templates)")

@@ -1,0 +1,237 @@
+"""The first real run, rehearsed on loopback: the pipeline as a user installs it, driven by the bot.
+
+- the repository: ``chatops-bot install-workflows`` into a fresh git repository (tagged releases);
+- GitHub: the GitHub fake, whose runs really execute the installed workflow's job (``sandbox.actions_runner``)
+  when the bot dispatches it, with the variables Terraform would set from the example tfvars
+  (``infra/modules/github-environments`` evaluated for ``infra/environments/production.tfvars``);
+- AWS: moto's server, seeded with what exists before the first deploy (the ECR images the build job pushed,
+  the Lambda function with its first version, the canary alarm);
+- the job's Python: a virtualenv without this project, into which the job itself installs the vendored
+  engine's hash-pinned requirements (from PyPI, like a runner would).
+
+Used by the first-run rehearsal test (tests/contract/test_first_run.py) and by ``make demo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import venv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from sandbox import github_payloads as gp
+from sandbox.actions_runner import JobResult, LocalRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+           "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+log = logging.getLogger(__name__)
+
+
+def _hcl(path: Path) -> dict[str, Any]:
+    import hcl2
+
+    with path.open() as fh:
+        return _clean(hcl2.load(fh))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def terraform_variables(tfvars_name: str = "production") -> dict[str | None, dict[str, str]]:
+    """The GitHub Actions variables ``infra/modules/github-environments`` sets, by environment (None: repository),
+    for the example root (``infra/examples/complete``) applied with ``infra/environments/<name>.tfvars``.
+
+    Evaluates the module's own maps (variable -> role suffix, variable -> environment field) and naming rule;
+    a contract test checks this reading against the module text."""
+    module = _hcl(INFRA / "modules" / "github-environments" / "main.tf")
+    local: dict[str, Any] = {}
+    for block in module.get("locals", []):
+        local.update(block)
+    tfvars = _hcl(INFRA / "environments" / f"{tfvars_name}.tfvars")
+    prefix = "chatops"  # infra/examples/complete: role_name_prefix = "chatops"
+    envs: dict[str, Any] = tfvars["github_environments"]
+    out: dict[str | None, dict[str, str]] = {}
+    for env, cfg in envs.items():
+        values = {str(k): str(v) for k, v in (cfg.get("variables") or {}).items()}
+        for name, field in local["environment_target_variables"].items():
+            if cfg.get(field) is not None:
+                values[name] = str(cfg[field])
+        for name, suffix in local["environment_role_variables"].items():
+            values[name] = f"arn:aws:iam::{cfg['aws_account_id']}:role/{prefix}-{env}-github-{suffix}"
+        out[env] = values
+    repo: dict[str, str] = {"AWS_REGION": str(tfvars.get("aws_region", REGION))}
+    for env, cfg in envs.items():
+        repo[local["plan_role_variable_prefix"] + env.upper().replace("-", "_")] = (
+            f"arn:aws:iam::{cfg['aws_account_id']}:role/{prefix}-{env}-github-{local['plan_role_suffix']}")
+    if tfvars.get("api_function_names"):
+        repo["API_FUNCTION_NAME"] = str(tfvars["api_function_names"][0])
+    if tfvars.get("api_ecr_repository_names"):
+        repo["API_ECR_REPOSITORY"] = str(tfvars["api_ecr_repository_names"][0])
+    if tfvars.get("bot_base_url"):
+        repo["CHATOPS_URL"] = str(tfvars["bot_base_url"])
+    out[None] = repo
+    return out
+
+
+def git_sha(repo: Path, ref: str) -> str:
+    done = subprocess.run(["git", "rev-parse", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True,
+                          check=True)
+    return done.stdout.strip()
+
+
+def protected_environments(tfvars_name: str = "production") -> list[str]:
+    """Environments whose jobs wait for the bot's custom deployment protection rule."""
+    tfvars = _hcl(INFRA / "environments" / f"{tfvars_name}.tfvars")
+    if tfvars.get("chatops_app_id") is None:
+        return []
+    return [env for env, cfg in tfvars.get("github_environments", {}).items() if cfg.get("use_protection_rule")]
+
+
+def job_python(where: Path) -> Path:
+    """A virtualenv for the jobs, without this project (so nothing but the vendored engine can be imported);
+    returns its bin directory. Runner tools the workflows call (`aws`, `jq`) come from PATH."""
+    target = where / "job-venv"
+    if not (target / "bin" / "python").exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(target)
+    return target / "bin"
+
+
+def install_repository(dest: Path, *, tags: dict[str, str]) -> Path:
+    """install-workflows into a new git repository; one commit per tag, tagged (release versions)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    ident = ["-c", "user.name=Rehearsal", "-c", "user.email=rehearsal@example.invalid"]
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *ident, *args], cwd=dest, env=env, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    done = subprocess.run([sys.executable, "-m", "bot", "install-workflows", str(dest)], cwd=ROOT,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"install-workflows failed: {done.stderr or done.stdout}")
+    git("add", "-A")
+    git("commit", "-q", "-m", "install the chatops pipeline")
+    for tag in tags:
+        (dest / "RELEASE").write_text(tag + "\n")
+        git("add", "RELEASE")
+        git("commit", "-q", "-m", f"release {tag}")
+        git("tag", tag)
+    return dest
+
+
+class AwsAccount:
+    """The production account as moto's server holds it before the first chat deploy."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def client(self, name: str) -> Any:
+        return boto3.client(name, endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+
+    def seed(self, *, function: str, repository: str, releases: list[str], alarms: list[str]) -> dict[str, str]:
+        """ECR images per release (what the build job pushed), the function on the first image, the alarms OK."""
+        ecr, lam, cw, iam = (self.client(n) for n in ("ecr", "lambda", "cloudwatch", "iam"))
+        ecr.create_repository(repositoryName=repository)
+        digests = {}
+        for release in releases:
+            config = {"digest": "sha256:" + hashlib.sha256(release.encode()).hexdigest(), "size": 1,
+                      "mediaType": "application/vnd.docker.container.image.v1+json"}
+            manifest = json.dumps({"schemaVersion": 2, "config": config, "layers": [],
+                                   "mediaType": "application/vnd.docker.distribution.manifest.v2+json"})
+            image = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=release)["image"]
+            digests[release] = image["imageId"]["imageDigest"]
+        role = iam.create_role(RoleName=f"{function}-exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        uri = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
+        lam.create_function(FunctionName=function, Role=role, PackageType="Image",
+                            Code={"ImageUri": f"{uri}@{digests[releases[0]]}"}, Publish=False)
+        for alarm in alarms:
+            cw.put_metric_alarm(AlarmName=alarm, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum",
+                                Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+            cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="rehearsal")
+        return digests
+
+    def alias(self, function: str, alias: str = "live") -> dict[str, Any]:
+        lam = self.client("lambda")
+        answer = lam.get_alias(FunctionName=function, Name=alias)
+        config = lam.get_function_configuration(FunctionName=function, Qualifier=answer["FunctionVersion"])
+        record = json.loads(config.get("Description") or "{}")
+        return {"version": answer["FunctionVersion"], "release": record.get("r"),
+                "weights": (answer.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}}
+
+
+class Pipeline:
+    """Runs the installed workflows' jobs when the GitHub fake runs a dispatched workflow."""
+
+    def __init__(self, *, repo: Path, python_bin: Path, github: Any, aws_endpoint: str | dict[str, str],
+                 variables: dict[str | None, dict[str, str]],
+                 assume: Callable[[str, str], None] | None = None) -> None:
+        self.repo = repo
+        self.github = github
+        self.variables = variables
+        self.results: list[tuple[str, JobResult]] = []
+        self._lock = asyncio.Lock()
+        self.runner = LocalRunner(
+            repo, python_bin=python_bin, variables=lambda env: {**variables[None], **variables.get(env, {})},
+            github={"repository": github.repository, "api_url": github.url, "server_url": github.url,
+                    "token": github.token, "sha": "", "run_id": "1"},
+            aws_endpoint=aws_endpoint, assume=assume)
+
+    def _version(self, ref: str) -> str:
+        """What the package job computes (`python -m chatops_release version` at the ref), run for real."""
+        tmp = Path(tempfile.mkdtemp(prefix="rehearsal-checkout-"))
+        try:
+            subprocess.run(["git", "worktree", "add", "-q", "--detach", str(tmp), ref], cwd=self.repo, check=True,
+                           capture_output=True)
+            env = {**os.environ, "PYTHONPATH": str(self.repo / ".github" / "chatops-release")}
+            done = subprocess.run([sys.executable, "-m", "chatops_release", "version", "--repo", str(tmp)],
+                                  capture_output=True, text=True, env=env, check=True)
+            return str(json.loads(done.stdout)["version"])
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tmp)], cwd=self.repo, capture_output=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    async def execute(self, run: gp.Run) -> str:
+        """The GitHub fake's executor: run the job a dispatch of this workflow deploys with."""
+        async with self._lock:  # one job at a time: the workflows' concurrency groups serialize releases
+            self.runner.github.update({"sha": run.head_sha, "run_id": str(run.id), "actor": run.actor})
+            workflow, inputs = run.workflow.file, dict(run.inputs)
+            ref = f"refs/tags/{run.head_branch}" if run.head_branch in self.github.tags else \
+                f"refs/heads/{run.head_branch}"
+            if workflow == "api-ci.yml":
+                version = await asyncio.to_thread(self._version, run.head_branch)
+                needs = {"package": {"result": "success", "outputs": {"version": version}}}
+                result = await asyncio.to_thread(self.runner.run, workflow, "deploy", inputs=inputs, ref=ref,
+                                                 event=run.event, needs=needs)
+            elif workflow == "rollback.yml":
+                result = await asyncio.to_thread(self.runner.run, workflow, "rollback", inputs=inputs, ref=ref,
+                                                 event=run.event)
+            else:
+                return "success"
+            self.results.append((workflow, result))
+            if result.outcome != "success":
+                log.warning("rehearsal job %s failed: %s", workflow, result.log[-2000:])
+            return result.outcome
