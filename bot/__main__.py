@@ -45,6 +45,10 @@ def cmd_check_config(path: str) -> int:
             print(f"error: {p}", file=sys.stderr)
         print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
+    from bot.gates import gate_warnings
+
+    for warning in gate_warnings(config, os.environ):
+        print(f"warning: {warning}")
     print(f"{path}: ok")
     return 0
 
@@ -52,6 +56,7 @@ def cmd_check_config(path: str) -> int:
 def cmd_serve(path: str) -> int:
     from bot.app import build_app  # heavy imports only when serving
     from bot.security.settings import security_settings
+    from bot.shutdown import drain_seconds, serve
 
     try:
         config = load_config(path)
@@ -65,8 +70,8 @@ def cmd_serve(path: str) -> int:
     async def make() -> web.Application:
         return await build_app(config, secrets)
 
-    web.run_app(make(), host=host, port=port, print=None, access_log=None, shutdown_timeout=15)
-    return 0
+    asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ)))
+    return 0  # SIGTERM: drained and handed over (bot/shutdown.py)
 
 
 async def _audit(since: datetime | None) -> int:

@@ -29,6 +29,8 @@ from bot.security.actions import handle_alert_action
 from bot.security.settings import security_settings
 from bot.security.sqs import SqsPoller
 from bot.security.worker import SecurityWorker
+from bot.shutdown import GRACE_S, LIFECYCLE, Lifecycle, release_leases, stop_tasks
+from bot.socket_mode import SocketMode
 from bot.store.store import Store
 from bot.store.teams import StoreConversationRefs
 from bot.worker import Worker
@@ -130,13 +132,21 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
                       client=slack_client, alert_action=alert_action)
-    slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret)
     gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret)
-    health = HealthHandler(pipeline)
+    lifecycle = Lifecycle()
+    health = HealthHandler(pipeline, not_ready=lifecycle.not_ready)
 
     app = web.Application(client_max_size=5 * 1024 * 1024, middlewares=[_errors])
     app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
-    app.router.add_post("/slack/events", slack.handle)
+    app[LIFECYCLE] = lifecycle
+    # one Slack transport: Socket Mode when an app token is set (no /slack/events), else signed HTTP
+    socket = None if not secrets.slack_app_token else SocketMode(
+        bolt=bolt, app_token=secrets.slack_app_token, api_url=secrets.slack_api_url)
+    if socket is not None:
+        lifecycle.add_check(socket.not_ready)
+    else:
+        slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret)
+        app.router.add_post("/slack/events", slack.handle)
     app.router.add_post("/github/webhook", gh.handle)
     add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
     if teams_adapter is not None:
@@ -149,6 +159,13 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     tasks: list[asyncio.Task[None]] = []
 
     async def start(_: web.Application) -> None:
+        if socket is not None:
+            try:
+                await socket.start()  # a refused app token stops start-up here, before any worker runs
+            except BaseException:
+                await teams_sender.close()  # aiohttp runs no on_cleanup after a failed start-up
+                await store.close()
+                raise
         tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
         tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
         tasks.append(asyncio.create_task(security_worker.run(stop), name="security"))
@@ -156,14 +173,20 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
             poller = SqsPoller(store, config, settings=security)
             tasks.append(asyncio.create_task(poller.run(stop), name="sqs"))
 
+    async def stop_intake(_: web.Application) -> None:  # SIGTERM: the port is closed already
+        lifecycle.drain()
+        stop.set()  # workers finish their current step and claim nothing more
+        if socket is not None:
+            await socket.close(grace=GRACE_S)
+
     async def shutdown(_: web.Application) -> None:
         stop.set()
-        await asyncio.wait(tasks, timeout=10)
-        for t in tasks:
-            t.cancel()
+        await stop_tasks(tasks, within=GRACE_S)
+        await release_leases(store)  # another replica takes the rest at once
         await teams_sender.close()
         await store.close()
 
     app.on_startup.append(start)
+    app.on_shutdown.append(stop_intake)
     app.on_cleanup.append(shutdown)
     return app

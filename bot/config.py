@@ -169,6 +169,9 @@ class _Checker:
                 self.add(f"{path}[{i}]", f"{v!r} is not one of {', '.join(a for a in allowed if a)}")
 
 
+SLACK_KEYS = ("channels", "team_id")  # team_id: the workspace the bot answers (issue 12.13)
+
+
 def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate a YAML config file. Raises ConfigError listing every problem."""
     p = Path(path)
@@ -209,6 +212,9 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     for name, cid in channels_raw.items():
         channels[str(name)] = c.string(cid, f"slack.channels.{name}", pattern=_SLACK_CHANNEL,
                                        hint="expected a Slack channel id like C0123ABCD")
+
+    for extra in sorted(set(slack) - set(SLACK_KEYS), key=str):
+        c.add(f"slack.{extra}", f"unknown key (known: {', '.join(SLACK_KEYS)})")
 
     teams = c.mapping(root.get("teams"), "teams", required=False)
     webhooks: dict[str, TeamsWebhook] = {}

@@ -349,6 +349,8 @@ class RunUpdate:
     event: str = ""
     jobs: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (job, state, failed step)
     attempt: int = 1
+    path: str = ""  # the workflow file's path in the repository, e.g. .github/workflows/api-ci.yml
+    repository: str = ""  # owner/name the run belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +365,7 @@ class ProtectionRuleRequest:
     actor: str  # GitHub login that triggered the run
     event: str
     workflow: str = ""
+    deployment_id: int = 0  # one per job that names the environment: several requests can share a run
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ class Secrets:
     github_api_url: str
     database_url: str
     teams_urls: Mapping[str, str]
+    slack_app_token: str = ""  # set: Slack over Socket Mode (bot/socket_mode.py), no /slack/events
 
     def __repr__(self) -> str:
         return "Secrets(<hidden>)"
@@ -32,7 +33,11 @@ REQUIRED_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_WEBHOOK_S
 
 def secret_problems(env: Mapping[str, str]) -> list[str]:
     """Problems with the secrets every deployment needs, whatever the config says."""
-    problems = [f"env {name}: is not set" for name in REQUIRED_SECRETS if not env.get(name)]
+    socket_mode = bool(env.get("SLACK_APP_TOKEN"))  # the app token authenticates the socket: no signatures
+    problems = [f"env {name}: is not set" for name in REQUIRED_SECRETS
+                if not env.get(name) and not (socket_mode and name == "SLACK_SIGNING_SECRET")]
+    if socket_mode and not env["SLACK_APP_TOKEN"].startswith("xapp-"):
+        problems.append("env SLACK_APP_TOKEN: must be a Slack app-level token (xapp-...)")
     has_app = env.get("GITHUB_APP_ID") and (
         env.get("GITHUB_APP_PRIVATE_KEY") or env.get("GITHUB_APP_PRIVATE_KEY_FILE")
     )
@@ -58,7 +63,7 @@ def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
         raise ConfigError(problems)
     return Secrets(
         slack_bot_token=env["SLACK_BOT_TOKEN"],
-        slack_signing_secret=env["SLACK_SIGNING_SECRET"],
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
         github_token=env.get("GITHUB_TOKEN", ""),
         github_webhook_secret=env["GITHUB_WEBHOOK_SECRET"],
         events_api_key=env["CHATOPS_EVENTS_API_KEY"],
@@ -66,4 +71,5 @@ def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
         github_api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
         database_url=db,
         teams_urls=teams,
+        slack_app_token=env.get("SLACK_APP_TOKEN", ""),
     )

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import cards
-from bot.actions.github import GitHubClient
+from bot.actions.github import GitHubClient, RunInfo
 from bot.config import Config
 from bot.domain import (
     Deployment,
@@ -32,6 +32,7 @@ from bot.domain import (
     new_request_id,
 )
 from bot.errors import GitHubError
+from bot.gates import judge
 from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, notify_requester, thread_note
 from bot.policy.routing import route
 from bot.store.store import Unit
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 _REQUEST_IN_TITLE = re.compile(r"\[(r-[a-z0-9]{8})\]")
 _WAITING = [RequestState.DISPATCHING, RequestState.DISPATCHED, RequestState.RUNNING]
 _ROLLBACK_TITLE = re.compile(r"^rollback (?P<service>\S+) in (?P<env>\S+) to (?P<version>\S+)")
+_DEPLOY_TITLE = re.compile(r"^deploy (?P<service>\S+) to (?P<env>\S+)")  # the shipped workflows' run-name
 
 
 class GitHubEvents:
@@ -61,7 +63,10 @@ class GitHubEvents:
         else:
             await self._deployment(update)
 
-    async def _find(self, u: Unit, run_id: int, title: str) -> DeployRequest | None:
+    async def _find(self, u: Unit, run_id: int, *, title: str = "", path: str = "", event: str = "",
+                    repository: str = "", sha: str = "") -> DeployRequest | None:
+        """The request a run belongs to: by its run id, else by the ``[r-…]`` our workflows put in their run-name,
+        but only for a run the bot could have started (see ``_correlates``)."""
         r = await u.request_by_run(run_id)
         if r is not None:
             return r
@@ -69,8 +74,25 @@ class GitHubEvents:
         r = await u.get_request(m.group(1)) if m else None
         if r is None or (r.run_id is not None and r.run_id != run_id):
             return None
+        if not self._correlates(r, path=path, event=event, repository=repository, sha=sha):
+            log.warning("run %s names request %s but is not its workflow_dispatch run; not bound", run_id, r.id)
+            return None
         await u.update_request(r.id, run_id=run_id)
         return await u.get_request(r.id)
+
+    def _correlates(self, r: DeployRequest, *, path: str, event: str, repository: str, sha: str) -> bool:
+        """A title is text anyone who can push a branch controls: a run binds to a request only when it is a
+        ``workflow_dispatch`` run of the workflow configured for the request's service, in the configured
+        repository, at the request's commit when both are known."""
+        service = self.config.services.get(r.service)
+        if service is None:
+            return False
+        expected = service.rollback_workflow if r.kind is RequestKind.ROLLBACK else service.workflow
+        file = path.rsplit("/", 1)[-1]
+        return (event == "workflow_dispatch" and bool(expected) and file == expected
+                and (path == file or path == f".github/workflows/{expected}")
+                and (not repository or repository.lower() == self.config.repository.lower())
+                and (not r.sha or not sha or r.sha == sha))
 
     def _person(self, login: str) -> str:
         person = self.config.person_by("github", login) if login else None
@@ -80,8 +102,11 @@ class GitHubEvents:
 
     async def _external(self, u: Unit, *, run_id: int, workflow: str, ref: str, sha: str, actor: str,
                         html_url: str, environment: str = "", state: RequestState = RequestState.DISPATCHED,
-                        title: str = "") -> DeployRequest | None:
-        """A run not started from chat gets the same card: track it as a request (once per run)."""
+                        title: str = "", event: str = "") -> DeployRequest | None:
+        """A run not started from chat gets the same card: track it as a request (once per run). Its
+        environment comes from the protection rule, else from the run-name the shipped workflows set."""
+        if event.startswith("pull_request"):
+            return None  # a pull request's run deploys nothing (and its run-name is the author's to choose)
         rollback = _ROLLBACK_TITLE.match(title)
         if rollback and rollback["service"] in self.config.services and any(
                 s.rollback_workflow == workflow for s in self.config.services.values()):
@@ -92,12 +117,13 @@ class GitHubEvents:
             service = next((s for s in self.config.services.values() if environment in s.environments), None)
         if service is None or not await u.claim_key(f"extrun:{run_id}"):
             return None
-        env = self.config.environments.get(environment)
+        named = _DEPLOY_TITLE.match(title)
+        if not environment and named and named["env"] in service.environments:
+            environment = named["env"]
         r = DeployRequest(
             id=new_request_id(), kind=RequestKind.DEPLOY, service=service.name, environment=environment, ref=ref,
             requester=self._person(actor), requester_platform=Platform.GITHUB, requester_id=actor, channel="",
-            state=state, created_at=self.clock(), workflow=workflow or service.workflow,
-            approvals_required=env.approvals if env and env.gate == "github" else 0, sha=sha, run_id=run_id,
+            state=state, created_at=self.clock(), workflow=workflow or service.workflow, sha=sha, run_id=run_id,
             run_url=html_url,
         )
         await u.insert_request(r)
@@ -121,12 +147,14 @@ class GitHubEvents:
 
     async def _run(self, up: RunUpdate) -> None:
         async with self.store.unit() as u:
-            r = await self._find(u, up.run_id, up.title)
+            r = await self._find(u, up.run_id, title=up.title, path=up.path, event=up.event,
+                                 repository=up.repository, sha=up.head_sha)
             if r is None:
                 if up.status == "job":
                     return
                 r = await self._external(u, run_id=up.run_id, workflow=up.workflow, ref=up.head_branch,
-                                         sha=up.head_sha, actor=up.actor, html_url=up.html_url, title=up.title)
+                                         sha=up.head_sha, actor=up.actor, html_url=up.html_url, title=up.title,
+                                         event=up.event)
                 if r is None:
                     return  # not a configured service's workflow
             if up.status == "job":
@@ -160,13 +188,26 @@ class GitHubEvents:
         if new is None:
             return None
         if to is RequestState.SUCCEEDED:
-            version = (r.target_version or "previous") if r.kind is RequestKind.ROLLBACK else r.ref
-            await u.record_deployment(Deployment(r.service, r.environment, version, up.head_sha or r.sha, r.id,
-                                                 r.requester, self.clock()))
+            version, sha = r.ref, up.head_sha or r.sha
+            if r.kind is RequestKind.ROLLBACK:  # the run is at main: what is live now is the release rolled back to
+                version, sha = await self._rolled_back_to(u, r)
+            await u.record_deployment(Deployment(r.service, r.environment, version, sha, r.id, r.requester,
+                                                 self.clock()))
         elif to is RequestState.FAILED:
             await notify_requester(u, new, f"{new.id} failed: {up.html_url}", tone="danger")
             await self._failure_alert(u, new)
         return new
+
+    async def _rolled_back_to(self, u: Unit, r: DeployRequest) -> tuple[str, str]:
+        """The release (and its commit) a successful rollback put live, from this bot's deployment history:
+        the newest deployment of that release, or for ``previous`` the deployment before the current one.
+        Unknown history: the release name and no commit (better than the rollback run's own commit)."""
+        history = [d for d in await u.deployments(r.service, r.environment, limit=50) if d.request_id != r.id]
+        if r.target_version:
+            match = next((d for d in history if d.version == r.target_version
+                          or d.version.startswith(f"{r.target_version}-run")), None)
+            return (match.version, match.sha) if match else (r.target_version, "")
+        return (history[1].version, history[1].sha) if len(history) > 1 else ("previous", "")
 
     async def _failure_alert(self, u: Unit, r: DeployRequest) -> None:
         event = Event(kind="failure", service=r.service, environment=r.environment, branch=r.ref, outcome="failure")
@@ -182,62 +223,86 @@ class GitHubEvents:
                 j[0] + (f" at step “{j[2]}”" if len(j) > 2 and j[2] else "") for j in failed))
 
     async def _protection(self, pr: ProtectionRuleRequest) -> None:
-        env = self.config.environments.get(pr.environment)
+        """GitHub asks whether a run may deploy into ``pr.environment``: answered for every gate (docs/configuration.md,
+        "Gates"). A run the bot dispatched after a chat decision is approved; a run started elsewhere gets the chat
+        policy (approvals in chat when the environment needs them); the environment judged is the one asked for."""
         async with self.store.unit() as u:
             r = await u.request_by_run(pr.run_id)
-        title = workflow = ""
+        run: RunInfo | None = None
         if r is None:  # the webhook can beat our own dispatch's answer: read the run's title
             try:
                 run = await self.github.get_run(pr.run_id)
-                title, workflow = run.title, run.workflow
             except GitHubError:
                 log.warning("could not read run %s for its protection rule", pr.run_id)
-        now = self.clock()
         async with self.store.unit() as u:
-            r = await self._find(u, pr.run_id, title if r is None else "")
+            r = await self._find(u, pr.run_id, title=run.title if run else "", path=run.workflow if run else "",
+                                 event=run.event if run else "", sha=run.head_sha if run else "")
             if r is None:
-                r = await self._external(u, run_id=pr.run_id, workflow=workflow, ref=pr.ref, sha=pr.sha,
-                                         actor=pr.actor, html_url="", environment=pr.environment)
-                if r is None:
-                    r = DeployRequest(  # unknown workflow: still answered, fail closed
-                        id=new_request_id(), kind=RequestKind.DEPLOY, service="?", environment=pr.environment,
-                        ref=pr.ref, requester=self._person(pr.actor), requester_platform=Platform.GITHUB,
-                        requester_id=pr.actor, channel="", state=RequestState.DISPATCHED, created_at=now,
-                        workflow="?", sha=pr.sha, run_id=pr.run_id, callback_url=pr.callback_url)
-                    await self._reject(u, r, pr, "this workflow is not a configured service", insert=True)
-                    return
-            await u.update_request(r.id, callback_url=pr.callback_url, environment=r.environment or pr.environment,
-                                   approvals_required=env.approvals if env else r.approvals_required,
-                                   sha=r.sha or pr.sha)
-            r = await u.get_request(r.id)
-            assert r is not None
-            blocked = await self.pipeline.blocked(u, pr.environment, now)
-            if env is None or env.gate != "github":
-                await self._reject(u, r, pr, f"{pr.environment} is not an environment with gate: github")
-            elif blocked and r.requester_platform is Platform.GITHUB:
-                await self._reject(u, r, pr, blocked)
-            elif env.approvals == 0:
-                new = await u.transition(r.id, from_states=_WAITING, to=RequestState.DISPATCHED)
-                if new:
-                    await enqueue_callback(u, new, approved=True, comment="No approval needed")
+                r = await self._external(u, run_id=pr.run_id, workflow=run.workflow if run else "", ref=pr.ref,
+                                         sha=pr.sha, actor=pr.actor, html_url=run.html_url if run else "",
+                                         environment=pr.environment, title=run.title if run else "",
+                                         event=run.event if run else pr.event)
+            if r is None:
+                r = DeployRequest(  # unknown workflow: still answered, fail closed
+                    id=new_request_id(), kind=RequestKind.DEPLOY, service="?", environment=pr.environment,
+                    ref=pr.ref, requester=self._person(pr.actor), requester_platform=Platform.GITHUB,
+                    requester_id=pr.actor, channel="", state=RequestState.DISPATCHED, created_at=self.clock(),
+                    workflow="?", sha=pr.sha, run_id=pr.run_id, callback_url=pr.callback_url)
+                await u.insert_request(r)
+                await self._refuse(u, r, pr, "this workflow is not a configured service")
             else:
-                new = await u.transition(r.id, from_states=_WAITING, to=RequestState.PENDING_APPROVAL,
-                                         expires_at=now + timedelta(seconds=env.approval_ttl_s))
-                if new:
-                    await enqueue_card(u, self.config, new)
+                await self._judge(u, r, pr)
         self.pipeline.wake()
 
-    async def _reject(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest, reason: str, *,
-                      insert: bool = False) -> None:
-        if insert:
-            await u.insert_request(r)
+    async def _judge(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest) -> None:
+        now = self.clock()
+        approved = [a.person for a in await u.approvals(r.id) if a.decision == "approve"]
+        verdict = judge(self.config, r, environment=pr.environment, sha=pr.sha, approvals=len(approved),
+                        blocked=await self.pipeline.blocked(u, pr.environment, now))
+        if verdict.answer == "refuse":
+            return await self._refuse(u, r, pr, verdict.reason, keep_request=verdict.keep_request)
+        await u.update_request(r.id, callback_url=pr.callback_url, environment=pr.environment,
+                               approvals_required=verdict.required, sha=r.sha or pr.sha)
+        fresh = await u.get_request(r.id)
+        assert fresh is not None
+        if verdict.answer == "approve":
+            key = f"callback:{r.id}:{pr.callback_url}:{pr.deployment_id}"
+            comment = f"Approved in chat by {', '.join(approved)}" if approved else "No approval needed"
+            new = await u.transition(r.id, from_states=_WAITING, to=RequestState.DISPATCHED)
+            await enqueue_callback(u, new or fresh, approved=True, comment=comment, environment=pr.environment,
+                                   url=pr.callback_url, key=key)
+            if new:
+                await enqueue_card(u, self.config, new)
+            return None
+        env = self.config.environments[pr.environment]
+        new = await u.transition(r.id, from_states=_WAITING, to=RequestState.PENDING_APPROVAL,
+                                 expires_at=now + timedelta(seconds=env.approval_ttl_s))
+        if new:
+            await enqueue_card(u, self.config, new)
+        elif fresh.state is not RequestState.PENDING_APPROVAL:  # never leave GitHub without an answer
+            await self._refuse(u, fresh, pr, f"{r.id} is {fresh.state.value.replace('_', ' ')} without the "
+                                             f"{verdict.required} approval(s) {pr.environment} needs",
+                               keep_request=True)
+        return None
+
+    async def _refuse(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest, reason: str, *,
+                      keep_request: bool = False) -> None:
+        """Answer this protection-rule request "rejected" for the environment it names. The request is rejected
+        too, unless the refusal is about another environment's (or commit's) request of the same run."""
+        comment = f"Refused by the ChatOps bot: {reason}"
+        key = f"callback:{r.id}:{pr.callback_url}:{pr.deployment_id}:refused"
+        if keep_request:
+            await enqueue_callback(u, r, approved=False, comment=comment, environment=pr.environment,
+                                   url=pr.callback_url, key=key)
+            await thread_note(u, self.config, r, f":no_entry: {comment}")
+            return
         new = await u.transition(r.id, from_states=[s for s in RequestState if not s.final],
                                  to=RequestState.REJECTED, detail=f"Refused at the protection rule: {reason}",
                                  callback_url=pr.callback_url)
-        if new:
-            await enqueue_callback(u, new, approved=False, comment=f"Refused by the ChatOps bot: {reason}")
-            if new.service != "?":
-                await enqueue_card(u, self.config, new)
+        await enqueue_callback(u, new or r, approved=False, comment=comment, environment=pr.environment,
+                               url=pr.callback_url, key=key)
+        if new and new.service != "?":
+            await enqueue_card(u, self.config, new)
 
     async def _review(self, rr: ReviewRequest) -> None:
         names = []

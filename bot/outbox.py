@@ -35,11 +35,13 @@ class Outbox:
         self._next_ok: dict[Destination, float] = {}
         self._progress = 0  # work done without a send: the loop goes on at once
         self._event = asyncio.Event()
+        self._stop = asyncio.Event()
 
     def wake(self) -> None:
         self._event.set()
 
     async def run(self, stop: asyncio.Event, *, poll: float = 0.25) -> None:
+        self._stop = stop
         while not stop.is_set():
             self._progress = 0
             try:
@@ -57,6 +59,8 @@ class Outbox:
         Returns the number of messages sent."""
         sent = 0
         for _ in range(rounds):
+            if self._stop.is_set():
+                break
             before = self._progress
             async with self.store.unit() as u:
                 heads = await u.outbox_due(limit=limit, lease_s=self.lease_s)
@@ -75,6 +79,9 @@ class Outbox:
         """Deliver one channel's lane heads (its own lane and card threads), keeping ~1 message/interval."""
         sent = 0
         for m in heads:
+            if self._stop.is_set():  # shutting down: hand the rest back now (another replica sends it)
+                await self._release([m], delay=0.0)
+                continue
             wait = self._next_ok.get(channel, 0.0) - time.monotonic()
             if wait > 0.5:
                 await self._release([m], delay=wait)

@@ -88,11 +88,14 @@ async def thread_note(u: Unit, config: Config, r: DeployRequest, text: str) -> N
                                             cards.notice(text), card_key=key))
 
 
-async def enqueue_callback(u: Unit, r: DeployRequest, *, approved: bool, comment: str) -> None:
-    """Durably queue the answer to GitHub's protection rule (sent once by the worker)."""
-    body = json.dumps({"op": "callback", "request_id": r.id, "url": r.callback_url, "environment": r.environment,
+async def enqueue_callback(u: Unit, r: DeployRequest, *, approved: bool, comment: str, environment: str = "",
+                           url: str = "", key: str = "") -> None:
+    """Durably queue the answer to GitHub's protection rule (sent once by the worker). ``environment``, ``url``
+    and ``key`` name one protection-rule request when a run asks more than once (one per job)."""
+    url = url or r.callback_url
+    body = json.dumps({"op": "callback", "request_id": r.id, "url": url, "environment": environment or r.environment,
                        "state": "approved" if approved else "rejected", "comment": comment[:1000], "sha": r.sha})
-    await u.inbox_add(source="ghjob", key=f"callback:{r.id}:{r.callback_url}", kind="callback", body=body)
+    await u.inbox_add(source="ghjob", key=key or f"callback:{r.id}:{url}", kind="callback", body=body)
 
 
 def utcnow() -> datetime:
@@ -309,7 +312,8 @@ class Pipeline:
             lines.append(f"*{name}*")
             for env in self.config.services[name].environments:
                 last = latest.get((name, env))
-                text = (f"{last.version} ({last.sha[:7]}) by {last.by} at {last.at:%Y-%m-%d %H:%M}"
+                sha = f" ({last.sha[:7]})" if last and last.sha else ""
+                text = (f"{last.version}{sha} by {last.by} at {last.at:%Y-%m-%d %H:%M}"
                         if last else "nothing deployed yet")
                 pending = [r for r in open_reqs if r.service == name and r.environment == env]
                 if pending:

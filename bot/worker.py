@@ -101,8 +101,8 @@ class Worker:
                 run = await self.github.find_run(workflow=r.workflow, request_id=r.id)
             except GitHubError:
                 continue
-            if run is None:
-                continue
+            if run is None or (r.sha and run.head_sha and run.head_sha != r.sha):
+                continue  # a run at another commit is not this request's, whatever its title says
             async with self.store.unit() as u:
                 await u.update_request(r.id, run_id=run.run_id, run_url=run.html_url)
                 new = await u.get_request(r.id)

@@ -84,6 +84,8 @@ def parse_workflow_run(payload: dict[str, Any]) -> RunUpdate:
         actor=_login(run.get("actor")) or _login(run.get("triggering_actor")) or _login(payload.get("sender")),
         event=_str(run, "event"),
         attempt=_attempt(run),
+        path=path,
+        repository=_str(_sub(run, "repository"), "full_name") or _str(_sub(payload, "repository"), "full_name"),
     )
 
 
@@ -130,6 +132,7 @@ def parse_protection_rule(payload: dict[str, Any]) -> ProtectionRuleRequest | No
         ref=_str(deployment, "ref"),
         actor=_login(deployment.get("creator")) or _login(payload.get("sender")),
         event=_str(payload, "event"),
+        deployment_id=deployment["id"] if isinstance(deployment.get("id"), int) else 0,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -10,13 +12,17 @@ from bot.pipeline import Pipeline
 
 
 class HealthHandler:
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, *, not_ready: Callable[[], str | None] = lambda: None) -> None:
         self._pipeline = pipeline
+        self._not_ready = not_ready  # draining on SIGTERM, Slack socket down: the reason, else None
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
+        reason = self._not_ready()
+        if reason:
+            return web.json_response({"status": reason}, status=503)
         if await self._pipeline.ready():
             return web.json_response({"status": "ready"})
         return web.json_response({"status": "store unreachable"}, status=503)

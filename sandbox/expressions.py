@@ -184,7 +184,7 @@ def interpolate(value: Any, contexts: Mapping[str, Any], status: Callable[[str],
     if not isinstance(value, str):
         return value
     whole = _EMBEDDED.fullmatch(value.strip())
-    if whole:
+    if whole and value.count("${{") == 1:
         return evaluate(whole.group(1), contexts, status)
     return _EMBEDDED.sub(lambda m: to_string(evaluate(m.group(1), contexts, status)), value)
 
@@ -197,7 +197,7 @@ def condition(text: Any, contexts: Mapping[str, Any], status: Callable[[str], bo
         return text and status("success")
     expr = str(text).strip()
     whole = _EMBEDDED.fullmatch(expr)
-    expr = whole.group(1) if whole else expr
+    expr = whole.group(1) if whole and expr.count("${{") == 1 else expr
     if not re.search(r"\b(success|failure|always|cancelled)\s*\(", expr):
         expr = f"success() && ({expr})"
     return truthy(evaluate(expr, contexts, status))

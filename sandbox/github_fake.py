@@ -104,6 +104,8 @@ class GitHubFake(RestMixin, LoopbackServer):
         self.default_branch = "main"
         self.step_delay = step_delay
         self.app_id, self.app_public_key, self.installation_id = app_id, app_public_key, installation_id
+        self.job_environment: dict[str, str] = {}  # input environment -> the environment the job names
+        self.gates_per_run = 1  # jobs of a run that name a protected environment (each waits for its answer)
         self.legacy_dispatch = False  # True: behave like a server that ignores return_run_details
         self.next_conclusion: str | None = None
         self.conclusion_by_ref: dict[str, str] = {}

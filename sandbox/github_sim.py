@@ -34,6 +34,7 @@ class RunSimulator:
     ) -> gp.Run:
         run_id, self._next_id = self._next_id, self._next_id + 1
         env = inputs.get("environment") or None
+        env = self.fake.job_environment.get(env, env) if env else None  # the environment the deploy job names
         title = run_name(wf.file, inputs, sha)
         if title is None:
             title = wf.name + (f" to {env}" if env else "")
@@ -119,8 +120,9 @@ class RunSimulator:
         await self._emit_run(run, "requested")
         await self._emit_job(run, job, "queued")
         await asyncio.sleep(delay)
-        if run.environment in self.protected and not await self._gate(run, job):
-            return
+        for gate in range(self.fake.gates_per_run if run.environment in self.protected else 0):
+            if not await self._gate(run, job, gate):  # e.g. an image-build job, then the release job
+                return
         run.status, job.status, job.runner, job.started_at = "in_progress", "in_progress", True, time.time()
         for step in job.steps[:2]:
             step.status, step.started_at = "in_progress", time.time()
@@ -146,7 +148,7 @@ class RunSimulator:
         )
         await self._finish(run, job, job_conclusion, run.planned_conclusion)
 
-    async def _gate(self, run: gp.Run, job: gp.Job) -> bool:
+    async def _gate(self, run: gp.Run, job: gp.Job, gate: int = 0) -> bool:
         """Wait for an approval; False when rejected (the run has then completed)."""
         assert run.environment is not None
         kind = self.protected[run.environment]
@@ -154,7 +156,7 @@ class RunSimulator:
         dep = gp.deployment(
             fake.url,
             fake.repository,
-            dep_id=910_000 + len(self.runs) * 10 + run.number,
+            dep_id=910_000 + len(self.runs) * 10 + run.number + gate * 1_000_000,
             sha=run.head_sha,
             ref=run.head_branch,
             environment=run.environment,

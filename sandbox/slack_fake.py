@@ -8,6 +8,7 @@ token comes from ``Authorization: Bearer`` or a ``token`` argument.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -61,8 +62,11 @@ class SlackFake(LoopbackServer):
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0BOT",
         bot_id: str = "B0BOT",
+        app_token: str = "xapp-1-A0SANDBOX-1-sandbox",
     ) -> None:
         self.token, self.signing_secret = token, signing_secret
+        self.app_token = app_token  # apps.connections.open takes the app-level token, nothing else
+        self.socket_mode: Any = None  # a sandbox.socket_mode_fake.SocketModeFake: its ws:// URL is handed out
         self.known_channels = known_channels
         self.team_id, self.bot_user_id, self.bot_id = team_id, bot_user_id, bot_id
         self.calls: list[SlackCall] = []
@@ -70,6 +74,7 @@ class SlackFake(LoopbackServer):
         self.response_posts: list[tuple[str, dict[str, Any]]] = []
         self._clock = 1_700_000_000_000_100  # microseconds; ts values are unique and increasing
         self._session: aiohttp.ClientSession | None = None
+        self.latency = 0.0  # seconds each write method takes (a slow Slack keeps the bot's leases held longer)
         super().__init__()
 
     def _routes(self, app: web.Application) -> None:
@@ -180,6 +185,8 @@ class SlackFake(LoopbackServer):
         method = request.match_info["method"]
         args = await _read_args(request)
         call = SlackCall(method, args)
+        if self.latency and method in WRITE_METHODS:
+            await asyncio.sleep(self.latency)
         self.calls.append(call)
         fault = self._take_fault(method)
         if fault is not None:
@@ -187,7 +194,7 @@ class SlackFake(LoopbackServer):
             headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
             return web.json_response({"ok": False, "error": call.error}, status=fault.status, headers=headers)
         try:
-            self._check_auth(request, args)
+            self._check_auth(request, args, self.app_token if method == "apps.connections.open" else self.token)
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             if handler is None:
                 raise SlackError("unknown_method")
@@ -199,12 +206,12 @@ class SlackFake(LoopbackServer):
         call.response = result
         return web.json_response(result)
 
-    def _check_auth(self, request: web.Request, args: dict[str, Any]) -> None:
+    def _check_auth(self, request: web.Request, args: dict[str, Any], expected: str) -> None:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else args.pop("token", None)
         if not token:
             raise SlackError("not_authed")
-        if token != self.token:
+        if token != expected:
             raise SlackError("invalid_auth")
 
     def _channel(self, args: dict[str, Any]) -> str:
@@ -251,6 +258,11 @@ class SlackFake(LoopbackServer):
             if getattr(msg, name) is not None:
                 out[name] = getattr(msg, name)
         return out
+
+    def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode is None:
+            raise SlackError("socket_mode_not_enabled")  # hypothetical name: the app has Socket Mode off
+        return {"url": self.socket_mode.ws_url}
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -39,6 +39,7 @@ class RunInfo:
     head_sha: str
     title: str
     workflow: str = ""  # file name
+    event: str = ""  # what started the run: workflow_dispatch, push, pull_request, ...
 
 
 def make_auth(env: Mapping[str, str]) -> Auth.Auth:
@@ -127,7 +128,7 @@ class GitHubClient:
             return RunInfo(int(d["id"]), str(d.get("html_url") or ""), str(d.get("status") or ""),
                            str(d.get("conclusion") or ""), str(d.get("head_sha") or ""),
                            str(d.get("display_title") or d.get("name") or ""),
-                           str(d.get("path") or "").rsplit("/", 1)[-1])
+                           str(d.get("path") or "").rsplit("/", 1)[-1], str(d.get("event") or ""))
 
         return await self._call("reading the run", go)
 

@@ -7,6 +7,7 @@ import time
 
 from bot.domain import Card, Destination, Op, OutboundMessage, Platform
 from bot.store.db import Conn, Row
+from bot.store.leases import OWNER as LEASE_OWNER
 
 
 class OutboxOps:
@@ -52,8 +53,8 @@ class OutboxOps:
             if r["next_at"] > t or (r["lease_until"] is not None and r["lease_until"] >= t):
                 continue
             if await self.c.execute(
-                "UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'pending' "
-                "AND (lease_until IS NULL OR lease_until < ?)", t + lease_s, r["id"], t,
+                "UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ? AND state = 'pending' "
+                "AND (lease_until IS NULL OR lease_until < ?)", t + lease_s, LEASE_OWNER, r["id"], t,
             ) == 1:
                 chosen.append(r)
             if len(chosen) >= limit:

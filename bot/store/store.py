@@ -26,6 +26,7 @@ from bot.domain import (
 )
 from bot.errors import StoreError
 from bot.store.db import Conn, Database, Row, open_database
+from bot.store.leases import OWNER as LEASE_OWNER
 from bot.store.outbox_ops import OutboxOps
 
 
@@ -157,9 +158,9 @@ class Unit(OutboxOps):
         """APPROVED -> DISPATCHING, or re-claim a DISPATCHING request whose lease ran out."""
         t = time.time()
         n = await self.c.execute(
-            "UPDATE requests SET state = ?, lease_until = ?, updated_at = ? WHERE id = ? AND "
+            "UPDATE requests SET state = ?, lease_until = ?, lease_owner = ?, updated_at = ? WHERE id = ? AND "
             "(state = ? OR (state = ? AND lease_until < ?))",
-            RequestState.DISPATCHING.value, t + lease_s, t, request_id,
+            RequestState.DISPATCHING.value, t + lease_s, LEASE_OWNER, t, request_id,
             RequestState.APPROVED.value, RequestState.DISPATCHING.value, t,
         )
         return await self.get_request(request_id) if n == 1 else None
@@ -243,8 +244,8 @@ class Unit(OutboxOps):
         )
         if rows:
             ids = [r["id"] for r in rows]
-            await self.c.execute(f"UPDATE inbox SET lease_until = ? WHERE id IN ({', '.join('?' * len(ids))})",
-                                 t + lease_s, *ids)
+            await self.c.execute(f"UPDATE inbox SET lease_until = ?, lease_owner = ? WHERE id IN "
+                                 f"({', '.join('?' * len(ids))})", t + lease_s, LEASE_OWNER, *ids)
         return rows
 
     async def inbox_done(self, item_id: int, *, state: str = "done", error: str = "") -> None:

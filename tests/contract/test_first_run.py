@@ -81,7 +81,8 @@ def job_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def first_run(tmp_path: Path, moto_endpoint: str, job_bin: Path, health_url: str) -> AsyncIterator[Any]:
     repo = rehearsal.install_repository(tmp_path / "repo", tags={"v1.4.1": "", "v1.4.2": ""})
     account = rehearsal.AwsAccount(moto_endpoint)
-    account.seed(function=FUNCTION, repository=REPOSITORY, releases=["v1.4.1", "v1.4.2"], alarms=[ALARM])
+    # what the package job pushed for each tag: the image tagged with `python -m chatops_release version`
+    account.seed(function=FUNCTION, repository=REPOSITORY, releases=["1.4.1", "1.4.2"], alarms=[ALARM])
     variables = rehearsal.terraform_variables("production")
     # the only values that are not Terraform's: where the API answers health checks, and a short traffic plan
     variables["production"].update({"API_HEALTH_URL": health_url, "RELEASE_TRAFFIC_STEPS": "10,100",
@@ -143,19 +144,19 @@ async def test_first_run_deploys_then_rolls_back_to_a_named_version(
         sha = {tag: rehearsal.git_sha(repo, tag) for tag in ("v1.4.1", "v1.4.2")}
 
         await _deploy(stack, pipeline, "v1.4.1")
-        assert account.alias(FUNCTION) == {"version": "1", "release": "v1.4.1", "weights": {}}
+        assert account.alias(FUNCTION) == {"version": "1", "release": "1.4.1", "weights": {}}
         text = await _status(stack)
         assert "v1.4.1" in text and sha["v1.4.1"][:7] in text, text
 
         await _deploy(stack, pipeline, "v1.4.2")
-        assert account.alias(FUNCTION) == {"version": "2", "release": "v1.4.2", "weights": {}}
+        assert account.alias(FUNCTION) == {"version": "2", "release": "1.4.2", "weights": {}}
         text = await _status(stack)
         assert "v1.4.2" in text and sha["v1.4.2"][:7] in text, text
 
         status, answer = await stack.command("U0DEV", "api production to v1.4.1", command="/rollback")
         assert status == 200, answer
         await _finished(stack, pipeline, _rid(answer))
-        assert account.alias(FUNCTION) == {"version": "1", "release": "v1.4.1", "weights": {}}
+        assert account.alias(FUNCTION) == {"version": "1", "release": "1.4.1", "weights": {}}
         text = await _status(stack)
         assert "v1.4.1" in text and sha["v1.4.1"][:7] in text, text
 

@@ -1,106 +1,146 @@
-"""The EventBridge patterns in security-events match the CloudTrail events they are meant for, and nothing benign."""
+"""Issue 11 defect 8: the security-events module forwards every event a shipped bot rule fires on.
+
+The patterns are generated from bot/security/rules.yml (``python -m bot.security.patterns``) into the module's
+patterns.json, which main.tf reads. For each rule, a CloudTrail record that fires it (tests/fixtures/cloudtrail, see
+SOURCES.md) is wrapped as the EventBridge event CloudTrail emits and put on moto's EventBridge (server mode) whose
+rules carry the module's patterns, with an SQS target each: it must arrive at its rule's queue.
+"""
 
 from __future__ import annotations
 
-import pytest
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from bot.security.normalize import parse_record
+from bot.security.patterns import PATTERNS_FILE, render
+from bot.security.rules import default_rules, rule_matches
 from tests.infra import tfcheck
 from tests.infra.tfcheck import MODULES
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cloudtrail"
+REGION = "us-east-1"
 
-def _detections() -> dict[str, dict]:
-    files = tfcheck.load_dir(MODULES / "security-events")
-    locals_ = {k: v for block in files["main.tf"]["locals"] for k, v in block.items()}
-    return {
-        name: {**d, "pattern": tfcheck.hcl_object_to_python(d["pattern"])}
-        for name, d in locals_["all_detections"].items()
-    }
-
-
-def _api_call(**detail: object) -> dict:
-    return {
-        "source": "aws." + str(detail.get("eventSource", "iam.amazonaws.com")).split(".")[0],
-        "detail-type": "AWS API Call via CloudTrail",
-        "detail": {"eventVersion": "1.09", **detail},
-    }
-
-
-EVENTS = {
-    "s3-denied": _api_call(
-        eventSource="s3.amazonaws.com",
-        eventName="GetObject",
-        errorCode="AccessDenied",
-        userIdentity={"type": "AssumedRole"},
-    ),
-    "ec2-denied": _api_call(
-        eventSource="ec2.amazonaws.com",
-        eventName="RunInstances",
-        errorCode="Client.UnauthorizedOperation",
-        userIdentity={"type": "IAMUser"},
-    ),
-    "console-failure": {
-        "source": "aws.signin",
-        "detail-type": "AWS Console Sign In via CloudTrail",
-        "detail": {
-            "eventName": "ConsoleLogin",
-            "responseElements": {"ConsoleLogin": "Failure"},
-            "userIdentity": {"type": "IAMUser"},
-        },
-    },
-    "console-success": {
-        "source": "aws.signin",
-        "detail-type": "AWS Console Sign In via CloudTrail",
-        "detail": {
-            "eventName": "ConsoleLogin",
-            "responseElements": {"ConsoleLogin": "Success"},
-            "userIdentity": {"type": "IAMUser"},
-        },
-    },
-    "root-api": _api_call(eventSource="iam.amazonaws.com", eventName="CreateAccessKey", userIdentity={"type": "Root"}),
-    "oidc-failure": _api_call(
-        eventSource="sts.amazonaws.com",
-        eventName="AssumeRoleWithWebIdentity",
-        errorCode="AccessDenied",
-        userIdentity={"type": "WebIdentityUser"},
-    ),
-    "oidc-success": _api_call(
-        eventSource="sts.amazonaws.com", eventName="AssumeRoleWithWebIdentity", userIdentity={"type": "WebIdentityUser"}
-    ),
-    "stop-logging": _api_call(
-        eventSource="cloudtrail.amazonaws.com", eventName="StopLogging", userIdentity={"type": "AssumedRole"}
-    ),
-    "benign-put": _api_call(
-        eventSource="s3.amazonaws.com", eventName="PutObject", userIdentity={"type": "AssumedRole"}
-    ),
-}
-
-EXPECTED = {
-    "access-denied": {"s3-denied", "ec2-denied", "oidc-failure"},
-    "console-login-failure": {"console-failure"},
-    "root-usage": {"root-api"},
-    "oidc-assume-failure": {"oidc-failure"},
-    "cloudtrail-tampering": {"stop-logging"},
+# rule id -> (fixture, what the bot derives for it from its config)
+FIRING: dict[str, tuple[str, dict[str, str]]] = {
+    "access-denied": ("access-denied.states-DeleteStateMachine.awsdocs.json", {}),
+    "console-login-failed": ("console-login-failure.iam-user.awsdocs.json", {}),
+    "console-login-without-mfa": ("console-login.iam-user-no-mfa.logfile.awsdocs.json", {}),
+    "root-activity": ("console-login.root-no-mfa.awsdocs.json", {}),
+    "cloudtrail-tampering": ("stop-logging.panther-analysis.json", {}),
+    "iam-persistence": ("create-access-key.panther-analysis.yml-derived.json", {}),
+    "github-oidc-misuse": ("assume-role-with-web-identity.github-unexpected-subject.derived.json",
+                           {"bot.github_subject_allowed": "false"}),
+    "bot-resources-changed": ("update-function-configuration.bot-lambda.derived.json", {"bot.own_resource": "true"}),
 }
 
 
-def test_every_detection_has_a_rule() -> None:
-    assert set(_detections()) == set(EXPECTED)
+def record(name: str) -> dict[str, Any]:
+    data = json.loads((FIXTURES / name).read_text())
+    return data["Records"][0] if "Records" in data else data
 
 
-@pytest.mark.parametrize("detection", sorted(EXPECTED))
-def test_pattern_matches_exactly_its_events(detection: str) -> None:
-    pattern = _detections()[detection]["pattern"]
-    matched = {name for name, event in EVENTS.items() if tfcheck.pattern_matches(pattern, event)}
-    assert matched == EXPECTED[detection]
+def module_patterns() -> dict[str, Any]:
+    """What Terraform reads: main.tf's jsondecode(file("${path.module}/patterns.json"))."""
+    main = (MODULES / "security-events" / "main.tf").read_text()
+    assert 'jsondecode(file("${path.module}/patterns.json"))' in main
+    data: dict[str, Any] = json.loads((MODULES / "security-events" / "patterns.json").read_text())
+    return data
 
 
-def test_cloudtrail_tampering_covers_all_four_calls() -> None:
-    pattern = _detections()["cloudtrail-tampering"]["pattern"]
-    assert sorted(pattern["detail"]["eventName"]) == ["DeleteTrail", "PutEventSelectors", "StopLogging", "UpdateTrail"]
+def test_the_committed_patterns_are_the_generated_ones() -> None:
+    assert PATTERNS_FILE == MODULES / "security-events" / "patterns.json"
+    assert PATTERNS_FILE.read_text() == render(), "run: python -m bot.security.patterns --write"
 
 
-def test_read_only_events_reach_the_rules_that_need_them() -> None:
-    detections = _detections()
+def test_every_shipped_rule_has_a_pattern_and_a_firing_record() -> None:
+    rules = {r.id for r in default_rules() if r.enabled}
+    assert set(module_patterns()) == rules
+    assert set(FIRING) == rules, "add a CloudTrail record that fires each new rule to FIRING"
+
+
+@pytest.mark.parametrize("rule_id", sorted(FIRING))
+def test_the_record_fires_the_bot_rule(rule_id: str) -> None:
+    name, derived = FIRING[rule_id]
+    (rule,) = [r for r in default_rules() if r.id == rule_id]
+    assert rule_matches(rule, parse_record(record(name)), derived)
+
+
+@pytest.fixture(scope="module")
+def eventbridge() -> Iterator[tuple[Any, Any, dict[str, str]]]:
+    """moto's EventBridge with one rule per module pattern, each forwarding to its own SQS queue."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=f"http://{host}:{port}",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    events, sqs = client("events"), client("sqs")
+    queues: dict[str, str] = {}
+    for rule_id, spec in module_patterns().items():
+        url = sqs.create_queue(QueueName=f"q-{rule_id}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=f"chatops-{rule_id}", EventPattern=json.dumps(spec["pattern"]))
+        events.put_targets(Rule=f"chatops-{rule_id}", Targets=[{"Id": "bot", "Arn": arn}])
+        queues[rule_id] = url
+    yield events, sqs, queues
+    server.stop()
+
+
+def put(events: Any, detail: dict[str, Any]) -> None:
+    """The event CloudTrail emits on the default bus: detail = the record."""
+    dtype = ("AWS Console Sign In via CloudTrail" if detail["eventName"] == "ConsoleLogin"
+             else "AWS API Call via CloudTrail")
+    out = events.put_events(Entries=[{"Source": "aws." + detail["eventSource"].split(".")[0], "DetailType": dtype,
+                                      "Detail": json.dumps(detail)}])
+    assert out["FailedEntryCount"] == 0
+
+
+def arrived(sqs: Any, url: str) -> list[dict[str, Any]]:
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    for m in got:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return [json.loads(m["Body"]) for m in got]
+
+
+@pytest.mark.parametrize("rule_id", sorted(FIRING))
+def test_the_event_reaches_the_bot_through_its_rule(eventbridge: tuple[Any, Any, dict[str, str]],
+                                                    rule_id: str) -> None:
+    events, sqs, queues = eventbridge
+    for url in queues.values():
+        arrived(sqs, url)
+    detail = record(FIRING[rule_id][0])
+    put(events, detail)
+    got = arrived(sqs, queues[rule_id])
+    assert [m["detail"]["eventID"] for m in got] == [detail["eventID"]]
+
+
+def test_a_benign_read_reaches_no_rule(eventbridge: tuple[Any, Any, dict[str, str]]) -> None:
+    events, sqs, queues = eventbridge
+    for url in queues.values():
+        arrived(sqs, url)
+    benign = {**record("access-denied.states-DeleteStateMachine.awsdocs.json"), "eventName": "DescribeStateMachine",
+              "readOnly": True, "eventID": "benign-1"}
+    benign.pop("errorCode", None)
+    benign.pop("errorMessage", None)
+    put(events, benign)
+    reached = {rule_id: arrived(sqs, url) for rule_id, url in queues.items()}
+    assert {rule_id: got for rule_id, got in reached.items() if got} == {}
+
+
+def test_rule_states_follow_the_read_only_needs() -> None:
+    patterns = module_patterns()
     # AssumeRoleWithWebIdentity is a read-only management event: plain ENABLED would never see it.
-    assert detections["oidc-assume-failure"]["state"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
-    assert detections["access-denied"]["state"] == "${local.read_only_state}"
+    assert patterns["github-oidc-misuse"]["read_only_events"] == "required"
+    assert patterns["bot-resources-changed"]["read_only_events"] == "never"
+    assert patterns["access-denied"]["read_only_events"] == "optional"
+    locals_ = {k: v for block in tfcheck.load_dir(MODULES / "security-events")["main.tf"]["locals"]
+               for k, v in block.items()}
+    assert "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" in json.dumps(locals_["all_detections"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -212,7 +213,10 @@ def test_api_destination_sends_x_api_key_and_has_retries_and_dlq() -> None:
     assert connection["authorization_type"] == "API_KEY"
     api_key = connection["auth_parameters"][0]["api_key"][0]
     assert api_key["key"] == "x-api-key"
-    assert "aws_secretsmanager_secret_version.api_key" in api_key["value"]
+    # the key must not land in Terraform state (the plan role reads it): a literal placeholder, replaced out of
+    # band by infra/scripts/set-events-api-key.sh, and never reverted by Terraform
+    assert "${" not in api_key["value"] and "placeholder" in api_key["value"]
+    assert connection["lifecycle"][0]["ignore_changes"] == ["auth_parameters"]
     destination = resources[("aws_cloudwatch_event_api_destination", "bot")]
     assert destination["invocation_endpoint"] == "${var.bot_base_url}/aws/events"
     target = resources[("aws_cloudwatch_event_target", "bot")]
@@ -274,3 +278,13 @@ def test_only_production_manages_github_and_production_is_gated() -> None:
     assert gate["reviewer_team_ids"] or gate["reviewer_user_ids"]
     assert gate["use_protection_rule"] is True and production["chatops_app_id"]
     assert production["enable_instant_rollback"] is False
+
+
+def test_no_module_reads_a_secret_value_into_state() -> None:
+    """Issue 11 defect 2: a data source or resource holding a secret's value puts it in the state."""
+    for directory in tfcheck.all_tf_dirs():
+        files = tfcheck.load_dir(directory)
+        kinds = {t for t, _, _ in tfcheck.typed(files, "data")} | {t for t, _, _ in tfcheck.typed(files, "resource")}
+        assert not kinds & {"aws_secretsmanager_secret_version", "random_password"}, directory
+    script = INFRA / "scripts" / "set-events-api-key.sh"
+    assert "update-connection" in script.read_text() and os.access(script, os.X_OK)

@@ -52,3 +52,7 @@ def test_unsupported_syntax_is_an_error_not_a_guess() -> None:
         evaluate("hashFiles('x')", CTX)
     with pytest.raises(ExpressionError):
         evaluate("inputs.role ==", CTX)
+
+
+def test_two_expressions_in_one_value_are_both_interpolated() -> None:
+    assert interpolate("${{ inputs.role }} ${{ inputs.request_id }}", CTX) == "api r-12345678"

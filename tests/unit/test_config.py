@@ -162,6 +162,18 @@ def test_each_problem_names_its_key(patch: dict[str, object], path: str) -> None
     assert any(p.startswith(f"{path}: ") for p in err.value.problems), err.value.problems
 
 
+def test_unknown_keys_under_slack_are_errors() -> None:
+    """Issue 11 defect 11: a typo under slack: (here `channel:` for `channels:`) must not silently drop routes."""
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["slack"]["channel"] = {"ops": "C0OPS"}
+    data["slack"]["signing_secret"] = "not here: secrets come from the environment"
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env=TEAMS_ENV)
+    problems = [p for p in err.value.problems if p.startswith("slack.")]
+    assert sorted(p.split(":")[0] for p in problems) == ["slack.channel", "slack.signing_secret"], problems
+    assert all("unknown key" in p and "channels" in p for p in problems)
+
+
 @pytest.mark.parametrize("data", [None, [], "text", 42])
 def test_not_a_mapping(data: object) -> None:
     with pytest.raises(ConfigError) as err:

@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lambda-rollback", help="move the alias back to the previous (or a given) version")
     p.add_argument("--function", required=True)
     p.add_argument("--alias", default="live")
-    p.add_argument("--target-version", default="")
+    p.add_argument("--target-version", default="", help="a Lambda version number, or a release name (v1.4.1)")
     p.add_argument("--down-migration-command", default="", help="run before traffic moves; {from} {to}")
     reporting(p)
 
@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--request-id", default="")
             migration(p)
         if name == "web-rollback":
-            p.add_argument("--to", default="")
+            p.add_argument("--to", default="", help="a release name, or a version (its newest <version>-run release)")
             p.add_argument("--down-migration-command", default="")
         if name != "web-status":
             reporting(p)
@@ -223,7 +223,8 @@ def _dispatch(args: argparse.Namespace, reporter: _Tracking) -> dict[str, Any]:
                 target_version=args.target_version or None,
                 migration_runner=_runner(args),
             )
-            return {"function": rolled.function, "from_version": rolled.from_version, "to": rolled.to_version}
+            return {"function": rolled.function, "from_version": rolled.from_version, "to": rolled.to_version,
+                    "release": rolled.to_release}
         checks: list[HealthCheck] = []
         if args.health_url:
             checks.append(
@@ -263,7 +264,7 @@ def _dispatch(args: argparse.Namespace, reporter: _Tracking) -> dict[str, Any]:
         return {"release": release, "origin_path": web.live_origin_path()}
     if command == "web-rollback":
         release = web.rollback(to=args.to or None, migration_runner=_runner(args))
-        return {"release": release, "origin_path": web.live_origin_path()}
+        return {"release": release, "requested": args.to or "previous", "origin_path": web.live_origin_path()}
     ledger = web.ledger()
     return {"live": ledger.live, "releases": ledger.names(), "origin_path": web.live_origin_path()}
 

@@ -22,7 +22,7 @@ from .errors import HealthCheckFailed, InvalidInput, MigrationFailed, NotFound, 
 from .github import NullReporter, Reporter
 from .health import HealthCheck
 from .migrations import MigrationRunner, undo_migrations
-from .records import Migration, ReleaseRecord, validate_release_name
+from .records import Migration, ReleaseRecord, release_key, validate_release_name
 
 __all__ = [
     "AliasState",
@@ -56,12 +56,6 @@ def parse_image_ref(image_uri: str) -> str:
 def _check_name(kind: str, value: str) -> str:
     if not _NAME.fullmatch(value):
         raise InvalidInput(f"{kind} {value!r} is malformed")
-    return value
-
-
-def _check_version(value: str) -> str:
-    if not _VERSION.fullmatch(value):
-        raise InvalidInput(f"version {value!r} must be a published version number (not $LATEST)")
     return value
 
 
@@ -112,6 +106,7 @@ class RollbackResult:
     from_version: str
     to_version: str
     migrations_undone: tuple[Migration, ...]
+    to_release: str | None = None  # the release the target version's record names
 
 
 class LambdaReleaser:
@@ -305,9 +300,11 @@ class LambdaReleaser:
     ) -> RollbackResult:
         _check_name("function", function)
         _check_name("alias", alias)
-        if target_version:
-            _check_version(target_version)
+        if target_version and not _VERSION.fullmatch(target_version):
+            validate_release_name(target_version)  # a release name (e.g. v1.4.1), mapped below
         self._require_function(function)
+        if target_version and not _VERSION.fullmatch(target_version):
+            target_version = self.version_of_release(function, target_version)
         state = self.alias_state(function, alias)
         if state is None:
             raise NotFound(f"alias {alias} of function {function} does not exist")
@@ -323,12 +320,13 @@ class LambdaReleaser:
             else:
                 target_version = current_record.previous
         try:
-            self.record_of(function, target_version)
+            target_record = self.record_of(function, target_version)
         except NotFound as exc:
             raise NotFound(f"version {target_version} of function {function} does not exist") from exc
+        to_release = target_record.release if target_record else None
         if target_version == state.version and not state.weights:
             self._reporter.report("success", f"{function}: {alias} already on version {target_version}")
-            return RollbackResult(function, alias, current, target_version, ())
+            return RollbackResult(function, alias, current, target_version, (), to_release)
         chain = self._chain(function, current, target_version)
         self._reporter.report("in_progress", f"{function}: rolling back {alias} {current}->{target_version}")
         try:
@@ -338,7 +336,23 @@ class LambdaReleaser:
             raise
         self._restore(function, alias, target_version)
         self._reporter.report("success", f"{function}: rolled back {alias} {current}->{target_version}")
-        return RollbackResult(function, alias, current, target_version, tuple(undone))
+        return RollbackResult(function, alias, current, target_version, tuple(undone), to_release)
+
+    def version_of_release(self, function: str, release: str) -> str:
+        """The newest published version whose release record names ``release`` (release names are what people
+        use: ``/rollback api production to v1.4.1``). Raises NotFound when no published version is that release."""
+        newest: int | None = None
+        with aws_call(f"list versions of function {function}"):
+            pages = self._lambda.get_paginator("list_versions_by_function").paginate(FunctionName=function)
+            for page in pages:
+                for v in page.get("Versions", []):
+                    number = str(v.get("Version", ""))
+                    record = ReleaseRecord.decode(str(v.get("Description", "")))
+                    if _VERSION.fullmatch(number) and record and release_key(record.release) == release_key(release):
+                        newest = max(newest or 0, int(number))
+        if newest is None:
+            raise NotFound(f"no published version of function {function} is release {release}")
+        return str(newest)
 
     def _chain(self, function: str, current: str, target: str) -> Sequence[ReleaseRecord]:
         """Records from ``current`` back to (not including) ``target``, newest first."""

@@ -15,11 +15,20 @@ from typing import Any
 
 from .errors import InvalidInput
 
-__all__ = ["MAX_DESCRIPTION", "Migration", "ReleaseRecord", "validate_release_name"]
+__all__ = ["MAX_DESCRIPTION", "Migration", "ReleaseRecord", "release_key", "validate_release_name"]
 
 MAX_DESCRIPTION = 256
 _RELEASE_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
 _REVISION = re.compile(r"^[0-9A-Za-z._:-]{1,40}$")
+
+
+_TAG_VERSION = re.compile(r"^v(?=[0-9]+\.[0-9]+\.[0-9]+)")
+
+
+def release_key(name: str) -> str:
+    """What makes two release names the same release: the workflows name releases by the semantic version
+    (``1.4.1``, from ``version``), people by the git tag (``v1.4.1``, in ``/rollback api production to v1.4.1``)."""
+    return _TAG_VERSION.sub("", name)
 
 
 def validate_release_name(name: str) -> str:

@@ -24,7 +24,7 @@ from .content import cache_control, content_type
 from .errors import InvalidInput, MigrationFailed, NotFound, ReleaseError
 from .github import NullReporter, Reporter
 from .migrations import MigrationRunner, undo_migrations
-from .records import Migration, ReleaseRecord, validate_release_name
+from .records import Migration, ReleaseRecord, release_key, validate_release_name
 
 __all__ = ["LEDGER_KEY", "Ledger", "WebReleaser", "verify_build_id"]
 
@@ -235,7 +235,7 @@ class WebReleaser:
         current = ledger.record(ledger.live)
         if to:
             validate_release_name(to)
-        target = to or (current.previous if current else None)
+        target = self.release_named(ledger, to) if to else (current.previous if current else None)
         if not target:
             raise ReleaseError(f"release {ledger.live} has no recorded previous release; name one")
         if target not in ledger.names():
@@ -255,6 +255,18 @@ class WebReleaser:
         self._invalidate(target)
         self._reporter.report("success", f"web: rolled back from {previous_live} to {target}")
         return target
+
+    @staticmethod
+    def release_named(ledger: Ledger, version: str) -> str:
+        """The kept release a version names: itself, else the newest ``<version>-run<id>.<attempt>`` (web-ci.yml
+        names its releases that way), else ``version`` unchanged (reported as not kept)."""
+        names = ledger.names()
+        if version in names:
+            return version
+        key = release_key(version)
+        exact = [n for n in names if release_key(n) == key]
+        runs = exact or [n for n in names if release_key(n).startswith(f"{key}-run")]
+        return runs[-1] if runs else version
 
     @staticmethod
     def _chain(ledger: Ledger, current: str, target: str) -> list[ReleaseRecord]:

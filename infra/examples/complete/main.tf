@@ -23,10 +23,11 @@ module "github_oidc" {
   create_oidc_provider       = var.create_oidc_provider
   oidc_provider_arn          = var.oidc_provider_arn
   deploy_environment         = var.environment
+  apply_environment          = var.environment
+  create_security_scan_role  = var.environment == "production"
   state_bucket_name          = var.state_bucket_name
   state_key_prefix           = var.state_key_prefix
   apply_policy_arns          = var.apply_policy_arns
-  plan_secret_arns           = var.security_events_target == "api_destination" ? [module.chatops_bot.events_api_key_secret_arn] : []
   lambda_function_names      = var.lambda_function_names
   ecr_repository_names       = var.ecr_repository_names
   lambda_alarm_names         = var.alarm_names

@@ -3,7 +3,7 @@
 # CloudTrail delivers management events to EventBridge in the region where the call
 # was recorded. Global services (IAM, the console sign-in, STS's global endpoint,
 # CloudFront) record in us-east-1, so this module must run in us-east-1 for
-# console-login-failure and for IAM/root activity; regional events (EC2, Lambda,
+# console sign-ins and for IAM/root activity; regional events (EC2, Lambda,
 # regional STS, CloudTrail itself) need the module in each region you use.
 
 data "aws_caller_identity" "current" {}
@@ -17,89 +17,31 @@ locals {
 
   read_only_state = var.include_read_only_events ? "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" : "ENABLED"
 
+  # One EventBridge rule per bot detection rule, generated from bot/security/rules.yml by
+  # `python -m bot.security.patterns --write` (tests/infra/test_patterns.py checks the file is current).
+  # read_only_events: "required" (the rule is about a read-only call, e.g. AssumeRoleWithWebIdentity),
+  # "optional" (follows include_read_only_events) or "never" (the rule excludes read-only calls).
+  generated = jsondecode(file("${path.module}/patterns.json"))
   all_detections = {
-    # Any API call refused for lack of permission. EC2 reports UnauthorizedOperation
-    # ("Client.UnauthorizedOperation" in CloudTrail), most services AccessDenied or
-    # AccessDeniedException.
-    "access-denied" = {
-      description = "API calls refused with AccessDenied or UnauthorizedOperation"
-      state       = local.read_only_state
-      pattern = jsonencode({
-        "detail-type" = ["AWS API Call via CloudTrail"]
-        detail = {
-          errorCode = ["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Client.UnauthorizedOperation"]
-        }
-      })
-    }
-
-    # Failed console sign-ins (wrong password, MFA failure). us-east-1 for most accounts.
-    "console-login-failure" = {
-      description = "Failed AWS console sign-ins"
-      state       = "ENABLED"
-      pattern = jsonencode({
-        source        = ["aws.signin"]
-        "detail-type" = ["AWS Console Sign In via CloudTrail"]
-        detail = {
-          eventName        = ["ConsoleLogin"]
-          responseElements = { ConsoleLogin = ["Failure"] }
-        }
-      })
-    }
-
-    # Anything the root user does, API or console.
-    "root-usage" = {
-      description = "Any activity of the account root user"
-      state       = local.read_only_state
-      pattern = jsonencode({
-        "detail-type" = ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"]
-        detail = {
-          userIdentity = { type = ["Root"] }
-        }
-      })
-    }
-
-    # A workflow (or anyone) presenting a web identity token that a role refused:
-    # wrong sub/aud, missing OIDC provider. The bot explains the subject trap.
-    # AssumeRoleWithWebIdentity is a read-only management event, hence the state.
-    "oidc-assume-failure" = {
-      description = "Refused sts:AssumeRoleWithWebIdentity calls (GitHub OIDC trust failures)"
-      state       = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
-      pattern = jsonencode({
-        source        = ["aws.sts"]
-        "detail-type" = ["AWS API Call via CloudTrail"]
-        detail = {
-          eventSource = ["sts.amazonaws.com"]
-          eventName   = ["AssumeRoleWithWebIdentity"]
-          errorCode   = [{ exists = true }]
-        }
-      })
-    }
-
-    # Attempts to blind CloudTrail.
-    "cloudtrail-tampering" = {
-      description = "CloudTrail StopLogging, DeleteTrail, UpdateTrail or PutEventSelectors"
-      state       = "ENABLED"
-      pattern = jsonencode({
-        source        = ["aws.cloudtrail"]
-        "detail-type" = ["AWS API Call via CloudTrail"]
-        detail = {
-          eventSource = ["cloudtrail.amazonaws.com"]
-          eventName   = ["StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors"]
-        }
-      })
+    for id, d in local.generated : id => {
+      description = d.description
+      pattern     = jsonencode(d.pattern)
+      state = (d.read_only_events == "required" ? "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+      : d.read_only_events == "never" ? "ENABLED" : local.read_only_state)
     }
   }
 
-  detections = { for name in var.detections : name => local.all_detections[name] }
+  detections = { for name in(var.detections != null ? var.detections : keys(local.all_detections)) : name => local.all_detections[name] }
   rule_arns  = [for rule in aws_cloudwatch_event_rule.detection : rule.arn]
 
-  global_detections = ["console-login-failure", "root-usage"]
+  # events of global services (IAM, console sign-in) are delivered in us-east-1 only
+  global_detections = ["console-login-failed", "console-login-without-mfa", "root-activity", "iam-persistence"]
 }
 
 check "global_detections_in_us_east_1" {
   assert {
-    condition     = local.region == "us-east-1" || length(setintersection(var.detections, local.global_detections)) == 0
-    error_message = "console-login-failure and root-usage need the rules in us-east-1, where global-service events are delivered; this provider is in another region."
+    condition     = local.region == "us-east-1" || length(setintersection(keys(local.detections), local.global_detections)) == 0
+    error_message = "console-login-failed, console-login-without-mfa, root-activity and iam-persistence need the rules in us-east-1, where global-service events are delivered; this provider is in another region."
   }
 }
 

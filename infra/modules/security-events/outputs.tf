@@ -42,3 +42,8 @@ output "dead_letter_queue_url" {
   description = "URL of the dead-letter queue (inspect or redrive it after an outage)."
   value       = aws_sqs_queue.dlq.id
 }
+
+output "set_api_key_command" {
+  description = "Run once after apply (and after rotating the bot's key): copies the key from api_key_secret_arn into the EventBridge connection, outside Terraform's state. Null unless target_type is api_destination."
+  value       = local.use_api_destination ? "infra/scripts/set-events-api-key.sh ${aws_cloudwatch_event_connection.bot[0].name} ${var.api_key_secret_arn} ${local.region}" : null
+}

@@ -105,12 +105,10 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
 # Target 1: API destination (POST <bot>/aws/events, x-api-key header).
 # ---------------------------------------------------------------------------
 
-data "aws_secretsmanager_secret_version" "api_key" {
-  count = local.use_api_destination ? 1 : 0
-
-  secret_id = var.api_key_secret_arn
-}
-
+# The API key never passes through Terraform, so it is not in the state (which the plan role reads):
+# the connection is created with a placeholder and infra/scripts/set-events-api-key.sh copies the bot's
+# key (api_key_secret_arn) into it with `aws events update-connection` (output set_api_key_command).
+# Until then EventBridge's calls are refused by the bot (401) and kept in the dead-letter queue.
 resource "aws_cloudwatch_event_connection" "bot" {
   count = local.use_api_destination ? 1 : 0
 
@@ -118,13 +116,16 @@ resource "aws_cloudwatch_event_connection" "bot" {
   description        = "chatops bot: API key sent as x-api-key"
   authorization_type = "API_KEY"
 
-  # EventBridge keeps these credentials in a Secrets Manager secret of its own
-  # (output connection_secret_arn); the value comes from the bot's secret.
+  # EventBridge keeps the credentials in a Secrets Manager secret of its own (output connection_secret_arn).
   auth_parameters {
     api_key {
       key   = "x-api-key"
-      value = data.aws_secretsmanager_secret_version.api_key[0].secret_string
+      value = "placeholder-run-set-events-api-key" # not the key: see above
     }
+  }
+
+  lifecycle {
+    ignore_changes = [auth_parameters] # the real key is set out of band and must not be reverted
   }
 }
 

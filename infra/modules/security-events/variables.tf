@@ -10,20 +10,18 @@ variable "name_prefix" {
 }
 
 variable "detections" {
-  description = "Detection patterns to create rules for: access-denied, console-login-failure, root-usage, oidc-assume-failure, cloudtrail-tampering. Global-service events (console sign-in, IAM) are only delivered in us-east-1: deploy the module there with all of them, and in other regions with the regional ones."
+  description = "Bot rule ids to create EventBridge rules for (see patterns.json, generated from bot/security/rules.yml); null = every rule. Global-service events (console sign-in, IAM) are only delivered in us-east-1: deploy the module there with all of them, and in other regions with the regional ones (access-denied, github-oidc-misuse, cloudtrail-tampering, bot-resources-changed)."
   type        = list(string)
-  default     = ["access-denied", "console-login-failure", "root-usage", "oidc-assume-failure", "cloudtrail-tampering"]
+  default     = null
 
   validation {
-    condition = length(var.detections) > 0 && alltrue([
-      for d in var.detections : contains(["access-denied", "console-login-failure", "root-usage", "oidc-assume-failure", "cloudtrail-tampering"], d)
-    ])
-    error_message = "detections must be a non-empty subset of access-denied, console-login-failure, root-usage, oidc-assume-failure, cloudtrail-tampering."
+    condition     = var.detections == null ? true : length(var.detections) > 0
+    error_message = "detections must be null (every rule) or a non-empty list of rule ids from patterns.json."
   }
 }
 
 variable "include_read_only_events" {
-  description = "Match read-only management events too (rule state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS) for access-denied and root-usage, so denied Describe*/Get*/List* reconnaissance is seen. Costs more matched events."
+  description = "Match read-only management events too (rule state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS) for access-denied and root-activity (and the other rules that may match them), so denied Describe*/Get*/List* reconnaissance is seen. Costs more matched events."
   type        = bool
   default     = true
 }
@@ -51,7 +49,7 @@ variable "bot_base_url" {
 }
 
 variable "api_key_secret_arn" {
-  description = "Secrets Manager secret holding the API key the bot expects in x-api-key (its CHATOPS_EVENTS_API_KEY; output events_api_key_secret_arn of the chatops-bot module). Required for api_destination; the secret must already have a value."
+  description = "Secrets Manager secret holding the API key the bot expects in x-api-key (its CHATOPS_EVENTS_API_KEY; output events_api_key_secret_arn of the chatops-bot module). Required for api_destination; the module never reads its value (see set_api_key_command)."
   type        = string
   default     = null
 
