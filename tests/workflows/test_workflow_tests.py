@@ -322,16 +322,8 @@ def _steps(doc: dict[Any, Any]) -> list[Step]:
     return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
 
 
-def _engine_not_yet_vendored(path: Path) -> bool:
-    # main still installs the release engine by a pip spec; engineer A's branch replaces setup-release-engine
-    # with the vendored engine and its hash-pinned lock. Remove this once both are merged.
-    return path.parent.name == "setup-release-engine" and '"$SPEC"' in path.read_text()
-
-
 @pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: str(p.relative_to(WORKFLOWS_DIR)))
 def test_every_tool_is_pinned(path: Path) -> None:
-    if _engine_not_yet_vendored(path):
-        pytest.xfail("setup-release-engine is rewritten on engineer A's branch (vendored engine, hashed lock)")
     action_dir = path.parent if path.name == "action.yml" else None
     problems: list[str] = []
     for step in _steps(load(path)):
