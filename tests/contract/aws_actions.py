@@ -23,6 +23,8 @@ OPERATION_ACTION = {
     ("s3", "DeleteObjects"): ("s3:DeleteObject",),
     ("s3", "CopyObject"): ("s3:GetObject", "s3:PutObject"),
 }
+# CLI customisations that are no API operation of their own: the operation they call.
+CLI_COMMANDS = {("ecr", "get-login-password"): "ecr:GetAuthorizationToken"}
 # `aws <service> wait <waiter>`: the operation each waiter polls.
 WAITERS = {
     ("ecr", "image-scan-complete"): "ecr:DescribeImageScanFindings",
@@ -83,6 +85,8 @@ def cli_actions(script: str) -> list[tuple[str, str]]:
         text = f"aws {service} {command}" + (f" {extra}" if command == "wait" and extra else "")
         if service == "s3" and command in S3_COMMANDS:
             found.extend((a, text) for a in S3_COMMANDS[command])
+        elif (service, command) in CLI_COMMANDS:
+            found.append((CLI_COMMANDS[(service, command)], text))
         elif command == "wait":
             waiter = WAITERS.get((service, extra or ""))
             found.append((waiter or f"<unknown waiter {service} {extra}>", text))

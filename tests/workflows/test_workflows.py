@@ -56,7 +56,7 @@ def steps_of(doc: dict[Any, Any]) -> list[tuple[str, dict[str, Any]]]:
 def test_files_exist() -> None:
     names = {p.name for p in WORKFLOWS}
     assert {"infra-ci.yml", "rollback.yml", "security.yml", "lambda-release.yml"} | DEPLOY_WORKFLOWS <= names
-    assert {p.parent.name for p in ACTIONS} >= {"aws-oidc", "health-check", "retry", "deployment-status"}
+    assert {p.parent.name for p in ACTIONS} >= {"aws-oidc", "retry", "deployment-status", "test-report", "lambda-test"}
 
 
 def test_workflows_match_the_github_workflow_schema() -> None:
