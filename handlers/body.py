@@ -97,4 +97,7 @@ async def read_body(request: web.Request, *, limit: int) -> bytes:
         raise BodyRefused(400, "request body incomplete") from None
     finally:
         policy.pending -= 1
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    # what request.read()/json() answer from now on (the Teams SDK reads the body again); aiohttp's own cache
+    request._read_bytes = body
+    return body
