@@ -143,13 +143,14 @@ class SlackHandler:
         self.verifier = SignatureVerifier(signing_secret)
         self.team_id = team_id  # "" (no slack section): every request is refused
 
-    def _foreign(self, request: AsyncBoltRequest) -> bool:
-        """A request from another workspace (or naming none). Slack's url_verification carries no team."""
-        body = request.body
-        if body.get("type") == "url_verification":
-            return False
+    def _workspace(self, request: AsyncBoltRequest) -> str | None:
+        """None when the request may proceed; else the refusal. Slack's url_verification carries no team."""
+        if request.body.get("type") == "url_verification":
+            return None
         team = request.context.team_id
-        return not self.team_id or team != self.team_id
+        if not team:
+            return "payload names no workspace"
+        return None if self.team_id and team == self.team_id else FOREIGN_WORKSPACE
 
     def _signed(self, body: str, request: web.Request) -> bool:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -187,9 +188,14 @@ class SlackHandler:
         if not isinstance(bolt_request.body, dict) or not bolt_request.body:
             REQUESTS.labels(route="slack", status="400").inc()
             return web.json_response({"error": "body is not a Slack payload"}, status=400)
-        if self._foreign(bolt_request):  # Slack shows a 200's text to the user; anything else as "failed"
-            log.warning("slack request refused: workspace not allowed team=%s", str(bolt_request.context.team_id)[:20])
-            REQUESTS.labels(route="slack", status="200").inc()
+        refusal = self._workspace(bolt_request)
+        if refusal is not None:  # a foreign workspace gets a 200 (Slack shows its text; other codes as "failed")
+            status = 200 if refusal == FOREIGN_WORKSPACE else 400
+            log.warning("slack request refused: %s team=%s", "workspace not allowed" if status == 200 else refusal,
+                        str(bolt_request.context.team_id)[:20])
+            REQUESTS.labels(route="slack", status=str(status)).inc()
+            if status == 400:
+                return web.json_response({"error": refusal}, status=400)
             return web.json_response({"response_type": "ephemeral", "text": FOREIGN_WORKSPACE})
         bolt_response = await self.bolt.async_dispatch(bolt_request)
         ACKS.observe(time.perf_counter() - started)
