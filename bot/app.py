@@ -22,7 +22,7 @@ from bot.egress.teams_auth import bot_connections
 from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
 from bot.environment import Secrets
 from bot.errors import ConfigError
-from bot.logs import quiet_libraries
+from bot.logs import protect_handlers, quiet_libraries
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
 from bot.security.actions import handle_alert_action
@@ -35,6 +35,7 @@ from bot.store.store import Store
 from bot.store.teams import StoreConversationRefs
 from bot.worker import Worker
 from handlers.aws import add_routes as add_aws_routes
+from handlers.body import BODY_POLICY, GITHUB_MAX_BODY, BodyPolicy
 from handlers.github import GitHubWebhookHandler
 from handlers.health import HealthHandler
 from handlers.slack import SlackHandler, build_bolt
@@ -92,12 +93,15 @@ def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Confi
     bot = TeamsBot(ChatRunner(pipeline), person_of=person_of, refs=StoreConversationRefs(store))
     verifier = BotTokenVerifier(app_id=env["TEAMS_APP_ID"],
                                 metadata_url=env.get("TEAMS_OPENID_METADATA_URL", DEFAULT_OPENID_METADATA_URL))
-    add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot)
+    if not config.teams_tenant_id:
+        raise ConfigError(["teams.tenant_id: is required when the Teams bot is enabled (TEAMS_APP_ID is set)"])
+    add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot, tenant_id=config.teams_tenant_id)
 
 
 async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None) -> web.Application:
     env = os.environ if env is None else env
     quiet_libraries()
+    protect_handlers(secrets.slack_hooks_url)
     store = await Store.open(secrets.database_url)
     slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
     github = GitHubClient(repository=config.repository, auth=make_auth(env), base_url=secrets.github_api_url,
@@ -131,21 +135,23 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         return await handle_alert_action(store, config, action_id=action_id, alert_id=alert_id, actor=actor)
 
     bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
-                      client=slack_client, alert_action=alert_action)
+                      client=slack_client, alert_action=alert_action, hooks_url=secrets.slack_hooks_url)
     gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret)
     lifecycle = Lifecycle()
     health = HealthHandler(pipeline, not_ready=lifecycle.not_ready)
 
-    app = web.Application(client_max_size=5 * 1024 * 1024, middlewares=[_errors])
+    app = web.Application(client_max_size=GITHUB_MAX_BODY, middlewares=[_errors])
+    app[BODY_POLICY] = BodyPolicy(timeout_s=_float(env, "CHATOPS_BODY_TIMEOUT", 10.0),
+                                  max_pending=int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200)))
     app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
     app[LIFECYCLE] = lifecycle
     # one Slack transport: Socket Mode when an app token is set (no /slack/events), else signed HTTP
     socket = None if not secrets.slack_app_token else SocketMode(
-        bolt=bolt, app_token=secrets.slack_app_token, api_url=secrets.slack_api_url)
+        bolt=bolt, app_token=secrets.slack_app_token, api_url=secrets.slack_api_url, team_id=config.slack_team_id)
     if socket is not None:
         lifecycle.add_check(socket.not_ready)
     else:
-        slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret)
+        slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret, team_id=config.slack_team_id)
         app.router.add_post("/slack/events", slack.handle)
     app.router.add_post("/github/webhook", gh.handle)
     add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)

@@ -115,6 +115,8 @@ class Config:
     freezes: tuple[Freeze, ...] = ()
     teams_approvals_conversation: str = ""  # teams.bot.approvals_conversation: where the bot posts approvals
     default_branch: str = "main"  # github.default_branch: where the rollback workflow runs from
+    slack_team_id: str = ""  # slack.team_id: the one workspace whose requests are served
+    teams_tenant_id: str = ""  # teams.tenant_id: the one tenant whose activities the Teams bot serves
     raw: Mapping[str, Any] = field(default_factory=dict)  # for sections owned by other modules
 
     def person_by(self, platform: str, platform_id: str) -> Person | None:
@@ -230,6 +232,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
             c.add(f"{path}.url_env", f"environment variable {url_env} is not set")
         webhooks[str(name)] = TeamsWebhook(str(name), url_env, str(fmt))
     teams_approvals = _teams_bot(c, teams)
+    slack_team, teams_tenant = _pins(c, slack, teams, env, slack_enabled="slack" in root)
 
     people: dict[str, Person] = {}
     seen_ids: dict[tuple[str, str], str] = {}
@@ -364,6 +367,8 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         raise ConfigError(c.problems)
     return Config(
         default_branch=default_branch,
+        slack_team_id=slack_team,
+        teams_tenant_id=teams_tenant,
         freezes=freezes,
         teams_approvals_conversation=teams_approvals,
         repository=repository,
@@ -445,8 +450,8 @@ def _freezes(c: _Checker, raw: Any, environments: Mapping[str, Environment]) -> 
 
 def _teams_bot(c: _Checker, teams: Mapping[str, Any]) -> str:
     """``teams.bot``: returns ``approvals_conversation`` ("" when the bot posts no approval requests)."""
-    for extra in set(teams) - {"webhooks", "bot"}:
-        c.add(f"teams.{extra}", "unknown key (known: webhooks, bot)")
+    for extra in set(teams) - {"webhooks", "bot", "tenant_id"}:
+        c.add(f"teams.{extra}", "unknown key (known: webhooks, bot, tenant_id)")
     spec = c.mapping(teams.get("bot"), "teams.bot", required=False)
     for extra in set(spec) - {"approvals_conversation"}:
         c.add(f"teams.bot.{extra}", "unknown key (known: approvals_conversation)")
@@ -455,3 +460,26 @@ def _teams_bot(c: _Checker, teams: Mapping[str, Any]) -> str:
     return c.string(spec.get("approvals_conversation"), "teams.bot.approvals_conversation",
                     pattern=_TEAMS_CONVERSATION,
                     hint="expected a Teams conversation id like 19:…@thread.tacv2 (URL-decoded, not a link)")
+
+
+_SLACK_TEAM = re.compile(r"^T[A-Z0-9]{2,}$")
+_TENANT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _pins(c: _Checker, slack: Mapping[str, Any], teams: Mapping[str, Any], env: Mapping[str, str], *,
+          slack_enabled: bool) -> tuple[str, str]:
+    """``slack.team_id`` and ``teams.tenant_id``: the one workspace and tenant served; required when the
+    platform is enabled (a ``slack`` section; the Teams bot, i.e. ``TEAMS_APP_ID`` or ``teams.bot``)."""
+    team = tenant = ""
+    if slack.get("team_id") is None and slack_enabled:
+        c.add("slack.team_id", "is required: the workspace id (like T0123ABCD) whose requests are served")
+    elif slack_enabled or slack.get("team_id") is not None:
+        team = c.string(slack.get("team_id"), "slack.team_id", pattern=_SLACK_TEAM,
+                        hint="a workspace id like T0123ABCD")
+    teams_bot = bool(env.get("TEAMS_APP_ID")) or teams.get("bot") is not None
+    if teams.get("tenant_id") is None and teams_bot:
+        c.add("teams.tenant_id", "is required when the Teams bot is enabled (TEAMS_APP_ID or teams.bot): "
+              "the Entra tenant id whose activities are served")
+    elif teams.get("tenant_id") is not None:
+        tenant = c.string(teams.get("tenant_id"), "teams.tenant_id", pattern=_TENANT, hint="a tenant id (a GUID)")
+    return team, tenant

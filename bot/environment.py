@@ -23,6 +23,7 @@ class Secrets:
     database_url: str
     teams_urls: Mapping[str, str]
     slack_app_token: str = ""  # set: Slack over Socket Mode (bot/socket_mode.py), no /slack/events
+    slack_hooks_url: str = "https://hooks.slack.com"  # response_urls elsewhere are refused
 
     def __repr__(self) -> str:
         return "Secrets(<hidden>)"
@@ -59,6 +60,9 @@ def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
             problems.append(f"env {config.teams_webhooks[name].url_env}: is not set (teams.webhooks.{name})")
         elif not url.startswith(("https://", "http://127.0.0.1", "http://[::1]", "http://localhost")):
             problems.append(f"env {config.teams_webhooks[name].url_env}: must be an https URL")
+    hooks = env.get("SLACK_HOOKS_URL", "") or "https://hooks.slack.com"
+    if not hooks.startswith(("https://", "http://127.0.0.1", "http://[::1]", "http://localhost")):
+        problems.append("env SLACK_HOOKS_URL: must be an https URL (only loopback may be http)")
     if problems:
         raise ConfigError(problems)
     return Secrets(
@@ -72,4 +76,5 @@ def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
         database_url=db,
         teams_urls=teams,
         slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+        slack_hooks_url=hooks.rstrip("/"),
     )

@@ -44,6 +44,17 @@ AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "toke
 Ack = dict[str, Any] | None
 
 
+FOREIGN_WORKSPACE = "This Slack workspace is not allowed to use this bot; nothing was done."
+
+
+def _payload_team(payload: dict[str, Any]) -> str:
+    """The workspace a Socket Mode payload comes from (slash command, interaction or event)."""
+    team = payload.get("team_id") or payload.get("team")
+    if isinstance(team, dict):
+        team = team.get("id")
+    return str(team or "")
+
+
 def payload_key(req: SocketModeRequest) -> str | None:
     """The payload's own id, stable across redeliveries: trigger_id, action_ts or event_id."""
     p = req.payload if isinstance(req.payload, dict) else {}
@@ -73,9 +84,11 @@ def ack_payload(resp: BoltResponse) -> Ack:
 class SocketMode:
     """One Socket Mode connection to Slack, kept up by :meth:`start` until :meth:`close`."""
 
-    def __init__(self, *, bolt: AsyncApp, app_token: str, api_url: str, min_backoff: float = 0.5,
-                 max_backoff: float = 30.0, remember: int = 4096, ping_interval: float = 10.0) -> None:
+    def __init__(self, *, bolt: AsyncApp, app_token: str, api_url: str, team_id: str = "",
+                 min_backoff: float = 0.5, max_backoff: float = 30.0, remember: int = 4096,
+                 ping_interval: float = 10.0) -> None:
         self.bolt = bolt
+        self.team_id = team_id  # the one workspace served (slack.team_id); "" refuses every payload
         self.app_token = app_token
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
         self.client = SocketModeClient(
@@ -207,6 +220,11 @@ class SocketMode:
             ENVELOPES.labels(type=req.type, result="malformed").inc()
             log.warning("slack socket: %s envelope without a payload object; acked and dropped", req.type)
             return None
+        team = _payload_team(req.payload)
+        if not self.team_id or team != self.team_id:  # the same pinning as signed HTTP (handlers/slack.py)
+            ENVELOPES.labels(type=req.type, result="foreign_workspace").inc()
+            log.warning("slack socket: refused a %s envelope from workspace %s", req.type, str(team)[:20])
+            return {"response_type": "ephemeral", "text": FOREIGN_WORKSPACE} if req.type == "slash_commands" else None
         resp = await run_async_bolt_app(self.bolt, req)
         if resp.status >= 500:
             raise RuntimeError(f"listener failed with {resp.status}")

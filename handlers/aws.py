@@ -24,9 +24,10 @@ from bot.security.store_ops import bump
 from bot.security.worker import SOURCE
 from bot.store.store import Store
 from bot.wire import MalformedBody, parse_json
+from handlers.body import AWS_MAX_BODY, BodyRefused, read_body
 
 log = logging.getLogger(__name__)
-MAX_BODY = 1024 * 1024  # keep client_max_size at or below this for these routes
+MAX_BODY = AWS_MAX_BODY  # read before authentication (SNS verifies a signature inside the body)
 
 
 def _json(status: int, **body: Any) -> web.Response:
@@ -46,12 +47,16 @@ class EventBridgeHandler:
         self.store = store
         self._key = api_key.encode()
 
-    async def __call__(self, request: web.Request) -> web.Response:
-        given = request.headers.get("x-api-key", "").encode()
-        if not hmac.compare_digest(given, self._key):
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        given = request.headers.get("x-api-key", "")
+        # headers are surrogate-escaped text: a non-ASCII key cannot match (and could not be encoded)
+        if not given.isascii() or not hmac.compare_digest(given.encode(), self._key):
             log.warning("eventbridge request rejected: bad or missing api key")
             return _json(401, error="unauthorized")
-        raw = await request.read()
+        try:
+            raw = await read_body(request, limit=MAX_BODY)
+        except BodyRefused as exc:
+            return await exc.answer(request)
         try:
             obj = parse_json(raw)
         except MalformedBody as exc:
@@ -75,8 +80,11 @@ class SnsHandler:
         self.topics = frozenset(settings.sns_topics)
         self.verifier = verifier
 
-    async def __call__(self, request: web.Request) -> web.Response:
-        raw = await request.read()
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        try:
+            raw = await read_body(request, limit=MAX_BODY)
+        except BodyRefused as exc:
+            return await exc.answer(request)
         try:
             msg = parse_json(raw)
         except MalformedBody as exc:

@@ -11,15 +11,16 @@ from aiohttp import web
 from bot.metrics import IGNORED, REQUESTS
 from bot.pipeline import Pipeline
 from bot.wire import MalformedBody, parse_json
+from handlers.body import GITHUB_MAX_BODY, BodyRefused, read_body
 from handlers.github_parse import PARSERS, BadPayload, parse_event
 
 log = logging.getLogger(__name__)
-MAX_BODY = 5 * 1024 * 1024
+MAX_BODY = GITHUB_MAX_BODY
 
 
 def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
     """Constant-time check of ``X-Hub-Signature-256`` over the raw body."""
-    if not header.startswith("sha256="):
+    if not header.isascii() or not header.startswith("sha256="):
         return False
     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), header.encode())
@@ -37,11 +38,14 @@ class GitHubWebhookHandler:
         REQUESTS.labels(route="github", status=str(status)).inc()
         return web.json_response({"status" if status < 400 else "error": text}, status=status)
 
-    async def handle(self, request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return self._answer(413, "payload too large")
-        body = await request.read()
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await read_body(request, limit=MAX_BODY)
+        except BodyRefused as exc:
+            REQUESTS.labels(route="github", status=str(exc.status)).inc()
+            return await exc.answer(request)
         if not verify_signature(self._secret, body, request.headers.get("X-Hub-Signature-256", "")):
+            log.warning("github webhook refused: invalid or missing signature")
             return self._answer(401, "invalid or missing X-Hub-Signature-256")
         event = request.headers.get("X-GitHub-Event", "")
         delivery = request.headers.get("X-GitHub-Delivery", "")

@@ -9,6 +9,8 @@ from typing import Any
 from bot.domain import DeploymentUpdate, GitHubUpdate, ProtectionRuleRequest, ReviewRequest, RunUpdate
 
 _RUN_IN_URL = re.compile(r"/actions/runs/(\d+)")
+MAX_ID = 2**63 - 1  # GitHub ids are int64 (the store's BIGINT)
+MAX_ATTEMPT = 2**31 - 1  # run_attempt: a 32-bit INTEGER column
 
 
 class BadPayload(ValueError):
@@ -22,11 +24,22 @@ def _obj(d: Any, key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _int(d: dict[str, Any], key: str, where: str) -> int:
+def _int(d: dict[str, Any], key: str, where: str, *, top: int = MAX_ID) -> int:
+    """A required id: a positive whole number that fits the store (checked here, before anything is recorded)."""
     value = d.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
         raise BadPayload(f"{where}.{key} is missing or not a number")
+    if not 0 < value <= top:
+        raise BadPayload(f"{where}.{key} is out of range (1 to {top})")
     return value
+
+
+def _opt_id(d: dict[str, Any], key: str, where: str) -> int | None:
+    """An optional id: absent or not a number is None; a number out of range is malformed."""
+    value = d.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return _int(d, key, where)
 
 
 def _str(d: Any, key: str) -> str:
@@ -50,7 +63,9 @@ def _login(d: Any) -> str:
 
 def _attempt(d: dict[str, Any]) -> int:
     value = d.get("run_attempt")
-    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+    if not isinstance(value, int) or isinstance(value, bool):
+        return 1
+    return _int(d, "run_attempt", "run", top=MAX_ATTEMPT)
 
 
 def _sub(d: dict[str, Any], key: str) -> dict[str, Any]:
@@ -62,7 +77,10 @@ def _run_id_from(*urls: str) -> int | None:
     for url in urls:
         m = _RUN_IN_URL.search(url or "")
         if m:
-            return int(m.group(1))
+            run_id = int(m.group(1)) if len(m.group(1)) <= 19 else 0  # int() of 5,000 digits would raise
+            if not 0 < run_id <= MAX_ID:
+                raise BadPayload("the run id in a URL is out of range")
+            return run_id
     return None
 
 
@@ -174,8 +192,7 @@ def _deployment_fields(deployment: dict[str, Any]) -> dict[str, Any]:
 
 def parse_deployment(payload: dict[str, Any]) -> DeploymentUpdate:
     deployment = _obj(payload, "deployment", "payload")
-    run = _sub(payload, "workflow_run")
-    run_id = run.get("id") if isinstance(run.get("id"), int) else None
+    run_id = _opt_id(_sub(payload, "workflow_run"), "id", "workflow_run")
     return DeploymentUpdate(state="created", description=_str(deployment, "description"), run_id=run_id,
                             **_deployment_fields(deployment))
 
@@ -186,9 +203,9 @@ def parse_deployment_status(payload: dict[str, Any]) -> DeploymentUpdate:
     state = _str(status, "state")
     if not state:
         raise BadPayload("deployment_status.state is missing")
-    run = _sub(payload, "workflow_run")
-    run_id = run.get("id") if isinstance(run.get("id"), int) else _run_id_from(
-        _str(status, "log_url"), _str(status, "target_url"))
+    run_id = _opt_id(_sub(payload, "workflow_run"), "id", "workflow_run")
+    if run_id is None:
+        run_id = _run_id_from(_str(status, "log_url"), _str(status, "target_url"))
     fields = _deployment_fields(deployment)
     fields["environment"] = _str(status, "environment") or fields["environment"]
     return DeploymentUpdate(state=state, description=_str(status, "description"), run_id=run_id,

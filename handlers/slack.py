@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -26,10 +27,12 @@ from bot.egress.slack import render_slack
 from bot.metrics import ACKS, REQUESTS
 from bot.pipeline import Pipeline
 from bot.wire import MalformedBody, decode_utf8
+from handlers.body import SLACK_MAX_BODY, BodyRefused, read_body
 
 log = logging.getLogger(__name__)
 _REQUEST_BUTTONS = re.compile(r"^(approve|reject|rerun|rollback)$")
 _ALERT_BUTTONS = re.compile(r"^sec_(ack|assign|resolve)$")
+FOREIGN_WORKSPACE = "This Slack workspace is not allowed to use this bot; nothing was done."
 
 
 def slack_actor(pipeline: Pipeline, user_id: str, channel: str) -> Actor:
@@ -48,10 +51,32 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
 
 
 AlertAction = Callable[..., Awaitable[str]]
+SLACK_HOOKS_URL = "https://hooks.slack.com"
+
+
+def allowed_response_url(url: str, hooks_url: str = SLACK_HOOKS_URL) -> bool:
+    """True when ``url`` is on Slack's hooks host (scheme, host and port of ``hooks_url``): a signed body
+    may name any URL, and the bot must not POST to whatever it names."""
+    try:
+        got, allowed = urlsplit(url), urlsplit(hooks_url)
+        same_port = got.port == allowed.port
+    except ValueError:
+        return False
+    return (bool(got.hostname) and got.scheme == allowed.scheme and got.hostname == allowed.hostname
+            and same_port and not got.username and not got.password)
+
+
+def _response_url(raw: object, hooks_url: str) -> str:
+    """The response_url a request carries when it may be used, else "" (refused URLs are logged)."""
+    url = str(raw or "")
+    if url and not allowed_response_url(url, hooks_url):
+        log.warning("slack response_url refused: not on the hooks host %s", hooks_url)
+        return ""
+    return url
 
 
 def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClient,
-               alert_action: AlertAction | None = None) -> AsyncApp:
+               alert_action: AlertAction | None = None, hooks_url: str = SLACK_HOOKS_URL) -> AsyncApp:
     token = client.token or ""
 
     async def authorize(enterprise_id: str | None = None, team_id: str | None = None, **_: Any) -> AuthorizeResult:
@@ -75,7 +100,7 @@ def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClien
             return
         trigger = str(command.get("trigger_id", "")) or f"{actor.platform_id}:{command.get('text', '')}"
         reply = await pipeline.handle(parsed, actor, idem_key=f"slack:cmd:{trigger}",
-                                      response_url=str(command.get("response_url", "")))
+                                      response_url=_response_url(command.get("response_url"), hooks_url))
         await ack(**reply_payload(reply))
 
     for cmd in ("/deploy", "/approve", "/rollback"):
@@ -87,7 +112,7 @@ def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClien
         channel = str((body.get("channel") or {}).get("id", ""))
         actor = slack_actor(pipeline, user, channel)
         key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}:{action.get('action_id')}"
-        response_url = str(body.get("response_url", ""))
+        response_url = _response_url(body.get("response_url"), hooks_url)
         reply = await pipeline.button(str(action.get("action_id")), str(action.get("value", ""))[:40], actor,
                                       idem_key=key, response_url=response_url)
         if response_url:
@@ -101,7 +126,7 @@ def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClien
         actor = slack_actor(pipeline, user, str((body.get("channel") or {}).get("id", "")))
         text = "Security alerts are not enabled." if alert_action is None else await alert_action(
             action_id=str(action.get("action_id")), alert_id=str(action.get("value", ""))[:64], actor=actor)
-        response_url = str(body.get("response_url", ""))
+        response_url = _response_url(body.get("response_url"), hooks_url)
         if response_url:
             key = f"slack:act:{body.get('trigger_id') or action.get('action_ts')}:reply"
             await pipeline.reply_later(response_url, text, key=key)
@@ -111,28 +136,48 @@ def build_bolt(*, pipeline: Pipeline, signing_secret: str, client: AsyncWebClien
 
 
 class SlackHandler:
-    def __init__(self, bolt: AsyncApp, *, signing_secret: str) -> None:
+    def __init__(self, bolt: AsyncApp, *, signing_secret: str, team_id: str) -> None:
         if not signing_secret:
             raise ValueError("SLACK_SIGNING_SECRET is required")
         self.bolt = bolt
         self.verifier = SignatureVerifier(signing_secret)
+        self.team_id = team_id  # "" (no slack section): every request is refused
+
+    def _workspace(self, request: AsyncBoltRequest) -> str | None:
+        """None when the request may proceed; else the refusal. Slack's url_verification carries no team."""
+        if request.body.get("type") == "url_verification":
+            return None
+        team = request.context.team_id
+        if not team:
+            return "payload names no workspace"
+        return None if self.team_id and team == self.team_id else FOREIGN_WORKSPACE
 
     def _signed(self, body: str, request: web.Request) -> bool:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
-        if not timestamp.isdigit() or len(timestamp) > 12 or not signature:
+        # headers arrive as surrogate-escaped text: anything not ASCII cannot be a valid signature (and would
+        # make the HMAC comparison raise)
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+            return False
+        if not signature or not signature.isascii():
             return False
         return self.verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        try:
+            raw = await read_body(request, limit=SLACK_MAX_BODY)
+        except BodyRefused as exc:
+            REQUESTS.labels(route="slack", status=str(exc.status)).inc()
+            return await exc.answer(request)
         try:  # Slack signs UTF-8 text; anything else cannot carry a valid signature
-            body = decode_utf8(await request.read())
+            body = decode_utf8(raw)
         except MalformedBody as exc:
             REQUESTS.labels(route="slack", status="400").inc()
             return web.json_response({"error": str(exc)}, status=400)
         # verify before parsing: Bolt parses the body when it builds its request, before its own check
         if not self._signed(body, request):
+            log.warning("slack request refused: invalid or missing signature")
             REQUESTS.labels(route="slack", status="401").inc()
             return web.json_response({"error": "invalid or missing Slack signature"}, status=401)
         try:
@@ -143,6 +188,15 @@ class SlackHandler:
         if not isinstance(bolt_request.body, dict) or not bolt_request.body:
             REQUESTS.labels(route="slack", status="400").inc()
             return web.json_response({"error": "body is not a Slack payload"}, status=400)
+        refusal = self._workspace(bolt_request)
+        if refusal is not None:  # a foreign workspace gets a 200 (Slack shows its text; other codes as "failed")
+            status = 200 if refusal == FOREIGN_WORKSPACE else 400
+            log.warning("slack request refused: %s team=%s", "workspace not allowed" if status == 200 else refusal,
+                        str(bolt_request.context.team_id)[:20])
+            REQUESTS.labels(route="slack", status=str(status)).inc()
+            if status == 400:
+                return web.json_response({"error": refusal}, status=400)
+            return web.json_response({"response_type": "ephemeral", "text": FOREIGN_WORKSPACE})
         bolt_response = await self.bolt.async_dispatch(bolt_request)
         ACKS.observe(time.perf_counter() - started)
         REQUESTS.labels(route="slack", status=str(bolt_response.status)).inc()

@@ -5,9 +5,10 @@ The token check follows the Bot Framework "authenticate requests from the connec
 signed RS256 by a key from the OpenID metadata's ``jwks_uri`` (the key's ``endorsements``, when present,
 must include the activity's channelId), issuer ``https://api.botframework.com``, audience = our app id,
 ``exp`` required (5 minutes of clock skew allowed), and a ``serviceurl`` claim equal to the activity's
-``serviceUrl``. Anything else is a 401 and nothing runs. The SDK's own validator is not used because its
-key endpoints are fixed to Microsoft's hosts; ours reads ``TEAMS_OPENID_METADATA_URL`` so tests can serve
-keys on loopback. The check is attached to this one route only.
+``serviceUrl``. Anything else is a 401 and nothing runs. An authentic activity from a tenant other than
+``teams.tenant_id`` is a 403 and nothing runs (no conversation reference is stored). The SDK's own
+validator is not used because its key endpoints are fixed to Microsoft's hosts; ours reads
+``TEAMS_OPENID_METADATA_URL`` so tests can serve keys on loopback. The check is attached to this one route only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 from bot.egress.teams_bot import TeamsBot
 from bot.errors import VerificationError
 from bot.wire import MalformedBody, parse_json
+from handlers.body import TEAMS_MAX_BODY, BodyRefused, read_body
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ class BotTokenVerifier:
     async def verify(self, authorization: str | None, *, service_url: str | None,
                      channel_id: str | None) -> dict[str, Any]:
         """Return the verified claims, or raise VerificationError (the reason is safe to log)."""
+        if authorization and not authorization.isascii():  # surrogate-escaped bytes cannot be a JWT
+            raise VerificationError("missing bearer token")
         scheme, _, token = (authorization or "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
@@ -134,10 +138,30 @@ def _unauthorized() -> web.Response:
     return web.json_response({"error": "unauthorized"}, status=401)
 
 
-def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter,
-                           bot: TeamsBot) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def activity_tenant(fields: dict[str, Any]) -> str | None:
+    """The tenant an activity comes from; None when it names none or names two different ones."""
+    conversation = fields.get("conversation")
+    channel_data = fields.get("channelData")
+    tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
+    named = {t for t in (conversation.get("tenantId") if isinstance(conversation, dict) else None,
+                         tenant.get("id") if isinstance(tenant, dict) else None) if t is not None}
+    if len(named) != 1:
+        return None
+    found = named.pop()
+    return found if isinstance(found, str) else None
+
+
+def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter, bot: TeamsBot,
+                           tenant_id: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    if not tenant_id:
+        raise ValueError("the Teams bot needs its tenant (teams.tenant_id) to refuse activities from others")
+    pinned = tenant_id.lower()
+
     async def handle(request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
+        try:
+            raw = await read_body(request, limit=TEAMS_MAX_BODY)
+        except BodyRefused as exc:
+            return await exc.answer(request)
         try:
             activity = parse_json(raw)
         except MalformedBody:
@@ -156,6 +180,10 @@ def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter,
             return _unauthorized()
         if not fields.get("type") or not isinstance(fields.get("conversation"), dict):
             return web.json_response({"error": "not an activity"}, status=400)
+        tenant = activity_tenant(fields)
+        if tenant is None or tenant.lower() != pinned:  # before the SDK runs: nothing stored, nothing answered
+            log.warning("teams activity refused reason=tenant not allowed id=%s", str(fields.get("id", "-"))[:80])
+            return web.json_response({"error": "this tenant is not allowed"}, status=403)
         log.info("teams activity accepted type=%s id=%s", fields.get("type"), fields.get("id", "-"))
         with warnings.catch_warnings():  # the SDK reads this plain string key; aiohttp prefers RequestKey
             warnings.simplefilter("ignore", web.NotAppKeyWarning)
@@ -167,6 +195,7 @@ def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter,
 
 
 def add_teams_routes(app: web.Application, *, verifier: BotTokenVerifier, adapter: CloudAdapter,
-                     bot: TeamsBot) -> None:
-    """Register ``POST /teams/messages``; the JWT check lives in this handler, not in an app middleware."""
-    app.router.add_post(ROUTE, teams_messages_handler(verifier=verifier, adapter=adapter, bot=bot))
+                     bot: TeamsBot, tenant_id: str) -> None:
+    """Register ``POST /teams/messages``; the JWT and tenant checks live in this handler, not in a middleware."""
+    app.router.add_post(ROUTE, teams_messages_handler(verifier=verifier, adapter=adapter, bot=bot,
+                                                      tenant_id=tenant_id))

@@ -56,6 +56,7 @@ class Stack:
         self.env = {
             **SANDBOX_SECRETS,
             "SLACK_API_URL": f"{self.slack.url}/api/",
+            "SLACK_HOOKS_URL": self.slack.url,  # the fake serves response_urls (production: hooks.slack.com)
             "GITHUB_API_URL": self.github.url,
             "DATABASE_URL": self.database_url,
             "TEAMS_OPS_WEBHOOK_URL": self.teams.webhook_url("ops"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -42,8 +41,8 @@ log = logging.getLogger(__name__)
 
 CARD_RESPONSE_TYPE = "application/vnd.microsoft.card.adaptive"
 MESSAGE_RESPONSE_TYPE = "application/vnd.microsoft.activity.message"
-_AT_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]+>")
+MAX_COMMAND_TEXT = 8 * 1024  # a typed command is a few dozen characters; longer texts are not parsed
+TOO_LONG = "That message is too long to be a command; nothing was done."
 _VERBS = {"approve": True, "reject": False}
 
 
@@ -69,9 +68,43 @@ class ConversationRefs(Protocol):
 PersonLookup = Callable[[str], str | None]  # Entra object id -> person key
 
 
+def strip_markup(text: str) -> str:
+    """``<at>…</at>`` mentions (with what they enclose) and other ``<…>`` tags replaced by a space, in one
+    left-to-right pass: every character is looked at a bounded number of times, whatever the input (the
+    regular expressions this replaces were quadratic on ``"<at>" * n`` and ``"<" * n``)."""
+    lower = text.lower()
+    out: list[str] = []
+    close = -2  # position of the next "</at>" at or after the current mention; -1: there is none
+    i = 0
+    while (lt := text.find("<", i)) >= 0:
+        out.append(text[i:lt])
+        if lower.startswith("<at>", lt):
+            if close != -1 and close < lt + 4:
+                close = lower.find("</at>", lt + 4)
+            if close >= 0:
+                out.append(" ")
+                i = close + 5
+                continue
+        gt = text.find(">", lt + 1)
+        if gt < 0:  # no tag can close any more: the rest is text
+            i = lt
+            break
+        if gt == lt + 1:  # "<>" is not a tag
+            out.append("<>")
+        else:
+            out.append(" ")
+        i = gt + 1
+    out.append(text[i:])
+    return "".join(out)
+
+
 def command_text(activity: Activity) -> str:
-    """The command typed to the bot: without ``<at>Bot</at>`` mentions and HTML, whitespace collapsed."""
-    text = _TAG.sub(" ", _AT_MENTION.sub(" ", activity.text or ""))
+    """The command typed to the bot: without ``<at>Bot</at>`` mentions and HTML, whitespace collapsed.
+    A text longer than ``MAX_COMMAND_TEXT`` is not parsed at all (answered as too long by the bot)."""
+    raw = activity.text or ""
+    if len(raw) > MAX_COMMAND_TEXT:
+        return ""
+    text = strip_markup(raw)
     text = text.replace("&nbsp;", " ").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
     return " ".join(text.split())
 
@@ -125,8 +158,13 @@ class TeamsBot(ActivityHandler):
 
     async def on_message_activity(self, turn_context: TurnContextProtocol[Any]) -> None:
         activity: Activity = turn_context.activity
-        text = command_text(activity)
         actor = self.actor(activity)
+        if len(activity.text or "") > MAX_COMMAND_TEXT:  # checked before any parsing
+            log.warning("teams message too long to be a command conversation=%s length=%d", actor.channel,
+                        len(activity.text or ""))
+            await turn_context.send_activity(Activity(type=ActivityTypes.message, text=TOO_LONG))
+            return
+        text = command_text(activity)
         if not text:
             return
         log.info("teams command received conversation=%s person=%s", actor.channel, actor.person or "-")

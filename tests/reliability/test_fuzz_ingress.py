@@ -408,6 +408,58 @@ def test_teams_messages_refuses_unauthenticated_or_malformed(bot: Bot, body: tup
     bot.check("/teams/messages", raw, headers, f"teams {auth[:20]} {kind}")
 
 
+# ---------------------------------------------------------------------------------------------- header values
+ROUTES = ["/slack/events", "/github/webhook", "/aws/events", "/aws/sns", "/teams/messages"]
+HEADER_NAMES = ["X-Slack-Signature", "X-Slack-Request-Timestamp", "X-Hub-Signature-256", "X-GitHub-Event",
+                "X-GitHub-Delivery", "x-api-key", "x-amz-sns-message-type", "Authorization", "Content-Type",
+                "Content-Encoding", "X-Junk"]
+# any byte but CR and LF (which would end the header): non-ASCII, control characters, invalid UTF-8
+header_bytes = st.binary(max_size=60).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")) | st.sampled_from(
+    ["é".encode(), "²".encode(), b"\xff", b"sha256=\xff", b"v0=\xc3", b"Bearer \x00\x01", b"\x7f", b"\t"])
+
+
+async def _raw_post(url: str, path: str, headers: list[tuple[str, bytes]], body: bytes) -> int:
+    """POST with header bytes no HTTP client library would send; the answer's status (0: closed unanswered)."""
+    host, _, port = url.removeprefix("http://").partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    lines = [f"POST {path} HTTP/1.1".encode(), b"Host: 127.0.0.1", b"Content-Length: %d" % len(body)]
+    lines += [name.encode() + b": " + value for name, value in headers]
+    try:
+        writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 30)
+    finally:
+        writer.close()
+    parts = status_line.split(b" ")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+@FUZZ
+@example(path="/slack/events", headers=[("X-Slack-Request-Timestamp", b"1700000000"),
+                                        ("X-Slack-Signature", "v0=é".encode())], body=b"")
+@example(path="/slack/events", headers=[("X-Slack-Request-Timestamp", "²".encode()),
+                                        ("X-Slack-Signature", b"v0=00")], body=b"")
+@example(path="/aws/events", headers=[("x-api-key", b"\xff")], body=b"{}")
+@example(path="/github/webhook", headers=[("X-Hub-Signature-256", b"sha256=\xff")], body=b"{}")
+@example(path="/teams/messages", headers=[("Authorization", b"Bearer \xff")], body=b"{}")
+@given(path=st.sampled_from(ROUTES), headers=st.lists(st.tuples(st.sampled_from(HEADER_NAMES), header_bytes),
+                                                      min_size=1, max_size=4),
+       body=st.sampled_from([b"", b"{}", b'{"type": "message", "conversation": {"id": "c"}}', b"token=x"]))
+def test_odd_header_values_never_cause_a_5xx(bot: Bot, path: str, headers: list[tuple[str, bytes]],
+                                             body: bytes) -> None:
+    async def go() -> tuple[int, int, dict[str, int], dict[str, int]]:
+        assert bot.stack is not None
+        before = await bot.counts()
+        status = await _raw_post(bot.stack.url, path, headers, body)
+        return status, await bot.health(), before, await bot.counts()
+
+    status, health, before, after = bot.call(go())
+    shown = f"POST {path} headers={headers!r} body={body!r}"
+    assert status == 0 or 400 <= status < 500, f"{shown} -> HTTP {status}"
+    assert health == 200, f"{shown} -> healthz {health}"
+    assert after == before, f"{shown} -> recorded {before} -> {after}"
+
+
 # ---------------------------------------------------------------------------------------------- found by the fuzzer
 def _deep(n: int = 50_000) -> bytes:
     return b"[" * n + b"]" * n

@@ -191,6 +191,22 @@ async def test_malformed_envelopes_are_acked_and_change_nothing(over_socket: tup
     assert (await stack.get("/readyz"))[0] == 200
 
 
+async def test_another_workspace_is_refused_over_the_socket_too(over_socket: tuple[Stack, SocketModeFake]) -> None:
+    """Issue 12.13 on the Socket Mode transport: slack.team_id pins the workspace whichever way Slack connects."""
+    stack, fake = over_socket
+    payload = command_payload("/deploy", "api v1.4.2 to staging", user_id="U0DEV", channel_id="C0DEPLOYS",
+                              trigger_id="t-foreign", response_url=stack.slack.response_url("foreign"),
+                              team_id="T0OTHER")
+    ack = await fake.ack(await fake.send("slash_commands", payload))
+    assert ack.payload is not None and "not allowed" in ack.payload["text"]
+    click = action_payload("approve", "r-00000000", user_id="U0LEAD", channel_id="C0APPROVALS",
+                           message_ts="1700000000.000100", trigger_id="t-foreign-2",
+                           response_url=stack.slack.response_url("foreign-2"), team_id="T0OTHER")
+    assert (await fake.ack(await fake.send("interactive", click))).payload is None
+    await asyncio.sleep(0.3)
+    assert stack.github.dispatches == [] and stack.slack.posts() == []
+
+
 def test_a_refused_app_token_stops_serve_with_one_line(tmp_path: Path) -> None:
     async def run() -> subprocess.CompletedProcess[str]:
         stack = Stack(database_url=f"sqlite:///{tmp_path}/bot.db", extra_env={"SLACK_APP_TOKEN": "xapp-1-wrong"})

@@ -57,7 +57,7 @@ def envelope(record: dict[str, Any], *, event_id: str | None = None) -> dict[str
 def make_config(**security: Any) -> Config:
     data = {
         "github": {"repository": "acme/app"},
-        "slack": {"channels": {"security": "C0SECURITY", "deploys": "C0DEPLOYS"}},
+        "slack": {"team_id": "T0SANDBOX", "channels": {"security": "C0SECURITY", "deploys": "C0DEPLOYS"}},
         "people": {"alice": {"slack": "U0ALICE"}, "bob": {"slack": "U0BOB"}},
         "environments": {"prod": {"deployers": ["alice"]}},
         "services": {"api": {"workflow": "deploy.yml", "environments": ["prod"]}},

@@ -171,7 +171,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         return web.Response(text="ok")
 
     app.router.add_post("/slack/events", plain)
-    add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot)
+    add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot, tenant_id=TENANT)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     yield World(str(server.make_url("")).rstrip("/"), str(connector_server.make_url("")).rstrip("/") + "/",

@@ -51,6 +51,7 @@ routes:
 EXPECTED = [
     ("colour", "unknown key"),
     ("slack.channels.approvals", "channel id"),
+    ("slack.team_id", "is required"),
     ("people.dev.email", "unknown key"),
     ("groups.deployers[1]", "'ghost' is not a person"),
     ("environments.production.approvals", "needs 2 approvals but only 1 approvers"),
