@@ -68,6 +68,11 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
+def _needs(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
 def _read_kv_file(path: Path) -> dict[str, str]:
     """GITHUB_OUTPUT / GITHUB_ENV: ``name=value`` lines and ``name<<DELIM`` heredocs."""
     out: dict[str, str] = {}
@@ -131,6 +136,33 @@ class LocalRunner:
         state.result.outputs = outputs
         state.result.outcome = "failure" if state.failed else "success"
         return state.result
+
+    def run_workflow(self, workflow: str, *, inputs: Mapping[str, str], event: str = "workflow_dispatch",
+                     ref: str = "refs/heads/main") -> dict[str, JobResult]:
+        """Every job of a workflow in `needs` order; a job whose `if:` is false (or whose needs failed) is
+        skipped, as GitHub does. Returns the jobs that ran."""
+        doc = _load(self.repo / ".github" / "workflows" / workflow)
+        jobs: dict[str, Any] = doc["jobs"]
+        done: dict[str, JobResult] = {}
+        results: dict[str, str] = {}
+        while len(results) < len(jobs):
+            ready = [j for j in jobs if j not in results and all(n in results for n in _needs(jobs[j]))]
+            if not ready:
+                raise JobFailed(f"{workflow}: a cycle in `needs`")
+            for job_id in ready:
+                needs = {n: {"result": results[n], "outputs": done[n].outputs if n in done else {}}
+                         for n in _needs(jobs[job_id])}
+                contexts = {"inputs": self._inputs(doc, inputs, event), "needs": needs, "github": {
+                    **self.github, "event_name": event, "ref": ref}, "vars": self.variables(None)}
+                failed_need = any(needs[n]["result"] != "success" for n in needs)  # skipped counts, like GitHub
+                status = {"success": not failed_need, "failure": failed_need, "always": True,
+                          "cancelled": False}.__getitem__
+                if not condition(jobs[job_id].get("if"), contexts, status):
+                    results[job_id] = "skipped"
+                    continue
+                done[job_id] = self.run(workflow, job_id, inputs=inputs, event=event, ref=ref, needs=needs)
+                results[job_id] = done[job_id].outcome
+        return done
 
     def _inputs(self, doc: dict[str, Any], given: Mapping[str, str], event: str) -> dict[str, Any]:
         on = doc.get("on", doc.get(True)) or {}

@@ -235,8 +235,12 @@ class Pipeline:
                 result = await asyncio.to_thread(self.runner.run, workflow, "deploy", inputs=inputs, ref=ref,
                                                  event=run.event, needs=needs)
             elif workflow == "rollback.yml":
-                result = await asyncio.to_thread(self.runner.run, workflow, "rollback", inputs=inputs, ref=ref,
-                                                 event=run.event)
+                jobs = await asyncio.to_thread(self.runner.run_workflow, workflow, inputs=inputs, ref=ref,
+                                               event=run.event)
+                failed = [r for r in jobs.values() if r.outcome != "success"]
+                result = failed[0] if failed else list(jobs.values())[-1]
+                if len(jobs) < 2 and not failed:  # the lookup alone: no rollback job ran
+                    result.outcome = "failure"
             else:
                 return "success"
             self.results.append((workflow, result))

@@ -94,6 +94,10 @@ def _example_value(expr: Any, example_vars: dict[str, Any]) -> Any:
         whole = re.fullmatch(r"\$\{var\.([a-z_]+)\}", expr)
         if whole:
             return example_vars[whole.group(1)]
+        compare = re.fullmatch(r'\$\{var\.([a-z_]+) (==|!=) "([^"]*)"\}', expr)
+        if compare:  # e.g. create_security_scan_role = var.environment == "production"
+            equal = str(example_vars[compare.group(1)]) == compare.group(3)
+            return equal if compare.group(2) == "==" else not equal
         if "${" in expr and re.fullmatch(r"([^$]|\$\{var\.[a-z_]+\})*", expr):
             return re.sub(r"\$\{var\.([a-z_]+)\}", lambda m: str(example_vars[m.group(1)]), expr)
         if "${" in expr:
