@@ -109,7 +109,8 @@ async def test_no_responders_configured_means_nobody(tmp_path: Path) -> None:
 
 
 def test_check_config_validates_responders() -> None:
-    base = {"github": {"repository": "acme/app"}, "slack": {"team_id": "T0SANDBOX", "channels": {"security": "C0SECURITY"}},
+    base = {"github": {"repository": "acme/app"},
+            "slack": {"team_id": "T0SANDBOX", "channels": {"security": "C0SECURITY"}},
             "people": {"alice": {"slack": "U0ALICE"}}, "groups": {"sec": ["alice"]},
             "environments": {"prod": {"deployers": ["alice"]}},
             "services": {"api": {"workflow": "deploy.yml", "environments": ["prod"]}}, "routes": []}
