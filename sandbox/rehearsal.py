@@ -315,7 +315,7 @@ class FirstRun:
                          alarms=[variables[env]["API_ALARM_NAME"]])
             self.accounts[env] = account
             variables[env].update({"API_HEALTH_URL": self._health.url, "RELEASE_TRAFFIC_STEPS": "10,100",
-                                   "RELEASE_BAKE_SECONDS": "0"})
+                                   "RELEASE_BAKE_SECONDS": "0", "RELEASE_FINAL_BAKE_SECONDS": "1"})
         github = self.stack.github
         for tag in self.tags:
             github.add_ref(tag, git_sha(self.repo, tag))

@@ -271,3 +271,37 @@ def test_deploy_refuses_alias_mid_shift_and_rollback_clears_it(
     result = LambdaReleaser(clients.lambda_).rollback(function=name, alias="live")
     assert (result.from_version, result.to_version) == ("2", "1")
     assert alias(clients, name) == ("1", {})
+
+
+def test_health_is_watched_after_100_percent_and_a_failure_rolls_back(
+    clients: AwsClients, live_function: dict[str, Any]
+) -> None:
+    """Issue 15 item 5: after the last shift the engine keeps checking health for the final bake period."""
+    checks: list[str] = []
+    slept: list[float] = []
+
+    def fails_once_everything_moved(version: str) -> None:
+        checks.append(version)
+        if len(checks) == 5:  # 3 checks before the steps, then the bake's second check
+            raise HealthCheckFailed("p99 latency 4 s")
+
+    plan = ShiftPlan(steps=(10, 50, 100), bake_seconds=0, final_bake_seconds=300)
+    releaser = LambdaReleaser(clients.lambda_, sleep=slept.append)
+    with pytest.raises(RolledBack, match=r"after 100% \(60s into the bake\): p99 latency 4 s"):
+        releaser.deploy(function=live_function["name"], alias="live", image_uri=digest_uri("e"), release="1.3.0",
+                        plan=plan, health=fails_once_everything_moved)
+    assert alias(clients, live_function["name"]) == ("1", {})
+    assert slept[-2:] == [30.0, 30.0]  # checked every 30 s at most (300 s / 5 = 60 s, capped at 30 s)
+
+
+def test_a_healthy_final_bake_checks_at_least_five_times_and_keeps_the_new_version(
+    clients: AwsClients, live_function: dict[str, Any]
+) -> None:
+    checks: list[str] = []
+    plan = ShiftPlan(steps=(100,), bake_seconds=0, final_bake_seconds=10)
+    LambdaReleaser(clients.lambda_, sleep=lambda _: None).deploy(
+        function=live_function["name"], alias="live", image_uri=digest_uri("f"), release="1.3.1", plan=plan,
+        health=checks.append)
+    assert len(checks) == 1 + 5
+    assert alias(clients, live_function["name"])[1] == {}
+    assert alias(clients, live_function["name"])[0] != "1"

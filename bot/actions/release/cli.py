@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--release", required=True, help="release name, e.g. the semantic version")
     p.add_argument("--steps", default="10,50,100")
     p.add_argument("--bake-seconds", type=float, default=60.0)
+    p.add_argument("--final-bake-seconds", type=float, default=0.0,
+                   help="after 100%%: keep checking health this long; a failure rolls back")
     p.add_argument("--health-url", default="", help="GET before each shift; {version} is substituted")
     p.add_argument("--alarm", action="append", default=[], help="CloudWatch alarm that must not be ALARM")
     p.add_argument("--health-attempts", type=int, default=3)
@@ -239,7 +241,8 @@ def _dispatch(args: argparse.Namespace, reporter: _Tracking) -> dict[str, Any]:
             alias=args.alias,
             image_uri=args.image_uri,
             release=args.release,
-            plan=ShiftPlan.parse(args.steps, bake_seconds=args.bake_seconds),
+            plan=ShiftPlan.parse(args.steps, bake_seconds=args.bake_seconds,
+                                 final_bake_seconds=args.final_bake_seconds),
             health=AllOf(checks),
             migration=_migration(args),
             request_id=args.request_id,

@@ -65,22 +65,24 @@ class ShiftPlan:
 
     steps: tuple[int, ...] = (10, 50, 100)
     bake_seconds: float = 60.0
+    # after 100 %: keep checking health for this long; a failure still rolls back to the previous version
+    final_bake_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.steps or self.steps[-1] != 100:
             raise InvalidInput("traffic steps must end at 100")
         if any(not 0 < s <= 100 for s in self.steps) or list(self.steps) != sorted(set(self.steps)):
             raise InvalidInput("traffic steps must be strictly increasing percentages in 1..100")
-        if self.bake_seconds < 0:
+        if self.bake_seconds < 0 or self.final_bake_seconds < 0:
             raise InvalidInput("bake time cannot be negative")
 
     @classmethod
-    def parse(cls, text: str, *, bake_seconds: float) -> ShiftPlan:
+    def parse(cls, text: str, *, bake_seconds: float, final_bake_seconds: float = 0.0) -> ShiftPlan:
         try:
             steps = tuple(int(part) for part in text.split(",") if part.strip())
         except ValueError as exc:
             raise InvalidInput(f"traffic steps {text!r} must be comma-separated integers") from exc
-        return cls(steps=steps, bake_seconds=bake_seconds)
+        return cls(steps=steps, bake_seconds=bake_seconds, final_bake_seconds=final_bake_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +266,27 @@ class LambdaReleaser:
                 return
             if percent == 100:
                 revision = self._update_alias(function, alias, green, {}, revision)
+                self._final_bake(function, alias, green, plan, health)
             else:
                 revision = self._update_alias(function, alias, blue.version, {green: percent / 100}, revision)
                 self._reporter.report("in_progress", f"{function}: {percent}% of {alias} on version {green}")
                 self._sleep(plan.bake_seconds)
+
+    def _final_bake(self, function: str, alias: str, green: str, plan: ShiftPlan, health: HealthCheck) -> None:
+        """Watch the new version with all the traffic for ``final_bake_seconds`` (checked about every 30 s, at
+        least five times); a failing check raises, and ``deploy`` puts the alias back on the previous version."""
+        if plan.final_bake_seconds <= 0:
+            return
+        self._reporter.report("in_progress", f"{function}: 100% of {alias} on version {green}; watching health")
+        interval = min(30.0, plan.final_bake_seconds / 5)
+        watched = 0.0
+        while watched < plan.final_bake_seconds:
+            self._sleep(interval)
+            watched += interval
+            try:
+                health(green)
+            except HealthCheckFailed as exc:
+                raise HealthCheckFailed(f"after 100% ({watched:.0f}s into the bake): {exc}") from exc
 
     def _update_alias(
         self, function: str, alias: str, version: str, weights: dict[str, float], revision: str
