@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|<=|>=|&&|\|\||[()\[\].,!<>])"
+    r"\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|<=|>=|&&|\|\||[()\[\].,!<>*])"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*))"
 )
 _EMBEDDED = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.S)
@@ -25,7 +25,8 @@ class ExpressionError(ValueError):
     pass
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
+def tokens(text: str) -> list[tuple[str, str]]:
+    """(kind, text) pairs: num, str, op or name. Shared with the contract tests' static evaluator."""
     out: list[tuple[str, str]] = []
     pos = 0
     text = text.strip()
@@ -57,7 +58,7 @@ def to_string(value: Any) -> str:
 
 class _Parser:
     def __init__(self, text: str, contexts: Mapping[str, Any], status: Callable[[str], bool]) -> None:
-        self.toks = _tokens(text)
+        self.toks = tokens(text)
         self.i = 0
         self.contexts = contexts
         self.status = status

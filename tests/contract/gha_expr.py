@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.expressions import ExpressionError
+from sandbox.expressions import tokens as _tokens
+
 __all__ = ["UNKNOWN", "ExprError", "VarRef", "evaluate", "interpolate", "truthy"]
 
 
@@ -32,28 +35,7 @@ class VarRef:
     name: str
 
 
-class ExprError(ValueError):
-    pass
-
-
-_TOKEN = re.compile(
-    r"\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|<=|>=|&&|\|\||[!<>()\[\].,*])"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*))"
-)
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise ExprError(f"cannot parse expression {text!r} at {text[pos:]!r}")
-        kind = m.lastgroup or ""
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-    return out
+ExprError = ExpressionError  # one tokenizer for the runner and this static evaluator (sandbox/expressions.py)
 
 
 def truthy(value: Any) -> Any:
