@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 
 from aiohttp import web
 from microsoft_agents.hosting.aiohttp import CloudAdapter
@@ -24,7 +25,7 @@ from bot.environment import Secrets
 from bot.errors import ConfigError
 from bot.logs import protect_handlers, quiet_libraries
 from bot.outbox import Outbox
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, utcnow
 from bot.security.actions import handle_alert_action
 from bot.security.settings import security_settings
 from bot.security.sqs import SqsPoller
@@ -98,7 +99,8 @@ def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Confi
     add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot, tenant_id=config.teams_tenant_id)
 
 
-async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None) -> web.Application:
+async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None,
+                    clock: Callable[[], datetime] = utcnow) -> web.Application:
     env = os.environ if env is None else env
     quiet_libraries()
     protect_handlers(secrets.slack_hooks_url)
@@ -124,8 +126,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         for w in wakers:
             w()
 
-    pipeline = Pipeline(config=config, store=store, wake=wake)
-    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake,
+    pipeline = Pipeline(config=config, store=store, wake=wake, clock=clock)
+    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
     wakers.append(worker.wake)
     security = security_settings(config)
