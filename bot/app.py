@@ -16,6 +16,7 @@ from bot.actions.github import GitHubClient, make_auth
 from bot.chat import ChatRunner
 from bot.config import Config
 from bot.domain import Actor, Platform
+from bot.delivery_settings import delivery_settings
 from bot.egress import Sender
 from bot.egress.slack import SlackSender
 from bot.egress.teams import TeamsSender, TeamsSenders
@@ -104,6 +105,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     env = os.environ if env is None else env
     quiet_libraries()
     protect_handlers(secrets.slack_hooks_url)
+    delivery = delivery_settings(config)  # a bad metrics/digest/quiet-hours section stops start-up here
     store = await Store.open(secrets.database_url)
     slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
     github = GitHubClient(repository=config.repository, auth=make_auth(env), base_url=secrets.github_api_url,

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import Config, parse_duration
+from bot.domain import RequestState
 from bot.errors import ConfigError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -153,3 +154,25 @@ def parse_delivery(raw: Mapping[str, Any]) -> DeliverySettings:
 
 def delivery_settings(config: Config) -> DeliverySettings:
     return parse_delivery(config.raw)
+
+
+_AT_ONCE = (RequestState.PENDING_APPROVAL, RequestState.FAILED)
+
+
+def webhook_updates(config: Config, webhook: str) -> str:
+    """``teams.webhooks.<name>.updates`` (``final`` when unset); validated by ``parse_delivery`` at start-up."""
+    spec = _mapping(_mapping(_mapping(config.raw.get("teams")).get("webhooks")).get(webhook))
+    return str(spec.get("updates", "final"))
+
+
+def webhook_wants(config: Config, webhook: str, state: RequestState) -> bool:
+    """Whether a Teams webhook (which cannot edit a card) gets a request's card in ``state``: with ``final``,
+    only a request waiting for approval, a failure and a final state are posted (one card per deployment when
+    no approval is asked; the request card and its outcome when one is); with ``all``, every state change."""
+    return webhook_updates(config, webhook) == "all" or state in _AT_ONCE or state.final
+
+
+def teams_deploys_conversation(config: Config) -> str:
+    """``teams.bot.deploys_conversation``: where the Teams bot keeps deployment cards, edited in place."""
+    value = _mapping(_mapping(config.raw.get("teams")).get("bot")).get("deploys_conversation", "")
+    return value if isinstance(value, str) else ""

@@ -18,6 +18,7 @@ from typing import Any
 from bot import cards
 from bot.config import Config
 from bot.delivery_metrics import stats_text
+from bot.delivery_settings import teams_deploys_conversation, webhook_wants
 from bot.domain import (
     TEAMS_BOT_PREFIX,
     Actor,
@@ -116,6 +117,9 @@ def request_targets(config: Config, r: DeployRequest) -> list[Destination]:
             dests.insert(0, approvals)
     if r.approvals_required and config.teams_approvals_conversation:
         dests.append(Destination(Platform.TEAMS, TEAMS_BOT_PREFIX + config.teams_approvals_conversation))
+    deploys = teams_deploys_conversation(config)
+    if deploys and Destination(Platform.TEAMS, TEAMS_BOT_PREFIX + deploys) not in dests:
+        dests.append(Destination(Platform.TEAMS, TEAMS_BOT_PREFIX + deploys))
     return dests
 
 
@@ -131,6 +135,9 @@ async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
     key = cards.card_key(r.id)
     token = uuid.uuid4().hex
     for dest in request_targets(config, r):
+        webhook = dest.platform is Platform.TEAMS and not dest.address.startswith(TEAMS_BOT_PREFIX)
+        if webhook and not webhook_wants(config, dest.address, r.state):
+            continue  # a webhook cannot edit its card: post only what people need (teams.webhooks.*.updates)
         await u.enqueue(OutboundMessage(f"{key}|{dest.platform}:{dest.address}|{token}", dest, Op.CARD, card,
                                         card_key=key))
 
