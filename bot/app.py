@@ -15,8 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.actions.github import GitHubClient, make_auth
 from bot.chat import ChatRunner
 from bot.config import Config
-from bot.domain import Actor, Platform
 from bot.delivery_settings import delivery_settings
+from bot.domain import Actor, Platform
 from bot.egress import Sender
 from bot.egress.slack import SlackSender
 from bot.egress.teams import TeamsSender, TeamsSenders

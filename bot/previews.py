@@ -81,8 +81,8 @@ def preview_facts(c: Changes | None) -> list[Fact]:
     elif c.relation in (AHEAD, DIVERGED):
         facts.append(Fact("Changes", f"{c.total} commit(s) since {c.base_sha[:7]}"))
     if c.commits and c.relation in (AHEAD, DIVERGED):
-        lines = [f"{x.sha[:7]} {x.title[:80]} — {x.author or '?'}" + (f" (#{x.pr})" if x.pr else "")
-                 for x in c.commits[:SHOWN]]
+        lines = [f"{x.sha[:7]} {_PR.sub('', x.title).rstrip()[:80]} — {x.author or '?'}"
+                 + (f" (#{x.pr})" if x.pr else "") for x in c.commits[:SHOWN]]
         if c.total > SHOWN:
             lines.append(f"+{c.total - SHOWN} more")
         facts.append(Fact("Commits", "\n".join(lines)))

@@ -108,7 +108,7 @@ class HistoryMixin:
         if base == head:
             ahead: list[str] = []
             behind: list[str] = []
-        elif base in self.commits and head in self.commits:
+        elif base in self.commits or head in self.commits:  # a default tag may be the root of a graph chain
             from_base, from_head = self._ancestors(base), self._ancestors(head)
             if not set(from_base) & set(from_head):
                 raise ApiError(404, f"No common ancestor between {p['base']} and {p['head']}.")

@@ -70,13 +70,16 @@ async def _checks(github: GitHubClient, sha: str) -> tuple[str, tuple[str, ...]]
     return ("pending" if pending else "passed" if seen else "none"), ()
 
 
-async def fetch_changes(github: GitHubClient, *, base: str, head: str) -> Changes:
-    """The range ``base...head`` and ``head``'s checks; each half independently "unavailable" on failure."""
+async def fetch_changes(github: GitHubClient, *, base: str | None, head: str) -> Changes:
+    """The range ``base...head`` and ``head``'s checks; each half independently "unavailable" on failure.
+    ``base`` "" means nothing is known to run there; None that it could not be found out."""
     try:
+        if base is None:
+            raise GitHubError("what runs there is unknown", transient=True)
         changes = await _range(github, base, head)
     except GitHubError as exc:
-        log.warning("reading the changes %s...%s failed: %s", base[:7], head[:7], exc)
-        changes = Changes(base, head, UNAVAILABLE)
+        log.warning("reading the changes %s...%s failed: %s", (base or "?")[:7], head[:7], exc)
+        changes = Changes(base or "", head, UNAVAILABLE)
     try:
         checks, failing = await _checks(github, head)
     except GitHubError as exc:
@@ -87,8 +90,9 @@ async def fetch_changes(github: GitHubClient, *, base: str, head: str) -> Change
                    failing=failing)
 
 
-async def deployed_sha(github: GitHubClient, environment: str) -> str:
-    """The newest deployment to ``environment`` whose latest status is success, per GitHub ("" if none)."""
+async def deployed_sha(github: GitHubClient, environment: str) -> str | None:
+    """The newest deployment to ``environment`` whose latest status is success, per GitHub ("" if none, None
+    if GitHub could not say)."""
     try:
         deployments = await github.get_json("listing deployments", "/deployments",
                                             {"environment": environment, "per_page": 10})
@@ -99,4 +103,5 @@ async def deployed_sha(github: GitHubClient, environment: str) -> str:
                 return str(d.get("sha") or "")
     except (GitHubError, KeyError, TypeError) as exc:
         log.warning("reading deployments of %s failed: %s", environment, exc)
+        return None
     return ""
