@@ -105,7 +105,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     env = os.environ if env is None else env
     quiet_libraries()
     protect_handlers(secrets.slack_hooks_url)
-    delivery = delivery_settings(config)  # a bad metrics/digest/quiet-hours section stops start-up here
+    delivery_settings(config)  # a bad metrics/digest/quiet-hours section stops start-up here
     store = await Store.open(secrets.database_url)
     slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
     github = GitHubClient(repository=config.repository, auth=make_auth(env), base_url=secrets.github_api_url,

@@ -176,3 +176,15 @@ def teams_deploys_conversation(config: Config) -> str:
     """``teams.bot.deploys_conversation``: where the Teams bot keeps deployment cards, edited in place."""
     value = _mapping(_mapping(config.raw.get("teams")).get("bot")).get("deploys_conversation", "")
     return value if isinstance(value, str) else ""
+
+
+_CACHE: dict[int, tuple[Config, DeliverySettings]] = {}
+
+
+def cached_settings(config: Config) -> DeliverySettings:
+    """``delivery_settings`` parsed once per config object (enqueueing a card asks on every state change)."""
+    hit = _CACHE.get(id(config))
+    if hit is None or hit[0] is not config:
+        hit = (config, delivery_settings(config))
+        _CACHE[id(config)] = hit
+    return hit[1]

@@ -55,6 +55,7 @@ from bot.domain import (
 from bot.policy import rbac
 from bot.policy.freeze import active_freeze, describe
 from bot.policy.routing import route
+from bot.quiet import held
 from bot.store.delivery_ops import get_changes
 from bot.store.store import Store, Unit
 
@@ -134,10 +135,15 @@ async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
                               changes=await get_changes(u, r.id) if preview else None, preview=preview)
     key = cards.card_key(r.id)
     token = uuid.uuid4().hex
+    event = Event(kind="rollback" if r.kind is RequestKind.ROLLBACK else "deployment", service=r.service,
+                  environment=r.environment, branch=r.ref)
+    line = f"{card.title}: {card.status} ({r.id})"
     for dest in request_targets(config, r):
         webhook = dest.platform is Platform.TEAMS and not dest.address.startswith(TEAMS_BOT_PREFIX)
         if webhook and not webhook_wants(config, dest.address, r.state):
             continue  # a webhook cannot edit its card: post only what people need (teams.webhooks.*.updates)
+        if await held(u, config, event=event, dest=dest, state=r.state, line=line, card_key=key, at=r.updated_at):
+            continue  # the route's quiet hours (bot.quiet)
         await u.enqueue(OutboundMessage(f"{key}|{dest.platform}:{dest.address}|{token}", dest, Op.CARD, card,
                                         card_key=key))
 

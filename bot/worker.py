@@ -15,6 +15,8 @@ from datetime import datetime
 from bot.actions.changes import deployed_sha, fetch_changes
 from bot.actions.github import GitHubClient
 from bot.config import Config
+from bot.delivery_settings import cached_settings
+from bot.digest import Schedules
 from bot.domain import DeployRequest, RequestKind, RequestState
 from bot.errors import GitHubError
 from bot.github_events import GitHubEvents
@@ -42,6 +44,8 @@ class Worker:
         self.clock = clock
         self.wake_outbox = wake_outbox
         self._event = asyncio.Event()
+        self.schedules = Schedules(store=self.store, config=self.config, settings=cached_settings(self.config),
+                                   clock=clock)  # digests and quiet-hours summaries (issue 16)
 
     def wake(self) -> None:
         self._event.set()
@@ -78,6 +82,7 @@ class Worker:
                 done += await self._dispatch(r.id)
         done += await self._apply_github()
         done += await self._correlate()
+        done += await self.schedules.run_once()
         await self._prune()
         return done
 

@@ -108,9 +108,11 @@ async def claim_slot(u: Unit, *, route: str, slot: str, at: datetime) -> bool:
     return n == 1
 
 
-async def hold(u: Unit, *, route: str, platform: str, address: str, line: str, at: datetime) -> None:
-    await u.c.execute("INSERT INTO held_notifications (route, platform, address, line, at) VALUES (?, ?, ?, ?, ?)",
-                      route, platform, address, line, ts(at))
+async def hold(u: Unit, *, route: str, platform: str, address: str, key: str, line: str, at: datetime) -> None:
+    """Hold one summary line; the same ``key`` for the same destination is held once."""
+    await u.c.execute("INSERT INTO held_notifications (route, platform, address, key, line, at) "
+                      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (route, platform, address, key) DO NOTHING",
+                      route, platform, address, key, line, ts(at))
 
 
 async def take_held(u: Unit, *, route: str) -> list[tuple[str, str, str]]:
@@ -118,6 +120,8 @@ async def take_held(u: Unit, *, route: str) -> list[tuple[str, str, str]]:
     rows = await u.c.fetch("SELECT id, platform, address, line FROM held_notifications WHERE route = ? ORDER BY id",
                            route)
     if rows:
-        await u.c.execute(f"DELETE FROM held_notifications WHERE id IN ({', '.join('?' * len(rows))})",
-                          *[r["id"] for r in rows])
+        n = await u.c.execute(f"DELETE FROM held_notifications WHERE id IN ({', '.join('?' * len(rows))})",
+                              *[r["id"] for r in rows])
+        if n != len(rows):  # another replica took them at the same moment: it delivers them
+            return []
     return [(str(r["platform"]), str(r["address"]), str(r["line"])) for r in rows]

@@ -42,7 +42,8 @@ CREATE TABLE held_notifications (
     route TEXT NOT NULL,
     address TEXT NOT NULL,
     platform TEXT NOT NULL,
+    key TEXT NOT NULL,
     line TEXT NOT NULL,
     at DOUBLE PRECISION NOT NULL
 );
-CREATE INDEX held_notifications_route ON held_notifications (route, id);
+CREATE UNIQUE INDEX held_notifications_key ON held_notifications (route, platform, address, key);

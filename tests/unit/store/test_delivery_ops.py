@@ -31,8 +31,9 @@ async def test_changes_outcomes_slots_and_held_lines_round_trip(database_url: st
             assert got == [o]
             assert await ops.outcomes(u, services=["web"], environment="production", since=T0,
                                       until=T0 + timedelta(days=1)) == []
-            await ops.hold(u, route="r0", platform="slack", address="C1", line="one", at=T0)
-            await ops.hold(u, route="r0", platform="slack", address="C1", line="two", at=T0)
+            await ops.hold(u, route="r0", platform="slack", address="C1", key="a", line="one", at=T0)
+            await ops.hold(u, route="r0", platform="slack", address="C1", key="b", line="two", at=T0)
+            await ops.hold(u, route="r0", platform="slack", address="C1", key="a", line="one", at=T0)  # once
             assert await ops.take_held(u, route="r0") == [("slack", "C1", "one"), ("slack", "C1", "two")]
             assert await ops.take_held(u, route="r0") == []
 
