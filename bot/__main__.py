@@ -33,9 +33,11 @@ def cmd_check_config(path: str) -> int:
     except ConfigError as exc:  # name the missing secrets too, so one run lists every problem
         problems = exc.problems + [p for p in secret_problems(os.environ) if p not in exc.problems]
     else:
+        from bot.delivery_settings import delivery_settings
         from bot.security.settings import security_settings
 
-        for check in (lambda: load_secrets(config, os.environ), lambda: security_settings(config)):
+        for check in (lambda: load_secrets(config, os.environ), lambda: security_settings(config),
+                      lambda: delivery_settings(config)):
             try:
                 check()
             except ConfigError as exc:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 
 from aiohttp import web
 from microsoft_agents.hosting.aiohttp import CloudAdapter
@@ -14,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.actions.github import GitHubClient, make_auth
 from bot.chat import ChatRunner
 from bot.config import Config
+from bot.delivery_settings import delivery_settings
 from bot.domain import Actor, Platform
 from bot.egress import Sender
 from bot.egress.slack import SlackSender
@@ -24,7 +26,7 @@ from bot.environment import Secrets
 from bot.errors import ConfigError
 from bot.logs import protect_handlers, quiet_libraries
 from bot.outbox import Outbox
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, utcnow
 from bot.security.actions import handle_alert_action
 from bot.security.settings import security_settings
 from bot.security.sqs import SqsPoller
@@ -98,10 +100,12 @@ def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Confi
     add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot, tenant_id=config.teams_tenant_id)
 
 
-async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None) -> web.Application:
+async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None,
+                    clock: Callable[[], datetime] = utcnow) -> web.Application:
     env = os.environ if env is None else env
     quiet_libraries()
     protect_handlers(secrets.slack_hooks_url)
+    delivery_settings(config)  # a bad metrics/digest/quiet-hours section stops start-up here
     store = await Store.open(secrets.database_url)
     slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
     github = GitHubClient(repository=config.repository, auth=make_auth(env), base_url=secrets.github_api_url,
@@ -124,8 +128,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         for w in wakers:
             w()
 
-    pipeline = Pipeline(config=config, store=store, wake=wake)
-    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake,
+    pipeline = Pipeline(config=config, store=store, wake=wake, clock=clock)
+    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
     wakers.append(worker.wake)
     security = security_settings(config)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import Approval, Button, Card, DeployRequest, Fact, Link, RequestKind, RequestState
+from bot.previews import Changes, preview_facts, preview_links, warning
 
 _STATUS = {
     RequestState.RECEIVED: ("requested", "neutral"),
@@ -44,7 +45,10 @@ def request_card(
     repository: str,
     web_url: str = "https://github.com",
     previous_sha: str = "",
+    changes: Changes | None = None,
+    preview: bool = False,
 ) -> Card:
+    """``preview``: show what the deploy changes (``changes`` None: still being looked up)."""
     status, tone = _STATUS[r.state]
     verb = "Rollback" if r.kind is RequestKind.ROLLBACK else "Deploy"
     what = r.target_version or "previous version" if r.kind is RequestKind.ROLLBACK else r.ref
@@ -65,6 +69,8 @@ def request_card(
             facts.append(Fact("Expires", f"{r.expires_at:%Y-%m-%d %H:%M} UTC"))
     if r.state.final and r.updated_at:
         facts.append(Fact("Duration", _duration(r.created_at, r.updated_at)))
+    if preview and r.state is not RequestState.RECEIVED:
+        facts.extend(preview_facts(changes))
     if r.jobs:
         facts.append(Fact("Jobs", "\n".join(f"{j[0]}: {j[1]}" for j in r.jobs[:8])))
     buttons: tuple[Button, ...] = ()
@@ -77,14 +83,16 @@ def request_card(
         links.append(Link("Workflow run", r.run_url))
     if r.kind is RequestKind.DEPLOY and r.sha:
         links.append(Link(f"Commit {r.sha[:7]}", f"{web_url}/{repository}/commit/{r.sha}"))
-    if previous_sha and r.sha and previous_sha != r.sha:
+    if preview:
+        links.extend(preview_links(changes, repository=repository, web_url=web_url))
+    elif previous_sha and r.sha and previous_sha != r.sha:
         links.append(Link("Changes since last deploy", f"{web_url}/{repository}/compare/{previous_sha}...{r.sha}"))
     return Card(
         kind="rollback" if r.kind is RequestKind.ROLLBACK else "deployment",
         title=title,
         status=status,
         tone=tone,
-        text=r.detail,
+        text="\n".join(t for t in (warning(changes) if preview and changes else "", r.detail) if t),
         facts=tuple(facts),
         buttons=buttons,
         links=tuple(links),

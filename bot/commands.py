@@ -14,6 +14,7 @@ from bot.domain import (
     RejectCommand,
     Reply,
     RollbackCommand,
+    StatsCommand,
     StatusCommand,
     UnlockCommand,
 )
@@ -21,6 +22,7 @@ from bot.domain import (
 USAGE = {
     "deploy": (
         "Usage: `/deploy <service> <ref> to <env>` · `/deploy status [service]` · "
+        "`/deploy stats [service] [env] [period]` · "
         "`/deploy lock <env> [for <duration>] [reason]` · `/deploy unlock <env>` · `/deploy help`"
     ),
     "approve": "Usage: `/approve` (list) · `/approve <id> [comment]` · `/approve reject <id> [reason]`",
@@ -94,6 +96,8 @@ def _deploy(words: list[str], force: bool, config: Config) -> Command | Reply:
         if svc is not None and svc not in config.services:
             return _err("deploy", f"Unknown service `{svc[:40]}` (known: {', '.join(sorted(config.services))}).")
         return StatusCommand(svc)
+    if head == "stats":
+        return _stats(words[1:], config)
     if head in ("lock", "unlock"):
         if len(words) < 2 or words[1] not in config.environments:
             return _err("deploy", f"`{head}` needs an environment (known: {', '.join(config.environments)}).")
@@ -124,6 +128,36 @@ def _deploy(words: list[str], force: bool, config: Config) -> Command | Reply:
     if reason:
         return _err("deploy", f"Malformed ref: {reason}.")
     return DeployCommand(service, ref, env, force)
+
+
+MAX_STATS_S = 366 * 86400
+
+
+def _stats(words: list[str], config: Config) -> StatsCommand | Reply:
+    """``stats [service] [env] [period]``, in any order; each at most once."""
+    service: str | None = None
+    env: str | None = None
+    period: int | None = None
+    for word in words:
+        if word in config.services and service is None:
+            service = word
+        elif word in config.environments and env is None:
+            env = word
+        elif period is None and word[:1].isdigit():
+            try:
+                period = parse_duration(word)
+            except ValueError as exc:
+                return _err("deploy", f"`stats`: {exc}.")
+            if not 3600 <= period <= MAX_STATS_S:
+                return _err("deploy", "`stats`: the period is between 1h and 366d.")
+        else:
+            return _err("deploy", f"`stats`: `{word[:40]}` is not a service, an environment or a period like 30d "
+                                  f"(services: {', '.join(sorted(config.services))}; "
+                                  f"environments: {', '.join(config.environments)}).")
+    env = env or "production"
+    if env not in config.environments:
+        return _err("deploy", "`stats` needs an environment (there is no `production`).")
+    return StatsCommand(service, env, period or 30 * 86400)
 
 
 def _approve(words: list[str], text: str) -> Command | Reply:

@@ -196,7 +196,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     c = _Checker()
     root = c.mapping(data, "(root)")
     known = {"github", "slack", "teams", "people", "groups", "environments", "services", "routes",
-             "security", "freezes", "admins"}
+             "security", "freezes", "admins", "metrics"}
     for key in root:
         if key not in known:
             c.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
@@ -453,8 +453,8 @@ def _teams_bot(c: _Checker, teams: Mapping[str, Any]) -> str:
     for extra in set(teams) - {"webhooks", "bot", "tenant_id"}:
         c.add(f"teams.{extra}", "unknown key (known: webhooks, bot, tenant_id)")
     spec = c.mapping(teams.get("bot"), "teams.bot", required=False)
-    for extra in set(spec) - {"approvals_conversation"}:
-        c.add(f"teams.bot.{extra}", "unknown key (known: approvals_conversation)")
+    for extra in set(spec) - {"approvals_conversation", "deploys_conversation"}:
+        c.add(f"teams.bot.{extra}", "unknown key (known: approvals_conversation, deploys_conversation)")
     if spec.get("approvals_conversation") is None:
         return ""
     return c.string(spec.get("approvals_conversation"), "teams.bot.approvals_conversation",

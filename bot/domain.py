@@ -98,6 +98,15 @@ class StatusCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class StatsCommand:
+    """``/deploy stats [service] [env] [period]``: delivery figures (bot.delivery_metrics)."""
+
+    service: str | None = None  # None: every service
+    environment: str = "production"
+    period_s: int = 30 * 86400
+
+
+@dataclass(frozen=True, slots=True)
 class ApproveListCommand:
     pass
 
@@ -130,6 +139,7 @@ Command = (
     DeployCommand
     | RollbackCommand
     | StatusCommand
+    | StatsCommand
     | ApproveListCommand
     | ApproveCommand
     | RejectCommand

@@ -14,6 +14,7 @@ from typing import Any
 from bot import cards
 from bot.actions.github import GitHubClient, RunInfo
 from bot.config import Config
+from bot.delivery_metrics import record_outcome
 from bot.domain import (
     Deployment,
     DeploymentUpdate,
@@ -165,6 +166,7 @@ class GitHubEvents:
                 new = await u.get_request(r.id)
             elif up.status == "completed":
                 new = await self._completed(u, r, up)
+                await record_outcome(u, new, at=self.clock())  # delivery figures (issue 16)
             elif up.status == "in_progress" or (up.attempt > r.attempt and up.status in ("queued", "requested")):
                 froms = list(_WAITING)
                 if up.attempt > r.attempt:  # a re-run of a finished run

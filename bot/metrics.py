@@ -11,3 +11,18 @@ DISPATCHES = Counter("chatops_dispatches_total", "Workflow dispatches", ["result
 DELIVERIES = Counter("chatops_outbox_deliveries_total", "Outbox delivery attempts", ["platform", "result"])
 OUTBOX_DEPTH = Gauge("chatops_outbox_depth", "Outbox messages by state", ["state"])
 IGNORED = Counter("chatops_ignored_total", "Inbound items accepted but ignored", ["source", "reason"])
+
+# Issue 16: delivery figures (DORA). Observed once per finished run (bot.delivery_metrics.record_outcome);
+# outcome is success | failure | cancelled for deploys and "rollback" for rollback runs.
+_DELIVERY_BUCKETS = (300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 259200, 604800, 1209600,
+                     2592000)
+DEPLOYMENTS = Counter("chatops_deployments_total", "Finished deployment runs", ["service", "environment", "outcome"])
+LEAD_TIME = Histogram("chatops_deploy_lead_time_seconds",
+                      "Oldest commit in the deployed range -> deployment success", ["service", "environment"],
+                      buckets=_DELIVERY_BUCKETS)
+TIME_TO_RESTORE = Histogram("chatops_time_to_restore_seconds",
+                            "Failed deployment or rollback -> next successful deployment", ["service", "environment"],
+                            buckets=_DELIVERY_BUCKETS)
+APPROVAL_WAIT = Histogram("chatops_approval_wait_seconds", "Request -> the approval that let it go",
+                          ["service", "environment"],
+                          buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800))

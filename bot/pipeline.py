@@ -17,6 +17,8 @@ from typing import Any
 
 from bot import cards
 from bot.config import Config
+from bot.delivery_metrics import stats_text
+from bot.delivery_settings import teams_deploys_conversation, webhook_wants
 from bot.domain import (
     TEAMS_BOT_PREFIX,
     Actor,
@@ -45,6 +47,7 @@ from bot.domain import (
     ReviewRequest,
     RollbackCommand,
     RunUpdate,
+    StatsCommand,
     StatusCommand,
     UnlockCommand,
     new_request_id,
@@ -52,6 +55,8 @@ from bot.domain import (
 from bot.policy import rbac
 from bot.policy.freeze import active_freeze, describe
 from bot.policy.routing import route
+from bot.quiet import held
+from bot.store.delivery_ops import get_changes
 from bot.store.store import Store, Unit
 
 log = logging.getLogger(__name__)
@@ -113,6 +118,9 @@ def request_targets(config: Config, r: DeployRequest) -> list[Destination]:
             dests.insert(0, approvals)
     if r.approvals_required and config.teams_approvals_conversation:
         dests.append(Destination(Platform.TEAMS, TEAMS_BOT_PREFIX + config.teams_approvals_conversation))
+    deploys = teams_deploys_conversation(config)
+    if deploys and Destination(Platform.TEAMS, TEAMS_BOT_PREFIX + deploys) not in dests:
+        dests.append(Destination(Platform.TEAMS, TEAMS_BOT_PREFIX + deploys))
     return dests
 
 
@@ -121,11 +129,21 @@ async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
     approvals = await u.approvals(r.id)
     # the compare link is against the deployment before this one (this one is the latest once it succeeded)
     previous = [d for d in await u.deployments(r.service, r.environment, limit=2) if d.request_id != r.id]
+    preview = r.kind is RequestKind.DEPLOY and bool(r.approvals_required)  # what the approver needs to see
     card = cards.request_card(r, approvals, repository=config.repository,
-                              previous_sha=previous[0].sha if previous else "")
+                              previous_sha=previous[0].sha if previous else "",
+                              changes=await get_changes(u, r.id) if preview else None, preview=preview)
     key = cards.card_key(r.id)
     token = uuid.uuid4().hex
+    event = Event(kind="rollback" if r.kind is RequestKind.ROLLBACK else "deployment", service=r.service,
+                  environment=r.environment, branch=r.ref)
+    line = f"{card.title}: {card.status} ({r.id})"
     for dest in request_targets(config, r):
+        webhook = dest.platform is Platform.TEAMS and not dest.address.startswith(TEAMS_BOT_PREFIX)
+        if webhook and not webhook_wants(config, dest.address, r.state):
+            continue  # a webhook cannot edit its card: post only what people need (teams.webhooks.*.updates)
+        if await held(u, config, event=event, dest=dest, state=r.state, line=line, card_key=key, at=r.updated_at):
+            continue  # the route's quiet hours (bot.quiet)
         await u.enqueue(OutboundMessage(f"{key}|{dest.platform}:{dest.address}|{token}", dest, Op.CARD, card,
                                         card_key=key))
 
@@ -174,6 +192,8 @@ class Pipeline:
                 return await self._approvable(actor)
             if isinstance(cmd, StatusCommand):
                 return await self._status(cmd, actor)
+            if isinstance(cmd, StatsCommand):
+                return await self._stats(cmd, actor)
             return await self._lock(cmd, actor, idem_key=idem_key)
         except Exception:
             log.exception("command failed for %s", actor.label)  # policy fault = deny; never a traceback to users
@@ -326,6 +346,13 @@ class Pipeline:
                     text += f" · :snowflake: frozen: {describe(freeze)}"
                 lines.append(f"• {env}: {text}")
         return Reply("\n".join(lines), ok=True)
+
+    async def _stats(self, cmd: StatsCommand, actor: Actor) -> Reply:
+        decision = rbac.can_view(self.config, actor)
+        if not decision.allowed:
+            return await self._denied(actor, "stats", cmd.service or "-", decision.reason)
+        async with self.store.unit() as u:
+            return Reply(await stats_text(u, config=self.config, cmd=cmd, now=self.clock()), ok=True)
 
     async def _lock(self, cmd: LockCommand | UnlockCommand, actor: Actor, *, idem_key: str) -> Reply:
         action = "lock" if isinstance(cmd, LockCommand) else "unlock"

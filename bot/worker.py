@@ -12,13 +12,18 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.actions.changes import deployed_sha, fetch_changes
 from bot.actions.github import GitHubClient
 from bot.config import Config
+from bot.delivery_settings import cached_settings
+from bot.digest import Schedules
 from bot.domain import DeployRequest, RequestKind, RequestState
 from bot.errors import GitHubError
 from bot.github_events import GitHubEvents
 from bot.metrics import DISPATCHES
 from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, github_update_from_json, notify_requester, utcnow
+from bot.previews import Changes
+from bot.store.delivery_ops import save_changes
 from bot.store.store import Store
 from bot.tasks import idle
 
@@ -39,6 +44,8 @@ class Worker:
         self.clock = clock
         self.wake_outbox = wake_outbox
         self._event = asyncio.Event()
+        self.schedules = Schedules(store=self.store, config=self.config, settings=cached_settings(self.config),
+                                   clock=clock)  # digests and quiet-hours summaries (issue 16)
 
     def wake(self) -> None:
         self._event.set()
@@ -75,6 +82,7 @@ class Worker:
                 done += await self._dispatch(r.id)
         done += await self._apply_github()
         done += await self._correlate()
+        done += await self.schedules.run_once()
         await self._prune()
         return done
 
@@ -125,11 +133,21 @@ class Worker:
         env = self.config.environments.get(r.environment)
         held_by_bot = r.approvals_required and (env is None or env.gate != "github")  # github: asked at the rule
         to = RequestState.PENDING_APPROVAL if held_by_bot else RequestState.APPROVED
+        changes = await self._changes(r, sha) if sha else None
         async with self.store.unit() as u:
             new = await u.transition(r.id, from_states=[RequestState.RECEIVED], to=to, sha=sha)
+            if new and changes:
+                await save_changes(u, r.id, changes, at=self.clock())
             if new:
                 await enqueue_card(u, self.config, new)
         return 1 if new else 0
+
+    async def _changes(self, r: DeployRequest, sha: str) -> Changes:
+        """What the deploy changes against what runs there: the bot's own record, else GitHub's Deployments."""
+        async with self.store.unit() as u:
+            last = await u.deployments(r.service, r.environment, limit=1)
+        base = last[0].sha if last and last[0].sha else await deployed_sha(self.github, r.environment)
+        return await fetch_changes(self.github, base=base, head=sha)
 
     async def _expire(self, r: DeployRequest) -> int:
         async with self.store.unit() as u:

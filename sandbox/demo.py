@@ -11,6 +11,7 @@ import re
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -155,9 +156,12 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
     if "production: v1.4.1" not in answer.get("text", "") and "production: previous" not in answer.get("text", ""):
         raise StepFailed("status does not show the rollback")
 
+    await preview_and_stats(stack)
+
     await expect(lambda: len(stack.teams.accepted("ops")) >= 3, "Teams cards")
     print(f"\n== Teams channel 'ops' received {len(stack.teams.accepted('ops'))} Adaptive Cards "
-          "(one per state change; Teams webhooks cannot edit a posted card)")
+          "(one per deployment, plus the approval request: a Teams webhook cannot edit a posted card, so it gets "
+          "what needs a person and the outcome; teams.webhooks.ops.updates: all would post every change)")
 
     from bot.app import STORE
 
@@ -169,6 +173,31 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
         print(f"  {e.at:%H:%M:%S} {e.actor:<13} {e.action:<9} {e.target:<20} {e.result:<7} {e.detail[:60]}")
     if not any(e.actor == "slack:U0GUEST" and e.result == "denied" for e in entries):
         raise StepFailed("the guest's refusal is not in the audit log")
+
+
+async def preview_and_stats(stack: Stack) -> None:
+    print("\n== 7. What an approver sees: the changes since what runs in production, and their checks")
+    now = time.time()
+    titles = ["Add retry budget to the payments client (#231)", "Fix timezone in invoices (#232)",
+              "Bump boto3 (#233)", "Cache the price list (#234)", "Log request ids (#235)",
+              "Split the orders table (#236)", "Drop the legacy /v0 endpoint (#237)"]
+    base = stack.github.resolve("main") or ""  # the rollback ran at main: what production's record says runs
+    shas = stack.github.add_commits(base, [(t, "dev-gh", now - (7 - i) * 3600) for i, t in enumerate(titles)],
+                                    tag="v1.5.0")
+    stack.github.add_check_run(shas[-1], "unit tests", "success")
+    stack.github.add_check_run(shas[-1], "lint", "failure")
+    rid = request_id(await command(stack, "U0DEV", "/deploy api v1.5.0 to production"))
+    await expect(lambda: any(rid in message_text(m) and "failing: lint" in message_text(m)
+                             for m in stack.card_messages("C0APPROVALS")), "approval preview with the checks")
+    show_card(stack, "C0APPROVALS", rid)
+    answer = await command(stack, "U0LEAD", f"/approve reject {rid} lint is failing")
+    if "Rejected" not in answer.get("text", ""):
+        raise StepFailed("the reject was not taken")
+
+    print("\n== 8. How are we doing? Delivery figures from the bot's own records")
+    answer = await command(stack, "U0SRE", "/deploy stats api production 30d")
+    if "Deployment frequency" not in answer.get("text", ""):
+        raise StepFailed("/deploy stats did not print the figures")
 
 
 async def main() -> int:

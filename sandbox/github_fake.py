@@ -21,6 +21,7 @@ from aiohttp import web
 
 from sandbox import github_payloads as gp
 from sandbox.base import LoopbackServer
+from sandbox.github_history import HistoryMixin
 from sandbox.github_hooks import WebhookSender
 from sandbox.github_rest import DOCS, ApiError, RestMixin, run_matches
 from sandbox.github_sim import RunSimulator
@@ -85,7 +86,7 @@ Handler = Callable[[web.Request, dict[str, str], Any], Awaitable[web.StreamRespo
 _O_R = r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 
 
-class GitHubFake(RestMixin, LoopbackServer):
+class GitHubFake(HistoryMixin, RestMixin, LoopbackServer):
     def __init__(
         self,
         repository: str = "acme/platform",
@@ -126,6 +127,7 @@ class GitHubFake(RestMixin, LoopbackServer):
         self.installation_tokens: dict[str, float] = {}
         self.hooks = WebhookSender(webhook_url, webhook_secret)
         self.sim = RunSimulator(self)
+        self._history_init()
         super().__init__()
 
     # configuration -----------------------------------------------------------------------------
@@ -209,7 +211,7 @@ class GitHubFake(RestMixin, LoopbackServer):
         if name in self.tags:
             return self.tags[name]
         if re.fullmatch(r"[0-9a-f]{7,40}", ref):
-            known = {*self.branches.values(), *self.tags.values()}
+            known = {*self.branches.values(), *self.tags.values(), *self.commits}
             return next((s for s in known if s.startswith(ref)), None)
         return None
 
@@ -244,6 +246,7 @@ class GitHubFake(RestMixin, LoopbackServer):
                 ("GET", _O_R + r"/actions/runs/(?P<run>\d+)/pending_deployments$", self._get_pending),
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/pending_deployments$", self._review_pending),
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/deployment_protection_rule$", self._protection),
+                *self.history_routes(_O_R),
                 ("GET", _O_R + r"/commits/(?P<ref>.+)$", self._get_commit),
                 ("GET", _O_R + r"/branches/(?P<branch>.+)$", self._get_branch),
                 ("GET", _O_R + r"/git/ref/tags/(?P<tag>.+)$", self._get_tag_ref),

@@ -10,6 +10,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -33,7 +34,9 @@ SANDBOX_SECRETS = {
 
 class Stack:
     def __init__(self, *, database_url: str, config_path: Path = EXAMPLE_CONFIG, channel_interval: float = 0.05,
-                 step_delay: float = 0.05, extra_env: dict[str, str] | None = None) -> None:
+                 step_delay: float = 0.05, extra_env: dict[str, str] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock  # the bot's clock (None: the wall clock); tests fix it where periods matter
         self.database_url = database_url
         self.config_path = config_path
         self.slack = SlackFake(token=SANDBOX_SECRETS["SLACK_BOT_TOKEN"],
@@ -73,7 +76,8 @@ class Stack:
 
         config = load_config(self.config_path, env=self.env)
         secrets = load_secrets(config, self.env)
-        self.app = await build_app(config, secrets, env=self.env)
+        self.app = await (build_app(config, secrets, env=self.env) if self.clock is None else
+                          build_app(config, secrets, env=self.env, clock=self.clock))
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

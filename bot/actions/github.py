@@ -132,6 +132,16 @@ class GitHubClient:
 
         return await self._call("reading the run", go)
 
+    async def get_json(self, what: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        """One read of this repository's API (``path`` below ``/repos/{owner}/{name}``), parsed JSON."""
+
+        def go() -> Any:
+            _, data = self._gh.requester.requestJsonAndCheck("GET", f"/repos/{self.repository}{path}",
+                                                             parameters=params)
+            return data
+
+        return await self._call(what, go)
+
     async def rerun_failed_jobs(self, run_id: int) -> None:
         await self._call("re-running failed jobs", lambda: self._gh.requester.requestJsonAndCheck(
             "POST", f"/repos/{self.repository}/actions/runs/{run_id}/rerun-failed-jobs"))
