@@ -119,6 +119,8 @@ async def test_sigterm_mid_burst_hands_everything_to_the_other_replica(tmp_path:
                 print(await u.c.fetch("SELECT id, state, lease_owner, lease_until FROM requests"))
                 print(await u.c.fetch("SELECT source, state, lease_owner, COUNT(*) FROM inbox GROUP BY 1, 2, 3"))
             await store.close()
+            print("webhook deliveries not answered 2xx:", [(d.event, d.status, d.response[:200]) for d in
+                                                          stack.github.deliveries if not 200 <= (d.status or 0) < 300])
             print((tmp_path / "bot-a.log").read_text()[-3000:])
             print((tmp_path / "bot-b.log").read_text()[-3000:])
             raise

@@ -125,8 +125,13 @@ async def test_every_job_that_names_the_environment_is_answered(tmp_path: Path) 
         answers = callbacks(stack, run_id)
         assert [a["state"] for a in answers] == ["approved", "approved"]
         assert stack.github.runs[run_id].conclusion == "success"
-        assert [r["state"] for r in await rows(stack, f"SELECT state FROM requests WHERE id = '{rid}'")] == [
-            "succeeded"]
+        # the completed webhook is recorded, then applied by a worker: wait for it, then check the state
+        for _ in range(300):
+            states = [r["state"] for r in await rows(stack, f"SELECT state FROM requests WHERE id = '{rid}'")]
+            if states != ["running"]:
+                break
+            await asyncio.sleep(0.05)
+        assert states == ["succeeded"]
 
 
 async def test_protection_rule_for_another_environment_is_refused_for_that_environment(tmp_path: Path) -> None:
