@@ -11,7 +11,6 @@ from aiohttp import web
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions.github import GitHubClient, make_auth
 from bot.chat import ChatRunner
 from bot.config import Config
 from bot.domain import Actor, Platform
@@ -25,6 +24,7 @@ from bot.errors import ConfigError
 from bot.logs import protect_handlers, quiet_libraries
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
+from bot.repos import GitHubRepos
 from bot.security.actions import handle_alert_action
 from bot.security.settings import security_settings
 from bot.security.sqs import SqsPoller
@@ -104,8 +104,10 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     protect_handlers(secrets.slack_hooks_url)
     store = await Store.open(secrets.database_url)
     slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
-    github = GitHubClient(repository=config.repository, auth=make_auth(env), base_url=secrets.github_api_url,
-                          throttle=env.get("GITHUB_THROTTLE", "1") != "0")
+    pipeline_ref: list[Pipeline] = []  # the repositories come from the config in force (reloads)
+    github = GitHubRepos(env=env, base_url=secrets.github_api_url,
+                         repositories=lambda: pipeline_ref[0].config.repositories,
+                         throttle=env.get("GITHUB_THROTTLE", "1") != "0")
     teams_sender = TeamsSender(urls=secrets.teams_urls,
                                formats={n: w.format for n, w in config.teams_webhooks.items()})
     teams_adapter = _teams_bot_adapter(env)
@@ -125,6 +127,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
             w()
 
     pipeline = Pipeline(config=config, store=store, wake=wake)
+    pipeline_ref.append(pipeline)
     worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
     wakers.append(worker.wake)

@@ -121,7 +121,7 @@ async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
     approvals = await u.approvals(r.id)
     # the compare link is against the deployment before this one (this one is the latest once it succeeded)
     previous = [d for d in await u.deployments(r.service, r.environment, limit=2) if d.request_id != r.id]
-    card = cards.request_card(r, approvals, repository=config.repository,
+    card = cards.request_card(r, approvals, repository=config.repo_of(r.service),
                               previous_sha=previous[0].sha if previous else "")
     key = cards.card_key(r.id)
     token = uuid.uuid4().hex
@@ -198,7 +198,7 @@ class Pipeline:
             kind=RequestKind.ROLLBACK if rollback else RequestKind.DEPLOY,
             service=cmd.service,
             environment=cmd.environment,
-            ref=self.config.default_branch if isinstance(cmd, RollbackCommand) else cmd.ref,
+            ref=service.default_branch if isinstance(cmd, RollbackCommand) else cmd.ref,  # "": read from GitHub
             requester=actor.person or "",
             requester_platform=actor.platform,
             requester_id=actor.platform_id,
@@ -293,7 +293,7 @@ class Pipeline:
             for r in await u.requests_in([RequestState.PENDING_APPROVAL]):
                 approvals = await u.approvals(r.id)
                 if rbac.can_decide(self.config, actor, r, approvals, at=self.clock()).allowed:
-                    out.append(cards.request_card(r, approvals, repository=self.config.repository))
+                    out.append(cards.request_card(r, approvals, repository=self.config.repo_of(r.service)))
         if not out:
             return Reply("Nothing is waiting for your approval.", ok=True)
         return Reply(f"{len(out)} request(s) waiting for your approval:", ok=True, cards=tuple(out[:10]))
@@ -308,8 +308,9 @@ class Pipeline:
             open_reqs = await u.find_requests(states=[s for s in RequestState if not s.final], limit=200)
             latest = await u.latest_deployments()
             locks = await u.active_locks()
+        several = len(self.config.repositories) > 1
         for name in services:
-            lines.append(f"*{name}*")
+            lines.append(f"*{name}*" + (f" ({self.config.repo_of(name)})" if several else ""))
             for env in self.config.services[name].environments:
                 last = latest.get((name, env))
                 sha = f" ({last.sha[:7]})" if last and last.sha else ""
@@ -392,7 +393,8 @@ class Pipeline:
                                      detail=f"Re-run of the failed jobs requested by {actor.label}.")
             if new is None or new.run_id is None:
                 return Reply(f"`{r.id}` is {r.state.value.replace('_', ' ')}; only a failed run can be re-run.")
-            body = json.dumps({"op": "rerun", "request_id": r.id, "run_id": new.run_id})
+            body = json.dumps({"op": "rerun", "request_id": r.id, "run_id": new.run_id,
+                               "repository": self.config.repo_of(r.service)})
             await u.inbox_add(source="ghjob", key=f"rerun:{r.id}:{new.attempt}", kind="rerun", body=body)
             await self._audit(u, actor, "rerun", r.id, "ok")
             await enqueue_card(u, self.config, new)
@@ -423,4 +425,4 @@ class Pipeline:
             r = await u.get_request(request_id)
             if r is None:
                 return None
-            return cards.request_card(r, await u.approvals(r.id), repository=self.config.repository)
+            return cards.request_card(r, await u.approvals(r.id), repository=self.config.repo_of(r.service))

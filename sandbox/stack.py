@@ -62,6 +62,9 @@ class Stack:
             "TEAMS_OPS_WEBHOOK_URL": self.teams.webhook_url("ops"),
             "CHATOPS_CHANNEL_INTERVAL": str(self.channel_interval),
             "GITHUB_THROTTLE": "0",
+            "GITHUB_OAUTH_URL": self.github.url,  # the fake serves the OAuth web flow too (production: github.com)
+            "GITHUB_APP_CLIENT_ID": self.github.oauth_client[0],
+            "GITHUB_APP_CLIENT_SECRET": self.github.oauth_client[1],
             "PATH": os.environ.get("PATH", ""),
             **self.extra_env,
         }
