@@ -21,9 +21,12 @@ from bot.egress.teams_auth import bot_connections
 from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
 from bot.environment import Secrets
 from bot.errors import ConfigError
+from bot.identity_commands import IdentityCommands
 from bot.logs import protect_handlers, quiet_libraries
+from bot.oauth import oauth_settings
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
+from bot.policy.teams import TeamDirectory, github_fetch
 from bot.repos import GitHubRepos
 from bot.security.actions import handle_alert_action
 from bot.security.settings import security_settings
@@ -37,6 +40,7 @@ from bot.worker import Worker
 from handlers.aws import add_routes as add_aws_routes
 from handlers.body import BODY_POLICY, GITHUB_MAX_BODY, BodyPolicy
 from handlers.github import GitHubWebhookHandler
+from handlers.github_oauth import OAuthCallbackHandler
 from handlers.health import HealthHandler
 from handlers.slack import SlackHandler, build_bolt
 from handlers.teams import DEFAULT_OPENID_METADATA_URL, BotTokenVerifier, add_teams_routes
@@ -128,6 +132,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     pipeline = Pipeline(config=config, store=store, wake=wake)
     pipeline_ref.append(pipeline)
+    pipeline.directory = TeamDirectory(github_fetch(github.org_client), ttl_s=lambda: pipeline.config.team_cache_ttl_s)
+    pipeline.commands = identity = IdentityCommands(pipeline, oauth_settings(env))
     worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
     wakers.append(worker.wake)
@@ -157,6 +163,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret, team_id=config.slack_team_id)
         app.router.add_post("/slack/events", slack.handle)
     app.router.add_post("/github/webhook", gh.handle)
+    app.router.add_get("/github/oauth/callback", OAuthCallbackHandler(identity).handle)  # issue 14.5
     add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
     if teams_adapter is not None:
         _add_teams_bot(app, adapter=teams_adapter, config=config, store=store, pipeline=pipeline, env=env)
