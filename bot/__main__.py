@@ -26,7 +26,17 @@ def _load(path: str) -> Config:
     return load_config(path)
 
 
-def cmd_check_config(path: str) -> int:
+def _online(config: Config) -> int:
+    from bot.online_check import online_checks
+
+    failed = 0
+    for ok, line in asyncio.run(online_checks(config, os.environ)):
+        print(f"{'ok' if ok else 'FAIL'}: {line}", file=sys.stdout if ok else sys.stderr)
+        failed += not ok
+    return 1 if failed else 0
+
+
+def cmd_check_config(path: str, *, online: bool = False) -> int:
     problems: list[str] = []
     try:
         config = load_config(path)
@@ -50,7 +60,7 @@ def cmd_check_config(path: str) -> int:
     for warning in gate_warnings(config, os.environ):
         print(f"warning: {warning}")
     print(f"{path}: ok")
-    return 0
+    return _online(config) if online else 0
 
 
 def cmd_serve(path: str) -> int:
@@ -95,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", help="config file (default $CHATOPS_CONFIG or chatops.yml)")
     check = sub.add_parser("check-config", help="validate a config file and the environment's secrets")
     check.add_argument("path")
+    check.add_argument("--online", action="store_true",
+                       help="also contact Slack and GitHub: tokens, App installations, workflow files")
     audit = sub.add_parser("audit", help="print the audit log")
     audit.add_argument("--since", help="ISO date or date-time (UTC if no zone)")
     install.add_parser(sub)
@@ -102,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         if args.cmd == "check-config":
-            return cmd_check_config(args.path)
+            return cmd_check_config(args.path, online=args.online)
         if args.cmd == "install-workflows":
             return install.cmd_install_workflows(args.dest, services=args.services, force=args.force)
         if args.cmd == "audit":
