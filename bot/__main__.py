@@ -77,10 +77,24 @@ def cmd_serve(path: str) -> int:
     port = int(os.environ.get("PORT", "3000"))
     host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a web service listens on all interfaces
 
-    async def make() -> web.Application:
-        return await build_app(config, secrets)
+    from bot.app import RELOADER
+    from bot.reload import pid_file
 
-    asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ)))
+    async def make() -> web.Application:
+        return await build_app(config, secrets, config_path=path)
+
+    def on_hup(app: web.Application) -> None:
+        app[RELOADER].reload()
+
+    pid = pid_file(os.environ)
+    try:
+        pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    except OSError as exc:  # reload by signal still works; `python -m bot reload` will not find us
+        print(f"warning: cannot write the pid file {pid} ({exc.strerror})", file=sys.stderr)
+    try:
+        asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ), on_hup=on_hup))
+    finally:
+        pid.unlink(missing_ok=True)
     return 0  # SIGTERM: drained and handed over (bot/shutdown.py)
 
 
@@ -107,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("path")
     check.add_argument("--online", action="store_true",
                        help="also contact Slack and GitHub: tokens, App installations, workflow files")
+    sub.add_parser("reload", help="make the running bot re-read its config (SIGHUP through $CHATOPS_PID_FILE)")
     audit = sub.add_parser("audit", help="print the audit log")
     audit.add_argument("--since", help="ISO date or date-time (UTC if no zone)")
     install.add_parser(sub)
@@ -115,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "check-config":
             return cmd_check_config(args.path, online=args.online)
+        if args.cmd == "reload":
+            from bot.reload import cmd_reload
+
+            return cmd_reload(os.environ)
         if args.cmd == "install-workflows":
             return install.cmd_install_workflows(args.dest, services=args.services, force=args.force)
         if args.cmd == "audit":

@@ -27,6 +27,7 @@ from bot.oauth import oauth_settings
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
 from bot.policy.teams import TeamDirectory, github_fetch
+from bot.reload import Reloader
 from bot.repos import GitHubRepos
 from bot.security.actions import handle_alert_action
 from bot.security.settings import security_settings
@@ -51,6 +52,7 @@ STORE: web.AppKey[Store] = web.AppKey("store", Store)
 PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline", Pipeline)
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
 WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
+RELOADER: web.AppKey[Reloader] = web.AppKey("reloader", Reloader)
 
 
 @web.middleware
@@ -91,7 +93,7 @@ def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Confi
     """The Teams bot (interactive approvals) at POST /teams/messages."""
 
     def person_of(aad_object_id: str) -> str | None:
-        person = config.person_by("teams", aad_object_id)
+        person = pipeline.config.person_by("teams", aad_object_id)  # the config in force (reloads)
         return person.key if person else None
 
     bot = TeamsBot(ChatRunner(pipeline), person_of=person_of, refs=StoreConversationRefs(store))
@@ -102,7 +104,8 @@ def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Confi
     add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot, tenant_id=config.teams_tenant_id)
 
 
-async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None) -> web.Application:
+async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None,
+                    config_path: str = "") -> web.Application:
     env = os.environ if env is None else env
     quiet_libraries()
     protect_handlers(secrets.slack_hooks_url)
@@ -154,6 +157,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
                                   max_pending=int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200)))
     app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
     app[LIFECYCLE] = lifecycle
+    if config_path:  # SIGHUP re-reads it (bot/reload.py)
+        app[RELOADER] = Reloader(path=config_path, pipeline=pipeline, env=env)
     # one Slack transport: Socket Mode when an app token is set (no /slack/events), else signed HTTP
     socket = None if not secrets.slack_app_token else SocketMode(
         bolt=bolt, app_token=secrets.slack_app_token, api_url=secrets.slack_api_url, team_id=config.slack_team_id)

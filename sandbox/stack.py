@@ -76,7 +76,7 @@ class Stack:
 
         config = load_config(self.config_path, env=self.env)
         secrets = load_secrets(config, self.env)
-        self.app = await build_app(config, secrets, env=self.env)
+        self.app = await build_app(config, secrets, env=self.env, config_path=str(self.config_path))
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

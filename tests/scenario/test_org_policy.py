@@ -87,7 +87,8 @@ async def test_a_linked_team_member_approves_unlinked_cannot_and_github_down_den
         stack.github.set_team("acme", "release-managers", {"rm-gh": "active", "pending-gh": "pending"})
         _, answer = await stack.command("U0DEV", "api v1.4.2 to production")
         rid = answer["text"].split("`")[1]
-        await wait_for(lambda: any(rid in message_text(m) for m in stack.card_messages("C0APPROVALS")), what="card")
+        await wait_for(lambda: any(rid in message_text(m) and "Approve" in message_text(m)
+                                   for m in stack.card_messages("C0APPROVALS")), what="approval card")
 
         _, before = await stack.command("U0RM", rid, command="/approve")  # not in people, not linked
         assert "Not allowed" in before["text"] and "/deploy link" in before["text"]
@@ -118,7 +119,8 @@ async def test_a_linked_team_member_approves_unlinked_cannot_and_github_down_den
         calls = directory.lookups
         _, again = await stack.command("U0DEV", "api v1.4.2 to production")
         rid2 = again["text"].split("`")[1]
-        await wait_for(lambda: any(rid2 in message_text(m) for m in stack.card_messages("C0APPROVALS")), what="card")
+        await wait_for(lambda: any(rid2 in message_text(m) and "Approve" in message_text(m)
+                                   for m in stack.card_messages("C0APPROVALS")), what="approval card")
         stack.github.down()
         real = directory.clock
         directory.clock = lambda: real() + timedelta(hours=2)
