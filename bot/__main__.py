@@ -26,7 +26,17 @@ def _load(path: str) -> Config:
     return load_config(path)
 
 
-def cmd_check_config(path: str) -> int:
+def _online(config: Config) -> int:
+    from bot.online_check import online_checks
+
+    failed = 0
+    for ok, line in asyncio.run(online_checks(config, os.environ)):
+        print(f"{'ok' if ok else 'FAIL'}: {line}", file=sys.stdout if ok else sys.stderr)
+        failed += not ok
+    return 1 if failed else 0
+
+
+def cmd_check_config(path: str, *, online: bool = False) -> int:
     problems: list[str] = []
     try:
         config = load_config(path)
@@ -52,7 +62,7 @@ def cmd_check_config(path: str) -> int:
     for warning in gate_warnings(config, os.environ):
         print(f"warning: {warning}")
     print(f"{path}: ok")
-    return 0
+    return _online(config) if online else 0
 
 
 def cmd_serve(path: str) -> int:
@@ -69,10 +79,24 @@ def cmd_serve(path: str) -> int:
     port = int(os.environ.get("PORT", "3000"))
     host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a web service listens on all interfaces
 
-    async def make() -> web.Application:
-        return await build_app(config, secrets)
+    from bot.app import RELOADER
+    from bot.reload import pid_file
 
-    asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ)))
+    async def make() -> web.Application:
+        return await build_app(config, secrets, config_path=path)
+
+    def on_hup(app: web.Application) -> None:
+        app[RELOADER].reload()
+
+    pid = pid_file(os.environ)
+    try:
+        pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    except OSError as exc:  # reload by signal still works; `python -m bot reload` will not find us
+        print(f"warning: cannot write the pid file {pid} ({exc.strerror})", file=sys.stderr)
+    try:
+        asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ), on_hup=on_hup))
+    finally:
+        pid.unlink(missing_ok=True)
     return 0  # SIGTERM: drained and handed over (bot/shutdown.py)
 
 
@@ -97,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", help="config file (default $CHATOPS_CONFIG or chatops.yml)")
     check = sub.add_parser("check-config", help="validate a config file and the environment's secrets")
     check.add_argument("path")
+    check.add_argument("--online", action="store_true",
+                       help="also contact Slack and GitHub: tokens, App installations, workflow files")
+    sub.add_parser("reload", help="make the running bot re-read its config (SIGHUP through $CHATOPS_PID_FILE)")
     audit = sub.add_parser("audit", help="print the audit log")
     audit.add_argument("--since", help="ISO date or date-time (UTC if no zone)")
     install.add_parser(sub)
@@ -104,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         if args.cmd == "check-config":
-            return cmd_check_config(args.path)
+            return cmd_check_config(args.path, online=args.online)
+        if args.cmd == "reload":
+            from bot.reload import cmd_reload
+
+            return cmd_reload(os.environ)
         if args.cmd == "install-workflows":
             return install.cmd_install_workflows(args.dest, services=args.services, force=args.force)
         if args.cmd == "audit":

@@ -12,7 +12,6 @@ from aiohttp import web
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions.github import GitHubClient, make_auth
 from bot.chat import ChatRunner
 from bot.config import Config
 from bot.delivery_settings import delivery_settings
@@ -24,9 +23,14 @@ from bot.egress.teams_auth import bot_connections
 from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
 from bot.environment import Secrets
 from bot.errors import ConfigError
+from bot.identity_commands import IdentityCommands
 from bot.logs import protect_handlers, quiet_libraries
+from bot.oauth import oauth_settings
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline, utcnow
+from bot.policy.teams import TeamDirectory, github_fetch
+from bot.reload import Reloader
+from bot.repos import GitHubRepos
 from bot.security.actions import handle_alert_action
 from bot.security.settings import security_settings
 from bot.security.sqs import SqsPoller
@@ -39,6 +43,7 @@ from bot.worker import Worker
 from handlers.aws import add_routes as add_aws_routes
 from handlers.body import BODY_POLICY, GITHUB_MAX_BODY, BodyPolicy
 from handlers.github import GitHubWebhookHandler
+from handlers.github_oauth import OAuthCallbackHandler
 from handlers.health import HealthHandler
 from handlers.slack import SlackHandler, build_bolt
 from handlers.teams import DEFAULT_OPENID_METADATA_URL, BotTokenVerifier, add_teams_routes
@@ -49,6 +54,7 @@ STORE: web.AppKey[Store] = web.AppKey("store", Store)
 PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline", Pipeline)
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
 WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
+RELOADER: web.AppKey[Reloader] = web.AppKey("reloader", Reloader)
 
 
 @web.middleware
@@ -89,7 +95,7 @@ def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Confi
     """The Teams bot (interactive approvals) at POST /teams/messages."""
 
     def person_of(aad_object_id: str) -> str | None:
-        person = config.person_by("teams", aad_object_id)
+        person = pipeline.config.person_by("teams", aad_object_id)  # the config in force (reloads)
         return person.key if person else None
 
     bot = TeamsBot(ChatRunner(pipeline), person_of=person_of, refs=StoreConversationRefs(store))
@@ -101,15 +107,17 @@ def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Confi
 
 
 async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None,
-                    clock: Callable[[], datetime] = utcnow) -> web.Application:
+                    clock: Callable[[], datetime] = utcnow, config_path: str = "") -> web.Application:
     env = os.environ if env is None else env
     quiet_libraries()
     protect_handlers(secrets.slack_hooks_url)
     delivery_settings(config)  # a bad metrics/digest/quiet-hours section stops start-up here
     store = await Store.open(secrets.database_url)
     slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
-    github = GitHubClient(repository=config.repository, auth=make_auth(env), base_url=secrets.github_api_url,
-                          throttle=env.get("GITHUB_THROTTLE", "1") != "0")
+    pipeline_ref: list[Pipeline] = []  # the repositories come from the config in force (reloads)
+    github = GitHubRepos(env=env, base_url=secrets.github_api_url,
+                         repositories=lambda: pipeline_ref[0].config.repositories,
+                         throttle=env.get("GITHUB_THROTTLE", "1") != "0")
     teams_sender = TeamsSender(urls=secrets.teams_urls,
                                formats={n: w.format for n, w in config.teams_webhooks.items()})
     teams_adapter = _teams_bot_adapter(env)
@@ -129,6 +137,9 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
             w()
 
     pipeline = Pipeline(config=config, store=store, wake=wake, clock=clock)
+    pipeline_ref.append(pipeline)
+    pipeline.directory = TeamDirectory(github_fetch(github.org_client), ttl_s=lambda: pipeline.config.team_cache_ttl_s)
+    pipeline.commands = identity = IdentityCommands(pipeline, oauth_settings(env))
     worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
     wakers.append(worker.wake)
@@ -149,6 +160,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
                                   max_pending=int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200)))
     app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
     app[LIFECYCLE] = lifecycle
+    if config_path:  # SIGHUP re-reads it (bot/reload.py)
+        app[RELOADER] = Reloader(path=config_path, pipeline=pipeline, env=env)
     # one Slack transport: Socket Mode when an app token is set (no /slack/events), else signed HTTP
     socket = None if not secrets.slack_app_token else SocketMode(
         bolt=bolt, app_token=secrets.slack_app_token, api_url=secrets.slack_api_url, team_id=config.slack_team_id)
@@ -158,6 +171,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret, team_id=config.slack_team_id)
         app.router.add_post("/slack/events", slack.handle)
     app.router.add_post("/github/webhook", gh.handle)
+    app.router.add_get("/github/oauth/callback", OAuthCallbackHandler(identity).handle)  # issue 14.5
     add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
     if teams_adapter is not None:
         _add_teams_bot(app, adapter=teams_adapter, config=config, store=store, pipeline=pipeline, env=env)

@@ -10,6 +10,7 @@ from bot.domain import (
     ApproveListCommand,
     Command,
     DeployCommand,
+    IdentityCommand,
     LockCommand,
     RejectCommand,
     Reply,
@@ -23,7 +24,8 @@ USAGE = {
     "deploy": (
         "Usage: `/deploy <service> <ref> to <env>` · `/deploy status [service]` · "
         "`/deploy stats [service] [env] [period]` · "
-        "`/deploy lock <env> [for <duration>] [reason]` · `/deploy unlock <env>` · `/deploy help`"
+        "`/deploy lock <env> [for <duration>] [reason]` · `/deploy unlock <env>` · "
+        "`/deploy link` · `/deploy whoami` · `/deploy unlink` · `/deploy help`"
     ),
     "approve": "Usage: `/approve` (list) · `/approve <id> [comment]` · `/approve reject <id> [reason]`",
     "rollback": "Usage: `/rollback <service> <env> [to <version>]`",
@@ -89,6 +91,8 @@ def _deploy(words: list[str], force: bool, config: Config) -> Command | Reply:
     if not words:
         return _err("deploy", "Tell me what to deploy.")
     head = words[0].lower()
+    if head in ("link", "unlink", "whoami"):
+        return IdentityCommand(head) if len(words) == 1 else _err("deploy", f"`{head}` takes no arguments.")
     if head == "status":
         if len(words) > 2:
             return _err("deploy", "`status` takes at most one service.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -23,6 +23,8 @@ _WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+\.ya?ml$")
 _SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+TEAM_PREFIX = "github-team:"
+_TEAM = re.compile(r"^github-team:[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _TEAMS_CONVERSATION = re.compile(r"^[0-9A-Za-z]+:[^\s/]+$")  # 19:…@thread.tacv2, a:…, 19:…@thread.v2
 GATES = ("none", "bot", "github")
 KINDS = ("deployment", "rollback", "failure", "security", "approval")
@@ -67,6 +69,10 @@ class Service:
     workflow: str
     environments: tuple[str, ...]
     rollback_workflow: str = ""
+    repository: str = ""  # owner/name (resolved: github.repository when the service names none)
+    default_branch: str = ""  # where rollback_workflow runs ("" = read from the API)
+    owners: tuple[str, ...] = ()  # person keys and github-team: entries; empty = no owner rule
+    approvers: tuple[str, ...] = ()  # replaces the environment's approvers for this service when set
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +124,18 @@ class Config:
     slack_team_id: str = ""  # slack.team_id: the one workspace whose requests are served
     teams_tenant_id: str = ""  # teams.tenant_id: the one tenant whose activities the Teams bot serves
     raw: Mapping[str, Any] = field(default_factory=dict)  # for sections owned by other modules
+    team_cache_ttl_s: int = 300  # github.team_cache_ttl: how long a github-team: answer is reused
+
+    def repo_of(self, service: str) -> str:
+        """The repository a service lives in (the default repository for an unknown service)."""
+        svc = self.services.get(service)
+        return svc.repository if svc is not None and svc.repository else self.repository
+
+    @property
+    def repositories(self) -> tuple[str, ...]:
+        """Every configured repository, lowercased, the default one first."""
+        repos = [self.repository, *(s.repository for s in self.services.values())]
+        return tuple(dict.fromkeys(r.lower() for r in repos if r))
 
     def person_by(self, platform: str, platform_id: str) -> Person | None:
         for p in self.people.values():
@@ -205,8 +223,14 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     repository = c.string(gh.get("repository"), "github.repository", pattern=_REPO, hint="expected owner/name")
     default_branch = c.string(gh.get("default_branch", "main"), "github.default_branch",
                               pattern=re.compile(r"^[A-Za-z0-9._/-]{1,255}$"), hint="a branch name")
-    for extra in set(gh) - {"repository", "default_branch"}:
-        c.add(f"github.{extra}", "unknown key (known: repository, default_branch)")
+    for extra in set(gh) - {"repository", "default_branch", "team_cache_ttl"}:
+        c.add(f"github.{extra}", "unknown key (known: repository, default_branch, team_cache_ttl)")
+    team_ttl = 300
+    if "team_cache_ttl" in gh:
+        try:
+            team_ttl = parse_duration(str(gh["team_cache_ttl"]))
+        except ValueError as exc:
+            c.add("github.team_cache_ttl", str(exc))
 
     slack = c.mapping(root.get("slack"), "slack", required=False)
     channels_raw = c.mapping(slack.get("channels"), "slack.channels", required=False)
@@ -271,7 +295,12 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     def expand(values: tuple[str, ...], path: str) -> tuple[str, ...]:
         out: list[str] = []
         for i, v in enumerate(values):
-            if v in groups:
+            if v.startswith(TEAM_PREFIX):  # resolved at decision time from GitHub (bot/policy/teams.py)
+                if _TEAM.match(v):
+                    out.append(v.lower())
+                else:
+                    c.add(f"{path}[{i}]", f"{v!r} is not valid: expected github-team:<org>/<team-slug>")
+            elif v in groups:
                 out.extend(groups[v])
             elif v in people:
                 out.append(v)
@@ -293,7 +322,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
             c.add(f"{path}.approvals", "must be a whole number >= 0")
             approvals = 0
-        elif approvals > len(approvers):
+        elif approvals > len(approvers) and not any(a.startswith(TEAM_PREFIX) for a in approvers):
             c.add(f"{path}.approvals", f"needs {approvals} approvals but only {len(approvers)} approvers exist")
         ttl_s = 7200
         if "approval_ttl" in spec:
@@ -306,22 +335,9 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
             c.add(f"{path}.gate", f"{gate!r} is not one of {', '.join(GATES)}")
         environments[str(name)] = Environment(str(name), deployers, approvers, approvals, ttl_s, str(gate))
 
-    services: dict[str, Service] = {}
-    for name, spec in c.mapping(root.get("services"), "services").items():
-        path = f"services.{name}"
-        spec = c.mapping(spec, path)
-        for extra in set(spec) - {"workflow", "rollback_workflow", "environments"}:
-            c.add(f"{path}.{extra}", "unknown key (known: workflow, rollback_workflow, environments)")
-        wf = c.string(spec.get("workflow"), f"{path}.workflow", pattern=_WORKFLOW, hint="a workflow file name")
-        rb = spec.get("rollback_workflow", "")
-        if rb:
-            rb = c.string(rb, f"{path}.rollback_workflow", pattern=_WORKFLOW, hint="a workflow file name")
-        envs = c.str_list(spec.get("environments"), f"{path}.environments")
-        for i, e in enumerate(envs):
-            if e not in environments:
-                c.add(f"{path}.environments[{i}]", f"{e!r} is not defined under environments")
-        services[str(name)] = Service(str(name), wf, envs, str(rb))
-
+    services = _services(c, root.get("services"), environments=environments, expand=expand,
+                         default_repository=repository, default_branch=default_branch,
+                         explicit_branch="default_branch" in gh)
     routes: list[Route] = []
     routes_raw = root.get("routes", [])
     if not isinstance(routes_raw, list):
@@ -381,7 +397,58 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         routes=tuple(routes),
         admins=admins,
         raw=root,
+        team_cache_ttl_s=team_ttl,
     )
+
+
+_SERVICE_KEYS = ("workflow", "rollback_workflow", "environments", "repository", "default_branch", "owners",
+                 "approvers")
+_BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,255}$")
+
+
+def _services(c: _Checker, raw: Any, *, environments: Mapping[str, Environment],
+              expand: Callable[[tuple[str, ...], str], tuple[str, ...]], default_repository: str,
+              default_branch: str, explicit_branch: bool) -> dict[str, Service]:
+    """``services``: each in its own repository (default ``github.repository``), with optional owners and
+    approvers. Two services with the same workflow file in the same repository cannot be told apart: refused."""
+    services: dict[str, Service] = {}
+    seen: dict[tuple[str, str], str] = {}
+    for name, spec in c.mapping(raw, "services").items():
+        path = f"services.{name}"
+        spec = c.mapping(spec, path)
+        for extra in set(spec) - set(_SERVICE_KEYS):
+            c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(_SERVICE_KEYS)})")
+        wf = c.string(spec.get("workflow"), f"{path}.workflow", pattern=_WORKFLOW, hint="a workflow file name")
+        rb = spec.get("rollback_workflow", "")
+        if rb:
+            rb = c.string(rb, f"{path}.rollback_workflow", pattern=_WORKFLOW, hint="a workflow file name")
+        envs = c.str_list(spec.get("environments"), f"{path}.environments")
+        for i, e in enumerate(envs):
+            if e not in environments:
+                c.add(f"{path}.environments[{i}]", f"{e!r} is not defined under environments")
+        repo = default_repository
+        if spec.get("repository") is not None:
+            repo = c.string(spec.get("repository"), f"{path}.repository", pattern=_REPO, hint="expected owner/name")
+        branch = default_branch if explicit_branch and repo.lower() == default_repository.lower() else ""
+        if spec.get("default_branch") is not None:
+            branch = c.string(spec.get("default_branch"), f"{path}.default_branch", pattern=_BRANCH,
+                              hint="a branch name")
+        if wf and repo:
+            key = (repo.lower(), wf)
+            if key in seen:
+                c.add(f"{path}.workflow", f"{wf} in {repo} is already services.{seen[key]}'s workflow "
+                      "(duplicate: runs could not be told apart)")
+            seen.setdefault(key, str(name))
+        owners = expand(c.str_list(spec.get("owners"), f"{path}.owners"), f"{path}.owners")
+        approvers = expand(c.str_list(spec.get("approvers"), f"{path}.approvers"), f"{path}.approvers")
+        for e in envs:
+            env = environments.get(e)
+            if approvers and env is not None and env.approvals > len(approvers) and not any(
+                    a.startswith(TEAM_PREFIX) for a in approvers):
+                c.add(f"{path}.approvers", f"environments.{e} needs {env.approvals} approvals but only "
+                      f"{len(approvers)} approvers are listed")
+        services[str(name)] = Service(str(name), wf, envs, str(rb), repo, branch, owners, approvers)
+    return services
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

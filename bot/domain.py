@@ -135,6 +135,13 @@ class UnlockCommand:
     environment: str
 
 
+@dataclass(frozen=True, slots=True)
+class IdentityCommand:
+    """``/deploy link`` | ``unlink`` | ``whoami`` (bot/identity_commands.py)."""
+
+    action: str
+
+
 Command = (
     DeployCommand
     | RollbackCommand
@@ -145,6 +152,7 @@ Command = (
     | RejectCommand
     | LockCommand
     | UnlockCommand
+    | IdentityCommand
 )
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import cards
-from bot.actions.github import GitHubClient, RunInfo
+from bot.actions.github import RunInfo
 from bot.config import Config
 from bot.delivery_metrics import record_outcome
 from bot.domain import (
@@ -36,6 +36,7 @@ from bot.errors import GitHubError
 from bot.gates import judge
 from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, notify_requester, thread_note
 from bot.policy.routing import route
+from bot.repos import GitHubRepos
 from bot.store.store import Unit
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,15 @@ _DEPLOY_TITLE = re.compile(r"^deploy (?P<service>\S+) to (?P<env>\S+)")  # the s
 
 
 class GitHubEvents:
-    def __init__(self, *, pipeline: Pipeline, github: GitHubClient, clock: Callable[[], datetime]) -> None:
+    def __init__(self, *, pipeline: Pipeline, github: GitHubRepos, clock: Callable[[], datetime]) -> None:
         self.pipeline = pipeline
-        self.config: Config = pipeline.config
         self.store = pipeline.store
         self.github = github
         self.clock = clock
+
+    @property
+    def config(self) -> Config:  # read at each use: a reloaded config applies to the next item
+        return self.pipeline.config
 
     # ------------------------------------------------------------------ webhooks
     async def apply(self, update: GitHubUpdate) -> None:
@@ -83,7 +87,7 @@ class GitHubEvents:
 
     def _correlates(self, r: DeployRequest, *, path: str, event: str, repository: str, sha: str) -> bool:
         """A title is text anyone who can push a branch controls: a run binds to a request only when it is a
-        ``workflow_dispatch`` run of the workflow configured for the request's service, in the configured
+        ``workflow_dispatch`` run of the workflow configured for the request's service, in that service's
         repository, at the request's commit when both are known."""
         service = self.config.services.get(r.service)
         if service is None:
@@ -92,7 +96,7 @@ class GitHubEvents:
         file = path.rsplit("/", 1)[-1]
         return (event == "workflow_dispatch" and bool(expected) and file == expected
                 and (path == file or path == f".github/workflows/{expected}")
-                and (not repository or repository.lower() == self.config.repository.lower())
+                and (not repository or repository.lower() == self.config.repo_of(r.service).lower())
                 and (not r.sha or not sha or r.sha == sha))
 
     def _person(self, login: str) -> str:
@@ -103,19 +107,22 @@ class GitHubEvents:
 
     async def _external(self, u: Unit, *, run_id: int, workflow: str, ref: str, sha: str, actor: str,
                         html_url: str, environment: str = "", state: RequestState = RequestState.DISPATCHED,
-                        title: str = "", event: str = "") -> DeployRequest | None:
+                        title: str = "", event: str = "", repository: str = "") -> DeployRequest | None:
         """A run not started from chat gets the same card: track it as a request (once per run). Its
-        environment comes from the protection rule, else from the run-name the shipped workflows set."""
+        environment comes from the protection rule, else from the run-name the shipped workflows set; its
+        service is the one whose workflow it is in that repository."""
         if event.startswith("pull_request"):
             return None  # a pull request's run deploys nothing (and its run-name is the author's to choose)
+        here = [s for s in self.config.services.values()
+                if not repository or self.config.repo_of(s.name).lower() == repository.lower()]
         rollback = _ROLLBACK_TITLE.match(title)
-        if rollback and rollback["service"] in self.config.services and any(
-                s.rollback_workflow == workflow for s in self.config.services.values()):
+        if rollback and rollback["service"] in {s.name for s in here} and any(
+                s.rollback_workflow == workflow for s in here):
             return await self._external_rollback(u, run_id=run_id, workflow=workflow, ref=ref, actor=actor,
                                                  html_url=html_url, match=rollback)
-        service = next((s for s in self.config.services.values() if s.workflow == workflow), None)
+        service = next((s for s in here if s.workflow == workflow), None)
         if service is None and environment:
-            service = next((s for s in self.config.services.values() if environment in s.environments), None)
+            service = next((s for s in here if environment in s.environments), None)
         if service is None or not await u.claim_key(f"extrun:{run_id}"):
             return None
         named = _DEPLOY_TITLE.match(title)
@@ -155,7 +162,7 @@ class GitHubEvents:
                     return
                 r = await self._external(u, run_id=up.run_id, workflow=up.workflow, ref=up.head_branch,
                                          sha=up.head_sha, actor=up.actor, html_url=up.html_url, title=up.title,
-                                         event=up.event)
+                                         event=up.event, repository=up.repository)
                 if r is None:
                     return  # not a configured service's workflow
             if up.status == "job":
@@ -213,7 +220,7 @@ class GitHubEvents:
 
     async def _failure_alert(self, u: Unit, r: DeployRequest) -> None:
         event = Event(kind="failure", service=r.service, environment=r.environment, branch=r.ref, outcome="failure")
-        card = cards.failure_card(r, repository=self.config.repository)
+        card = cards.failure_card(r, repository=self.config.repo_of(r.service))
         key = f"fail:{r.id}:{r.attempt}"
         for target in route(self.config, event):
             mention = target.mention
@@ -228,22 +235,27 @@ class GitHubEvents:
         """GitHub asks whether a run may deploy into ``pr.environment``: answered for every gate (docs/configuration.md,
         "Gates"). A run the bot dispatched after a chat decision is approved; a run started elsewhere gets the chat
         policy (approvals in chat when the environment needs them); the environment judged is the one asked for."""
+        repository = self.github.callback_repository(pr.callback_url)
+        if not repository:
+            log.warning("protection rule for run %s names a callback outside the configured repositories", pr.run_id)
+            return
         async with self.store.unit() as u:
             r = await u.request_by_run(pr.run_id)
         run: RunInfo | None = None
         if r is None:  # the webhook can beat our own dispatch's answer: read the run's title
             try:
-                run = await self.github.get_run(pr.run_id)
+                run = await (await self.github.client(repository)).get_run(pr.run_id)
             except GitHubError:
                 log.warning("could not read run %s for its protection rule", pr.run_id)
         async with self.store.unit() as u:
             r = await self._find(u, pr.run_id, title=run.title if run else "", path=run.workflow if run else "",
-                                 event=run.event if run else "", sha=run.head_sha if run else "")
+                                 event=run.event if run else "", sha=run.head_sha if run else "",
+                                 repository=repository)
             if r is None:
                 r = await self._external(u, run_id=pr.run_id, workflow=run.workflow if run else "", ref=pr.ref,
                                          sha=pr.sha, actor=pr.actor, html_url=run.html_url if run else "",
                                          environment=pr.environment, title=run.title if run else "",
-                                         event=run.event if run else pr.event)
+                                         event=run.event if run else pr.event, repository=repository)
             if r is None:
                 r = DeployRequest(  # unknown workflow: still answered, fail closed
                     id=new_request_id(), kind=RequestKind.DEPLOY, service="?", environment=pr.environment,
@@ -350,11 +362,16 @@ class GitHubEvents:
     async def run_job(self, body: dict[str, Any]) -> None:
         """Raises GitHubError(transient=True) to be retried later."""
         if body["op"] == "rerun":
-            await self.github.rerun_failed_jobs(int(body["run_id"]))
+            gh = await self.github.client(body.get("repository") or self.config.repository)
+            await gh.rerun_failed_jobs(int(body["run_id"]))
             return
+        repository = self.github.callback_repository(body["url"])
+        if not repository:
+            raise GitHubError("refusing a callback URL outside the configured repositories", transient=False)
+        gh = await self.github.client(repository)
         state, comment = body["state"], body["comment"]
         if state == "approved" and body.get("sha"):
-            run = await self.github.get_run(int(re.findall(r"/runs/(\d+)/", body["url"])[0]))
+            run = await gh.get_run(int(re.findall(r"/runs/(\d+)/", body["url"])[0]))
             if run.head_sha and run.head_sha != body["sha"]:  # approval bound to the commit
                 state, comment = "rejected", (f"Approval void: the run deploys {run.head_sha[:7]}, "
                                               f"but {body['sha'][:7]} was approved")
@@ -363,6 +380,6 @@ class GitHubEvents:
                                              to=RequestState.REJECTED, detail=comment)
                     if new:
                         await enqueue_card(u, self.config, new)
-        await self.github.protection_callback(url=body["url"], environment=body["environment"], state=state,
+        await gh.protection_callback(url=body["url"], environment=body["environment"], state=state,
                                               comment=comment)
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bot import cards
 from bot.config import Config
@@ -52,9 +52,11 @@ from bot.domain import (
     UnlockCommand,
     new_request_id,
 )
+from bot.identity_links import resolve_actor
 from bot.policy import rbac
 from bot.policy.freeze import active_freeze, describe
 from bot.policy.routing import route
+from bot.policy.teams import TeamDirectory, TeamView, policy_teams
 from bot.quiet import held
 from bot.store.delivery_ops import get_changes
 from bot.store.store import Store, Unit
@@ -130,7 +132,7 @@ async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
     # the compare link is against the deployment before this one (this one is the latest once it succeeded)
     previous = [d for d in await u.deployments(r.service, r.environment, limit=2) if d.request_id != r.id]
     preview = r.kind is RequestKind.DEPLOY and bool(r.approvals_required)  # what the approver needs to see
-    card = cards.request_card(r, approvals, repository=config.repository,
+    card = cards.request_card(r, approvals, repository=config.repo_of(r.service),
                               previous_sha=previous[0].sha if previous else "",
                               changes=await get_changes(u, r.id) if preview else None, preview=preview)
     key = cards.card_key(r.id)
@@ -161,6 +163,11 @@ async def notify_requester(u: Unit, r: DeployRequest, text: str, *, tone: str = 
                                         Op.EPHEMERAL, card))
 
 
+class ExtraCommands(Protocol):
+    def handles(self, cmd: Command) -> bool: ...
+    async def run(self, cmd: Command, actor: Actor, *, idem_key: str, response_url: str = "") -> Reply: ...
+
+
 class Pipeline:
     def __init__(self, *, config: Config, store: Store, wake: Callable[[], None] = lambda: None,
                  clock: Callable[[], datetime] = utcnow) -> None:
@@ -168,6 +175,23 @@ class Pipeline:
         self.store = store
         self.wake = wake
         self.clock = clock
+        self.directory: TeamDirectory | None = None  # github-team: answers (bot/policy/teams.py)
+        self.commands: ExtraCommands | None = None  # link / unlink / whoami (bot.identity_commands)
+
+    async def who(self, actor: Actor, *, environment: str = "", service: str = "",
+                  need_teams: bool = True) -> tuple[Actor, TeamView]:
+        """The actor with their person resolved through a verified link when the config does not know them, and
+        the github-team: memberships the rules about ``environment`` / ``service`` may consult."""
+        config = self.config
+        teams = policy_teams(config, environment=environment, service=service) if need_teams else set()
+        person = config.people.get(actor.person or "")
+        if person is not None and not teams:
+            return actor, TeamView(person.github.lower())
+        async with self.store.unit() as u:
+            actor, login = await resolve_actor(u, config, actor)
+        if not teams or self.directory is None:
+            return actor, TeamView(login)
+        return actor, await self.directory.view(login, teams)
 
     async def _audit(self, u: Unit, actor: Actor, action: str, target: str, result: str, detail: str = "") -> None:
         await u.audit(AuditEntry(self.clock(), actor.label, action, target, actor.channel, result, detail[:500]))
@@ -181,6 +205,8 @@ class Pipeline:
     async def handle(self, cmd: Command, actor: Actor, *, idem_key: str, response_url: str = "") -> Reply:
         """Run one parsed command for ``actor``. A repeat of ``idem_key`` has no second effect."""
         try:
+            if self.commands is not None and self.commands.handles(cmd):
+                return await self.commands.run(cmd, actor, idem_key=idem_key, response_url=response_url)
             if isinstance(cmd, DeployCommand | RollbackCommand):
                 return await self._request(cmd, actor, idem_key=idem_key, response_url=response_url)
             if isinstance(cmd, ApproveCommand | RejectCommand):
@@ -194,7 +220,9 @@ class Pipeline:
                 return await self._status(cmd, actor)
             if isinstance(cmd, StatsCommand):
                 return await self._stats(cmd, actor)
-            return await self._lock(cmd, actor, idem_key=idem_key)
+            if isinstance(cmd, LockCommand | UnlockCommand):
+                return await self._lock(cmd, actor, idem_key=idem_key)
+            return Reply(":warning: That command is not available here.")
         except Exception:
             log.exception("command failed for %s", actor.label)  # policy fault = deny; never a traceback to users
             return Reply(":warning: Something went wrong on our side; nothing was changed. Please try again.")
@@ -204,7 +232,9 @@ class Pipeline:
         rollback = isinstance(cmd, RollbackCommand)
         action = "rollback" if rollback else "deploy"
         target = f"{cmd.service}/{cmd.environment}"
-        decision = rbac.can_deploy(self.config, actor, cmd.environment, force=cmd.force)
+        actor, teams = await self.who(actor, environment=cmd.environment, service=cmd.service)
+        decision = rbac.can_deploy(self.config, actor, cmd.environment, force=cmd.force, service=cmd.service,
+                                   teams=teams)
         if not decision.allowed:
             return await self._denied(actor, action, target, decision.reason)
         env = self.config.environments[cmd.environment]
@@ -218,7 +248,7 @@ class Pipeline:
             kind=RequestKind.ROLLBACK if rollback else RequestKind.DEPLOY,
             service=cmd.service,
             environment=cmd.environment,
-            ref=self.config.default_branch if isinstance(cmd, RollbackCommand) else cmd.ref,
+            ref=service.default_branch if isinstance(cmd, RollbackCommand) else cmd.ref,  # "": read from GitHub
             requester=actor.person or "",
             requester_platform=actor.platform,
             requester_id=actor.platform_id,
@@ -263,6 +293,9 @@ class Pipeline:
     async def decide(self, request_id: str, *, approve: bool, actor: Actor, comment: str, idem_key: str) -> Reply:
         action = "approve" if approve else "reject"
         async with self.store.unit() as u:
+            r = await u.get_request(request_id)
+        actor, teams = await self.who(actor, environment=r.environment if r else "", service=r.service if r else "")
+        async with self.store.unit() as u:
             if not await u.claim_key(idem_key):
                 return Reply("Already received; nothing more to do.", ok=True)
             r = await u.get_request(request_id, for_update=True)
@@ -270,7 +303,7 @@ class Pipeline:
                 await self._audit(u, actor, action, request_id, "denied", "no such request")
                 return Reply(f":warning: There is no request `{request_id[:20]}`. `/approve` lists open ones.")
             approvals = await u.approvals(r.id)
-            decision = rbac.can_decide(self.config, actor, r, approvals, at=self.clock())
+            decision = rbac.can_decide(self.config, actor, r, approvals, at=self.clock(), teams=teams)
             if not decision.allowed:
                 await self._audit(u, actor, action, r.id, "denied", decision.reason)
                 return Reply(f":no_entry: Not allowed: {decision.reason}.")
@@ -305,6 +338,7 @@ class Pipeline:
                      f"({ok_count}/{r.approvals_required}).", ok=True)
 
     async def _approvable(self, actor: Actor) -> Reply:
+        actor, teams = await self.who(actor)
         decision = rbac.can_view(self.config, actor)
         if not decision.allowed:
             return await self._denied(actor, "approve-list", "-", decision.reason)
@@ -312,13 +346,14 @@ class Pipeline:
         async with self.store.unit() as u:
             for r in await u.requests_in([RequestState.PENDING_APPROVAL]):
                 approvals = await u.approvals(r.id)
-                if rbac.can_decide(self.config, actor, r, approvals, at=self.clock()).allowed:
-                    out.append(cards.request_card(r, approvals, repository=self.config.repository))
+                if rbac.can_decide(self.config, actor, r, approvals, at=self.clock(), teams=teams).allowed:
+                    out.append(cards.request_card(r, approvals, repository=self.config.repo_of(r.service)))
         if not out:
             return Reply("Nothing is waiting for your approval.", ok=True)
         return Reply(f"{len(out)} request(s) waiting for your approval:", ok=True, cards=tuple(out[:10]))
 
     async def _status(self, cmd: StatusCommand, actor: Actor) -> Reply:
+        actor, _ = await self.who(actor, need_teams=False)
         decision = rbac.can_view(self.config, actor)
         if not decision.allowed:
             return await self._denied(actor, "status", cmd.service or "-", decision.reason)
@@ -328,8 +363,9 @@ class Pipeline:
             open_reqs = await u.find_requests(states=[s for s in RequestState if not s.final], limit=200)
             latest = await u.latest_deployments()
             locks = await u.active_locks()
+        several = len(self.config.repositories) > 1
         for name in services:
-            lines.append(f"*{name}*")
+            lines.append(f"*{name}*" + (f" ({self.config.repo_of(name)})" if several else ""))
             for env in self.config.services[name].environments:
                 last = latest.get((name, env))
                 sha = f" ({last.sha[:7]})" if last and last.sha else ""
@@ -356,7 +392,8 @@ class Pipeline:
 
     async def _lock(self, cmd: LockCommand | UnlockCommand, actor: Actor, *, idem_key: str) -> Reply:
         action = "lock" if isinstance(cmd, LockCommand) else "unlock"
-        decision = rbac.can_lock(self.config, actor, cmd.environment)
+        actor, teams = await self.who(actor, environment=cmd.environment)
+        decision = rbac.can_lock(self.config, actor, cmd.environment, teams=teams)
         if not decision.allowed:
             return await self._denied(actor, action, cmd.environment, decision.reason)
         async with self.store.unit() as u:
@@ -405,7 +442,8 @@ class Pipeline:
 
     async def _rerun(self, r: DeployRequest, actor: Actor, *, idem_key: str) -> Reply:
         """Re-run the failed jobs of a failed run (GitHub's rerun-failed-jobs), policy-checked like a deploy."""
-        decision = rbac.can_deploy(self.config, actor, r.environment)
+        actor, teams = await self.who(actor, environment=r.environment, service=r.service)
+        decision = rbac.can_deploy(self.config, actor, r.environment, service=r.service, teams=teams)
         if not decision.allowed:
             return await self._denied(actor, "rerun", r.id, decision.reason)
         async with self.store.unit() as u:
@@ -419,7 +457,8 @@ class Pipeline:
                                      detail=f"Re-run of the failed jobs requested by {actor.label}.")
             if new is None or new.run_id is None:
                 return Reply(f"`{r.id}` is {r.state.value.replace('_', ' ')}; only a failed run can be re-run.")
-            body = json.dumps({"op": "rerun", "request_id": r.id, "run_id": new.run_id})
+            body = json.dumps({"op": "rerun", "request_id": r.id, "run_id": new.run_id,
+                               "repository": self.config.repo_of(r.service)})
             await u.inbox_add(source="ghjob", key=f"rerun:{r.id}:{new.attempt}", kind="rerun", body=body)
             await self._audit(u, actor, "rerun", r.id, "ok")
             await enqueue_card(u, self.config, new)
@@ -450,4 +489,4 @@ class Pipeline:
             r = await u.get_request(request_id)
             if r is None:
                 return None
-            return cards.request_card(r, await u.approvals(r.id), repository=self.config.repository)
+            return cards.request_card(r, await u.approvals(r.id), repository=self.config.repo_of(r.service))

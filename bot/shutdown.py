@@ -64,8 +64,10 @@ def drain_seconds(env: Mapping[str, str]) -> float:
 
 
 async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str, port: int,
-                drain_s: float = 0.0, grace: float = GRACE_S) -> None:
-    """Run the app until SIGTERM/SIGINT, then hand over as described in the module docstring."""
+                drain_s: float = 0.0, grace: float = GRACE_S,
+                on_hup: Callable[[web.Application], object] | None = None) -> None:
+    """Run the app until SIGTERM/SIGINT, then hand over as described in the module docstring. SIGHUP calls
+    ``on_hup`` (the config reload, bot/reload.py) and keeps serving."""
     app = await make_app()
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace)
     await runner.setup()  # on_startup: a bad Slack app token raises here, before the port opens
@@ -73,6 +75,8 @@ async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    if on_hup is not None:
+        loop.add_signal_handler(signal.SIGHUP, on_hup, app)
     try:
         await web.TCPSite(runner, host, port).start()
         log.info("listening on %s:%d", host, port)
@@ -82,7 +86,7 @@ async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str
         if drain_s:
             await asyncio.sleep(drain_s)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         # stops listening, runs on_shutdown (workers stop claiming, socket closes), waits for in-flight
         # requests up to ``grace``, then on_cleanup (waits for workers, releases leases, closes the store)

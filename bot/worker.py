@@ -17,12 +17,13 @@ from bot.actions.github import GitHubClient
 from bot.config import Config
 from bot.delivery_settings import cached_settings
 from bot.digest import Schedules
-from bot.domain import DeployRequest, RequestKind, RequestState
+from bot.domain import AuditEntry, DeployRequest, RequestKind, RequestState
 from bot.errors import GitHubError
 from bot.github_events import GitHubEvents
 from bot.metrics import DISPATCHES
 from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, github_update_from_json, notify_requester, utcnow
 from bot.previews import Changes
+from bot.repos import GitHubRepos
 from bot.store.delivery_ops import save_changes
 from bot.store.store import Store
 from bot.tasks import idle
@@ -32,10 +33,10 @@ DISPATCH_LEASE_S = 60.0
 
 
 class Worker:
-    def __init__(self, *, pipeline: Pipeline, github: GitHubClient,
+    def __init__(self, *, pipeline: Pipeline, github: GitHubRepos,
                  clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None,
                  retention_days: int = 30) -> None:
-        self.config: Config = pipeline.config
+        self.pipeline = pipeline
         self.store: Store = pipeline.store
         self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock)
         self.retention_s = retention_days * 86400
@@ -46,6 +47,14 @@ class Worker:
         self._event = asyncio.Event()
         self.schedules = Schedules(store=self.store, config=self.config, settings=cached_settings(self.config),
                                    clock=clock)  # digests and quiet-hours summaries (issue 16)
+
+    @property
+    def config(self) -> Config:  # read at each use: a reloaded config applies to the next step
+        return self.pipeline.config
+
+    async def _client(self, r: DeployRequest) -> GitHubClient:
+        """The GitHub client of the request's service's repository."""
+        return await self.github.client(self.config.repo_of(r.service))
 
     def wake(self) -> None:
         self._event.set()
@@ -106,7 +115,7 @@ class Worker:
         found = 0
         for r in blind[:10]:
             try:
-                run = await self.github.find_run(workflow=r.workflow, request_id=r.id)
+                run = await (await self._client(r)).find_run(workflow=r.workflow, request_id=r.id)
             except GitHubError:
                 continue
             if run is None or (r.sha and run.head_sha and run.head_sha != r.sha):
@@ -120,22 +129,29 @@ class Worker:
         return found
 
     async def _resolve(self, r: DeployRequest) -> int:
-        sha = ""
-        if r.kind is RequestKind.DEPLOY:
-            try:
-                sha = await self.github.resolve_sha(r.ref)
-            except GitHubError as exc:
-                if exc.transient:
-                    log.warning("resolving %s for %s failed, will retry", r.ref, r.id)
-                    return 0
-                return await self._fail(r, [RequestState.RECEIVED],
-                                        f"GitHub has no ref `{r.ref}` in {self.config.repository}")
+        sha, ref = "", r.ref
+        repository = self.config.repo_of(r.service)
+        try:
+            gh = await self._client(r)
+        except GitHubError as exc:  # the App is not installed there: say so
+            return 0 if exc.transient else await self._fail(r, [RequestState.RECEIVED], str(exc))
+        try:
+            if r.kind is RequestKind.DEPLOY:
+                sha = await gh.resolve_sha(r.ref)
+            elif not ref:  # a rollback runs at its repository's default branch
+                ref = await gh.default_branch()
+        except GitHubError as exc:
+            if exc.transient:
+                log.warning("resolving %s for %s failed, will retry", r.ref or "the default branch", r.id)
+                return 0
+            what = f"no ref `{r.ref}`" if r.kind is RequestKind.DEPLOY else "no default branch"
+            return await self._fail(r, [RequestState.RECEIVED], f"GitHub has {what} in {repository}")
         env = self.config.environments.get(r.environment)
         held_by_bot = r.approvals_required and (env is None or env.gate != "github")  # github: asked at the rule
         to = RequestState.PENDING_APPROVAL if held_by_bot else RequestState.APPROVED
         changes = await self._changes(r, sha) if sha else None
         async with self.store.unit() as u:
-            new = await u.transition(r.id, from_states=[RequestState.RECEIVED], to=to, sha=sha)
+            new = await u.transition(r.id, from_states=[RequestState.RECEIVED], to=to, sha=sha, ref=ref)
             if new and changes:
                 await save_changes(u, r.id, changes, at=self.clock())
             if new:
@@ -146,8 +162,9 @@ class Worker:
         """What the deploy changes against what runs there: the bot's own record, else GitHub's Deployments."""
         async with self.store.unit() as u:
             last = await u.deployments(r.service, r.environment, limit=1)
-        base = last[0].sha if last and last[0].sha else await deployed_sha(self.github, r.environment)
-        return await fetch_changes(self.github, base=base, head=sha)
+        gh = await self._client(r)  # the service's repository
+        base = last[0].sha if last and last[0].sha else await deployed_sha(gh, r.environment)
+        return await fetch_changes(gh, base=base, head=sha)
 
     async def _expire(self, r: DeployRequest) -> int:
         async with self.store.unit() as u:
@@ -164,6 +181,7 @@ class Worker:
         async with self.store.unit() as u:
             new = await u.transition(r.id, from_states=from_states, to=RequestState.DISPATCH_FAILED, detail=reason)
             if new:
+                await u.audit(AuditEntry(self.clock(), "bot", "dispatch", r.id, r.channel, "failed", reason[:500]))
                 await enqueue_card(u, self.config, new)
                 await notify_requester(u, new, f"{new.id} could not start: {reason}", tone="danger")
         DISPATCHES.labels(result="failed").inc()
@@ -175,17 +193,21 @@ class Worker:
             r = await u.claim_dispatch(request_id, lease_s=DISPATCH_LEASE_S)
         if r is None or previous is None:
             return 0  # someone else has it
+        try:
+            gh = await self._client(r)
+        except GitHubError as exc:
+            return 0 if exc.transient else await self._fail(r, [RequestState.DISPATCHING], str(exc))
         if previous.state is RequestState.DISPATCHING:
             # an earlier attempt's outcome is unknown: look for its run before dispatching again
             try:
-                found = await self.github.find_run(workflow=r.workflow, request_id=r.id)
+                found = await gh.find_run(workflow=r.workflow, request_id=r.id)
             except GitHubError:
                 return 0
             if found:
                 return await self._dispatched(r, found.run_id, found.html_url)
         if r.approvals_required and r.kind is RequestKind.DEPLOY:
             try:
-                sha = await self.github.resolve_sha(r.ref)
+                sha = await gh.resolve_sha(r.ref)
             except GitHubError as exc:
                 if exc.transient:
                     return 0
@@ -199,7 +221,7 @@ class Worker:
             inputs = {"service": r.service, "environment": r.environment, "target_version": r.target_version,
                       "request_id": r.id}
         try:
-            result = await self.github.dispatch(workflow=r.workflow, ref=r.ref, inputs=inputs)
+            result = await gh.dispatch(workflow=r.workflow, ref=r.ref, inputs=inputs)
         except GitHubError as exc:
             if exc.transient:
                 DISPATCHES.labels(result="retry").inc()

@@ -32,7 +32,6 @@ class GitHubWebhookHandler:
             raise ValueError("GITHUB_WEBHOOK_SECRET is required")
         self._secret = secret.encode()
         self._pipeline = pipeline
-        self._repository = pipeline.config.repository.lower()
 
     def _answer(self, status: int, text: str) -> web.Response:
         REQUESTS.labels(route="github", status=str(status)).inc()
@@ -62,9 +61,9 @@ class GitHubWebhookHandler:
         repository = payload.get("repository")
         if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
             return self._answer(400, "payload has no repository.full_name")
-        if repository["full_name"].lower() != self._repository:
+        if repository["full_name"].lower() not in self._pipeline.config.repositories:  # read per request: reloads
             IGNORED.labels(source="github", reason="other_repository").inc()
-            return self._answer(202, "ignored: not the configured repository")
+            return self._answer(202, "ignored: not the configured repository nor a service's repository")
         if event not in PARSERS:
             IGNORED.labels(source="github", reason="unhandled_event").inc()
             return self._answer(202, f"ignored: event {event[:40]} is not handled")

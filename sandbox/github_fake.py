@@ -23,6 +23,7 @@ from sandbox import github_payloads as gp
 from sandbox.base import LoopbackServer
 from sandbox.github_history import HistoryMixin
 from sandbox.github_hooks import WebhookSender
+from sandbox.github_org import OrgMixin
 from sandbox.github_rest import DOCS, ApiError, RestMixin, run_matches
 from sandbox.github_sim import RunSimulator
 
@@ -86,7 +87,7 @@ Handler = Callable[[web.Request, dict[str, str], Any], Awaitable[web.StreamRespo
 _O_R = r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 
 
-class GitHubFake(HistoryMixin, RestMixin, LoopbackServer):
+class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
     def __init__(
         self,
         repository: str = "acme/platform",
@@ -125,6 +126,14 @@ class GitHubFake(HistoryMixin, RestMixin, LoopbackServer):
         self.deployments: list[dict[str, Any]] = []
         self.deployment_statuses: list[dict[str, Any]] = []
         self.installation_tokens: dict[str, float] = {}
+        self.token_installations: dict[str, int] = {}  # installation token -> the installation it is for
+        self.parent: GitHubFake | None = None  # set on a repository added with add_repository
+        self.children: dict[str, GitHubFake] = {}
+        self.not_installed: set[str] = set()  # repositories (lowercase) the App is not installed on
+        self.team_members: dict[tuple[str, str], dict[str, str]] = {}
+        self.oauth_codes: dict[str, str] = {}
+        self.user_tokens: dict[str, str] = {}
+        self.oauth_client = ("Iv1.sandbox", "sandbox-client-secret")
         self.hooks = WebhookSender(webhook_url, webhook_secret)
         self.sim = RunSimulator(self)
         self._history_init()
@@ -200,6 +209,10 @@ class GitHubFake(HistoryMixin, RestMixin, LoopbackServer):
         await self.hooks.close()
         await super().stop()
 
+    @property
+    def url(self) -> str:
+        return self.parent.url if self.parent is not None else LoopbackServer.url.fget(self)  # type: ignore[attr-defined]
+
     # helpers -----------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
         """Branch, tag, ``refs/heads/x``, ``refs/tags/x`` or a known (prefix of a) SHA -> SHA."""
@@ -256,9 +269,15 @@ class GitHubFake(HistoryMixin, RestMixin, LoopbackServer):
                 ("POST", r"^/app/installations/(?P<inst>\d+)/access_tokens$", self._access_token),
             ]
         ]
+        self._org_table = [(m, re.compile(p), h) for m, p, h in self.org_routes()]
         app.router.add_route("*", "/{tail:.*}", self._handle)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        target = re.match(_O_R, request.path)
+        if self.parent is None and target and not request.path.endswith("/installation"):
+            name = f"{target['owner']}/{target['repo']}".lower()
+            if name != self.repository.lower() and name in self.children:
+                return await self.children[name]._handle(request)
         raw = await request.read()
         rec = GitHubRequest(request.method, request.path, dict(request.query), None, dict(request.headers))
         self.requests.append(rec)
@@ -272,6 +291,12 @@ class GitHubFake(HistoryMixin, RestMixin, LoopbackServer):
             if fault is not None:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 raise ApiError(fault.status, "injected fault", _headers=headers)
+            for method, pattern, handler in self._org_table:
+                match = pattern.match(request.path)
+                if match and method == request.method:
+                    response = await handler(request, match.groupdict(), rec.body)
+                    rec.status = response.status
+                    return response
             for method, pattern, handler in self._table:
                 match = pattern.match(request.path)
                 if match and method == request.method:
@@ -300,6 +325,9 @@ class GitHubFake(HistoryMixin, RestMixin, LoopbackServer):
         if not ok:
             raise ApiError(401, "Bad credentials")
         if f"{params['owner']}/{params['repo']}".lower() != self.repository.lower():
+            raise ApiError(404, "Not Found")
+        inst = self.token_installations.get(value)
+        if inst is not None and inst != self.installation_id:  # another installation's token cannot see us
             raise ApiError(404, "Not Found")
 
     # handlers ----------------------------------------------------------------------------------

@@ -31,12 +31,16 @@ class RestMixin:
     deployments: list[dict[str, Any]]
     deployment_statuses: list[dict[str, Any]]
     installation_tokens: dict[str, float]
+    token_installations: dict[str, int]
     app_id: int | None
     app_public_key: str | None
     installation_id: int
     default_branch: str
 
     def resolve(self, ref: str) -> str | None:  # pragma: no cover - provided by GitHubFake
+        raise NotImplementedError
+
+    def installations(self) -> dict[str, int]:  # pragma: no cover - provided by OrgMixin
         raise NotImplementedError
 
     async def _get_commit(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
@@ -156,10 +160,11 @@ class RestMixin:
             raise ApiError(401, "'Expiration time' claim ('exp') is too far in the future")
         if str(claims["iss"]) != str(self.app_id):
             raise ApiError(401, "'Issuer' claim ('iss') must be an Integer")
-        if int(p["inst"]) != self.installation_id:
+        if int(p["inst"]) not in set(self.installations().values()):
             raise ApiError(404, "Not Found")
         token, expires = f"ghs_{secrets.token_urlsafe(27)}", time.time() + 3600
         self.installation_tokens[token] = expires
+        self.token_installations[token] = int(p["inst"])
         return web.json_response(
             {
                 "token": token,

@@ -218,7 +218,8 @@ class SlackFake(LoopbackServer):
         channel = args.get("channel")
         if not channel:
             raise SlackError("channel_not_found")
-        known = channel in self.known_channels if self.known_channels is not None else channel[:1] in "CDG"
+        # a user id posts into the app's DM with that user (chat.postMessage docs)
+        known = channel in self.known_channels if self.known_channels is not None else channel[:1] in "CDGUW"
         if not known:
             raise SlackError("channel_not_found")
         return str(channel)

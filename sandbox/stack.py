@@ -65,6 +65,9 @@ class Stack:
             "TEAMS_OPS_WEBHOOK_URL": self.teams.webhook_url("ops"),
             "CHATOPS_CHANNEL_INTERVAL": str(self.channel_interval),
             "GITHUB_THROTTLE": "0",
+            "GITHUB_OAUTH_URL": self.github.url,  # the fake serves the OAuth web flow too (production: github.com)
+            "GITHUB_APP_CLIENT_ID": self.github.oauth_client[0],
+            "GITHUB_APP_CLIENT_SECRET": self.github.oauth_client[1],
             "PATH": os.environ.get("PATH", ""),
             **self.extra_env,
         }
@@ -76,8 +79,9 @@ class Stack:
 
         config = load_config(self.config_path, env=self.env)
         secrets = load_secrets(config, self.env)
-        self.app = await (build_app(config, secrets, env=self.env) if self.clock is None else
-                          build_app(config, secrets, env=self.env, clock=self.clock))
+        self.app = await (build_app(config, secrets, env=self.env, config_path=str(self.config_path))
+                          if self.clock is None else
+                          build_app(config, secrets, env=self.env, clock=self.clock, config_path=str(self.config_path)))
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,22 +42,6 @@ class RunInfo:
     event: str = ""  # what started the run: workflow_dispatch, push, pull_request, ...
 
 
-def make_auth(env: Mapping[str, str]) -> Auth.Auth:
-    """A GitHub App installation (token cached and refreshed by PyGithub) or a personal token."""
-    app_id = env.get("GITHUB_APP_ID", "")
-    if app_id:
-        key = env.get("GITHUB_APP_PRIVATE_KEY", "")
-        if not key and env.get("GITHUB_APP_PRIVATE_KEY_FILE"):
-            with open(env["GITHUB_APP_PRIVATE_KEY_FILE"], encoding="utf-8") as fh:
-                key = fh.read()
-        installation = int(env.get("GITHUB_APP_INSTALLATION_ID", "0") or 0)
-        if not key or not installation:
-            raise GitHubError("GitHub App auth needs GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID",
-                              transient=False)
-        return Auth.AppAuth(int(app_id), key).get_installation_auth(installation)
-    return Auth.Token(env["GITHUB_TOKEN"])
-
-
 def _translate(exc: Exception, what: str) -> GitHubError:
     if isinstance(exc, GithubException):
         status = exc.status
@@ -70,12 +54,25 @@ def _translate(exc: Exception, what: str) -> GitHubError:
     return GitHubError(f"{what}: {type(exc).__name__}", transient=True)
 
 
+def make_github(*, auth: Auth.Auth, base_url: str, throttle: bool = True) -> Github:
+    """One PyGithub client (no retries: ours are explicit; a 15 s timeout per call)."""
+    kwargs: dict[str, Any] = {}
+    if not throttle:
+        kwargs = {"seconds_between_requests": None, "seconds_between_writes": None}
+    return Github(auth=auth, base_url=base_url.rstrip("/"), retry=None, timeout=15, lazy=True, **kwargs)
+
+
 class GitHubClient:
-    def __init__(self, *, repository: str, auth: Auth.Auth, base_url: str, throttle: bool = True) -> None:
-        kwargs: dict[str, Any] = {}
-        if not throttle:
-            kwargs = {"seconds_between_requests": None, "seconds_between_writes": None}
-        self._gh = Github(auth=auth, base_url=base_url.rstrip("/"), retry=None, timeout=15, lazy=True, **kwargs)
+    """One repository's GitHub calls. ``gh`` shares one authenticated client (and so one cached installation
+    token) between the repositories of one installation."""
+
+    def __init__(self, *, repository: str, auth: Auth.Auth | None = None, base_url: str, throttle: bool = True,
+                 gh: Github | None = None) -> None:
+        if gh is None:
+            if auth is None:
+                raise ValueError("GitHubClient needs auth or gh")
+            gh = make_github(auth=auth, base_url=base_url, throttle=throttle)
+        self._gh = gh
         self.repository = repository
         self.base_url = base_url.rstrip("/")
         self._repo = self._gh.get_repo(repository, lazy=True)
@@ -141,6 +138,34 @@ class GitHubClient:
             return data
 
         return await self._call(what, go)
+
+    async def default_branch(self) -> str:
+        """The repository's default branch, from the API."""
+
+        def go() -> str:
+            _, data = self._gh.requester.requestJsonAndCheck("GET", f"/repos/{self.repository}")
+            return str(data["default_branch"])
+
+        return await self._call("reading the default branch", go)
+
+    async def workflow_exists(self, workflow: str) -> bool:
+        """Does ``.github/workflows/<workflow>`` exist in the repository (per the Actions API)?"""
+
+        def go() -> bool:
+            try:
+                self._gh.requester.requestJsonAndCheck(
+                    "GET", f"/repos/{self.repository}/actions/workflows/{urllib.parse.quote(workflow, safe='')}")
+            except GithubException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            return True
+
+        return await self._call(f"reading workflow {workflow}", go)
+
+    async def get_api(self, path: str) -> Any:
+        """A GET on any API path (used for team memberships); errors translated like every call."""
+        return await self._call("reading from GitHub", lambda: self._gh.requester.requestJsonAndCheck("GET", path)[1])
 
     async def rerun_failed_jobs(self, run_id: int) -> None:
         await self._call("re-running failed jobs", lambda: self._gh.requester.requestJsonAndCheck(

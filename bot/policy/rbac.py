@@ -1,12 +1,17 @@
-"""Who may do what. Deny by default: an unknown person, an unknown environment, or a fault means no."""
+"""Who may do what. Deny by default: an unknown person, an unknown environment, or a fault means no.
+
+Lists of people may hold ``github-team:<org>/<slug>`` entries; the caller resolves them beforehand into a
+``TeamView`` (bot/policy/teams.py) so these rules stay pure. Every refusal names the rule that refused."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import Config, Environment
 from bot.domain import Actor, Approval, DeployRequest, RequestState
+from bot.policy.teams import NO_TEAMS, TeamView, is_team
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,15 +21,32 @@ class Decision:
 
 
 ALLOW = Decision(True)
+LINKED_PREFIX = "github:"  # person key of someone known only through a verified GitHub link
 
 
 def deny(reason: str) -> Decision:
     return Decision(False, reason)
 
 
+def listed(values: Sequence[str], actor: Actor, teams: TeamView = NO_TEAMS) -> bool:
+    """Is the actor named in ``values``, directly or through a confirmed team membership?"""
+    return actor.person in values or any(v in teams.member_of for v in values if is_team(v))
+
+
+def _because(values: Sequence[str], teams: TeamView) -> str:
+    """Why team entries did not let the actor in, when they could have."""
+    unknown = [teams.unknown[v] for v in values if v in teams.unknown]
+    if unknown:
+        return f"; {unknown[0]}"
+    if not teams.login and any(is_team(v) for v in values):
+        return "; github-team rules count only a verified GitHub login: link yours with `/deploy link`"
+    return ""
+
+
 def _known(config: Config, actor: Actor) -> Decision:
-    if actor.person is None or actor.person not in config.people:
-        return deny("you are not in this bot's people list; ask an admin to add you")
+    if actor.person is None or (actor.person not in config.people and not actor.person.startswith(LINKED_PREFIX)):
+        return deny("you are not in this bot's people list and have no linked GitHub account; ask an admin to add "
+                    "you or use `/deploy link`")
     return ALLOW
 
 
@@ -37,14 +59,25 @@ def _member(config: Config, actor: Actor, environment: str) -> Decision | Enviro
     return env if env is not None else deny(f"unknown environment {environment}")
 
 
-def can_deploy(config: Config, actor: Actor, environment: str, *, force: bool = False) -> Decision:
+def is_admin(config: Config, actor: Actor, teams: TeamView = NO_TEAMS) -> bool:
+    return listed(config.admins, actor, teams)
+
+
+def can_deploy(config: Config, actor: Actor, environment: str, *, force: bool = False, service: str = "",
+               teams: TeamView = NO_TEAMS) -> Decision:
+    """A deployer of the environment and, when the service names owners, one of them."""
     env = _member(config, actor, environment)
     if isinstance(env, Decision):
         return env
-    if actor.person not in env.deployers:
-        return deny(f"you are not a deployer for {environment}")
-    if force and actor.person not in config.admins:
-        return deny("only admins may use --force")
+    if not listed(env.deployers, actor, teams):
+        return deny(f"you are not a deployer for {environment} (rule: environments.{environment}.deployers"
+                    f"{_because(env.deployers, teams)})")
+    svc = config.services.get(service)
+    if svc is not None and svc.owners and not listed(svc.owners, actor, teams):
+        return deny(f"you are not an owner of {service} (rule: services.{service}.owners"
+                    f"{_because(svc.owners, teams)})")
+    if force and not is_admin(config, actor, teams):
+        return deny("only admins may use --force (rule: admins)")
     return ALLOW
 
 
@@ -52,17 +85,28 @@ def can_view(config: Config, actor: Actor) -> Decision:
     return _known(config, actor)
 
 
-def can_lock(config: Config, actor: Actor, environment: str) -> Decision:
+def can_lock(config: Config, actor: Actor, environment: str, *, teams: TeamView = NO_TEAMS) -> Decision:
     env = _member(config, actor, environment)
     if isinstance(env, Decision):
         return env
-    if actor.person in config.admins or actor.person in env.deployers:
+    if is_admin(config, actor, teams) or listed(env.deployers, actor, teams):
         return ALLOW
-    return deny(f"only {environment} deployers and admins may lock or unlock it")
+    return deny(f"only {environment} deployers and admins may lock or unlock it "
+                f"(rule: environments.{environment}.deployers, admins)")
+
+
+def approvers_of(config: Config, request: DeployRequest) -> tuple[tuple[str, ...], str]:
+    """The approvers for a request and the rule they come from: the service's when set, else the environment's."""
+    svc = config.services.get(request.service)
+    if svc is not None and svc.approvers:
+        return svc.approvers, f"services.{request.service}.approvers"
+    env = config.environments.get(request.environment)
+    return (env.approvers if env else ()), f"environments.{request.environment}.approvers"
 
 
 def can_decide(
-    config: Config, actor: Actor, request: DeployRequest, approvals: list[Approval], *, at: datetime
+    config: Config, actor: Actor, request: DeployRequest, approvals: list[Approval], *, at: datetime,
+    teams: TeamView = NO_TEAMS,
 ) -> Decision:
     """May ``actor`` approve or reject ``request`` now? Four eyes compares people, not platform ids."""
     known = _known(config, actor)
@@ -77,8 +121,9 @@ def can_decide(
         return deny(f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC")
     if actor.person == request.requester:
         return deny("you requested this deploy; someone else must approve it (four eyes)")
-    if actor.person not in env.approvers:
-        return deny(f"you are not an approver for {request.environment}")
+    approvers, rule = approvers_of(config, request)
+    if not listed(approvers, actor, teams):
+        return deny(f"you are not an approver for {request.environment} (rule: {rule}{_because(approvers, teams)})")
     if any(a.person == actor.person for a in approvals):
         return deny(f"you already decided on {request.id}")
     return ALLOW

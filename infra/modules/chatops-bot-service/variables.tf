@@ -141,7 +141,7 @@ variable "socket_mode" {
 }
 
 variable "github_oauth_callback" {
-  description = "Route GET /github/oauth/callback to the bot (only if your bot build serves a GitHub user-authorization callback; the bot in this repository does not, so it stays off)."
+  description = "Route GET /github/oauth/callback to the bot: the GitHub App user-authorization callback that completes `/deploy link` (docs/github-app.md). Off unless you set GITHUB_APP_CLIENT_ID / _SECRET."
   type        = bool
   default     = false
 }

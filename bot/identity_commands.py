@@ -1,0 +1,133 @@
+"""``/deploy link`` · ``/deploy whoami`` · ``/deploy unlink`` and the completion of a link at the OAuth callback.
+Every link, refused link and unlink is audited."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bot import cards
+from bot.domain import (
+    Actor,
+    AuditEntry,
+    Command,
+    DeployRequest,
+    Destination,
+    IdentityCommand,
+    Op,
+    OutboundMessage,
+    Platform,
+    Reply,
+    RequestKind,
+    RequestState,
+)
+from bot.identity_links import add_link, linked_login, remove_link
+from bot.oauth import OAuthRefused, OAuthSettings
+from bot.pipeline import Pipeline
+from bot.policy import rbac
+
+log = logging.getLogger(__name__)
+
+
+class IdentityCommands:
+    def __init__(self, pipeline: Pipeline, oauth: OAuthSettings | None) -> None:
+        self.pipeline = pipeline
+        self.oauth = oauth
+
+    def handles(self, cmd: Command) -> bool:
+        return isinstance(cmd, IdentityCommand)
+
+    async def _audit(self, actor: Actor | str, action: str, target: str, result: str, detail: str = "") -> None:
+        label, channel = (actor.label, actor.channel) if isinstance(actor, Actor) else (actor, "")
+        async with self.pipeline.store.unit() as u:
+            await u.audit(AuditEntry(self.pipeline.clock(), label, action, target, channel, result, detail[:500]))
+
+    async def run(self, cmd: Command, actor: Actor, *, idem_key: str, response_url: str = "") -> Reply:
+        assert isinstance(cmd, IdentityCommand)
+        if cmd.action == "link":
+            if self.oauth is None:
+                return Reply(":warning: Linking is not set up here (GITHUB_APP_CLIENT_ID / _SECRET); ask an admin.")
+            state, _ = self.oauth.make_state(str(actor.platform), actor.platform_id,
+                                             now=self.pipeline.clock().timestamp())
+            await self._audit(actor, "link-start", "-", "ok")
+            return Reply(f"Sign in to GitHub to link your account (the link works once, for 10 minutes): "
+                         f"<{self.oauth.authorize_url(state)}|link my GitHub account>", ok=True)
+        if cmd.action == "unlink":
+            async with self.pipeline.store.unit() as u:
+                login = await remove_link(u, str(actor.platform), actor.platform_id)
+                await u.audit(AuditEntry(self.pipeline.clock(), actor.label, "unlink", login or "-", actor.channel,
+                                         "ok" if login else "noop"))
+            return Reply(f"Unlinked GitHub account {login}." if login else "No GitHub account was linked.", ok=True)
+        return await self._whoami(actor)
+
+    async def _whoami(self, actor: Actor) -> Reply:
+        config = self.pipeline.config
+        resolved, teams = await self.pipeline.who(actor)
+        async with self.pipeline.store.unit() as u:
+            link = await linked_login(u, str(actor.platform), actor.platform_id)
+        person = config.people.get(resolved.person or "")
+        lines = [f"*You* ({actor.platform} {actor.platform_id}): "
+                 + (f"people.{person.key} in the config" if person else
+                    f"{resolved.person} (a linked GitHub account)" if resolved.person else "unknown to this bot")]
+        if person:
+            ids = [f"{k} {getattr(person, k)}" for k in ("slack", "teams", "github") if getattr(person, k)]
+            lines.append("Config identities: " + ", ".join(ids))
+        lines.append(f"Linked GitHub account: {link or 'none (`/deploy link`)'}"
+                     + (" (the config's login wins)" if person and person.github and link else ""))
+        if teams.member_of:
+            lines.append("GitHub teams that count: " + ", ".join(sorted(t.removeprefix("github-team:")
+                                                                          for t in teams.member_of)))
+        for why in teams.unknown.values():
+            lines.append(f":warning: {why}")
+        for name, svc in sorted(config.services.items()):
+            parts = []
+            for env in svc.environments:
+                deploy = rbac.can_deploy(config, resolved, env, service=name, teams=teams).allowed
+                fake = _probe(name, env)
+                approvers, _ = rbac.approvers_of(config, fake)
+                approve = rbac.listed(approvers, resolved, teams) and rbac.can_view(config, resolved).allowed
+                parts.append(f"{env}: " + (" + ".join(w for w, ok in (("deploy", deploy), ("approve", approve)) if ok)
+                                           or "nothing"))
+            lines.append(f"• {name}: " + " · ".join(parts))
+        return Reply("\n".join(lines), ok=True)
+
+    async def complete(self, *, code: str, state: str) -> tuple[int, str]:
+        """The OAuth callback: (HTTP status, message for the page). Nothing is stored unless it all checks out."""
+        if self.oauth is None:
+            return 404, "Linking GitHub accounts is not set up on this bot."
+        try:
+            platform, platform_id, nonce = self.oauth.read_state(state, now=self.pipeline.clock().timestamp())
+        except OAuthRefused as exc:
+            await self._audit("oauth", "link", "-", "denied", str(exc))
+            return 400, f"This sign-in was refused: {exc}."
+        who = f"{platform}:{platform_id}"
+        async with self.pipeline.store.unit() as u:
+            fresh = await u.claim_key(f"oauth-state:{nonce}")
+        if not fresh:
+            await self._audit(who, "link", "-", "denied", "sign-in link replayed")
+            return 400, "This sign-in link was already used; run `/deploy link` again."
+        try:
+            login, github_id = await self.oauth.login_for(code)
+        except OAuthRefused as exc:
+            await self._audit(who, "link", "-", "denied", str(exc))
+            return 400, f"This sign-in was refused: {exc}."
+        async with self.pipeline.store.unit() as u:
+            reason = await add_link(u, self.pipeline.config, platform=platform, platform_id=platform_id,
+                                    login=login, github_id=github_id)
+            await u.audit(AuditEntry(self.pipeline.clock(), who, "link", login.lower(), "",
+                                     "denied" if reason else "ok", reason))
+            if not reason and platform == Platform.SLACK:
+                text = f":link: Your Slack account is now linked to GitHub {login.lower()}."
+                await u.enqueue(OutboundMessage(f"link:{nonce}", Destination(Platform.SLACK, platform_id), Op.POST,
+                                                cards.notice(text)))
+        if reason:
+            return 409, f"Not linked: {reason}."
+        self.pipeline.wake()
+        return 200, f"Linked: your chat account is now {login.lower()} on GitHub. You can close this page."
+
+
+def _probe(service: str, environment: str) -> DeployRequest:
+    """A stand-in request, to ask who approves a service's deploys into an environment."""
+    return DeployRequest(id="r-whoami00", kind=RequestKind.DEPLOY, service=service, environment=environment, ref="",
+                         requester="", requester_platform=Platform.SLACK, requester_id="", channel="",
+                         state=RequestState.PENDING_APPROVAL, created_at=datetime.now().astimezone(), workflow="")

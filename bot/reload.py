@@ -1,0 +1,78 @@
+"""Config reload without a restart: ``SIGHUP`` (or ``python -m bot reload``, which sends it to the pid in
+``CHATOPS_PID_FILE``) re-reads the config file. A new config that does not validate is refused with every
+problem logged, and the old one keeps serving. Each replica reloads on its own signal (docs/configuration.md,
+"Reloading").
+
+What a reload changes: the next command, click, webhook and worker step read the new config (people, groups,
+environments, services and their repositories, routes, freezes, team rules). Requests already made keep what was
+decided for them (their approvals needed, expiry, workflow and ref). Secrets, the Slack/Teams transport and the
+``security`` section are read at start-up only: change those with a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.config import load_config
+from bot.environment import load_secrets
+from bot.errors import ConfigError
+from bot.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+DEFAULT_PID_FILE = "/tmp/chatops-bot.pid"  # noqa: S108 - a pid file, not a secret; set CHATOPS_PID_FILE to move it
+
+
+def pid_file(env: Mapping[str, str]) -> Path:
+    return Path(env.get("CHATOPS_PID_FILE") or DEFAULT_PID_FILE)
+
+
+class Reloader:
+    def __init__(self, *, path: str | os.PathLike[str], pipeline: Pipeline, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.pipeline = pipeline
+        self.env = env
+        self.reloads = 0  # applied
+        self.refused = 0
+
+    def reload(self) -> bool:
+        """Re-read the file; True when the new config now serves."""
+        try:
+            config = load_config(self.path, env=self.env)
+            load_secrets(config, self.env)  # e.g. a new Teams webhook whose URL variable is not set
+        except ConfigError as exc:
+            self.refused += 1
+            for problem in exc.problems:
+                log.error("config reload refused: %s", problem)
+            log.error("config reload refused with %d problem(s); the previous config keeps serving",
+                      len(exc.problems))
+            return False
+        self.pipeline.config = config
+        self.reloads += 1
+        log.info("config reloaded: %d services in %d repositories, %d environments", len(config.services),
+                 len(config.repositories), len(config.environments))
+        return True
+
+
+def cmd_reload(env: Mapping[str, str]) -> int:
+    """``python -m bot reload``: SIGHUP to the process whose pid is in the pid file."""
+    path = pid_file(env)
+    try:
+        pid = int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        print(f"error: no running bot found ({path} missing or unreadable; set CHATOPS_PID_FILE)", file=sys.stderr)
+        return 1
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        print(f"error: the bot (pid {pid} in {path}) is not running", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"error: not allowed to signal pid {pid}", file=sys.stderr)
+        return 1
+    print(f"sent SIGHUP to {pid}: the bot re-reads its config (problems, if any, are in its log)")
+    return 0
