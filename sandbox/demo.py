@@ -16,10 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from sandbox.rehearsal import FirstRun
-from sandbox.stack import Stack, message_text, wait_for
+from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
 
 CHANNELS = {"C0DEPLOYS": "#deploys", "C0APPROVALS": "#approvals", "C0SECURITY": "#security"}
+WEB_REPOSITORY = "acme/web"
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 
 
@@ -157,6 +160,7 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
         raise StepFailed("status does not show the rollback")
 
     await preview_and_stats(stack)
+    await other_repository(stack)
 
     await expect(lambda: len(stack.teams.accepted("ops")) >= 3, "Teams cards")
     print(f"\n== Teams channel 'ops' received {len(stack.teams.accepted('ops'))} Adaptive Cards "
@@ -200,10 +204,38 @@ async def preview_and_stats(stack: Stack) -> None:
         raise StepFailed("/deploy stats did not print the figures")
 
 
+async def other_repository(stack: Stack) -> None:
+    print("\n== 9. One bot, several repositories: web lives in acme/web (services.web.repository)")
+    web = stack.github.repo(WEB_REPOSITORY)
+    rid = request_id(await command(stack, "U0DEV", "/deploy web v1.4.2 to staging"))
+    await expect(lambda: any(d.inputs.get("request_id") == rid for d in web.dispatches), "dispatch in acme/web")
+    d = next(d for d in web.dispatches if d.inputs.get("request_id") == rid)
+    calls = [f"{r.method} {r.path}" for r in web.requests if r.path.endswith("/dispatches")]
+    print(f"  GitHub: {calls[-1]} (ref {d.ref}, inputs={d.inputs})")
+    if any(x.inputs.get("request_id") == rid for x in stack.github.dispatches):
+        raise StepFailed("the web deploy was dispatched in acme/platform too")
+    await expect(lambda: any(rid in message_text(m) and WEB_REPOSITORY in message_text(m)
+                             and "succeeded" in message_text(m) for m in stack.card_messages("C0DEPLOYS")),
+                 "the web card names acme/web and shows success", timeout=60)
+    show_card(stack, "C0DEPLOYS", rid)
+
+
+def demo_config(tmp: Path) -> Path:
+    """The example config with web moved to its own repository (the example keeps one repository for the tests
+    that share it)."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["services"]["web"]["repository"] = WEB_REPOSITORY
+    path = tmp / "chatops.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 async def main() -> int:
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(database_url=f"sqlite:///{tmp}/demo.db", channel_interval=0.05, step_delay=0.1)
+        stack = Stack(database_url=f"sqlite:///{tmp}/demo.db", config_path=demo_config(Path(tmp)),
+                      channel_interval=0.05, step_delay=0.1)
+        stack.github.add_repository(WEB_REPOSITORY)  # another repository on the same GitHub, same installation
         await stack.start()
         first_run = FirstRun(stack, Path(tmp))
         try:
