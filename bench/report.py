@@ -96,7 +96,7 @@ def _ingest_rows(add: Any, name: str, ingest: dict[str, Any], ceiling: dict[int,
         base = ceiling.get(int(conns), 0.0)
         share = r["rps"] / base if base else 0.0
         rec = r.get("recorded", {})
-        drained = f"{r['drained_rps']:.0f}/s" if r.get("drained_rps") else "NOT drained"
+        drained = f"{r['drained_rps']:.0f}/s" if r.get("drained_rps") is not None else "NOT drained"
         measured = (f"{r['rps']:.0f}/s = {share:.0%} of ceiling, p99 {r['latency_ms']['p99']:.0f} ms, "
                     f"{r['cpu_s_per_1k']} CPU s/1k; drained {drained} (backlog {r['backlog_at_end']}, "
                     f"{r['worker_drain_s']} s); {r['fresh']} recorded, {r['duplicates']} dups"

@@ -42,9 +42,9 @@ function key(i)
 end
 function response(status, headers, body)
   if status == 202 and string.find(body, "accepted", 1, true) then fresh = fresh + 1
-  elseif status == 200 and (string.find(body, '"duplicate":true', 1, true)
+  elseif status == 200 and (string.find(body, '"duplicate":%s*true')
       or string.find(body, "duplicate delivery", 1, true)) then dups = dups + 1
-  elseif status == 200 and string.find(body, '"duplicate":false', 1, true) then fresh = fresh + 1
+  elseif status == 200 and string.find(body, '"duplicate":%s*false') then fresh = fresh + 1
   else other = other + 1 end
 end
 local threads = {}
