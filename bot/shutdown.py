@@ -64,7 +64,7 @@ def drain_seconds(env: Mapping[str, str]) -> float:
 
 
 async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str, port: int,
-                drain_s: float = 0.0, grace: float = GRACE_S) -> None:
+                drain_s: float = 0.0, grace: float = GRACE_S, reuse_port: bool = False) -> None:
     """Run the app until SIGTERM/SIGINT, then hand over as described in the module docstring."""
     app = await make_app()
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace)
@@ -74,7 +74,8 @@ async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        await web.TCPSite(runner, host, port).start()
+        # reuse_port: several processes of one bot share the port (serve --workers N, bot/supervisor.py)
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         log.info("listening on %s:%d", host, port)
         await stopping.wait()
         log.info("stop signal: draining (readyz 503), then handing work over")
