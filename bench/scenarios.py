@@ -71,7 +71,9 @@ async def wrk_ingest(url: str, db: Database, scripts: Scripts, plan: Plan, *, pi
     """GitHub and EventBridge ingest with wrk at each connection count; after each run the inbox rows are
     counted (every "recorded" answer must be a row) and the workers' backlog is timed until it drains."""
     out: dict[str, Any] = {}
-    for kind, source in (("github", "github"), ("events", "security")):
+    # EventBridge first: the GitHub rows leave cards queued in the outbox (1 msg/s per channel) that would
+    # keep the bot busy during whatever is measured next
+    for kind, source in (("events", "security"), ("github", "github")):
         for conns in WRK_CONNECTIONS:
             name = f"{kind}_c{conns}"
             log.info("phase ingest %s (wrk)", name)
