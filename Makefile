@@ -36,6 +36,10 @@ lock: $(STAMP)
 		--no-emit-find-links --output-file requirements.lock pyproject.toml
 
 bench: $(STAMP)
+	@# the ingest rows are measured with wrk (a C load generator); install Debian's when we can (root + apt-get)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }; }; } || \
+	  echo "NOTICE: wrk is not installed (needs root + apt-get): the ceiling and ingest rows will be skipped"
 	$(BIN)/python -m bench
 
 serve: $(STAMP)

@@ -24,10 +24,12 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bench import wrk
 from bench.loadgen import Generator
 from bench.probe import DbProbe
 from bench.report import table
-from bench.scenarios import CONCURRENCY, Database, Plan, bot_a, bot_b
+from bench.scenarios import CONCURRENCY, WRK_CONNECTIONS, Database, Plan, bot_a, bot_b
+from bench.wrk import Scripts
 from sandbox.process import free_port
 from sandbox.stack import ROOT, Stack
 
@@ -36,7 +38,10 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-async def ceiling(gen: Generator, seconds: float) -> dict[str, Any]:
+async def ceiling(scripts: Scripts | None, seconds: float) -> dict[str, Any]:
+    """bench/hello.py in its own process, measured by wrk at each connection count."""
+    if scripts is None:
+        return {"error": "wrk is not installed"}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.hello", str(port)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -49,8 +54,11 @@ async def ceiling(gen: Generator, seconds: float) -> dict[str, Any]:
                             break
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.1)
-        return await gen.run({"base": f"http://127.0.0.1:{port}", "kind": "hello", "mode": "closed",
-                              "concurrency": CONCURRENCY, "duration": seconds})
+        out: dict[str, Any] = {}
+        for conns in WRK_CONNECTIONS:
+            out[f"c{conns}"] = await wrk.run(f"http://127.0.0.1:{port}", script=scripts.script("hello", prefix="h"),
+                                             connections=conns, seconds=seconds, pids=[proc.pid])
+        return out
     finally:
         proc.terminate()
         proc.wait(10)
@@ -96,18 +104,25 @@ class SqliteFile:
         await asyncio.to_thread(remove)
 
 
-async def backend(name: str, make_db: Any, gens: tuple[Generator, Generator], plan: Plan, tmp: Path
-                  ) -> dict[str, Any]:
+async def backend(name: str, make_db: Any, gens: tuple[Generator, Generator], plan: Plan, tmp: Path, *,
+                  scripts: Scripts | None, args: argparse.Namespace) -> dict[str, Any]:
     stack = Stack(database_url="sqlite:///unused.db", channel_interval=1.0, step_delay=0.05)
     await stack.start_fakes()
+    out: dict[str, Any] = {}
     try:
         async with make_db("a") as db:
-            a = await bot_a(stack, db, gens, plan, tmp / f"{name}-a.log")
-        async with make_db("b") as db:
-            b = await bot_b(stack, db, gens, plan, tmp / f"{name}-b.log")
+            out["a"] = await bot_a(stack, db, gens, plan, tmp / f"{name}-a.log", scripts=scripts,
+                                   ingest_only=args.ingest_only)
+        if name == "postgres" and args.workers > 1:  # scale-out: the same ingest rows with N processes
+            async with make_db("w") as db:
+                out["a_workers"] = await bot_a(stack, db, gens, plan, tmp / f"{name}-w.log", scripts=scripts,
+                                               workers=args.workers, ingest_only=True)
+        if not args.ingest_only:
+            async with make_db("b") as db:
+                out["b"] = await bot_b(stack, db, gens, plan, tmp / f"{name}-b.log")
     finally:
         await stack.stop()
-    return {"a": a, "b": b}
+    return out
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -115,23 +130,28 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 total_events=max(10_000, int(100_000 * args.scale)))
     tmp = Path(tempfile.mkdtemp(prefix="chatops-bench-"))
     gens = (Generator().start(), Generator().start())
+    scripts = Scripts(tmp / "wrk").write() if wrk.available() else None
+    if scripts is None:
+        log.warning("NOTICE: wrk is not installed (make bench installs it when run as root): "
+                    "the ceiling and ingest rows are skipped")
     started = time.time()
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "plan": {"seconds": plan.seconds, "flood_seconds": plan.flood_seconds, "total_events": plan.total_events,
+        "plan": {"wrk": wrk.available() is not None, "workers": args.workers,
+                 "seconds": plan.seconds, "flood_seconds": plan.flood_seconds, "total_events": plan.total_events,
                  "concurrency": CONCURRENCY, "scale": args.scale},
         "backends": {},
     }
     try:
-        results["ceiling"] = [await ceiling(gens[0], plan.seconds)]
+        results["ceiling"] = [await ceiling(scripts, plan.seconds)]
         if "sqlite" in args.backends:
             results["backends"]["sqlite"] = await backend(
-                "sqlite", lambda n: SqliteFile(tmp, f"sqlite-{n}"), gens, plan, tmp)
+                "sqlite", lambda n: SqliteFile(tmp, f"sqlite-{n}"), gens, plan, tmp, scripts=scripts, args=args)
         if "postgres" in args.backends:
             results["backends"]["postgres"] = await backend(
-                "postgres", lambda n: PgSchema(args.postgres), gens, plan, tmp)
-        results["ceiling"].append(await ceiling(gens[0], plan.seconds))
+                "postgres", lambda n: PgSchema(args.postgres), gens, plan, tmp, scripts=scripts, args=args)
+        results["ceiling"].append(await ceiling(scripts, plan.seconds))
     finally:
         for g in gens:
             g.stop()
@@ -152,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
     p.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG),
                    help="PostgreSQL DSN (a schema is created in it and dropped)")
+    p.add_argument("--ingest-only", action="store_true", help="only the ceiling and the wrk ingest rows")
+    p.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")),
+                   help="PostgreSQL: also measure ingest with N bot processes (serve --workers N; 1 = skip)")
     p.add_argument("--keep-logs", action="store_true", help="keep the bot processes' logs (path in results)")
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)

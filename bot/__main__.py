@@ -65,10 +65,11 @@ def cmd_check_config(path: str, *, online: bool = False) -> int:
     return _online(config) if online else 0
 
 
-def cmd_serve(path: str) -> int:
+def cmd_serve(path: str, workers_arg: int | None = None) -> int:
     from bot.app import build_app  # heavy imports only when serving
     from bot.security.settings import security_settings
     from bot.shutdown import drain_seconds, serve
+    from bot.supervisor import check_database, reuse_port, supervise, worker_count
 
     try:
         config = load_config(path)
@@ -76,6 +77,10 @@ def cmd_serve(path: str) -> int:
         raise ConfigError(exc.problems + [p for p in secret_problems(os.environ) if p not in exc.problems]) from exc
     secrets = load_secrets(config, os.environ)
     security_settings(config)  # fail fast on a bad security section
+    workers = worker_count(workers_arg, os.environ)
+    check_database(os.environ.get("DATABASE_URL", ""), workers)
+    if workers > 1:  # N processes on one port (SO_REUSEPORT); see bot/supervisor.py
+        return supervise(path, workers)
     port = int(os.environ.get("PORT", "3000"))
     host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a web service listens on all interfaces
 
@@ -88,15 +93,19 @@ def cmd_serve(path: str) -> int:
     def on_hup(app: web.Application) -> None:
         app[RELOADER].reload()
 
+    supervised = reuse_port(os.environ)  # a child of `serve --workers N`: the supervisor owns the pid file
     pid = pid_file(os.environ)
+    if not supervised:
+        try:
+            pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
+        except OSError as exc:  # reload by signal still works; `python -m bot reload` will not find us
+            print(f"warning: cannot write the pid file {pid} ({exc.strerror})", file=sys.stderr)
     try:
-        pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
-    except OSError as exc:  # reload by signal still works; `python -m bot reload` will not find us
-        print(f"warning: cannot write the pid file {pid} ({exc.strerror})", file=sys.stderr)
-    try:
-        asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ), on_hup=on_hup))
+        asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ), on_hup=on_hup,
+                          reuse_port=supervised))
     finally:
-        pid.unlink(missing_ok=True)
+        if not supervised:
+            pid.unlink(missing_ok=True)
     return 0  # SIGTERM: drained and handed over (bot/shutdown.py)
 
 
@@ -119,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="run the web service on $PORT (default 3000)")
     serve.add_argument("--config", help="config file (default $CHATOPS_CONFIG or chatops.yml)")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="server processes sharing the port (default $CHATOPS_WORKERS or 1; >1 needs PostgreSQL)")
     check = sub.add_parser("check-config", help="validate a config file and the environment's secrets")
     check.add_argument("path")
     check.add_argument("--online", action="store_true",
@@ -148,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                     return 2
                 since = since if since.tzinfo else since.replace(tzinfo=UTC)
             return asyncio.run(_audit(since))
-        return cmd_serve(_config_path(args.config))
+        return cmd_serve(_config_path(args.config), args.workers)
     except ConfigError as exc:
         for p in exc.problems:
             print(f"error: {p}", file=sys.stderr)

@@ -64,7 +64,7 @@ def drain_seconds(env: Mapping[str, str]) -> float:
 
 
 async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str, port: int,
-                drain_s: float = 0.0, grace: float = GRACE_S,
+                drain_s: float = 0.0, grace: float = GRACE_S, reuse_port: bool = False,
                 on_hup: Callable[[web.Application], object] | None = None) -> None:
     """Run the app until SIGTERM/SIGINT, then hand over as described in the module docstring. SIGHUP calls
     ``on_hup`` (the config reload, bot/reload.py) and keeps serving."""
@@ -78,7 +78,8 @@ async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str
     if on_hup is not None:
         loop.add_signal_handler(signal.SIGHUP, on_hup, app)
     try:
-        await web.TCPSite(runner, host, port).start()
+        # reuse_port: several processes of one bot share the port (serve --workers N, bot/supervisor.py)
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         log.info("listening on %s:%d", host, port)
         await stopping.wait()
         log.info("stop signal: draining (readyz 503), then handing work over")

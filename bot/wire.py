@@ -5,19 +5,35 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 
-class MalformedBody(ValueError):
-    """The body is not what it claims to be (bad encoding, bad JSON, absurd nesting)."""
+# orjson reads integers wider than 64 bits as floats where json keeps them exact (ids are range-checked
+# later), so a body with a run of 19 or more digits goes to json; so does anything orjson refuses (NaN,
+# lone surrogates, UTF-16): what is accepted, and what it reads as, is always json.loads's answer.
+_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))  # every digit -> "0", the rest -> " "
+_WIDE = b"0" * 19  # 19 digits: -9223372036854775809 is already past int64
 
 
 def parse_json(raw: bytes | str) -> Any:
-    """``json.loads`` that fails only with ``MalformedBody``: never UnicodeDecodeError or RecursionError."""
+    """``json.loads`` that fails only with ``MalformedBody``: never UnicodeDecodeError or RecursionError.
+
+    Parsed by orjson when its answer is json's (2.7x faster on a 17 KB GitHub payload; docs/benchmarks.md)."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if _WIDE not in data.translate(_DIGITS):  # a C scan: about 11 us for 17 KB, a regex took 150 us
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # json decides: it accepts a few things orjson does not, or names the refusal
     try:
         return json.loads(raw)
     except RecursionError as exc:
         raise MalformedBody("JSON nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedBody("malformed JSON") from exc
+
+
+class MalformedBody(ValueError):
+    """The body is not what it claims to be (bad encoding, bad JSON, absurd nesting)."""
 
 
 def decode_utf8(raw: bytes) -> str:

@@ -23,7 +23,7 @@ from bot.security.sns import CertLoader, SnsVerifier
 from bot.security.store_ops import bump
 from bot.security.worker import SOURCE
 from bot.store.store import Store
-from bot.wire import MalformedBody, parse_json
+from bot.wire import MalformedBody, decode_utf8, parse_json
 from handlers.body import AWS_MAX_BODY, BodyRefused, read_body
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,10 @@ MAX_BODY = AWS_MAX_BODY  # read before authentication (SNS verifies a signature 
 
 def _json(status: int, **body: Any) -> web.Response:
     return web.json_response(body, status=status)
+
+
+# the two answers of an accepted EventBridge event, encoded once (a Response itself is per request)
+_RECORDED = {added: json.dumps({"ok": True, "duplicate": not added}).encode() for added in (True, False)}
 
 
 def _payload_kind(obj: dict[str, Any]) -> str:
@@ -58,7 +62,8 @@ class EventBridgeHandler:
         except BodyRefused as exc:
             return await exc.answer(request)
         try:
-            obj = parse_json(raw)
+            text = decode_utf8(raw)
+            obj = parse_json(text)
         except MalformedBody as exc:
             return _json(400, error=str(exc))
         try:
@@ -66,10 +71,11 @@ class EventBridgeHandler:
         except NotCloudTrail as exc:
             return _json(400, error=f"not a CloudTrail event: {exc}")
         key = str(obj.get("id") or "") or "|".join(str(r.get("eventID", "")) for r, _, _ in records)
+        # the verified body as it arrived (the worker parses it once more; re-encoding it here cost as much)
         added = await self.store.record_inbox(source=SOURCE, key=f"eventbridge:{key}", kind=_payload_kind(obj),
-                                              body=json.dumps(obj, separators=(",", ":")))
+                                              body=text)
         log.debug("eventbridge event recorded: id=%s duplicate=%s", key[:80], not added)
-        return _json(200, ok=True, duplicate=not added)
+        return web.Response(body=_RECORDED[added], content_type="application/json")
 
 
 class SnsHandler:
@@ -132,7 +138,7 @@ class SnsHandler:
             log.info("sns notification ignored: id=%s reason=%s", msg.get("MessageId", ""), reason)
             return _json(200, ok=True, ignored=reason)
         added = await self.store.record_inbox(source=SOURCE, key=f"sns:{msg.get('MessageId', '')}",
-                                              kind=_payload_kind(obj), body=json.dumps(obj, separators=(",", ":")))
+                                              kind=_payload_kind(obj), body=msg.get("Message", ""))
         return _json(200, ok=True, duplicate=not added)
 
     async def _audit(self, action: str, target: str, result: str, detail: str = "") -> None:

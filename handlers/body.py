@@ -81,13 +81,20 @@ async def read_body(request: web.Request, *, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(policy.timeout_s):
-            while chunk := await request.content.readany():
-                size += len(chunk)
-                if size > limit:
-                    log.warning("request body refused route=%s reason=too-large limit=%d", route, limit)
-                    raise BodyRefused(413, f"body too large (limit {limit} bytes)")
-                chunks.append(chunk)
+        if request.content.is_eof():  # the whole body is buffered already: nothing to wait for
+            chunks.append(request.content.read_nowait())
+            size = len(chunks[0])
+            if size > limit:
+                log.warning("request body refused route=%s reason=too-large limit=%d", route, limit)
+                raise BodyRefused(413, f"body too large (limit {limit} bytes)")
+        else:
+            async with asyncio.timeout(policy.timeout_s):
+                while chunk := await request.content.readany():
+                    size += len(chunk)
+                    if size > limit:
+                        log.warning("request body refused route=%s reason=too-large limit=%d", route, limit)
+                        raise BodyRefused(413, f"body too large (limit {limit} bytes)")
+                    chunks.append(chunk)
     except TimeoutError:
         log.warning("request body refused route=%s reason=too-slow read=%d timeout_s=%.0f", route, size,
                     policy.timeout_s)

@@ -53,6 +53,20 @@ class BotProcess:
                 await asyncio.sleep(0.1)
         raise TimeoutError("bot did not become ready")
 
+    def pids(self) -> list[int]:
+        """The bot's process and its children (``serve --workers N`` runs N children under a supervisor)."""
+        if not self.proc:
+            return []
+        found = [self.proc.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == self.proc.pid:
+                found.append(int(stat.parent.name))
+        return found
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, no draining; whatever was not committed is lost."""
         if self.proc and self.proc.poll() is None:

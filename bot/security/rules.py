@@ -69,20 +69,35 @@ class Rule:
     enabled: bool = True
 
 
-def _values(event: SecurityEvent, derived: Mapping[str, str], path: str) -> list[str]:
+FieldIndex = Mapping[str, list[str]]
+
+
+def field_index(event: SecurityEvent) -> dict[str, list[str]]:
+    """The event's values by dotted path (in record order), built once per event for all rules."""
+    index: dict[str, list[str]] = {}
+    for k, v in event.fields:
+        index.setdefault(k, []).append(v)
+    return index
+
+
+def _values(index: FieldIndex, derived: Mapping[str, str], path: str) -> list[str]:
     if path in derived:
         return [derived[path]]
-    return [v for k, v in event.fields if k == path]
+    return index.get(path, [])
 
 
-def _all(conds: Sequence[Condition], event: SecurityEvent, derived: Mapping[str, str]) -> bool:
-    return all(c.holds(_values(event, derived, c.path)) for c in conds)
+def _all(conds: Sequence[Condition], index: FieldIndex, derived: Mapping[str, str]) -> bool:
+    return all(c.holds(_values(index, derived, c.path)) for c in conds)
 
 
-def rule_matches(rule: Rule, event: SecurityEvent, derived: Mapping[str, str]) -> bool:
-    if not rule.enabled or not _all(rule.match, event, derived):
+def rule_matches(rule: Rule, event: SecurityEvent, derived: Mapping[str, str], *,
+                 index: FieldIndex | None = None) -> bool:
+    if not rule.enabled:
         return False
-    return not rule.any_of or any(_all(block, event, derived) for block in rule.any_of)
+    fields = field_index(event) if index is None else index
+    if not _all(rule.match, fields, derived):
+        return False
+    return not rule.any_of or any(_all(block, fields, derived) for block in rule.any_of)
 
 
 def best_rule(
@@ -90,8 +105,10 @@ def best_rule(
 ) -> tuple[Rule | None, bool]:
     """The most severe matching rule (file order breaks ties) and whether an allow-list suppressed it."""
     best: Rule | None = None
+    index = field_index(event)
     for r in rules:
-        if rule_matches(r, event, derived) and (best is None or r.severity.rank > best.severity.rank):
+        better = best is None or r.severity.rank > best.severity.rank
+        if better and rule_matches(r, event, derived, index=index):
             best = r
     if best is None:
         return None, False

@@ -63,6 +63,7 @@ class SecurityWorker:
         clock: Callable[[], float] = time.time,
         batch: int = 500,
         idle_s: float = 0.25,
+        gather_s: float = 0.05,
     ) -> None:
         self.store = store
         self.config = config
@@ -70,6 +71,7 @@ class SecurityWorker:
         self.clock = clock
         self.batch = batch
         self.idle_s = idle_s
+        self.gather_s = gather_s  # after a part batch: let items gather (bounds passes to ~1/gather_s per second)
         self._subjects = self.settings.github_allowed_subjects or (f"repo:{config.repository}:*",)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -79,9 +81,13 @@ class SecurityWorker:
             except Exception:  # keep the task alive; the batch rolled back and is retried
                 log.exception("security worker: batch failed")
                 n = 0
-            if n == 0:
+            # nothing to do: idle; a part batch: pause briefly so the next pass takes many items at once (each
+            # pass costs a transaction and several statements whatever its size; under a steady stream of events
+            # back-to-back passes of a few items each took the CPU that ingest needed); a full batch: go on
+            pause = self.idle_s if n == 0 else self.gather_s if n < self.batch else 0.0
+            if pause:
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.idle_s)
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
                 except TimeoutError:
                     pass
         log.info("security worker stopped")

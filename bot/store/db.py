@@ -42,6 +42,7 @@ class Database(Protocol):
     dialect: str
 
     def transaction(self) -> Any: ...  # async context manager yielding Conn
+    async def statement(self, sql: str, *args: Any) -> list[Row]: ...  # one statement, its own transaction
     async def close(self) -> None: ...
 
 
@@ -139,6 +140,16 @@ class SqliteDatabase:
             else:
                 await self._conn.execute("COMMIT")
 
+    async def statement(self, sql: str, *args: Any) -> list[Row]:
+        """Run one statement in its own (implicit) transaction and return its rows: one hop to the
+        connection's thread, committed before it returns (autocommit: the statement is the transaction)."""
+        async with self._lock:
+            try:
+                rows = await self._conn.execute_fetchall(sql, args)
+            except aiosqlite.Error as exc:
+                raise StoreError(f"statement failed: {type(exc).__name__}: {exc}") from exc
+        return [dict(r) for r in rows]
+
     async def close(self) -> None:
         await self._conn.close()
 
@@ -195,6 +206,11 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[Conn]:
         async with self._pool.acquire() as conn, conn.transaction():
             yield _PgConn(conn)
+
+    async def statement(self, sql: str, *args: Any) -> list[Row]:
+        """Run one statement in its own (implicit) transaction and return its rows: one round trip."""
+        async with self._pool.acquire() as conn:
+            return [dict(r) for r in await conn.fetch(_pg_sql(sql), *args)]
 
     async def close(self) -> None:
         await self._pool.close()

@@ -341,8 +341,10 @@ class Unit(OutboxOps):
 
 
 class _InboxBatcher:
-    """Group commit for ingest: inbound items that arrive while a write is in flight share the next
-    transaction. Each caller still returns only after its own row is committed."""
+    """Group commit for ingest: one writer task. Items that arrive while a write is in flight share the next
+    batch, written as ONE statement in its own transaction (one hop to SQLite's thread, one round trip to
+    PostgreSQL), then every caller's future is resolved. Each caller still returns only after its own row
+    is committed."""
 
     def __init__(self, store: Store, *, max_batch: int = 256) -> None:
         self._store = store
@@ -365,7 +367,7 @@ class _InboxBatcher:
             try:
                 results = await self._write([item for item, _ in batch])
             except Exception:
-                # the shared transaction failed: write one by one so one bad item cannot fail the others
+                # the batch failed: write one by one so one bad item cannot fail the others
                 results = []
                 for item, future in batch:
                     try:
@@ -383,8 +385,27 @@ class _InboxBatcher:
                     future.set_result(fresh)
 
     async def _write(self, items: list[dict[str, str]]) -> list[bool]:
-        async with self._store.unit() as u:
-            return [await u.inbox_add(**item) for item in items]
+        """Insert the items in one statement; True for the first item of each key that was not there."""
+        db = self._store.db
+        t = time.time()
+        if db.dialect == "postgres":
+            cols = [[item[k] for item in items] for k in ("source", "key", "kind", "body")]
+            rows = await db.statement(
+                "INSERT INTO inbox (source, key, kind, body, received_at) SELECT s, k, n, b, ? FROM "
+                "unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(s, k, n, b) "
+                "ON CONFLICT (key) DO NOTHING RETURNING key", t, *cols)
+        else:
+            args = [v for item in items for v in (item["source"], item["key"], item["kind"], item["body"], t)]
+            rows = await db.statement(
+                "INSERT INTO inbox (source, key, kind, body, received_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(items))
+                + " ON CONFLICT (key) DO NOTHING RETURNING key", *args)
+        inserted = {r["key"] for r in rows}
+        out = []
+        for item in items:
+            out.append(item["key"] in inserted)
+            inserted.discard(item["key"])  # a repeat of the same key later in this batch is a duplicate
+        return out
 
 
 class Store:

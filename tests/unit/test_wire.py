@@ -1,0 +1,58 @@
+"""parse_json reads with orjson where that gives json's answer and falls back to json elsewhere: whatever the
+input, it accepts exactly what json.loads accepts and reads it as the same value (types included)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.wire import MalformedBody, parse_json
+
+EDGES: list[bytes | str] = [
+    b'{"id": 123456789012345678901234567890}',  # wider than 64 bits: orjson would read a float
+    b'{"id": -9999999999999999999}', b'{"id": 18446744073709551615}', b"[1e400, -0, -0.0, 1.0]",
+    b"NaN", b"[Infinity]", b'"\\ud800"', b"\xef\xbb\xbf{}", '{"a": 1, "a": 2}'.encode("utf-16"),
+    b'{"a": 1, "a": 2}', b"\xff", b"{not json", b"[" * 3000 + b"]" * 3000, b"", "{\"é\": \"ü\"}",
+    b'{"a": "\\u0000"}', b'"raw\x01control"',
+]
+
+
+def _outcome(fn: Any, raw: bytes | str) -> tuple[str, Any]:
+    try:
+        value = fn(raw)
+    except (MalformedBody, ValueError, RecursionError):
+        return "refused", None
+    return "ok", (value, json.dumps(value, sort_keys=True) if value == value else "nan")
+
+
+@pytest.mark.parametrize("raw", EDGES)
+def test_parse_json_answers_like_json_loads(raw: bytes | str) -> None:
+    got, want = _outcome(parse_json, raw), _outcome(json.loads, raw)
+    assert got[0] == want[0]
+    if got[0] == "ok":
+        assert got[1][1] == want[1][1]
+        assert repr(got[1][0]) == repr(want[1][0])  # same types: int stays int, float stays float
+
+
+def test_refusals_are_malformed_body_only() -> None:
+    for raw in (b"\xff", b"{not json", b"[" * 3000 + b"]" * 3000):
+        with pytest.raises(MalformedBody):
+            parse_json(raw)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(10**25), max_value=10**25)
+    | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(json_values)
+def test_any_json_document_reads_as_json_reads_it(value: Any) -> None:
+    raw = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    assert repr(parse_json(raw)) == repr(json.loads(raw))
