@@ -33,6 +33,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PORT=3000 \
     CHATOPS_CONFIG=/config/chatops.yml \
+    CHATOPS_PID_FILE=/data/chatops-bot.pid \
     DATABASE_URL=sqlite:////data/chatops.db
 WORKDIR /app
 USER ${UID}:${UID}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from datetime import UTC, datetime
@@ -95,17 +96,20 @@ def cmd_serve(path: str, workers_arg: int | None = None) -> int:
 
     supervised = reuse_port(os.environ)  # a child of `serve --workers N`: the supervisor owns the pid file
     pid = pid_file(os.environ)
+    wrote = False
     if not supervised:
         try:
             pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
+            wrote = True
         except OSError as exc:  # reload by signal still works; `python -m bot reload` will not find us
             print(f"warning: cannot write the pid file {pid} ({exc.strerror})", file=sys.stderr)
     try:
         asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ), on_hup=on_hup,
                           reuse_port=supervised))
     finally:
-        if not supervised:
-            pid.unlink(missing_ok=True)
+        if wrote:
+            with contextlib.suppress(OSError):
+                pid.unlink(missing_ok=True)
     return 0  # SIGTERM: drained and handed over (bot/shutdown.py)
 
 

@@ -13,6 +13,7 @@ the whole group with a clean state rather than the group running short-handed un
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -68,8 +69,10 @@ def supervise(config_path: str, workers: int, *, grace_s: float = 60.0) -> int:
                 c.send_signal(signum)
 
     pid = pid_file(os.environ)  # `python -m bot reload` signals the supervisor, which tells every child
+    wrote = False
     try:
         pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
+        wrote = True
     except OSError as exc:
         log.warning("supervisor: cannot write the pid file %s (%s)", pid, exc.strerror)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
@@ -93,7 +96,9 @@ def supervise(config_path: str, workers: int, *, grace_s: float = 60.0) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        pid.unlink(missing_ok=True)
+        if wrote:
+            with contextlib.suppress(OSError):
+                pid.unlink(missing_ok=True)
     codes = [c.returncode for c in children]
     log.info("supervisor: all worker processes stopped: exit codes %s", codes)
     if not stopping:

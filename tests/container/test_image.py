@@ -127,6 +127,9 @@ def test_serve_on_a_read_only_root_answers_health_and_stops_on_sigterm(serving: 
     # the image's own health check command passes
     health = json.loads(run("docker", "inspect", cid).stdout)[0]["Config"]["Healthcheck"]["Test"]
     assert run("docker", "exec", cid, *health[1:], check=False).returncode == 0
+    # a config reload works inside the image (pid file on the /data volume; the root is read-only)
+    reload = run("docker", "exec", cid, "python", "-m", "bot", "reload", check=False)
+    assert reload.returncode == 0, reload.stdout + reload.stderr
     run("docker", "kill", "--signal", "TERM", cid)
     waited = run("docker", "wait", cid, timeout=10)  # SIGTERM must end it within 10 s
     assert waited.stdout.strip() == "0"
