@@ -32,6 +32,10 @@ async def test_sigkill_during_a_burst_then_restart_delivers_everything_once(tmp_
         bot2 = BotProcess(stack.env, log_path=tmp_path / "bot.log")
         await bot2.start()
         stack.github.webhook_url = f"{bot2.url}/github/webhook"
+        # webhooks GitHub sent while no bot listened failed (GitHub does not retry them): redeliver them, as an
+        # operator does from the App's "Recent deliveries" (or its redelivery API)
+        for delivery in [d for d in stack.github.deliveries if d.status is None and not d.redelivery]:
+            await stack.github.redeliver(delivery.delivery_id)
         try:
             await wait_for(lambda: all(
                 any(rid in message_text(m) and "succeeded" in message_text(m) for m in stack.card_messages("C0DEPLOYS"))
