@@ -54,7 +54,7 @@ class _Tracking:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot.actions.release", description=__doc__)
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__)
     parser.add_argument("--endpoint-url", default=None, help="AWS endpoint (tests); default AWS_ENDPOINT_URL")
     parser.add_argument("--region", default=None)
     parser.add_argument("-v", "--verbose", action="store_true")
