@@ -4,7 +4,8 @@ install-workflows into a fresh repository; the variables Terraform sets from inf
 the bot from examples/chatops.yml; GitHub's side (runs, protection rule) from the GitHub fake; AWS from moto's
 server. When the bot dispatches a workflow, the fake runs the installed job for real (sandbox.actions_runner):
 its `run:` scripts, its composite actions, the vendored engine with its hash-pinned requirements installed by the
-job, and the OIDC subject it would present checked against the role's trust policy (tests/contract/trust.py).
+job, and the OIDC subject it would present checked against the role's trust policy (the subjects that
+tests/contract/tfmodel.py evaluates from github-oidc).
 
 Checked at each step: the bot's card, `/deploy status`, and the Lambda alias in moto.
 """
@@ -33,16 +34,31 @@ def job_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextlib.asynccontextmanager
 async def first_run(tmp_path: Path, job_bin: Path) -> AsyncIterator[Any]:
-    from . import trust
-
     async with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as stack:
         wiring = rehearsal.FirstRun(stack, tmp_path, environments=("production",), python_bin=job_bin,
-                                    assume=trust.checker("production"))
+                                    assume=trust_checker("production"))
         pipeline = wiring.start()
         try:
             yield stack, wiring.accounts["production"], pipeline
         finally:
             wiring.stop()
+
+
+def trust_checker(environment: str) -> Any:
+    """For sandbox.actions_runner: STS refuses the job when the role's trust policy does not list its subject."""
+    from sandbox.actions_runner import JobFailed
+
+    from . import tfmodel
+
+    roles = {role.name: role for role in tfmodel.account_roles(environment).values()}
+    repository = tfmodel.module_inputs(environment)["github_repository"]
+
+    def assume(role_arn: str, subject: str) -> None:
+        role = roles.get(role_arn.rsplit("/", 1)[-1])
+        if role is None or f"repo:{repository}:{subject}" not in role.subjects:
+            raise JobFailed(f"AssumeRoleWithWebIdentity refused: {role_arn} does not trust {subject}")
+
+    return assume
 
 
 def _rid(answer: dict[str, Any]) -> str:
