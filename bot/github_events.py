@@ -42,8 +42,34 @@ from bot.store.store import Unit
 log = logging.getLogger(__name__)
 _REQUEST_IN_TITLE = re.compile(r"\[(r-[a-z0-9]{8})\]")
 _WAITING = [RequestState.DISPATCHING, RequestState.DISPATCHED, RequestState.RUNNING]
+_RERUNNABLE = [RequestState.FAILED, RequestState.CANCELLED, RequestState.SUCCEEDED]
 _ROLLBACK_TITLE = re.compile(r"^rollback (?P<service>\S+) in (?P<env>\S+) to (?P<version>\S+)")
 _DEPLOY_TITLE = re.compile(r"^deploy (?P<service>\S+) to (?P<env>\S+)")  # the shipped workflows' run-name
+
+
+def _merged_jobs(r: DeployRequest, up: RunUpdate) -> tuple[tuple[str, ...], ...]:
+    jobs = {j[0]: tuple(j) for j in r.jobs}
+    for j in up.jobs:
+        jobs[j[0]] = tuple(j)
+    return tuple(jobs.values())
+
+
+def unchanged(r: DeployRequest, up: RunUpdate) -> bool:
+    """True when applying ``up`` to ``r`` (the request already bound to its run) would change nothing: the
+    state, attempt, link and jobs are already what ``up`` says, or ``up`` cannot move ``r`` any more. Mirrors
+    ``GitHubEvents._run`` (a repeat of the last state is the common webhook: redeliveries, in_progress for
+    each job); tests/unit/test_github_unchanged.py checks the two agree."""
+    if up.status == "job":
+        return _merged_jobs(r, up) == tuple(tuple(j) for j in r.jobs)
+    if up.status == "completed":
+        return r.state.final  # a finished request is not moved again (a re-run starts with queued/requested)
+    rerun = up.attempt > r.attempt
+    if up.status == "in_progress" or (rerun and up.status in ("queued", "requested")):
+        if r.state not in _WAITING and not (rerun and r.state in _RERUNNABLE):
+            return True
+        to = RequestState.RUNNING if up.status == "in_progress" else RequestState.DISPATCHED
+        return r.state is to and not rerun and (up.html_url or r.run_url) == r.run_url
+    return True
 
 
 class GitHubEvents:
@@ -165,11 +191,10 @@ class GitHubEvents:
                                          event=up.event, repository=up.repository)
                 if r is None:
                     return  # not a configured service's workflow
+            if unchanged(r, up):
+                return  # a redelivery, or an event that changes nothing on the card: no write, no card
             if up.status == "job":
-                jobs = {j[0]: j for j in r.jobs}
-                for j in up.jobs:
-                    jobs[j[0]] = j
-                await u.update_request(r.id, jobs=tuple(jobs.values()))
+                await u.update_request(r.id, jobs=_merged_jobs(r, up))
                 new = await u.get_request(r.id)
             elif up.status == "completed":
                 new = await self._completed(u, r, up)
@@ -177,7 +202,7 @@ class GitHubEvents:
             elif up.status == "in_progress" or (up.attempt > r.attempt and up.status in ("queued", "requested")):
                 froms = list(_WAITING)
                 if up.attempt > r.attempt:  # a re-run of a finished run
-                    froms += [RequestState.FAILED, RequestState.CANCELLED, RequestState.SUCCEEDED]
+                    froms += _RERUNNABLE
                 to = RequestState.RUNNING if up.status == "in_progress" else RequestState.DISPATCHED
                 new = await u.transition(r.id, from_states=froms, to=to, run_url=up.html_url or r.run_url,
                                          attempt=max(up.attempt, r.attempt))

@@ -21,6 +21,7 @@ from bot.store.store import Store
 from bot.tasks import idle
 
 log = logging.getLogger(__name__)
+QUIET_GAP_S = 0.05  # after a pass with nothing to send, the next pass waits at least this long
 
 
 class Outbox:
@@ -51,7 +52,13 @@ class Outbox:
                 sent = 0
             if sent or self._progress:
                 continue
+            began = time.monotonic()
             await idle(self._event, stop, seconds=poll)
+            # nothing was due: a wake right away (the worker wakes us after each of its passes) waits a little,
+            # so a backlog held back by rate limits is not re-read hundreds of times a second
+            rest = QUIET_GAP_S - (time.monotonic() - began)
+            if rest > 0 and not stop.is_set():
+                await asyncio.sleep(rest)
 
     async def run_once(self, *, limit: int = 200, rounds: int = 50) -> int:
         """Deliver what is due. Each round claims the head of every lane and delivers them (channels

@@ -7,19 +7,21 @@ exactly where the first stopped, without a second dispatch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bot.actions.changes import deployed_sha, fetch_changes
 from bot.actions.github import GitHubClient
 from bot.config import Config
 from bot.delivery_settings import cached_settings
 from bot.digest import Schedules
-from bot.domain import AuditEntry, DeployRequest, RequestKind, RequestState
+from bot.domain import AuditEntry, DeployRequest, GitHubUpdate, RequestKind, RequestState, RunUpdate
 from bot.errors import GitHubError
-from bot.github_events import GitHubEvents
+from bot.github_events import GitHubEvents, unchanged
 from bot.metrics import DISPATCHES
 from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, github_update_from_json, notify_requester, utcnow
 from bot.previews import Changes
@@ -30,6 +32,16 @@ from bot.tasks import idle
 
 log = logging.getLogger(__name__)
 DISPATCH_LEASE_S = 60.0
+GITHUB_BATCH = 100  # webhooks claimed per pass: most are a few reads (a repeat, or a run no service owns)
+
+
+def _parsed(items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
+    """Recorded webhooks by inbox id, parsed; an unreadable one is left out here and fails where it is applied."""
+    out = {}
+    for item in items:
+        with contextlib.suppress(Exception):  # reported by the apply loop, which parses it again
+            out[int(item["id"])] = github_update_from_json(item["body"])
+    return out
 
 
 class Worker:
@@ -246,15 +258,27 @@ class Worker:
         done = 0
         # Leases bound how long a crashed process holds items back: webhooks are database work (small batch,
         # short lease); GitHub jobs make API calls with a 15 s timeout each (fewer items, longer lease).
-        for source, limit, lease_s in (("github", 25, 15.0), ("ghjob", 5, 90.0)):
+        for source, limit, lease_s in (("github", GITHUB_BATCH, 15.0), ("ghjob", 5, 90.0)):
             async with self.store.unit() as u:
                 items = await u.inbox_claim(source=source, limit=limit, lease_s=lease_s)
+                # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each
+                # job): one read for the batch finds them, and they are done without a transaction each
+                updates = _parsed(items) if source == "github" else {}
+                runs = {up.run_id for up in updates.values() if isinstance(up, RunUpdate)}
+                known = await u.requests_by_runs(runs) if runs else {}
             outcomes: list[tuple[int, str, str]] = []
             for item in items:
                 state, error = "done", ""
                 try:
                     if source == "github":
-                        await self.events.apply(github_update_from_json(item["body"]))
+                        update = updates.get(int(item["id"])) or github_update_from_json(item["body"])
+                        if isinstance(update, RunUpdate):
+                            r = known.get(update.run_id)
+                            if r is not None and unchanged(r, update):
+                                outcomes.append((int(item["id"]), state, error))
+                                continue
+                            known.pop(update.run_id, None)  # applied below: later items of this run read afresh
+                        await self.events.apply(update)
                     else:
                         await self.events.run_job(json.loads(item["body"]))
                 except GitHubError as exc:

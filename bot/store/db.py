@@ -5,19 +5,17 @@ SQL is written once with ``?`` placeholders; the PostgreSQL backend rewrites the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from pathlib import Path
 from typing import Any, Protocol
 
-import aiosqlite
 import asyncpg
 
 from bot.errors import StoreError
+from bot.store.sqlite import SqliteDatabase
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
@@ -81,77 +79,6 @@ async def migrate(db: Database) -> None:
                 await conn.execute(stmt)
             await conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 'now')", version)
             log.info("applied migration %04d", version)
-
-
-class _SqliteConn:
-    dialect = "sqlite"
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._c = conn
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        cur = await self._c.execute(sql, args)
-        return cur.rowcount
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        cur = await self._c.execute(sql, args)
-        rows = await cur.fetchall()
-        return [dict(r) for r in rows]
-
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        cur = await self._c.execute(sql, args)
-        row = await cur.fetchone()
-        return dict(row) if row is not None else None
-
-
-class SqliteDatabase:
-    """One connection, transactions serialized in-process; BEGIN IMMEDIATE serializes across processes."""
-
-    dialect = "sqlite"
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._lock = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, path: str) -> SqliteDatabase:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None, timeout=30)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA busy_timeout=30000")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        return cls(conn)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Conn]:
-        async with self._lock:
-            try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-            except aiosqlite.Error as exc:
-                raise StoreError(f"cannot start a transaction: {exc}") from exc
-            try:
-                yield _SqliteConn(self._conn)
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            else:
-                await self._conn.execute("COMMIT")
-
-    async def statement(self, sql: str, *args: Any) -> list[Row]:
-        """Run one statement in its own (implicit) transaction and return its rows: one hop to the
-        connection's thread, committed before it returns (autocommit: the statement is the transaction)."""
-        async with self._lock:
-            try:
-                rows = await self._conn.execute_fetchall(sql, args)
-            except aiosqlite.Error as exc:
-                raise StoreError(f"statement failed: {type(exc).__name__}: {exc}") from exc
-        return [dict(r) for r in rows]
-
-    async def close(self) -> None:
-        await self._conn.close()
 
 
 _PLACEHOLDER = re.compile(r"\?")

@@ -125,6 +125,18 @@ class Unit(OutboxOps):
         row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE run_id = ?", run_id)
         return _request(row) if row else None
 
+    async def requests_by_runs(self, run_ids: Iterable[int]) -> dict[int, DeployRequest]:
+        """The requests bound to these runs, by run id (one statement per 500 ids)."""
+        ids, out = sorted(set(run_ids)), {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in await self.c.fetch(f"SELECT {_REQ_COLS} FROM requests WHERE run_id IN "
+                                          f"({', '.join('?' * len(chunk))})", *chunk):
+                r = _request(row)
+                if r.run_id is not None:
+                    out[r.run_id] = r
+        return out
+
     async def transition(
         self,
         request_id: str,
