@@ -10,9 +10,9 @@ from aiohttp import web
 
 from bot.metrics import IGNORED, REQUESTS
 from bot.pipeline import Pipeline
-from bot.wire import MalformedBody, parse_json
+from bot.wire import MalformedBody
 from handlers.body import GITHUB_MAX_BODY, BodyRefused, read_body
-from handlers.github_parse import PARSERS, BadPayload, parse_event
+from handlers.github_parse import PARSERS, BadPayload, parse_event, read_payload
 
 log = logging.getLogger(__name__)
 MAX_BODY = GITHUB_MAX_BODY
@@ -51,7 +51,7 @@ class GitHubWebhookHandler:
         if not event or not delivery or len(delivery) > 100:
             return self._answer(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
         try:
-            payload = parse_json(body)
+            payload = read_payload(event, body)
         except MalformedBody as exc:
             return self._answer(400, f"body is not valid JSON ({exc})")
         if not isinstance(payload, dict):

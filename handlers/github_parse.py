@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 from bot.domain import DeploymentUpdate, GitHubUpdate, ProtectionRuleRequest, ReviewRequest, RunUpdate
+from bot.wire import parse_json, parse_json_fields
 
 _RUN_IN_URL = re.compile(r"/actions/runs/(\d+)")
 MAX_ID = 2**63 - 1  # GitHub ids are int64 (the store's BIGINT)
@@ -212,6 +215,74 @@ def parse_deployment_status(payload: dict[str, Any]) -> DeploymentUpdate:
                             log_url=_str(status, "log_url") or _str(status, "target_url"), **fields)
 
 
+# What each hot event's parser reads (a msgspec schema: bot.wire.parse_json_fields): a 17 KB workflow_run
+# payload is checked whole but only these fields are built. Events without a schema are read whole (rare
+# events), and any payload the schema does not fit is read whole too, so the parsers see the same values
+# either way (tests/unit/test_github_fields.py compares the two on published payloads and generated ones).
+class _Named(msgspec.Struct):
+    full_name: Any = msgspec.UNSET
+
+
+class _User(msgspec.Struct):
+    login: Any = msgspec.UNSET
+
+
+_Opt = msgspec.UnsetType | None  # absent, or null: both read as they are in the whole document
+
+
+class _Run(msgspec.Struct):
+    id: Any = msgspec.UNSET
+    name: Any = msgspec.UNSET
+    path: Any = msgspec.UNSET
+    status: Any = msgspec.UNSET
+    conclusion: Any = msgspec.UNSET
+    html_url: Any = msgspec.UNSET
+    head_sha: Any = msgspec.UNSET
+    head_branch: Any = msgspec.UNSET
+    display_title: Any = msgspec.UNSET
+    actor: _User | _Opt = msgspec.UNSET
+    triggering_actor: _User | _Opt = msgspec.UNSET
+    event: Any = msgspec.UNSET
+    run_attempt: Any = msgspec.UNSET
+    repository: _Named | _Opt = msgspec.UNSET
+
+
+class _Job(msgspec.Struct):
+    status: Any = msgspec.UNSET
+    steps: Any = msgspec.UNSET
+    run_id: Any = msgspec.UNSET
+    workflow_name: Any = msgspec.UNSET
+    html_url: Any = msgspec.UNSET
+    head_sha: Any = msgspec.UNSET
+    head_branch: Any = msgspec.UNSET
+    name: Any = msgspec.UNSET
+    conclusion: Any = msgspec.UNSET
+    run_attempt: Any = msgspec.UNSET
+
+
+class _Envelope(msgspec.Struct):
+    """Any event: what the webhook handler reads before the event's parser."""
+
+    action: Any = msgspec.UNSET
+    repository: _Named | _Opt = msgspec.UNSET
+    sender: _User | _Opt = msgspec.UNSET
+
+
+class _WorkflowRun(_Envelope):
+    workflow_run: _Run | _Opt = msgspec.UNSET
+
+
+class _WorkflowJob(_Envelope):
+    workflow_job: _Job | _Opt = msgspec.UNSET
+
+
+FIELDS: dict[str, msgspec.json.Decoder[Any]] = {
+    "workflow_run": msgspec.json.Decoder(_WorkflowRun),
+    "workflow_job": msgspec.json.Decoder(_WorkflowJob),
+}
+ENVELOPE = msgspec.json.Decoder(_Envelope)  # events no parser reads: the handler's checks only
+
+
 PARSERS: dict[str, Any] = {
     "workflow_run": parse_workflow_run,
     "workflow_job": parse_workflow_job,
@@ -220,6 +291,13 @@ PARSERS: dict[str, Any] = {
     "deployment_review": parse_deployment_review,
     "deployment_protection_rule": parse_protection_rule,
 }
+
+
+def read_payload(event: str, body: bytes) -> Any:
+    """The payload's JSON: the fields the event's parser reads (``FIELDS``), the handler's fields for an event
+    no parser reads, the whole document otherwise. Raises ``MalformedBody`` for what json.loads refuses."""
+    decoder = FIELDS.get(event) if event in PARSERS else ENVELOPE
+    return parse_json(body) if decoder is None else parse_json_fields(body, decoder)
 
 
 def parse_event(event: str, payload: dict[str, Any]) -> GitHubUpdate | None:
