@@ -32,6 +32,7 @@ from bot.tasks import idle
 
 log = logging.getLogger(__name__)
 DISPATCH_LEASE_S = 60.0
+GATHER_S = 0.05  # after a part batch of webhooks, the next pass waits this long (at most ~20 such passes/s)
 GITHUB_BATCH = 100  # webhooks claimed per pass: most are a few reads (a repeat, or a run no service owns)
 
 
@@ -57,6 +58,7 @@ class Worker:
         self.clock = clock
         self.wake_outbox = wake_outbox
         self._event = asyncio.Event()
+        self._webhooks_partial = False  # the last pass took fewer webhooks than a batch
         self.schedules = Schedules(store=self.store, config=self.config, settings=cached_settings(self.config),
                                    clock=clock)  # digests and quiet-hours summaries (issue 16)
 
@@ -80,6 +82,10 @@ class Worker:
                 did = 0
             if did:
                 self.wake_outbox()
+                if self._webhooks_partial:
+                    # a part batch of webhooks: let the stream gather for a moment (each pass reads the request
+                    # tables whatever its size; back-to-back passes of a few webhooks took the CPU ingest needs)
+                    await idle(asyncio.Event(), stop, seconds=GATHER_S)
                 continue
             await idle(self._event, stop, seconds=interval)
 
@@ -261,6 +267,8 @@ class Worker:
         for source, limit, lease_s in (("github", GITHUB_BATCH, 15.0), ("ghjob", 5, 90.0)):
             async with self.store.unit() as u:
                 items = await u.inbox_claim(source=source, limit=limit, lease_s=lease_s)
+                if source == "github":
+                    self._webhooks_partial = 0 < len(items) < limit
                 # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each
                 # job): one read for the batch finds them, and they are done without a transaction each
                 updates = _parsed(items) if source == "github" else {}
