@@ -112,7 +112,8 @@ async def backend(name: str, make_db: Any, gens: tuple[Generator, Generator], pl
     try:
         async with make_db("a") as db:
             out["a"] = await bot_a(stack, db, gens, plan, tmp / f"{name}-a.log", scripts=scripts,
-                                   ingest_only=args.ingest_only)
+                                   ingest_only=args.ingest_only,
+                                   sustained=name == "sqlite" and plan.sustained_seconds > 0)
         if name == "postgres" and args.workers > 1:  # scale-out: the same ingest rows with N processes
             async with make_db("w") as db:
                 out["a_workers"] = await bot_a(stack, db, gens, plan, tmp / f"{name}-w.log", scripts=scripts,
@@ -127,7 +128,7 @@ async def backend(name: str, make_db: Any, gens: tuple[Generator, Generator], pl
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     plan = Plan(seconds=args.seconds, flood_seconds=args.flood_seconds,
-                total_events=max(10_000, int(100_000 * args.scale)))
+                total_events=max(10_000, int(100_000 * args.scale)), sustained_seconds=args.sustained_seconds)
     tmp = Path(tempfile.mkdtemp(prefix="chatops-bench-"))
     gens = (Generator().start(), Generator().start())
     scripts = Scripts(tmp / "wrk").write() if wrk.available() else None
@@ -139,7 +140,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "plan": {"wrk": wrk.available() is not None, "workers": args.workers,
-                 "seconds": plan.seconds, "flood_seconds": plan.flood_seconds, "total_events": plan.total_events,
+                 "seconds": plan.seconds, "flood_seconds": plan.flood_seconds,
+                 "sustained_seconds": plan.sustained_seconds, "total_events": plan.total_events,
                  "concurrency": CONCURRENCY, "scale": args.scale},
         "backends": {},
     }
@@ -172,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
     p.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG),
                    help="PostgreSQL DSN (a schema is created in it and dropped)")
+    p.add_argument("--sustained-seconds", type=float, default=30.0,
+                   help="SQLite: a wrk run this long per ingest kind, then the time to drain (0 = skip)")
     p.add_argument("--ingest-only", action="store_true", help="only the ceiling and the wrk ingest rows")
     p.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")),
                    help="PostgreSQL: also measure ingest with N bot processes (serve --workers N; 1 = skip)")

@@ -91,6 +91,9 @@ def _ingest_rows(add: Any, name: str, ingest: dict[str, Any], ceiling: dict[int,
     for key, r in ingest.items():
         if not isinstance(r, dict) or "rps" not in r:
             continue
+        if key.endswith("_sustained"):
+            _sustained_row(add, name, key.removesuffix("_sustained"), r)
+            continue
         kind, conns = key.rsplit("_c", 1)
         label = {"github": "GitHub webhook ingest", "events": "EventBridge ingest"}[kind]
         base = ceiling.get(int(conns), 0.0)
@@ -110,6 +113,21 @@ def _ingest_rows(add: Any, name: str, ingest: dict[str, Any], ceiling: dict[int,
                 share >= INGEST_SHARE and ok, r["rps"])
         else:
             add(f"{name}: {label}, wrk c={conns}", measured, "-", None, r["rps"])
+
+
+def _sustained_row(add: Any, name: str, kind: str, r: dict[str, Any]) -> None:
+    """Issue 17: after a run of ``seconds`` at the ingest rate, the worker's backlog drains within as long again."""
+    label = {"github": "GitHub webhooks", "events": "EventBridge events"}[kind]
+    drain = r.get("worker_drain_s")
+    rec = r.get("recorded", {})
+    bad = r["non_2xx"] + r["socket_errors"]
+    measured = (f"{r['rps']:.0f}/s answered for {r['seconds']:.0f} s ({r['fresh']} recorded), "
+                f"{r['cpu_s_per_1k']} CPU s/1k; backlog {r['backlog_at_end']} at the end, "
+                + (f"empty {drain} s later" if drain is not None else "NOT drained")
+                + ("" if rec.get("consistent") else ", INBOX MISMATCH") + (f" [non-2xx/errors: {bad}]" if bad else ""))
+    ok = drain is not None and drain <= r["seconds"] and bool(rec.get("consistent")) and not bad
+    add(f"{name}: {label} for {r['seconds']:.0f} s, then drain", measured,
+        f"backlog empty within {r['seconds']:.0f} s", ok, drain)
 
 
 def _errs(r: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ class Plan:
     flood_seconds: float = 10.0
     total_events: int = 100_000  # events sent to the second bot (storm included) before its RSS is read
     drain_timeout: float = 120.0
+    sustained_seconds: float = 30.0  # issue 17: a run this long at the ingest rate, then the backlog must drain
 
 
 @dataclass
@@ -66,8 +67,8 @@ async def _phase(name: str, coro: Any) -> dict[str, Any]:
     return out
 
 
-async def wrk_ingest(url: str, db: Database, scripts: Scripts, plan: Plan, *, pids: list[int]
-                     ) -> dict[str, Any]:
+async def wrk_ingest(url: str, db: Database, scripts: Scripts, plan: Plan, *, pids: list[int],
+                     sustained: bool = False) -> dict[str, Any]:
     """GitHub and EventBridge ingest with wrk at each connection count; after each run the inbox rows are
     counted (every "recorded" answer must be a row) and the workers' backlog is timed until it drains."""
     out: dict[str, Any] = {}
@@ -91,11 +92,33 @@ async def wrk_ingest(url: str, db: Database, scripts: Scripts, plan: Plan, *, pi
             total = time.monotonic() - t0
             r["drained_rps"] = round(r["fresh"] / total, 1) if drain is not None else None
             out[name] = r
+    if sustained:
+        for kind, source in (("events", "security"), ("github", "github")):
+            out[f"{kind}_sustained"] = await _sustained(url, db, scripts, plan, kind=kind, source=source, pids=pids)
     return out
 
 
+async def _sustained(url: str, db: Database, scripts: Scripts, plan: Plan, *, kind: str, source: str,
+                     pids: list[int]) -> dict[str, Any]:
+    """wrk c=16 for ``plan.sustained_seconds`` (closed loop: as fast as the bot answers), then the time until
+    the worker's backlog is empty. Issue 17: it must drain within as long again as the run."""
+    log.info("phase sustained ingest %s for %.0f s (wrk)", kind, plan.sustained_seconds)
+    before = await db.probe.inbox(source)
+    r = await wrk.run(url, script=scripts.script(kind, prefix=f"{kind}-sustained-{time.time_ns()}"),
+                      connections=16, seconds=plan.sustained_seconds, pids=pids)
+    r["backlog_at_end"] = await db.probe.inbox(source, "pending")
+    r["worker_drain_s"] = await db.probe.wait_drained(source, timeout=max(plan.drain_timeout,
+                                                                          2 * plan.sustained_seconds))
+    rows = await db.probe.inbox(source) - before
+    r["recorded"] = {"inbox_rows_added": rows, "answered_recorded": r["fresh"],
+                     "consistent": r["fresh"] <= rows <= r["fresh"] + 16}
+    r["seconds"] = plan.sustained_seconds
+    return r
+
+
 async def bot_a(stack: Stack, db: Database, gens: tuple[Generator, Generator], plan: Plan, logs: Path,
-                *, scripts: Scripts | None = None, workers: int = 1, ingest_only: bool = False) -> dict[str, Any]:
+                *, scripts: Scripts | None = None, workers: int = 1, ingest_only: bool = False,
+                sustained: bool = False) -> dict[str, Any]:
     """Ingest, acks, acks during a flood. One bot (``workers`` processes), phases in sequence."""
     gen, gen2 = gens
     bot = await _bot({**stack.env, "CHATOPS_WORKERS": str(workers)}, db, logs)
@@ -105,7 +128,8 @@ async def bot_a(stack: Stack, db: Database, gens: tuple[Generator, Generator], p
     out: dict[str, Any] = {"pid": bot.proc.pid if bot.proc else None, "workers": workers}
     try:
         if scripts is not None:
-            out["ingest"] = await _phase("ingest (wrk)", wrk_ingest(bot.url, db, scripts, plan, pids=bot.pids()))
+            out["ingest"] = await _phase("ingest (wrk)", wrk_ingest(bot.url, db, scripts, plan, pids=bot.pids(),
+                                                                     sustained=sustained))
         else:
             log.warning("NOTICE: wrk is not installed: the ingest rows are skipped (make bench installs it as root)")
         if ingest_only:

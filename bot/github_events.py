@@ -47,18 +47,31 @@ _ROLLBACK_TITLE = re.compile(r"^rollback (?P<service>\S+) in (?P<env>\S+) to (?P
 _DEPLOY_TITLE = re.compile(r"^deploy (?P<service>\S+) to (?P<env>\S+)")  # the shipped workflows' run-name
 
 
+_JOB_WAITING = {"queued", "waiting", "pending", "requested"}
+
+
+def _job_rank(state: str) -> int:
+    """Waiting, then running, then finished (any conclusion): a job only moves forward within one attempt."""
+    return 0 if state in _JOB_WAITING else 1 if state == "in_progress" else 2
+
+
 def _merged_jobs(r: DeployRequest, up: RunUpdate) -> tuple[tuple[str, ...], ...]:
+    """The card's jobs with ``up``'s: a job event of the request's attempt never takes a job back (GitHub
+    redelivers, and does not promise order); one of a newer attempt (a re-run) replaces what was there."""
     jobs = {j[0]: tuple(j) for j in r.jobs}
     for j in up.jobs:
-        jobs[j[0]] = tuple(j)
+        old = jobs.get(j[0])
+        if old is None or up.attempt > r.attempt or _job_rank(j[1]) >= _job_rank(old[1]):
+            jobs[j[0]] = tuple(j)
     return tuple(jobs.values())
 
 
 def unchanged(r: DeployRequest, up: RunUpdate) -> bool:
     """True when applying ``up`` to ``r`` (the request already bound to its run) would change nothing: the
     state, attempt, link and jobs are already what ``up`` says, or ``up`` cannot move ``r`` any more. Mirrors
-    ``GitHubEvents._run`` (a repeat of the last state is the common webhook: redeliveries, in_progress for
-    each job); tests/unit/test_github_unchanged.py checks the two agree."""
+    ``GitHubEvents._run``, which writes only what changes, written apart from it so that a test can hold one
+    against the other (tests/unit/test_github_unchanged.py). A repeat of the last state is the common webhook:
+    redeliveries, in_progress again for each job."""
     if up.status == "job":
         return _merged_jobs(r, up) == tuple(tuple(j) for j in r.jobs)
     if up.status == "completed":
@@ -191,10 +204,11 @@ class GitHubEvents:
                                          event=up.event, repository=up.repository)
                 if r is None:
                     return  # not a configured service's workflow
-            if unchanged(r, up):
-                return  # a redelivery, or an event that changes nothing on the card: no write, no card
             if up.status == "job":
-                await u.update_request(r.id, jobs=_merged_jobs(r, up))
+                jobs = _merged_jobs(r, up)
+                if jobs == tuple(tuple(j) for j in r.jobs):
+                    return  # a redelivery, or a job event that changes nothing on the card: no write, no card
+                await u.update_request(r.id, jobs=jobs)
                 new = await u.get_request(r.id)
             elif up.status == "completed":
                 new = await self._completed(u, r, up)
@@ -204,8 +218,10 @@ class GitHubEvents:
                 if up.attempt > r.attempt:  # a re-run of a finished run
                     froms += _RERUNNABLE
                 to = RequestState.RUNNING if up.status == "in_progress" else RequestState.DISPATCHED
-                new = await u.transition(r.id, from_states=froms, to=to, run_url=up.html_url or r.run_url,
-                                         attempt=max(up.attempt, r.attempt))
+                run_url, attempt = up.html_url or r.run_url, max(up.attempt, r.attempt)
+                if r.state is to and attempt == r.attempt and run_url == r.run_url:
+                    return  # already so (a redelivery, or in_progress again for another job): no write, no card
+                new = await u.transition(r.id, from_states=froms, to=to, run_url=run_url, attempt=attempt)
             else:
                 new = None
             if new:

@@ -91,7 +91,7 @@ class RateLimitAcceptErrors(logging.Filter):
 
 
 # libraries that log request URLs or SQL parameters at DEBUG (response_url, webhook URLs, tokens)
-_CHATTY = ("aiosqlite", "asyncpg", "slack_sdk", "slack_bolt", "urllib3", "github", "botocore", "msal",
+_CHATTY = ("asyncpg", "slack_sdk", "slack_bolt", "urllib3", "github", "botocore", "msal",
            "microsoft_agents")
 
 

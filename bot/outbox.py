@@ -21,7 +21,7 @@ from bot.store.store import Store
 from bot.tasks import idle
 
 log = logging.getLogger(__name__)
-QUIET_GAP_S = 0.05  # after a pass with nothing to send, the next pass waits at least this long
+QUIET_GAP_S = 0.05  # after a pass that could send none of what waits, the next pass waits at least this long
 
 
 class Outbox:
@@ -35,6 +35,7 @@ class Outbox:
         self.lease_s = lease_s
         self._next_ok: dict[Destination, float] = {}
         self._progress = 0  # work done without a send: the loop goes on at once
+        self._held_back = False  # the last pass found messages waiting and could send none of them
         self._event = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -54,9 +55,10 @@ class Outbox:
                 continue
             began = time.monotonic()
             await idle(self._event, stop, seconds=poll)
-            # nothing was due: a wake right away (the worker wakes us after each of its passes) waits a little,
-            # so a backlog held back by rate limits is not re-read hundreds of times a second
-            rest = QUIET_GAP_S - (time.monotonic() - began)
+            # messages were waiting but none could go (channel rate limits): a wake right away (the worker wakes
+            # us after each of its passes) waits a little, so that backlog is not re-read hundreds of times a
+            # second; an outbox that had nothing waiting answers a wake at once
+            rest = QUIET_GAP_S - (time.monotonic() - began) if self._held_back else 0.0
             if rest > 0 and not stop.is_set():
                 await asyncio.sleep(rest)
 
@@ -65,6 +67,7 @@ class Outbox:
         concurrently, one channel's heads in order); rounds repeat until nothing more is due.
         Returns the number of messages sent."""
         sent = 0
+        self._held_back = False
         for _ in range(rounds):
             if self._stop.is_set():
                 break
@@ -79,6 +82,7 @@ class Outbox:
             n = sum(await asyncio.gather(*(self._channel_run(d, ms) for d, ms in channels.items())))
             sent += n
             if not n and self._progress == before:
+                self._held_back = True
                 break
         return sent
 

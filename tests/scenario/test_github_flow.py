@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -247,3 +248,36 @@ async def test_a_rollback_run_started_in_github_gets_a_rollback_card(stack: Stac
                                in message_text(m) for m in stack.card_messages("C0DEPLOYS")), what="rollback card")
     card = next(m for m in stack.card_messages("C0DEPLOYS") if f"/runs/{run.id}" in message_text(m))
     assert "*Requested by*\nsre" in message_text(card)
+
+
+async def test_repeated_webhooks_change_nothing_and_post_nothing(stack: Stack) -> None:
+    """GitHub redelivers, and sends in_progress again for each job: a webhook that repeats what the card
+    already shows is done without a write and without a chat call (the worker reads the batch's runs once)."""
+    run = await stack.github.start_run("web-ci.yml", "main", event="push", actor="dev-gh")
+    await wait_for(lambda: any("succeeded" in message_text(m) and f"/runs/{run.id}" in message_text(m)
+                               for m in stack.card_messages("C0DEPLOYS")), what="external run card")
+    await stack.github.wait_idle()
+    await _github_inbox_done(stack)
+    await asyncio.sleep(1.5)  # past the outbox's channel interval: every card update has gone out
+    sql = f"SELECT state, updated_at, attempt, jobs FROM requests WHERE run_id = {run.id}"
+    before, calls = await rows(stack, sql), len(stack.slack.calls)
+    repeats = [d for d in stack.github.deliveries if d.event in ("workflow_run", "workflow_job")
+               and (d.payload.get("workflow_run") or d.payload.get("workflow_job") or {}).get(
+                   "id" if d.event == "workflow_run" else "run_id") == run.id]
+    assert {d.payload["action"] for d in repeats if d.event == "workflow_run"} >= {"in_progress", "completed"}
+    for d in repeats:  # the same payloads again, under new delivery ids
+        assert (await stack.github.send_webhook(d.event, d.payload)).status == 202
+    await _github_inbox_done(stack)
+    await asyncio.sleep(1.5)  # a card update, had there been one, would have gone out by now
+    assert before[0]["state"] == "succeeded"
+    assert await rows(stack, sql) == before
+    assert [(c.method, c.args.get("text")) for c in stack.slack.calls[calls:]] == []
+
+
+async def _github_inbox_done(stack: Stack, within: float = 10.0) -> None:
+    async def pending() -> int:
+        return len(await rows(stack, "SELECT id FROM inbox WHERE source = 'github' AND state = 'pending'"))
+    deadline = time.monotonic() + within
+    while await pending() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await pending() == 0

@@ -1,0 +1,83 @@
+"""``unchanged(r, up)`` lets the worker skip a webhook without a transaction. It must say True exactly when
+applying the update (``GitHubEvents._run``, against a real store) would write nothing and queue nothing.
+Checked over every request state x attempt x update kind x attempt x link x job state."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.config import load_config
+from bot.domain import DeployRequest, Platform, RequestKind, RequestState, RunUpdate
+from bot.github_events import GitHubEvents, unchanged
+from bot.pipeline import Pipeline
+from bot.repos import GitHubRepos
+from bot.store.store import Store
+from sandbox.paths import ROOT
+from sandbox.stack import EXAMPLE_CONFIG
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+URL = "https://github.com/acme/platform/actions/runs/{}"
+JOBS = [(), (("build", "in_progress", ""),), (("build", "success", ""),), (("build", "queued", ""),)]
+
+
+def _request(run_id: int, state: RequestState, attempt: int, jobs: tuple[tuple[str, ...], ...]) -> DeployRequest:
+    return DeployRequest(id=f"r-{run_id:08d}"[-10:], kind=RequestKind.DEPLOY, service="api", environment="dev",
+                         ref="main", requester="dev", requester_platform=Platform.GITHUB, requester_id="dev-gh",
+                         channel="", state=state, created_at=T0, workflow="api-ci.yml", run_id=run_id,
+                         run_url=URL.format(run_id), jobs=jobs, attempt=attempt)
+
+
+def _updates(run_id: int) -> list[RunUpdate]:
+    out = []
+    for status, attempt, link in itertools.product(
+            ("requested", "queued", "in_progress", "completed", "waiting"), (1, 2), ("same", "other", "")):
+        url = {"same": URL.format(run_id), "other": URL.format(run_id) + "/attempts/2", "": ""}[link]
+        out.append(RunUpdate(run_id=run_id, workflow="api-ci.yml", status=status,
+                             conclusion="success" if status == "completed" else "", html_url=url,
+                             head_sha="a" * 40, head_branch="main", title="", attempt=attempt))
+    for job, attempt in itertools.product(JOBS[1:], (1, 2)):
+        out.append(RunUpdate(run_id=run_id, workflow="api-ci.yml", status="job", conclusion="", html_url="",
+                             head_sha="a" * 40, head_branch="main", title="", jobs=job, attempt=attempt))
+    return out
+
+
+async def _snapshot(store: Store, run_id: int) -> tuple[Any, ...]:
+    async with store.unit() as u:
+        row = await u.c.fetchrow("SELECT state, attempt, run_url, jobs, updated_at, detail FROM requests "
+                                 "WHERE run_id = ?", run_id)
+        queued = await u.c.fetchrow("SELECT COUNT(*) AS n FROM outbox")
+    assert row is not None and queued is not None
+    return tuple(row.values()), queued["n"]
+
+
+async def test_unchanged_says_true_exactly_when_applying_changes_nothing(tmp_path: Any) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+    config = load_config(EXAMPLE_CONFIG, env={"TEAMS_OPS_WEBHOOK_URL": "http://127.0.0.1:9/teams/ops"})
+    pipeline = Pipeline(config=config, store=store, clock=lambda: T0)
+    repos = GitHubRepos(env={"GITHUB_TOKEN": "unused"}, base_url="http://127.0.0.1:9", repositories=lambda: config.repositories)
+    events = GitHubEvents(pipeline=pipeline, github=repos, clock=lambda: T0)
+    run_id, seen = 1000, {True: 0, False: 0}
+    try:
+        for state, attempt, jobs in itertools.product(RequestState, (1, 2), JOBS):
+            for up in _updates(0):
+                run_id += 1
+                r = _request(run_id, state, attempt, jobs)
+                up = RunUpdate(**{**{f: getattr(up, f) for f in up.__slots__}, "run_id": run_id,
+                                  "html_url": up.html_url and up.html_url.replace("/runs/0", f"/runs/{run_id}")})
+                async with store.unit() as u:
+                    await u.insert_request(r)
+                before = await _snapshot(store, run_id)
+                said = unchanged(r, up)
+                await events.apply(up)
+                after = await _snapshot(store, run_id)
+                assert said == (after == before), (state, attempt, jobs, up)
+                seen[said] += 1
+    finally:
+        await store.close()
+    assert seen[True] > 100 and seen[False] > 100  # both answers were exercised
+
+
+def test_the_example_config_is_the_repository_one() -> None:
+    assert EXAMPLE_CONFIG.is_relative_to(ROOT)
