@@ -278,6 +278,6 @@ async def _github_inbox_done(stack: Stack, within: float = 10.0) -> None:
     async def pending() -> int:
         return len(await rows(stack, "SELECT id FROM inbox WHERE source = 'github' AND state = 'pending'"))
     deadline = time.monotonic() + within
-    while await pending() and time.monotonic() < deadline:
+    while await pending() and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the database
         await asyncio.sleep(0.05)
     assert await pending() == 0

@@ -56,7 +56,8 @@ async def test_unchanged_says_true_exactly_when_applying_changes_nothing(tmp_pat
     store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
     config = load_config(EXAMPLE_CONFIG, env={"TEAMS_OPS_WEBHOOK_URL": "http://127.0.0.1:9/teams/ops"})
     pipeline = Pipeline(config=config, store=store, clock=lambda: T0)
-    repos = GitHubRepos(env={"GITHUB_TOKEN": "unused"}, base_url="http://127.0.0.1:9", repositories=lambda: config.repositories)
+    repos = GitHubRepos(env={"GITHUB_TOKEN": "unused"}, base_url="http://127.0.0.1:9",
+                        repositories=lambda: config.repositories)
     events = GitHubEvents(pipeline=pipeline, github=repos, clock=lambda: T0)
     run_id, seen = 1000, {True: 0, False: 0}
     try:
