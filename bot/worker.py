@@ -119,8 +119,11 @@ class Worker:
         if self._pruned_at and (now - self._pruned_at).total_seconds() < 3600:
             return
         self._pruned_at = now
-        async with self.store.unit() as u:
-            removed = await u.prune(older_than_s=self.retention_s)
+        removed, more = 0, True
+        while more:  # short transactions: the loop and the other writers go on between them
+            async with self.store.unit() as u:
+                n, more = await u.prune(older_than_s=self.retention_s)
+            removed += n
         if removed:
             log.info("pruned %d finished rows older than %d days", removed, self.retention_s // 86400)
 

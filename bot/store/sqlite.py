@@ -93,7 +93,8 @@ class SqliteDatabase:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+            # the group commit writes one statement text per batch size: room for them and everything else
+            conn = sqlite3.connect(path, isolation_level=None, timeout=0, cached_statements=1024)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout=0")  # never wait inside SQLite: _retry_busy waits on the loop
             await _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
@@ -143,6 +144,9 @@ class SqliteDatabase:
                         self._conn.execute("ROLLBACK")
                     raise
                 self._committed()
+        # statements do not suspend: a loop of transactions (a worker's batch) would hold the event loop until
+        # its end; each transaction ends with one turn of the loop so requests interleave with it
+        await asyncio.sleep(0)
 
     async def statement(self, sql: str, *args: Any) -> list[Row]:
         """Run one statement in its own (implicit) transaction and return its rows, committed before it

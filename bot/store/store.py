@@ -275,16 +275,21 @@ class Unit(OutboxOps):
                 f"WHERE id IN ({', '.join('?' * len(chunk))})", *chunk,
             )
 
-    async def prune(self, *, older_than_s: float) -> int:
+    async def prune(self, *, older_than_s: float, limit: int = 2000) -> tuple[int, bool]:
         """Delete delivered/processed bookkeeping older than the retention window: finished inbox items,
         sent or superseded outbox rows and old idempotency keys. Requests, approvals, audit and security
-        events are kept (they are the record)."""
+        events are kept (they are the record). At most ``limit`` rows per table: returns (rows deleted, more
+        may be left), so a large backlog is removed in short transactions."""
         cutoff = time.time() - older_than_s
-        n = await self.c.execute("DELETE FROM inbox WHERE state <> 'pending' AND received_at < ?", cutoff)
-        n += await self.c.execute(
-            "DELETE FROM outbox WHERE state IN ('sent', 'superseded', 'failed') AND created_at < ?", cutoff)
-        n += await self.c.execute("DELETE FROM idempotency WHERE at < ?", cutoff)
-        return n
+        counts = [
+            await self.c.execute("DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE state <> 'pending' "
+                                 "AND received_at < ? LIMIT ?)", cutoff, limit),
+            await self.c.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state IN "
+                                 "('sent', 'superseded', 'failed') AND created_at < ? LIMIT ?)", cutoff, limit),
+            await self.c.execute("DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency WHERE at < ? "
+                                 "LIMIT ?)", cutoff, limit),
+        ]
+        return sum(counts), max(counts) >= limit
 
     async def inbox_counts(self) -> dict[str, int]:
         rows = await self.c.fetch("SELECT source || ':' || state AS k, COUNT(*) AS n FROM inbox GROUP BY source, state")

@@ -742,8 +742,16 @@ async def test_prune_drops_only_finished_bookkeeping_past_retention(store: Store
         await u.c.execute("UPDATE inbox SET state = 'done' WHERE key = 'old-done'")
         await u.audit(AuditEntry(datetime(2000, 1, 1, tzinfo=UTC), "a", "deploy", "t", "c", "ok"))
         await u.enqueue(msg("new-sent", card_key="c", channel="C0THIRD"))
-        assert await u.prune(older_than_s=86400) == 3
+        assert await u.prune(older_than_s=86400) == (3, False)
         assert [r["key"] for r in await u.c.fetch("SELECT key FROM outbox ORDER BY id")] == ["old-pending",
                                                                                             "new-sent"]
         assert [r["key"] for r in await u.c.fetch("SELECT key FROM inbox")] == ["old-pending"]
         assert len(await u.audit_log()) == 1  # the audit log is the record: never pruned
+    async with store.unit() as u:  # a large backlog goes in bounded transactions
+        for i in range(5):
+            await u.inbox_add(source="github", key=f"bulk-{i}", kind="k", body="{}")
+        await u.c.execute("UPDATE inbox SET received_at = 0, state = 'done' WHERE key LIKE 'bulk-%'")
+        assert await u.prune(older_than_s=86400, limit=2) == (2, True)
+        assert await u.prune(older_than_s=86400, limit=2) == (2, True)
+        assert await u.prune(older_than_s=86400, limit=2) == (1, False)
+        assert [r["key"] for r in await u.c.fetch("SELECT key FROM inbox")] == ["old-pending"]
