@@ -57,8 +57,11 @@ def _job_rank(state: str) -> int:
 
 def _merged_jobs(r: DeployRequest, up: RunUpdate) -> tuple[tuple[str, ...], ...]:
     """The card's jobs with ``up``'s: a job event of the request's attempt never takes a job back (GitHub
-    redelivers, and does not promise order); one of a newer attempt (a re-run) replaces what was there."""
+    redelivers, and does not promise order); one of an older attempt is dropped; one of a newer attempt (a
+    re-run whose run event has not arrived yet) replaces what was there."""
     jobs = {j[0]: tuple(j) for j in r.jobs}
+    if up.attempt < r.attempt:
+        return tuple(jobs.values())
     for j in up.jobs:
         old = jobs.get(j[0])
         if old is None or up.attempt > r.attempt or _job_rank(j[1]) >= _job_rank(old[1]):
@@ -221,7 +224,10 @@ class GitHubEvents:
                 run_url, attempt = up.html_url or r.run_url, max(up.attempt, r.attempt)
                 if r.state is to and attempt == r.attempt and run_url == r.run_url:
                     return  # already so (a redelivery, or in_progress again for another job): no write, no card
-                new = await u.transition(r.id, from_states=froms, to=to, run_url=run_url, attempt=attempt)
+                # a re-run starts its jobs afresh: the last attempt's lines (a failure) would hide it otherwise
+                jobs = () if attempt > r.attempt else r.jobs
+                new = await u.transition(r.id, from_states=froms, to=to, run_url=run_url, attempt=attempt,
+                                         jobs=jobs)
             else:
                 new = None
             if new:

@@ -27,7 +27,7 @@ from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, github_update
 from bot.previews import Changes
 from bot.repos import GitHubRepos
 from bot.store.delivery_ops import save_changes
-from bot.store.store import Store
+from bot.store.store import Store, Unit
 from bot.tasks import idle
 
 log = logging.getLogger(__name__)
@@ -261,35 +261,49 @@ class Worker:
                 await enqueue_card(u, self.config, new)
         return 1
 
+    @staticmethod
+    async def _repeats(u: Unit, items: list[dict[str, Any]], updates: dict[int, GitHubUpdate]) -> set[int]:
+        """The inbox ids of the webhooks that would change nothing, judged in order against one read of their
+        runs' requests: a workflow-run update that ``unchanged`` says repeats its request, before any item of
+        the same run that is applied (an item applied first could change what the later ones find)."""
+        runs = {up.run_id for up in updates.values() if isinstance(up, RunUpdate)}
+        known = await u.requests_by_runs(runs) if runs else {}
+        skipped: set[int] = set()
+        for item in items:
+            up = updates.get(int(item["id"]))
+            run_id = getattr(up, "run_id", None)
+            r = known.get(run_id) if isinstance(run_id, int) else None
+            if isinstance(up, RunUpdate) and r is not None and unchanged(r, up):
+                skipped.add(int(item["id"]))
+            elif isinstance(run_id, int):
+                known.pop(run_id, None)  # this item is applied: the run's later items are judged when applied
+        return skipped
+
     async def _apply_github(self) -> int:
         """Drain recorded webhooks and queued GitHub jobs; a failing item is retried, then parked.
         Outcomes are written back in one transaction per batch (applying is idempotent: conditional writes)."""
         done = 0
-        # Leases bound how long a crashed process holds items back: webhooks are database work (small batch,
-        # short lease); GitHub jobs make API calls with a 15 s timeout each (fewer items, longer lease).
-        for source, limit, lease_s in (("github", GITHUB_BATCH, 15.0), ("ghjob", 5, 90.0)):
+        # Leases bound how long a crashed process holds items back: webhooks are mostly database work, but a
+        # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those;
+        # GitHub jobs make API calls with a 15 s timeout each (fewer items, longer lease).
+        for source, limit, lease_s in (("github", GITHUB_BATCH, 60.0), ("ghjob", 5, 90.0)):
             async with self.store.unit() as u:
                 items = await u.inbox_claim(source=source, limit=limit, lease_s=lease_s)
+                updates = _parsed(items) if source == "github" else {}
                 if source == "github":
                     self._webhooks_partial = 0 < len(items) < limit
-                # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each
-                # job): one read for the batch finds them, and they are done without a transaction each
-                updates = _parsed(items) if source == "github" else {}
-                runs = {up.run_id for up in updates.values() if isinstance(up, RunUpdate)}
-                known = await u.requests_by_runs(runs) if runs else {}
+                    # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each
+                    # job): one read finds them, and they are done in this transaction, against what it read
+                    skipped = await self._repeats(u, items, updates)
+                    await u.inbox_done_many(sorted(skipped))
+                    items = [i for i in items if int(i["id"]) not in skipped]
+                    done += len(skipped)
             outcomes: list[tuple[int, str, str]] = []
             for item in items:
                 state, error = "done", ""
                 try:
                     if source == "github":
-                        update = updates.get(int(item["id"])) or github_update_from_json(item["body"])
-                        if isinstance(update, RunUpdate):
-                            r = known.get(update.run_id)
-                            if r is not None and unchanged(r, update):
-                                outcomes.append((int(item["id"]), state, error))
-                                continue
-                            known.pop(update.run_id, None)  # applied below: later items of this run read afresh
-                        await self.events.apply(update)
+                        await self.events.apply(updates.get(int(item["id"])) or github_update_from_json(item["body"]))
                     else:
                         await self.events.run_job(json.loads(item["body"]))
                 except GitHubError as exc:

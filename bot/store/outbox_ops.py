@@ -42,14 +42,14 @@ class OutboxOps:
             got = await self.c.fetchrow("SELECT pg_try_advisory_xact_lock(4243) AS ok")
             if not got or not got["ok"]:
                 return []
-        # lanes: a channel's messages (per priority), and each card's thread posts; both halves read the
-        # outbox_lanes index only (migration 0009)
+        # lanes: a channel's messages (per priority; a post without a card is one of them), and each card's
+        # thread posts; both halves read the outbox_lanes index only (migration 0009)
         heads = await self.c.fetch(
             "SELECT o.id, o.key, o.platform, o.address, o.user_id, o.op, o.card_key, o.payload, o.attempts, "
             "o.next_at, o.lease_until FROM outbox o JOIN ("
-            "SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' AND op <> 'post' "
+            "SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' AND (op <> 'post' OR card_key = '') "
             "GROUP BY platform, address, priority UNION ALL "
-            "SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' AND op = 'post' "
+            "SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' AND op = 'post' AND card_key <> '' "
             "GROUP BY platform, address, priority, card_key) h ON o.id = h.id ORDER BY o.priority DESC, o.id"
         )
         chosen: list[Row] = []

@@ -37,8 +37,10 @@ CHECKPOINT_INTERVAL_S = 1.0
 
 
 def _busy(exc: sqlite3.Error) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", 0) & 0xFF in (
-        sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    """Another connection holds the lock (waiting can clear it; SQLITE_LOCKED, a conflict inside this
+    connection, cannot)."""
+    return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", 0) & 0xFF == \
+        sqlite3.SQLITE_BUSY
 
 
 async def _retry_busy(call: Callable[[], T]) -> T:
@@ -97,7 +99,11 @@ class SqliteDatabase:
             conn = sqlite3.connect(path, isolation_level=None, timeout=0, cached_statements=1024)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout=0")  # never wait inside SQLite: _retry_busy waits on the loop
-            await _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            mode = (await _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone()))[0]
+            if mode != ("memory" if path == ":memory:" else "wal"):  # e.g. a network filesystem: no shared memory
+                conn.close()
+                raise StoreError(f"SQLite could not use WAL on {path} (journal mode {mode}): keep the database on "
+                                 "a local disk, or use PostgreSQL (DATABASE_URL=postgresql://...)")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a thread (_checkpoint_loop)
@@ -113,18 +119,18 @@ class SqliteDatabase:
 
     async def _checkpoint_loop(self) -> None:
         """Checkpoint from a second connection in a thread while commits keep coming; stop when they stop."""
-        side = await asyncio.to_thread(_checkpoint_connection, self._path)
-        try:
-            while self._dirty and not self._closing.is_set():
-                self._dirty = False
-                await asyncio.to_thread(_checkpoint, side, "PASSIVE")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), CHECKPOINT_INTERVAL_S)
-        finally:
-            side.close()
+        while self._dirty and not self._closing.is_set():
+            self._dirty = False
+            await asyncio.to_thread(_checkpoint, self._path)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), CHECKPOINT_INTERVAL_S)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteConn]:
+        # statements do not suspend: a loop of transactions (a worker's batch) would hold the event loop until
+        # its end; each transaction starts with one turn of the loop, so requests interleave with such a loop
+        # (before the lock and the BEGIN: a cancellation here has done nothing)
+        await asyncio.sleep(0)
         async with self._lock:
             try:
                 await _retry_busy(lambda: self._conn.execute("BEGIN IMMEDIATE"))
@@ -138,15 +144,12 @@ class SqliteDatabase:
                 raise
             else:
                 try:
-                    self._conn.execute("COMMIT")
+                    await _retry_busy(lambda: self._conn.execute("COMMIT"))
                 except BaseException:
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
                 self._committed()
-        # statements do not suspend: a loop of transactions (a worker's batch) would hold the event loop until
-        # its end; each transaction ends with one turn of the loop so requests interleave with it
-        await asyncio.sleep(0)
 
     async def statement(self, sql: str, *args: Any) -> list[Row]:
         """Run one statement in its own (implicit) transaction and return its rows, committed before it
@@ -164,22 +167,22 @@ class SqliteDatabase:
         if self._checkpointer is not None:
             with contextlib.suppress(Exception):
                 await self._checkpointer  # at most the checkpoint under way
-        if self._path != ":memory:":
-            with contextlib.suppress(sqlite3.Error):  # leave a small WAL behind: the next open starts fast
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._conn.close()
+        async with self._lock:  # after the transaction under way, if any
+            if self._path != ":memory:":  # leave an empty WAL behind (in a thread: it copies and syncs)
+                await asyncio.to_thread(_checkpoint, self._path, "TRUNCATE")
+            self._conn.close()
 
 
-def _checkpoint_connection(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout=0")
-    return conn
-
-
-def _checkpoint(conn: sqlite3.Connection, mode: str) -> None:
+def _checkpoint(path: str, mode: str = "PASSIVE") -> None:
+    """One checkpoint from its own short-lived connection, all in the calling (worker) thread. PASSIVE never
+    waits for the writer or readers; a failure is logged and the next round tries again."""
     try:
-        busy, frames, moved = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-    except sqlite3.Error as exc:  # another process checkpoints or holds a lock: the next round tries again
-        log.debug("wal checkpoint skipped: %s", exc)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            busy, frames, moved = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        log.warning("sqlite wal checkpoint (%s) failed: %s", mode.lower(), exc)
         return
     log.debug("wal checkpoint: busy=%s frames=%s moved=%s", busy, frames, moved)

@@ -60,7 +60,13 @@ def test_the_hot_events_have_published_samples() -> None:
 
 def test_refusals_are_the_same() -> None:
     for body in (b"\xff", b"{not json", b"[" * 3000 + b"]" * 3000, b"[]", b'{"workflow_run": NaN}',
-                 b'{"workflow_run": {"id": "\\ud800"}}', b"\xef\xbb\xbf{}", b'{"workflow_run": 5}'):
+                 b'{"workflow_run": {"id": "\\ud800"}}', b"\xef\xbb\xbf{}", b'{"workflow_run": 5}',
+                 # what the schema skips is checked too: bad UTF-8, control characters, bad escapes, bad numbers
+                 b'{"skipped": "\xff", "action": "x"}', b'{"\xff": 1}', b'{"skipped": "\xc0\x80"}',
+                 b'{"skipped": "\xe2\x82"}', b'{"skipped": "\xf4\x90\x80\x80"}', b'{"skipped": "a\x01b"}',
+                 b'{"skipped": "\\x41"}', b'{"skipped": 01}', b'{"skipped": 1.}', b'{"skipped": [1,]}',
+                 b'{"skipped": {"a": 1,}}', b'{"a": 1} trailing', b'{"skipped": "\\udc00"}',
+                 "{\"skipped\": \"\u00e9\", \"action\": \"x\"}".encode()):
         for event in ("workflow_run", "workflow_job", "ping", "push"):
             fast, whole = _both(event, body)
             assert fast == whole, (event, body)

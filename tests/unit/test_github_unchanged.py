@@ -82,3 +82,43 @@ async def test_unchanged_says_true_exactly_when_applying_changes_nothing(tmp_pat
 
 def test_the_example_config_is_the_repository_one() -> None:
     assert EXAMPLE_CONFIG.is_relative_to(ROOT)
+
+
+async def test_a_rerun_starts_its_job_lines_afresh_and_ignores_the_last_attempts(tmp_path: Any) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+    config = load_config(EXAMPLE_CONFIG, env={"TEAMS_OPS_WEBHOOK_URL": "http://127.0.0.1:9/teams/ops"})
+    pipeline = Pipeline(config=config, store=store, clock=lambda: T0)
+    repos = GitHubRepos(env={"GITHUB_TOKEN": "unused"}, base_url="http://127.0.0.1:9",
+                        repositories=lambda: config.repositories)
+    events = GitHubEvents(pipeline=pipeline, github=repos, clock=lambda: T0)
+
+    def run(status: str, attempt: int) -> RunUpdate:
+        return RunUpdate(run_id=77, workflow="api-ci.yml", status=status, conclusion="", html_url=URL.format(77),
+                         head_sha="a" * 40, head_branch="main", title="", attempt=attempt)
+
+    def job(state: str, attempt: int) -> RunUpdate:
+        return RunUpdate(run_id=77, workflow="api-ci.yml", status="job", conclusion="", html_url="",
+                         head_sha="a" * 40, head_branch="main", title="", jobs=(("deploy", state, ""),),
+                         attempt=attempt)
+
+    async def card() -> tuple[str, int, tuple[tuple[str, ...], ...]]:
+        async with store.unit() as u:
+            r = await u.request_by_run(77)
+        assert r is not None
+        return r.state.value, r.attempt, r.jobs
+
+    try:
+        async with store.unit() as u:
+            await u.insert_request(_request(77, RequestState.FAILED, 1, (("deploy", "failure", "migrate"),)))
+        await events.apply(run("requested", 2))
+        assert await card() == ("dispatched", 2, ())
+        await events.apply(job("queued", 2))
+        assert await card() == ("dispatched", 2, (("deploy", "queued", ""),))
+        await events.apply(job("failure", 1))  # a late event of the first attempt changes nothing
+        assert await card() == ("dispatched", 2, (("deploy", "queued", ""),))
+        await events.apply(run("in_progress", 2))
+        await events.apply(job("in_progress", 2))
+        await events.apply(job("queued", 2))  # redelivered: a job does not go back
+        assert await card() == ("running", 2, (("deploy", "in_progress", ""),))
+    finally:
+        await store.close()

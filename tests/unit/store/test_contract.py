@@ -421,6 +421,22 @@ async def test_outbox_due_keeps_each_channel_in_order(store: Store) -> None:
         assert await u.outbox_due(limit=10, lease_s=60) == []  # a0 retries later: a1 must not overtake it
 
 
+async def test_a_post_without_a_card_waits_in_its_channel_lane(store: Store) -> None:
+    """A digest (a post with no card) queued behind a card that waits for a retry does not overtake it; a
+    post in a card's thread is a lane of its own."""
+    async with store.unit() as u:
+        await u.enqueue(msg("card", card_key="c1", channel="C0A"))
+        await u.enqueue(msg("digest", card_key="", channel="C0A", op=Op.POST))
+        await u.enqueue(msg("thread", card_key="c1", channel="C0A", op=Op.POST))
+    async with store.unit() as u:
+        first = await u.outbox_due(limit=10, lease_s=60)
+    assert [m.key for m in first] == ["card", "thread"]
+    async with store.unit() as u:
+        await u.outbox_retry(first[0].id, delay_s=60, error="500", give_up=False)
+        await u.outbox_release(first[1].id, delay_s=60)
+        assert await u.outbox_due(limit=10, lease_s=60) == []  # the digest waits behind the card
+
+
 async def test_outbox_due_reclaims_after_lease_expiry(store: Store) -> None:
     async with store.unit() as u:
         await u.enqueue(msg("m0"))
