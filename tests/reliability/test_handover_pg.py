@@ -32,6 +32,7 @@ class FailoverProxy:
         self.targets = targets
         self.turn = 0
         self.failovers = 0
+        self.errors: list[str] = []  # why each fail-over happened
         self.runner: web.AppRunner | None = None
         self.session: aiohttp.ClientSession | None = None
         self.url = ""
@@ -59,8 +60,10 @@ class FailoverProxy:
                     if resp.status != 503:
                         return web.Response(status=resp.status, body=await resp.read(),
                                             content_type=resp.content_type)
-            except (aiohttp.ClientConnectionError, TimeoutError):
-                pass
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                self.errors.append(f"{target}: {type(exc).__name__}")
+            else:
+                self.errors.append(f"{target}: 503")
             self.failovers += 1
             await asyncio.sleep(0.05)
         return web.Response(status=502, text="no replica answered")
@@ -104,9 +107,19 @@ async def test_sigterm_mid_burst_hands_everything_to_the_other_replica(tmp_path:
         stopped_in = time.monotonic() - sigterm_at
         # a delivery the load balancer could not place during the hand-over (502) is lost to GitHub's side unless
         # redelivered (GitHub does not retry): redeliver those, as an operator or a redelivery job does
-        for delivery in [d for d in stack.github.deliveries
-                         if not 200 <= (d.status or 0) < 300 and not d.redelivery]:
-            await stack.github.redeliver(delivery.delivery_id)
+        # and so for any delivery the proxy cannot place later on (it fails over on connection errors; a
+        # keep-alive connection closing under a request is one): the redelivery job keeps running
+        redelivered: set[str] = set()
+
+        async def redeliver_failed() -> None:
+            while True:
+                for d in list(stack.github.deliveries):
+                    if not 200 <= (d.status or 0) < 300 and not d.redelivery and d.delivery_id not in redelivered:
+                        redelivered.add(d.delivery_id)
+                        await stack.github.redeliver(d.delivery_id)
+                await asyncio.sleep(0.5)
+
+        redeliveries = asyncio.create_task(redeliver_failed())
 
         def done() -> bool:
             return all(any(rid in message_text(m) and "succeeded" in message_text(m)
@@ -129,11 +142,14 @@ async def test_sigterm_mid_burst_hands_everything_to_the_other_replica(tmp_path:
             print((tmp_path / "bot-a.log").read_text()[-3000:])
             print((tmp_path / "bot-b.log").read_text()[-3000:])
             raise
+        finally:
+            redeliveries.cancel()
         handed_over_in = time.monotonic() - sigterm_at
         log_a = (tmp_path / "bot-a.log").read_text(encoding="utf-8", errors="replace")
         released = re.findall(r"released leases on shutdown: (.*)", log_a)
         print(f"\nhand-over: replica A exited {exit_code} {stopped_in:.2f}s after SIGTERM ({released}); "
-              f"replica B finished every card {handed_over_in:.2f}s after it; proxy fail-overs: {proxy.failovers}")
+              f"replica B finished every card {handed_over_in:.2f}s after it; proxy fail-overs: {proxy.failovers} "
+              f"({proxy.errors}); redelivered: {len(redelivered)}")
 
         assert exit_code == 0
         assert released, "the stopped replica released its leases"
