@@ -5,8 +5,11 @@ Checked over every request state x attempt x update kind x attempt x link x job 
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from bot.config import load_config
 from bot.domain import DeployRequest, Platform, RequestKind, RequestState, RunUpdate
@@ -14,7 +17,6 @@ from bot.github_events import GitHubEvents, unchanged
 from bot.pipeline import Pipeline
 from bot.repos import GitHubRepos
 from bot.store.store import Store
-from sandbox.paths import ROOT
 from sandbox.stack import EXAMPLE_CONFIG
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -52,45 +54,44 @@ async def _snapshot(store: Store, run_id: int) -> tuple[Any, ...]:
     return tuple(row.values()), queued["n"]
 
 
-async def test_unchanged_says_true_exactly_when_applying_changes_nothing(tmp_path: Any) -> None:
+@pytest.fixture
+async def applied(tmp_path: Any) -> AsyncIterator[tuple[Store, GitHubEvents]]:
+    """A real store and the real webhook applier over the example configuration (GitHub is never called)."""
     store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
     config = load_config(EXAMPLE_CONFIG, env={"TEAMS_OPS_WEBHOOK_URL": "http://127.0.0.1:9/teams/ops"})
     pipeline = Pipeline(config=config, store=store, clock=lambda: T0)
     repos = GitHubRepos(env={"GITHUB_TOKEN": "unused"}, base_url="http://127.0.0.1:9",
                         repositories=lambda: config.repositories)
-    events = GitHubEvents(pipeline=pipeline, github=repos, clock=lambda: T0)
-    run_id, seen = 1000, {True: 0, False: 0}
     try:
-        for state, attempt, jobs in itertools.product(RequestState, (1, 2), JOBS):
-            for up in _updates(0):
-                run_id += 1
-                r = _request(run_id, state, attempt, jobs)
-                up = RunUpdate(**{**{f: getattr(up, f) for f in up.__slots__}, "run_id": run_id,
-                                  "html_url": up.html_url and up.html_url.replace("/runs/0", f"/runs/{run_id}")})
-                async with store.unit() as u:
-                    await u.insert_request(r)
-                before = await _snapshot(store, run_id)
-                said = unchanged(r, up)
-                await events.apply(up)
-                after = await _snapshot(store, run_id)
-                assert said == (after == before), (state, attempt, jobs, up)
-                seen[said] += 1
+        yield store, GitHubEvents(pipeline=pipeline, github=repos, clock=lambda: T0)
     finally:
         await store.close()
+
+
+async def test_unchanged_says_true_exactly_when_applying_changes_nothing(
+        applied: tuple[Store, GitHubEvents]) -> None:
+    store, events = applied
+    run_id, seen = 1000, {True: 0, False: 0}
+    for state, attempt, jobs in itertools.product(RequestState, (1, 2), JOBS):
+        for up in _updates(0):
+            run_id += 1
+            r = _request(run_id, state, attempt, jobs)
+            up = RunUpdate(**{**{f: getattr(up, f) for f in up.__slots__}, "run_id": run_id,
+                              "html_url": up.html_url and up.html_url.replace("/runs/0", f"/runs/{run_id}")})
+            async with store.unit() as u:
+                await u.insert_request(r)
+            before = await _snapshot(store, run_id)
+            said = unchanged(r, up)
+            await events.apply(up)
+            after = await _snapshot(store, run_id)
+            assert said == (after == before), (state, attempt, jobs, up)
+            seen[said] += 1
     assert seen[True] > 100 and seen[False] > 100  # both answers were exercised
 
 
-def test_the_example_config_is_the_repository_one() -> None:
-    assert EXAMPLE_CONFIG.is_relative_to(ROOT)
-
-
-async def test_a_rerun_starts_its_job_lines_afresh_and_ignores_the_last_attempts(tmp_path: Any) -> None:
-    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
-    config = load_config(EXAMPLE_CONFIG, env={"TEAMS_OPS_WEBHOOK_URL": "http://127.0.0.1:9/teams/ops"})
-    pipeline = Pipeline(config=config, store=store, clock=lambda: T0)
-    repos = GitHubRepos(env={"GITHUB_TOKEN": "unused"}, base_url="http://127.0.0.1:9",
-                        repositories=lambda: config.repositories)
-    events = GitHubEvents(pipeline=pipeline, github=repos, clock=lambda: T0)
+async def test_a_rerun_starts_its_job_lines_afresh_and_ignores_the_last_attempts(
+        applied: tuple[Store, GitHubEvents]) -> None:
+    store, events = applied
 
     def run(status: str, attempt: int) -> RunUpdate:
         return RunUpdate(run_id=77, workflow="api-ci.yml", status=status, conclusion="", html_url=URL.format(77),
@@ -107,18 +108,15 @@ async def test_a_rerun_starts_its_job_lines_afresh_and_ignores_the_last_attempts
         assert r is not None
         return r.state.value, r.attempt, r.jobs
 
-    try:
-        async with store.unit() as u:
-            await u.insert_request(_request(77, RequestState.FAILED, 1, (("deploy", "failure", "migrate"),)))
-        await events.apply(run("requested", 2))
-        assert await card() == ("dispatched", 2, ())
-        await events.apply(job("queued", 2))
-        assert await card() == ("dispatched", 2, (("deploy", "queued", ""),))
-        await events.apply(job("failure", 1))  # a late event of the first attempt changes nothing
-        assert await card() == ("dispatched", 2, (("deploy", "queued", ""),))
-        await events.apply(run("in_progress", 2))
-        await events.apply(job("in_progress", 2))
-        await events.apply(job("queued", 2))  # redelivered: a job does not go back
-        assert await card() == ("running", 2, (("deploy", "in_progress", ""),))
-    finally:
-        await store.close()
+    async with store.unit() as u:
+        await u.insert_request(_request(77, RequestState.FAILED, 1, (("deploy", "failure", "migrate"),)))
+    await events.apply(run("requested", 2))
+    assert await card() == ("dispatched", 2, ())
+    await events.apply(job("queued", 2))
+    assert await card() == ("dispatched", 2, (("deploy", "queued", ""),))
+    await events.apply(job("failure", 1))  # a late event of the first attempt changes nothing
+    assert await card() == ("dispatched", 2, (("deploy", "queued", ""),))
+    await events.apply(run("in_progress", 2))
+    await events.apply(job("in_progress", 2))
+    await events.apply(job("queued", 2))  # redelivered: a job does not go back
+    assert await card() == ("running", 2, (("deploy", "in_progress", ""),))
