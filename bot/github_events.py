@@ -59,13 +59,13 @@ def _merged_jobs(r: DeployRequest, up: RunUpdate) -> tuple[tuple[str, ...], ...]
     """The card's jobs with ``up``'s: a job event of the request's attempt never takes a job back (GitHub
     redelivers, and does not promise order); one of an older attempt is dropped; one of a newer attempt (a
     re-run whose run event has not arrived yet) replaces what was there."""
-    jobs = {j[0]: tuple(j) for j in r.jobs}
     if up.attempt < r.attempt:
-        return tuple(jobs.values())
+        return r.jobs
+    jobs = {j[0]: j for j in r.jobs}
     for j in up.jobs:
         old = jobs.get(j[0])
         if old is None or up.attempt > r.attempt or _job_rank(j[1]) >= _job_rank(old[1]):
-            jobs[j[0]] = tuple(j)
+            jobs[j[0]] = j
     return tuple(jobs.values())
 
 
@@ -76,7 +76,7 @@ def unchanged(r: DeployRequest, up: RunUpdate) -> bool:
     against the other (tests/unit/test_github_unchanged.py). A repeat of the last state is the common webhook:
     redeliveries, in_progress again for each job."""
     if up.status == "job":
-        return _merged_jobs(r, up) == tuple(tuple(j) for j in r.jobs)
+        return _merged_jobs(r, up) == r.jobs
     if up.status == "completed":
         return r.state.final  # a finished request is not moved again (a re-run starts with queued/requested)
     rerun = up.attempt > r.attempt
@@ -209,7 +209,7 @@ class GitHubEvents:
                     return  # not a configured service's workflow
             if up.status == "job":
                 jobs = _merged_jobs(r, up)
-                if jobs == tuple(tuple(j) for j in r.jobs):
+                if jobs == r.jobs:
                     return  # a redelivery, or a job event that changes nothing on the card: no write, no card
                 await u.update_request(r.id, jobs=jobs)
                 new = await u.get_request(r.id)

@@ -15,10 +15,10 @@ from typing import Any, Protocol
 import asyncpg
 
 from bot.errors import StoreError
+from bot.store.sqlite import Row as Row  # re-exported: the row type of both backends
 from bot.store.sqlite import SqliteDatabase
 
 log = logging.getLogger(__name__)
-Row = dict[str, Any]
 
 _DIALECT = {
     "sqlite": {"{serial}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{bigint}": "INTEGER"},

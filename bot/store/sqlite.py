@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from bot.errors import StoreError
 
 log = logging.getLogger(__name__)
-Row = dict[str, Any]
+Row = dict[str, Any]  # one row, by column name (both backends; bot.store.db re-exports it)
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0
@@ -95,10 +95,10 @@ class SqliteDatabase:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            # the group commit writes one statement text per batch size: room for them and everything else
+            # timeout=0: never wait inside SQLite (_retry_busy waits on the loop); the group commit writes one
+            # statement text per batch size: room for them and everything else in the statement cache
             conn = sqlite3.connect(path, isolation_level=None, timeout=0, cached_statements=1024)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=0")  # never wait inside SQLite: _retry_busy waits on the loop
             mode = (await _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone()))[0]
             if mode != ("memory" if path == ":memory:" else "wal"):  # e.g. a network filesystem: no shared memory
                 conn.close()

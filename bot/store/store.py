@@ -132,9 +132,7 @@ class Unit(OutboxOps):
             chunk = ids[start:start + 500]
             for row in await self.c.fetch(f"SELECT {_REQ_COLS} FROM requests WHERE run_id IN "
                                           f"({', '.join('?' * len(chunk))})", *chunk):
-                r = _request(row)
-                if r.run_id is not None:
-                    out[r.run_id] = r
+                out[int(row["run_id"])] = _request(row)
         return out
 
     async def transition(
