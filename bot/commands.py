@@ -25,7 +25,7 @@ USAGE = {
         "Usage: `/deploy <service> <ref> to <env>` · `/deploy status [service]` · "
         "`/deploy stats [service] [env] [period]` · "
         "`/deploy lock <env> [for <duration>] [reason]` · `/deploy unlock <env>` · "
-        "`/deploy link` · `/deploy whoami` · `/deploy unlink` · `/deploy help`"
+        "`/deploy link [code]` · `/deploy whoami` · `/deploy unlink` · `/deploy help`"
     ),
     "approve": "Usage: `/approve` (list) · `/approve <id> [comment]` · `/approve reject <id> [reason]`",
     "rollback": "Usage: `/rollback <service> <env> [to <version>]`",
@@ -91,6 +91,11 @@ def _deploy(words: list[str], force: bool, config: Config) -> Command | Reply:
     if not words:
         return _err("deploy", "Tell me what to deploy.")
     head = words[0].lower()
+    if head == "link" and len(words) == 2:  # the one-time code from the sign-in page (bot/identity_links.py)
+        code = words[1].upper()
+        if len(code) != 8 or not code.isascii() or not code.isalnum():
+            return _err("deploy", "`link <code>` takes the 8-character code shown after signing in to GitHub.")
+        return IdentityCommand("link", code)
     if head in ("link", "unlink", "whoami"):
         return IdentityCommand(head) if len(words) == 1 else _err("deploy", f"`{head}` takes no arguments.")
     if head == "status":

@@ -57,10 +57,16 @@ class Environment:
     approvals: int = 0
     approval_ttl_s: int = 7200
     gate: str = "none"
+    require_verified_identity: bool = False  # requesters and approvers need a verified GitHub identity
+    rollback_approval: str = "policy"  # "policy": rollbacks need the same approvals as deploys; "none": they don't
 
     @property
     def needs_approval(self) -> bool:
         return self.approvals > 0
+
+    @property
+    def rollback_needs_approval(self) -> bool:
+        return self.needs_approval and self.rollback_approval != "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,7 @@ class Config:
     teams_tenant_id: str = ""  # teams.tenant_id: the one tenant whose activities the Teams bot serves
     raw: Mapping[str, Any] = field(default_factory=dict)  # for sections owned by other modules
     team_cache_ttl_s: int = 300  # github.team_cache_ttl: how long a github-team: answer is reused
+    viewers: tuple[str, ...] = ()  # access.viewers: who else may see status and history (people, github-team:)
 
     def repo_of(self, service: str) -> str:
         """The repository a service lives in (the default repository for an unknown service)."""
@@ -214,7 +221,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     c = _Checker()
     root = c.mapping(data, "(root)")
     known = {"github", "slack", "teams", "people", "groups", "environments", "services", "routes",
-             "security", "freezes", "admins", "metrics"}
+             "security", "freezes", "admins", "metrics", "access"}
     for key in root:
         if key not in known:
             c.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
@@ -309,13 +316,19 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         return tuple(dict.fromkeys(out))
 
     admins = expand(c.str_list(root.get("admins"), "admins"), "admins") or groups.get("admins", ())
+    access = c.mapping(root.get("access"), "access", required=False)
+    for extra in set(access) - {"viewers"}:
+        c.add(f"access.{extra}", "unknown key (known: viewers)")
+    viewers = expand(c.str_list(access.get("viewers"), "access.viewers"), "access.viewers")
 
     environments: dict[str, Environment] = {}
     for name, spec in c.mapping(root.get("environments"), "environments").items():
         path = f"environments.{name}"
         spec = c.mapping(spec, path)
-        for extra in set(spec) - {"deployers", "approvers", "approvals", "approval_ttl", "gate"}:
-            c.add(f"{path}.{extra}", "unknown key (known: deployers, approvers, approvals, approval_ttl, gate)")
+        env_keys = ("deployers", "approvers", "approvals", "approval_ttl", "gate", "require_verified_identity",
+                    "rollback_approval")
+        for extra in set(spec) - set(env_keys):
+            c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(env_keys)})")
         deployers = expand(c.str_list(spec.get("deployers"), f"{path}.deployers"), f"{path}.deployers")
         approvers = expand(c.str_list(spec.get("approvers"), f"{path}.approvers"), f"{path}.approvers")
         approvals = spec.get("approvals", 0)
@@ -333,7 +346,16 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         gate = spec.get("gate", "bot" if approvals else "none")
         if gate not in GATES:
             c.add(f"{path}.gate", f"{gate!r} is not one of {', '.join(GATES)}")
-        environments[str(name)] = Environment(str(name), deployers, approvers, approvals, ttl_s, str(gate))
+        verified = spec.get("require_verified_identity", approvals > 0)
+        if not isinstance(verified, bool):
+            c.add(f"{path}.require_verified_identity", "must be true or false")
+            verified = True
+        rollback = spec.get("rollback_approval", "policy")
+        if rollback not in ("policy", "none"):
+            c.add(f"{path}.rollback_approval", f"{rollback!r} is not one of policy, none")
+            rollback = "policy"
+        environments[str(name)] = Environment(str(name), deployers, approvers, approvals, ttl_s, str(gate),
+                                              verified, str(rollback))
 
     services = _services(c, root.get("services"), environments=environments, expand=expand,
                          default_repository=repository, default_branch=default_branch,
@@ -396,6 +418,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         services=services,
         routes=tuple(routes),
         admins=admins,
+        viewers=viewers,
         raw=root,
         team_cache_ttl_s=team_ttl,
     )

@@ -73,6 +73,8 @@ class Actor:
     person: str | None
     channel: str = ""
     display: str = ""
+    identities: frozenset[str] = frozenset()  # every identity of the person (bot.identity_links), once resolved
+    conversation: str = ""  # Teams: personal | channel | groupChat (where a reply would be seen)
 
     @property
     def label(self) -> str:
@@ -140,9 +142,10 @@ class UnlockCommand:
 
 @dataclass(frozen=True, slots=True)
 class IdentityCommand:
-    """``/deploy link`` | ``unlink`` | ``whoami`` (bot/identity_commands.py)."""
+    """``/deploy link [code]`` | ``unlink`` | ``whoami`` (bot/identity_commands.py)."""
 
     action: str
+    code: str = ""  # link <code>: confirms a sign-in finished at GitHub
 
 
 Command = (
@@ -197,6 +200,7 @@ class DeployRequest:
     callback_url: str = ""  # gate: github -- the run's deployment_callback_url while it waits for us
     jobs: tuple[tuple[str, ...], ...] = ()  # (job name, state, failed step)
     attempt: int = 1
+    requester_identities: tuple[str, ...] = ()  # frozen when the request was made (four eyes compares them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,7 @@ class Approval:
     comment: str
     at: datetime
     sha: str = ""
+    identities: tuple[str, ...] = ()  # every identity of the approver when they decided
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +377,9 @@ class RunUpdate:
     attempt: int = 1
     path: str = ""  # the workflow file's path in the repository, e.g. .github/workflows/api-ci.yml
     repository: str = ""  # owner/name the run belongs to
+    actor_id: int = 0  # GitHub's numeric user id of ``actor`` (the identity; a login can change)
+    triggering_actor: str = ""  # who started this attempt (a re-run can be someone else)
+    triggering_actor_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +395,7 @@ class ProtectionRuleRequest:
     event: str
     workflow: str = ""
     deployment_id: int = 0  # one per job that names the environment: several requests can share a run
+    actor_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +428,8 @@ class DeploymentUpdate:
     request_id: str = ""
     service: str = ""
     log_url: str = ""
+    repository: str = ""  # the payload's repository (owner/name, lowercased): every effect belongs to it
+    run_repository: str = ""  # the repository the status's run URL points into ("" = no URL)
 
 
 GitHubUpdate = RunUpdate | ProtectionRuleRequest | ReviewRequest | DeploymentUpdate

@@ -34,6 +34,8 @@ from bot.domain import (
 )
 from bot.errors import GitHubError
 from bot.gates import judge
+from bot.identity_links import resolve_github
+from bot.metrics import CROSS_REPOSITORY, RUNS_NOT_BOUND
 from bot.pipeline import Pipeline, enqueue_callback, enqueue_card, notify_requester, thread_note
 from bot.policy.routing import route
 from bot.repos import GitHubRepos
@@ -48,6 +50,7 @@ _DEPLOY_TITLE = re.compile(r"^deploy (?P<service>\S+) to (?P<env>\S+)")  # the s
 
 
 _JOB_WAITING = {"queued", "waiting", "pending", "requested"}
+
 
 
 def _job_rank(state: str) -> int:
@@ -111,9 +114,9 @@ class GitHubEvents:
             await self._deployment(update)
 
     async def _find(self, u: Unit, run_id: int, *, title: str = "", path: str = "", event: str = "",
-                    repository: str = "", sha: str = "") -> DeployRequest | None:
+                    repository: str = "", sha: str = "", actor: str = "") -> DeployRequest | None:
         """The request a run belongs to: by its run id, else by the ``[r-…]`` our workflows put in their run-name,
-        but only for a run the bot could have started (see ``_correlates``)."""
+        but only for a run the bot itself started (see ``_correlates``)."""
         r = await u.request_by_run(run_id)
         if r is not None:
             return r
@@ -121,7 +124,15 @@ class GitHubEvents:
         r = await u.get_request(m.group(1)) if m else None
         if r is None or (r.run_id is not None and r.run_id != run_id):
             return None
+        bot = await self.github.dispatch_actor()
+        if not bot or actor.lower() != bot or r.state not in _WAITING:
+            # a repository writer can dispatch our workflow with request_id=<an open request>: that run is
+            # tracked as a run started outside chat (its own approval path), never as the request
+            RUNS_NOT_BOUND.labels(reason="actor").inc()
+            log.warning("run %s names request %s but was not dispatched by the bot; not bound", run_id, r.id)
+            return None
         if not self._correlates(r, path=path, event=event, repository=repository, sha=sha):
+            RUNS_NOT_BOUND.labels(reason="workflow").inc()
             log.warning("run %s names request %s but is not its workflow_dispatch run; not bound", run_id, r.id)
             return None
         await u.update_request(r.id, run_id=run_id)
@@ -141,15 +152,16 @@ class GitHubEvents:
                 and (not repository or repository.lower() == self.config.repo_of(r.service).lower())
                 and (not r.sha or not sha or r.sha == sha))
 
-    def _person(self, login: str) -> str:
-        person = self.config.person_by("github", login) if login else None
-        if person is None and login:  # GitHub logins are case-insensitive
-            person = next((p for p in self.config.people.values() if p.github.lower() == login.lower()), None)
-        return person.key if person else f"github:{login or 'unknown'}"
+    async def _requester(self, u: Unit, *users: tuple[str, int]) -> tuple[str, tuple[str, ...]]:
+        """The person who started a run in GitHub (its actor and triggering actor, resolved through the config
+        and verified links: the same person as in chat) and every identity they hold, frozen on the request."""
+        who = await resolve_github(u, self.config, *users)
+        return who.person or "github:unknown", tuple(sorted(who.identities))
 
     async def _external(self, u: Unit, *, run_id: int, workflow: str, ref: str, sha: str, actor: str,
                         html_url: str, environment: str = "", state: RequestState = RequestState.DISPATCHED,
-                        title: str = "", event: str = "", repository: str = "") -> DeployRequest | None:
+                        title: str = "", event: str = "", repository: str = "", actor_id: int = 0,
+                        triggering: tuple[str, int] = ("", 0)) -> DeployRequest | None:
         """A run not started from chat gets the same card: track it as a request (once per run). Its
         environment comes from the protection rule, else from the run-name the shipped workflows set; its
         service is the one whose workflow it is in that repository."""
@@ -161,7 +173,8 @@ class GitHubEvents:
         if rollback and rollback["service"] in {s.name for s in here} and any(
                 s.rollback_workflow == workflow for s in here):
             return await self._external_rollback(u, run_id=run_id, workflow=workflow, ref=ref, actor=actor,
-                                                 html_url=html_url, match=rollback)
+                                                 html_url=html_url, match=rollback,
+                                                 users=((actor, actor_id), triggering))
         service = next((s for s in here if s.workflow == workflow), None)
         if service is None and environment:
             service = next((s for s in here if environment in s.environments), None)
@@ -170,27 +183,30 @@ class GitHubEvents:
         named = _DEPLOY_TITLE.match(title)
         if not environment and named and named["env"] in service.environments:
             environment = named["env"]
+        person, identities = await self._requester(u, (actor, actor_id), triggering)
         r = DeployRequest(
             id=new_request_id(), kind=RequestKind.DEPLOY, service=service.name, environment=environment, ref=ref,
-            requester=self._person(actor), requester_platform=Platform.GITHUB, requester_id=actor, channel="",
+            requester=person, requester_platform=Platform.GITHUB, requester_id=actor, channel="",
             state=state, created_at=self.clock(), workflow=workflow or service.workflow, sha=sha, run_id=run_id,
-            run_url=html_url,
+            run_url=html_url, requester_identities=identities,
         )
         await u.insert_request(r)
         return r
 
     async def _external_rollback(self, u: Unit, *, run_id: int, workflow: str, ref: str, actor: str,
-                                 html_url: str, match: re.Match[str]) -> DeployRequest | None:
+                                 html_url: str, match: re.Match[str],
+                                 users: tuple[tuple[str, int], ...]) -> DeployRequest | None:
         """The rollback workflow run from GitHub's UI: its own rollback card, like one from chat."""
         if not await u.claim_key(f"extrun:{run_id}"):
             return None
+        person, identities = await self._requester(u, *users)
         version = "" if match["version"] == "previous" else match["version"]
         environment = match["env"] if match["env"] in self.config.environments else ""
         r = DeployRequest(
             id=new_request_id(), kind=RequestKind.ROLLBACK, service=match["service"], environment=environment,
-            ref=ref, requester=self._person(actor), requester_platform=Platform.GITHUB, requester_id=actor,
+            ref=ref, requester=person, requester_platform=Platform.GITHUB, requester_id=actor,
             channel="", state=RequestState.DISPATCHED, created_at=self.clock(), workflow=workflow,
-            target_version=version, run_id=run_id, run_url=html_url,
+            target_version=version, run_id=run_id, run_url=html_url, requester_identities=identities,
         )
         await u.insert_request(r)
         return r
@@ -198,13 +214,14 @@ class GitHubEvents:
     async def _run(self, up: RunUpdate) -> None:
         async with self.store.unit() as u:
             r = await self._find(u, up.run_id, title=up.title, path=up.path, event=up.event,
-                                 repository=up.repository, sha=up.head_sha)
+                                 repository=up.repository, sha=up.head_sha, actor=up.actor)
             if r is None:
                 if up.status == "job":
                     return
                 r = await self._external(u, run_id=up.run_id, workflow=up.workflow, ref=up.head_branch,
                                          sha=up.head_sha, actor=up.actor, html_url=up.html_url, title=up.title,
-                                         event=up.event, repository=up.repository)
+                                         event=up.event, repository=up.repository, actor_id=up.actor_id,
+                                         triggering=(up.triggering_actor, up.triggering_actor_id))
                 if r is None:
                     return  # not a configured service's workflow
             if up.status == "job":
@@ -297,18 +314,21 @@ class GitHubEvents:
         async with self.store.unit() as u:
             r = await self._find(u, pr.run_id, title=run.title if run else "", path=run.workflow if run else "",
                                  event=run.event if run else "", sha=run.head_sha if run else "",
-                                 repository=repository)
+                                 repository=repository, actor=run.actor if run else "")
             if r is None:
                 r = await self._external(u, run_id=pr.run_id, workflow=run.workflow if run else "", ref=pr.ref,
                                          sha=pr.sha, actor=pr.actor, html_url=run.html_url if run else "",
                                          environment=pr.environment, title=run.title if run else "",
-                                         event=run.event if run else pr.event, repository=repository)
+                                         event=run.event if run else pr.event, repository=repository,
+                                         actor_id=pr.actor_id)
             if r is None:
+                person, identities = await self._requester(u, (pr.actor, pr.actor_id))
                 r = DeployRequest(  # unknown workflow: still answered, fail closed
                     id=new_request_id(), kind=RequestKind.DEPLOY, service="?", environment=pr.environment,
-                    ref=pr.ref, requester=self._person(pr.actor), requester_platform=Platform.GITHUB,
+                    ref=pr.ref, requester=person, requester_platform=Platform.GITHUB,
                     requester_id=pr.actor, channel="", state=RequestState.DISPATCHED, created_at=self.clock(),
-                    workflow="?", sha=pr.sha, run_id=pr.run_id, callback_url=pr.callback_url)
+                    workflow="?", sha=pr.sha, run_id=pr.run_id, callback_url=pr.callback_url,
+                    requester_identities=identities)
                 await u.insert_request(r)
                 await self._refuse(u, r, pr, "this workflow is not a configured service")
             else:
@@ -384,11 +404,26 @@ class GitHubEvents:
             for d in dests:
                 await u.enqueue(OutboundMessage(f"{key}|{d.platform}:{d.address}", d, Op.CARD, card, card_key=key))
 
+    def _ours(self, du: DeploymentUpdate, service: str) -> bool:
+        """Is ``service`` a service of the repository the webhook came from? Every effect of a webhook belongs to
+        ``payload.repository``: a signed event of one repository cannot speak for another's services."""
+        return bool(du.repository) and service in self.config.services and (
+            self.config.repo_of(service).lower() == du.repository)
+
     async def _deployment(self, du: DeploymentUpdate) -> None:
+        if du.run_repository and du.run_repository != du.repository:
+            CROSS_REPOSITORY.inc()  # a status of repository A pointing at a run of repository B: ignored
+            log.warning("deployment status of %s names a run of another repository; ignored", du.repository)
+            return
         async with self.store.unit() as u:
             r = await u.request_by_run(du.run_id) if du.run_id else None
             if r is None and du.request_id:
                 r = await u.get_request(du.request_id)
+            if r is not None and not self._ours(du, r.service):
+                CROSS_REPOSITORY.inc()
+                log.warning("deployment event of %s names request %s of another repository; ignored",
+                            du.repository, r.id)
+                r = None
             if r is not None and not r.environment and du.environment in self.config.environments:
                 await u.update_request(r.id, environment=du.environment)
                 new = await u.get_request(r.id)
@@ -396,6 +431,11 @@ class GitHubEvents:
                     await enqueue_card(u, self.config, new)
             if du.state in ("failure", "error") and "roll" in du.description.lower():
                 service = du.service or (r.service if r else "")
+                if service and not self._ours(du, service):
+                    CROSS_REPOSITORY.inc()
+                    log.warning("rollback status of %s names a service of another repository; ignored",
+                                du.repository)
+                    return
                 card = cards.rollback_alert_card(service=service, environment=du.environment,
                                                  description=du.description, sha=du.sha, creator=du.creator,
                                                  log_url=du.log_url, state=du.state)

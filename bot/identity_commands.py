@@ -6,22 +6,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bot import cards
 from bot.domain import (
     Actor,
     AuditEntry,
     Command,
     DeployRequest,
-    Destination,
     IdentityCommand,
-    Op,
-    OutboundMessage,
     Platform,
     Reply,
     RequestKind,
     RequestState,
 )
-from bot.identity_links import add_link, linked_login, remove_link
+from bot.identity_links import add_link, add_pending, linked_login, remove_link, take_pending
 from bot.oauth import OAuthRefused, OAuthSettings
 from bot.pipeline import Pipeline
 from bot.policy import rbac
@@ -44,21 +40,50 @@ class IdentityCommands:
 
     async def run(self, cmd: Command, actor: Actor, *, idem_key: str, response_url: str = "") -> Reply:
         assert isinstance(cmd, IdentityCommand)
+        if cmd.action == "link" and actor.platform is Platform.TEAMS and actor.conversation != "personal":
+            # a sign-in link or code posted where others read it can be finished or used by someone else
+            await self._audit(actor, "link-start", "-", "denied", f"asked in a {actor.conversation or '?'} chat")
+            return Reply("Linking is private: ask me in a direct (1:1) chat with the bot.")
+        if cmd.action == "link" and cmd.code:
+            return await self._confirm(actor, cmd.code, idem_key=idem_key)
         if cmd.action == "link":
             if self.oauth is None:
                 return Reply(":warning: Linking is not set up here (GITHUB_APP_CLIENT_ID / _SECRET); ask an admin.")
             state, _ = self.oauth.make_state(str(actor.platform), actor.platform_id,
-                                             now=self.pipeline.clock().timestamp())
+                                             now=self.pipeline.clock().timestamp(), display=actor.display)
             await self._audit(actor, "link-start", "-", "ok")
-            return Reply(f"Sign in to GitHub to link your account (the link works once, for 10 minutes): "
-                         f"<{self.oauth.authorize_url(state)}|link my GitHub account>", ok=True)
+            return Reply("Sign in to GitHub to link your account (the link works once, for 10 minutes; only you "
+                         f"can see it): <{self.oauth.authorize_url(state)}|link my GitHub account>. GitHub's page "
+                         "then shows a code: send it here as `/deploy link <code>`.", ok=True)
         if cmd.action == "unlink":
             async with self.pipeline.store.unit() as u:
                 login = await remove_link(u, str(actor.platform), actor.platform_id)
-                await u.audit(AuditEntry(self.pipeline.clock(), actor.label, "unlink", login or "-", actor.channel,
-                                         "ok" if login else "noop"))
-            return Reply(f"Unlinked GitHub account {login}." if login else "No GitHub account was linked.", ok=True)
+                await u.audit(AuditEntry(self.pipeline.clock(), _label(actor), "unlink", login or "-",
+                                         actor.channel, "ok" if login else "noop"))
+            return Reply(f"Unlinked GitHub account {login}. Open requests keep who you were when they were made."
+                         if login else "No GitHub account was linked.", ok=True)
         return await self._whoami(actor)
+
+    async def _confirm(self, actor: Actor, code: str, *, idem_key: str) -> Reply:
+        """``/deploy link <code>``: the chat end of the proof. The link exists only now."""
+        now = self.pipeline.clock().timestamp()
+        async with self.pipeline.store.unit() as u:
+            if not await u.claim_key(idem_key):
+                return Reply("Already received; nothing more to do.", ok=True)
+            taken = await take_pending(u, platform=str(actor.platform), platform_id=actor.platform_id, code=code,
+                                       now=now)
+            if isinstance(taken, str):
+                await u.audit(AuditEntry(self.pipeline.clock(), _label(actor), "link", "-", actor.channel, "denied",
+                                         taken))
+                return Reply(f":no_entry: Not linked: {taken}.")
+            login, github_id = taken
+            reason = await add_link(u, self.pipeline.config, platform=str(actor.platform),
+                                    platform_id=actor.platform_id, login=login, github_id=github_id)
+            await u.audit(AuditEntry(self.pipeline.clock(), _label(actor), "link", f"{login} (github id {github_id})",
+                                     actor.channel, "denied" if reason else "ok", reason))
+        if reason:
+            return Reply(f":no_entry: Not linked: {reason}.")
+        return Reply(f":link: Your {actor.platform} account is now linked to GitHub {login}.", ok=True)
 
     async def _whoami(self, actor: Actor) -> Reply:
         config = self.pipeline.config
@@ -85,45 +110,47 @@ class IdentityCommands:
                 deploy = rbac.can_deploy(config, resolved, env, service=name, teams=teams).allowed
                 fake = _probe(name, env)
                 approvers, _ = rbac.approvers_of(config, fake)
-                approve = rbac.listed(approvers, resolved, teams) and rbac.can_view(config, resolved).allowed
+                approve = rbac.listed(approvers, resolved, teams) and rbac.can_view(config, resolved, teams).allowed
                 parts.append(f"{env}: " + (" + ".join(w for w, ok in (("deploy", deploy), ("approve", approve)) if ok)
                                            or "nothing"))
             lines.append(f"• {name}: " + " · ".join(parts))
         return Reply("\n".join(lines), ok=True)
 
-    async def complete(self, *, code: str, state: str) -> tuple[int, str]:
-        """The OAuth callback: (HTTP status, message for the page). Nothing is stored unless it all checks out."""
+    async def complete(self, *, code: str, state: str) -> tuple[int, str, str]:
+        """The OAuth callback: (HTTP status, message for the page, one-time code or ""). Links nothing: a pending
+        link waits for its code to come back from the chat account that asked."""
         if self.oauth is None:
-            return 404, "Linking GitHub accounts is not set up on this bot."
+            return 404, "Linking GitHub accounts is not set up on this bot.", ""
         try:
-            platform, platform_id, nonce = self.oauth.read_state(state, now=self.pipeline.clock().timestamp())
+            platform, platform_id, nonce, display = self.oauth.read_state(state, now=self.pipeline.clock().timestamp())
         except OAuthRefused as exc:
-            await self._audit("oauth", "link", "-", "denied", str(exc))
-            return 400, f"This sign-in was refused: {exc}."
+            return 400, f"This sign-in was refused: {exc}.", ""  # not audited: anyone can send junk here
         who = f"{platform}:{platform_id}"
         async with self.pipeline.store.unit() as u:
             fresh = await u.claim_key(f"oauth-state:{nonce}")
         if not fresh:
             await self._audit(who, "link", "-", "denied", "sign-in link replayed")
-            return 400, "This sign-in link was already used; run `/deploy link` again."
+            return 400, "This sign-in link was already used; run `/deploy link` again.", ""
         try:
             login, github_id = await self.oauth.login_for(code)
         except OAuthRefused as exc:
             await self._audit(who, "link", "-", "denied", str(exc))
-            return 400, f"This sign-in was refused: {exc}."
+            return 400, f"This sign-in was refused: {exc}.", ""
         async with self.pipeline.store.unit() as u:
-            reason = await add_link(u, self.pipeline.config, platform=platform, platform_id=platform_id,
-                                    login=login, github_id=github_id)
-            await u.audit(AuditEntry(self.pipeline.clock(), who, "link", login.lower(), "",
-                                     "denied" if reason else "ok", reason))
-            if not reason and platform == Platform.SLACK:
-                text = f":link: Your Slack account is now linked to GitHub {login.lower()}."
-                await u.enqueue(OutboundMessage(f"link:{nonce}", Destination(Platform.SLACK, platform_id), Op.POST,
-                                                cards.notice(text)))
-        if reason:
-            return 409, f"Not linked: {reason}."
-        self.pipeline.wake()
-        return 200, f"Linked: your chat account is now {login.lower()} on GitHub. You can close this page."
+            pending = await add_pending(u, platform=platform, platform_id=platform_id, login=login,
+                                        github_id=github_id, now=self.pipeline.clock().timestamp())
+            await u.audit(AuditEntry(self.pipeline.clock(), who, "link-signed-in", login.lower(), "", "ok",
+                                     f"github id {github_id}; waiting for the code in chat"))
+        account = f"{platform} account {display} ({platform_id})" if display else f"{platform} account {platform_id}"
+        return 200, (f"You signed in to GitHub as {login.lower()}. To link it to the {account}, send this code "
+                     f"from that chat account within 10 minutes: /deploy link {pending} (Teams: link {pending} in a "
+                     "direct chat with the bot). If that is not your chat account, do nothing: nothing is linked "
+                     "until the code comes back from it, and never give the code to anyone."), pending
+
+
+def _label(actor: Actor) -> str:
+    """Who, for the audit log: the person and the platform identity that acted."""
+    return f"{actor.person} ({actor.platform}:{actor.platform_id})" if actor.person else actor.label
 
 
 def _probe(service: str, environment: str) -> DeployRequest:

@@ -10,6 +10,10 @@ ACKS = Histogram("chatops_slack_ack_seconds", "Time to answer a Slack request",
 DISPATCHES = Counter("chatops_dispatches_total", "Workflow dispatches", ["result"])
 DELIVERIES = Counter("chatops_outbox_deliveries_total", "Outbox delivery attempts", ["platform", "result"])
 OUTBOX_DEPTH = Gauge("chatops_outbox_depth", "Outbox messages by state", ["state"])
+RUNS_NOT_BOUND = Counter("chatops_github_runs_not_bound_total",
+                         "Runs naming a request that were not bound to it (not the bot's own dispatch)", ["reason"])
+CROSS_REPOSITORY = Counter("chatops_github_cross_repository_ignored_total",
+                           "Webhook references to another repository's runs, requests or services, ignored")
 IGNORED = Counter("chatops_ignored_total", "Inbound items accepted but ignored", ["source", "reason"])
 
 # Issue 16: delivery figures (DORA). Observed once per finished run (bot.delivery_metrics.record_outcome);

@@ -1,7 +1,9 @@
 """The OAuth web flow of the GitHub App's user authorization, used only to prove a GitHub login.
 
 ``state`` is signed (HMAC-SHA256 with a key derived from ``GITHUB_APP_CLIENT_SECRET``), expires after 10
-minutes, is bound to the chat identity that asked, and is single use (its nonce is claimed in the store).
+minutes, is bound to the chat identity that asked, and is single use (its nonce is claimed in the store). Finishing
+the sign-in links nothing by itself: the callback page shows a one-time code that the same chat user must send
+back in chat (bot/identity_links.py), so a sign-in URL handed to someone else cannot link their GitHub account.
 The user token is used once, to read ``GET /user``, and never kept or logged.
 """
 
@@ -41,17 +43,18 @@ class OAuthSettings:
     def _key(self) -> bytes:
         return hmac.new(self.client_secret.encode(), b"chatops-bot oauth state v1", hashlib.sha256).digest()
 
-    def make_state(self, platform: str, platform_id: str, *, now: float | None = None) -> tuple[str, str]:
-        """(state, nonce) for a chat identity."""
+    def make_state(self, platform: str, platform_id: str, *, now: float | None = None,
+                   display: str = "") -> tuple[str, str]:
+        """(state, nonce) for a chat identity (``display``: its name, shown on the callback page)."""
         nonce = secrets.token_urlsafe(12)
-        body = json.dumps({"p": platform, "i": platform_id, "n": nonce, "e": int((now or time.time()) + STATE_TTL_S)},
-                          separators=(",", ":")).encode()
+        body = json.dumps({"p": platform, "i": platform_id, "d": display[:60], "n": nonce,
+                           "e": int((now or time.time()) + STATE_TTL_S)}, separators=(",", ":")).encode()
         payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
         sig = base64.urlsafe_b64encode(hmac.new(self._key, payload.encode(), hashlib.sha256).digest()).decode()
         return f"{payload}.{sig.rstrip('=')}", nonce
 
-    def read_state(self, state: str, *, now: float | None = None) -> tuple[str, str, str]:
-        """(platform, platform_id, nonce) of a genuine, unexpired state; raises OAuthRefused otherwise."""
+    def read_state(self, state: str, *, now: float | None = None) -> tuple[str, str, str, str]:
+        """(platform, platform_id, nonce, display) of a genuine, unexpired state; raises OAuthRefused otherwise."""
         payload, _, sig = state.partition(".")
         if not payload or not sig or len(state) > 600 or not state.isascii():
             raise OAuthRefused("the sign-in link is incomplete or was altered")
@@ -61,11 +64,12 @@ class OAuthSettings:
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
             platform, platform_id, nonce, exp = str(data["p"]), str(data["i"]), str(data["n"]), int(data["e"])
+            display = str(data.get("d", ""))
         except (ValueError, KeyError, TypeError) as exc:
             raise OAuthRefused("the sign-in link is malformed") from exc
         if (now or time.time()) > exp:
             raise OAuthRefused("the sign-in link has expired; run `/deploy link` again")
-        return platform, platform_id, nonce
+        return platform, platform_id, nonce, display
 
     def authorize_url(self, state: str) -> str:
         query = {"client_id": self.client_id, "state": state}

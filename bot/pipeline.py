@@ -179,19 +179,19 @@ class Pipeline:
         self.commands: ExtraCommands | None = None  # link / unlink / whoami (bot.identity_commands)
 
     async def who(self, actor: Actor, *, environment: str = "", service: str = "",
-                  need_teams: bool = True) -> tuple[Actor, TeamView]:
-        """The actor with their person resolved through a verified link when the config does not know them, and
-        the github-team: memberships the rules about ``environment`` / ``service`` may consult."""
+                  need_teams: bool = True, viewing: bool = False) -> tuple[Actor, TeamView]:
+        """The actor as a person (config entry and verified links: key and every identity they hold), and the
+        github-team: memberships the rules about ``environment`` / ``service`` (or about seeing, ``viewing``) may
+        consult. ``TeamView.login`` is the verified GitHub login ("" = none)."""
         config = self.config
         teams = policy_teams(config, environment=environment, service=service) if need_teams else set()
-        person = config.people.get(actor.person or "")
-        if person is not None and not teams:
-            return actor, TeamView(person.github.lower())
+        if viewing:
+            teams |= {v for v in rbac.viewer_entries(config) if v.startswith("github-team:")}
         async with self.store.unit() as u:
-            actor, login = await resolve_actor(u, config, actor)
+            actor, person = await resolve_actor(u, config, actor)
         if not teams or self.directory is None:
-            return actor, TeamView(login)
-        return actor, await self.directory.view(login, teams)
+            return actor, TeamView(person.login)
+        return actor, await self.directory.view(person.login, teams)
 
     async def _audit(self, u: Unit, actor: Actor, action: str, target: str, result: str, detail: str = "") -> None:
         await u.audit(AuditEntry(self.clock(), actor.label, action, target, actor.channel, result, detail[:500]))
@@ -242,7 +242,8 @@ class Pipeline:
         now = self.clock()
         # gate bot: the bot holds the dispatch until approved. gate github: the bot dispatches now and
         # approves when GitHub asks through the protection rule (bot.github_events)
-        needs_approval = env.needs_approval and not rollback and env.gate == "bot"
+        wants = env.rollback_needs_approval if rollback else env.needs_approval  # rollback_approval: none opts out
+        needs_approval = wants and env.gate == "bot"
         r = DeployRequest(
             id=new_request_id(),
             kind=RequestKind.ROLLBACK if rollback else RequestKind.DEPLOY,
@@ -256,10 +257,11 @@ class Pipeline:
             state=RequestState.RECEIVED,
             created_at=now,
             workflow=service.rollback_workflow if rollback else service.workflow,
-            approvals_required=env.approvals if (needs_approval or (env.gate == "github" and not rollback)) else 0,
+            approvals_required=env.approvals if (needs_approval or (env.gate == "github" and wants)) else 0,
             expires_at=now + timedelta(seconds=env.approval_ttl_s) if needs_approval else None,
             target_version=cmd.target_version if isinstance(cmd, RollbackCommand) else "",
             response_url=response_url,
+            requester_identities=tuple(sorted(actor.identities)),
         )
         async with self.store.unit() as u:
             if not await u.claim_key(idem_key):
@@ -308,7 +310,7 @@ class Pipeline:
                 await self._audit(u, actor, action, r.id, "denied", decision.reason)
                 return Reply(f":no_entry: Not allowed: {decision.reason}.")
             await u.add_approval(Approval(r.id, actor.person or "", actor.platform, actor.platform_id,
-                                          action, comment, self.clock(), r.sha))
+                                          action, comment, self.clock(), r.sha, tuple(sorted(actor.identities))))
             ok_count = sum(1 for a in approvals if a.decision == "approve") + (1 if approve else 0)
             new: DeployRequest | None = r
             if not approve:
@@ -338,8 +340,8 @@ class Pipeline:
                      f"({ok_count}/{r.approvals_required}).", ok=True)
 
     async def _approvable(self, actor: Actor) -> Reply:
-        actor, teams = await self.who(actor)
-        decision = rbac.can_view(self.config, actor)
+        actor, teams = await self.who(actor, viewing=True)
+        decision = rbac.can_view(self.config, actor, teams)
         if not decision.allowed:
             return await self._denied(actor, "approve-list", "-", decision.reason)
         out = []
@@ -353,8 +355,8 @@ class Pipeline:
         return Reply(f"{len(out)} request(s) waiting for your approval:", ok=True, cards=tuple(out[:10]))
 
     async def _status(self, cmd: StatusCommand, actor: Actor) -> Reply:
-        actor, _ = await self.who(actor, need_teams=False)
-        decision = rbac.can_view(self.config, actor)
+        actor, teams = await self.who(actor, need_teams=False, viewing=True)
+        decision = rbac.can_view(self.config, actor, teams)
         if not decision.allowed:
             return await self._denied(actor, "status", cmd.service or "-", decision.reason)
         services = [cmd.service] if cmd.service else sorted(self.config.services)
@@ -384,7 +386,8 @@ class Pipeline:
         return Reply("\n".join(lines), ok=True)
 
     async def _stats(self, cmd: StatsCommand, actor: Actor) -> Reply:
-        decision = rbac.can_view(self.config, actor)
+        actor, teams = await self.who(actor, need_teams=False, viewing=True)
+        decision = rbac.can_view(self.config, actor, teams)
         if not decision.allowed:
             return await self._denied(actor, "stats", cmd.service or "-", decision.reason)
         async with self.store.unit() as u:

@@ -50,6 +50,7 @@ class GitHubRepos:
         self._app: Auth.AppAuth | None = None
         self._pinned = 0
         self._token_gh: Github | None = None
+        self._dispatch_actor = ""
         if app_id:
             key = _app_key(env)
             if not key:
@@ -129,6 +130,32 @@ class GitHubRepos:
         log.info("github app installation %s serves %s", inst, owner)
         self._installation_of_owner[owner] = inst
         return inst
+
+    async def dispatch_actor(self) -> str:
+        """The login GitHub records as the actor of the runs this bot dispatches: ``<app slug>[bot]`` with an App
+        (``GET /app`` with the App's JWT; an installation token attributes its activity to the App's bot account,
+        docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/about-authentication-with-a-
+        github-app), else the token's user (``GET /user``). Read once; "" while GitHub cannot be asked, and then
+        no run binds to a request by its title (fail closed: it is tracked as a run started outside chat)."""
+        if self._dispatch_actor:
+            return self._dispatch_actor
+        app, token_gh = self._app, self._token_gh
+
+        def go() -> str:
+            if app is not None:
+                integration = GithubIntegration(auth=app, base_url=self.base_url, retry=None, timeout=15, lazy=True)
+                _, data = integration.requester.requestJsonAndCheck("GET", "/app")
+                return f"{data['slug']}[bot]"
+            assert token_gh is not None
+            _, data = token_gh.requester.requestJsonAndCheck("GET", "/user")
+            return str(data["login"])
+
+        try:
+            self._dispatch_actor = (await asyncio.to_thread(go)).lower()
+        except (GithubException, requests.RequestException, OSError, KeyError, TypeError) as exc:
+            log.warning("could not read the bot's own GitHub identity (%s); no run binds by its title",
+                        type(exc).__name__)
+        return self._dispatch_actor
 
     def callback_repository(self, url: str) -> str:
         """The repository of a protection-rule callback URL on our API host, if it is a configured one; else ""."""

@@ -136,7 +136,8 @@ class Worker:
         found = 0
         for r in blind[:10]:
             try:
-                run = await (await self._client(r)).find_run(workflow=r.workflow, request_id=r.id)
+                run = await (await self._client(r)).find_run(workflow=r.workflow, request_id=r.id,
+                                                             actor=await self.github.dispatch_actor())
             except GitHubError:
                 continue
             if run is None or (r.sha and run.head_sha and run.head_sha != r.sha):
@@ -221,7 +222,8 @@ class Worker:
         if previous.state is RequestState.DISPATCHING:
             # an earlier attempt's outcome is unknown: look for its run before dispatching again
             try:
-                found = await gh.find_run(workflow=r.workflow, request_id=r.id)
+                found = await gh.find_run(workflow=r.workflow, request_id=r.id,
+                                          actor=await self.github.dispatch_actor())
             except GitHubError:
                 return 0
             if found:

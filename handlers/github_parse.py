@@ -12,6 +12,7 @@ from bot.domain import DeploymentUpdate, GitHubUpdate, ProtectionRuleRequest, Re
 from bot.wire import parse_json, parse_json_fields
 
 _RUN_IN_URL = re.compile(r"/actions/runs/(\d+)")
+_REPO_OF_RUN_URL = re.compile(r"^https?://[^/]+/(?:api/v3/)?(?:repos/)?([^/]+/[^/]+)/actions/runs/\d+")
 MAX_ID = 2**63 - 1  # GitHub ids are int64 (the store's BIGINT)
 MAX_ATTEMPT = 2**31 - 1  # run_attempt: a 32-bit INTEGER column
 
@@ -64,6 +65,32 @@ def _login(d: Any) -> str:
     return _str(d, "login")
 
 
+def _uid(d: Any) -> int:
+    """A user object's numeric id (0 = absent): the identity; the login is only a name that can change."""
+    if not isinstance(d, dict):
+        return 0
+    value = d.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID else 0
+
+
+def _user(*candidates: Any) -> tuple[str, int]:
+    """(login, id) of the first user object present among ``candidates``."""
+    for d in candidates:
+        login = _login(d)
+        if login:
+            return login, _uid(d)
+    return "", 0
+
+
+def _run_repository(*urls: str) -> str:
+    """The owner/name a run URL points into ("" = none named)."""
+    for url in urls:
+        m = _REPO_OF_RUN_URL.match(url or "")
+        if m:
+            return m.group(1).lower()
+    return ""
+
+
 def _attempt(d: dict[str, Any]) -> int:
     value = d.get("run_attempt")
     if not isinstance(value, int) or isinstance(value, bool):
@@ -93,6 +120,8 @@ def parse_workflow_run(payload: dict[str, Any]) -> RunUpdate:
     if not status:
         raise BadPayload("workflow_run.status is missing")
     path = _str(run, "path")
+    actor, actor_id = _user(run.get("actor"), run.get("triggering_actor"), payload.get("sender"))
+    triggering, triggering_id = _user(run.get("triggering_actor"))
     return RunUpdate(
         run_id=_int(run, "id", "workflow_run"),
         workflow=path.rsplit("/", 1)[-1] if path else _str(run, "name"),
@@ -102,7 +131,10 @@ def parse_workflow_run(payload: dict[str, Any]) -> RunUpdate:
         head_sha=_str(run, "head_sha"),
         head_branch=_str(run, "head_branch"),
         title=_str(run, "display_title") or _str(run, "name"),
-        actor=_login(run.get("actor")) or _login(run.get("triggering_actor")) or _login(payload.get("sender")),
+        actor=actor,
+        actor_id=actor_id,
+        triggering_actor=triggering,
+        triggering_actor_id=triggering_id,
         event=_str(run, "event"),
         attempt=_attempt(run),
         path=path,
@@ -145,13 +177,15 @@ def parse_protection_rule(payload: dict[str, Any]) -> ProtectionRuleRequest | No
     if run_id is None:
         raise BadPayload("deployment_callback_url does not name a workflow run")
     deployment = _sub(payload, "deployment")
+    actor, actor_id = _user(deployment.get("creator"), payload.get("sender"))
     return ProtectionRuleRequest(
         run_id=run_id,
         environment=environment,
         callback_url=callback,
         sha=_str(deployment, "sha"),
         ref=_str(deployment, "ref"),
-        actor=_login(deployment.get("creator")) or _login(payload.get("sender")),
+        actor=actor,
+        actor_id=actor_id,
         event=_str(payload, "event"),
         deployment_id=deployment["id"] if isinstance(deployment.get("id"), int) else 0,
     )
@@ -197,6 +231,7 @@ def parse_deployment(payload: dict[str, Any]) -> DeploymentUpdate:
     deployment = _obj(payload, "deployment", "payload")
     run_id = _opt_id(_sub(payload, "workflow_run"), "id", "workflow_run")
     return DeploymentUpdate(state="created", description=_str(deployment, "description"), run_id=run_id,
+                            repository=_str(_sub(payload, "repository"), "full_name").lower(),
                             **_deployment_fields(deployment))
 
 
@@ -212,7 +247,10 @@ def parse_deployment_status(payload: dict[str, Any]) -> DeploymentUpdate:
     fields = _deployment_fields(deployment)
     fields["environment"] = _str(status, "environment") or fields["environment"]
     return DeploymentUpdate(state=state, description=_str(status, "description"), run_id=run_id,
-                            log_url=_str(status, "log_url") or _str(status, "target_url"), **fields)
+                            log_url=_str(status, "log_url") or _str(status, "target_url"),
+                            repository=_str(_sub(payload, "repository"), "full_name").lower(),
+                            run_repository=_run_repository(_str(status, "log_url"), _str(status, "target_url")),
+                            **fields)
 
 
 # What each hot event's parser reads (a msgspec schema: bot.wire.parse_json_fields): a 17 KB workflow_run
@@ -225,6 +263,7 @@ class _Named(msgspec.Struct):
 
 class _User(msgspec.Struct):
     login: Any = msgspec.UNSET
+    id: Any = msgspec.UNSET
 
 
 _Opt = msgspec.UnsetType | None  # absent, or null: both read as they are in the whole document

@@ -99,7 +99,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         app_id: int | None = None,
         app_public_key: str | None = None,
         installation_id: int = 1,
-        actor: str = "chatops-bot[bot]",
+        actor: str = "chatops-deployer",  # the user the personal access token belongs to
     ) -> None:
         self.repository, self.token, self.actor = repository, token, actor
         self.repo_id = 700_000_001
@@ -358,7 +358,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         sha = self.branches.get(name) or self.tags.get(name)  # branch or tag name only, per the docs
         if sha is None:
             raise ApiError(422, f"No ref found for: {ref}")
-        run = self.sim.create(wf, name, sha, dict(inputs), "workflow_dispatch", self.actor)
+        run = self.sim.create(wf, name, sha, dict(inputs), "workflow_dispatch", self.dispatch_actor(request))
         self.dispatches.append(Dispatch(wf.file, ref, dict(inputs), time.time(), run.id))
         if body.get("return_run_details") is True and not self.legacy_dispatch:
             run_rest = gp.workflow_run(self.url, self.repository, self.repo_id, run)

@@ -22,6 +22,8 @@ from aiohttp import web
 from sandbox import github_payloads as gp
 from sandbox.github_rest import ApiError
 
+APP_SLUG = "chatops-bot"  # the sandbox App's slug: its bot account is chatops-bot[bot]
+
 if TYPE_CHECKING:
     from sandbox.github_fake import GitHubFake
 
@@ -109,6 +111,7 @@ class OrgMixin:
             ("GET", r"^/orgs/(?P<org>[^/]+)/teams/(?P<team>[^/]+)/memberships/(?P<user>[^/]+)$", self._membership),
             ("POST", r"^/login/oauth/access_token$", self._oauth_token),
             ("GET", r"^/user$", self._user),
+            ("GET", r"^/app$", self._app),
         ]
 
     def app_jwt_ok(self, request: web.Request) -> None:
@@ -125,7 +128,7 @@ class OrgMixin:
 
     def _installation(self, inst: int, owner: str) -> web.Response:
         return web.json_response({
-            "id": inst, "app_id": self.app_id, "app_slug": "chatops-bot", "target_type": "Organization",
+            "id": inst, "app_id": self.app_id, "app_slug": APP_SLUG, "target_type": "Organization",
             "account": {"login": owner, "id": 100 + inst, "type": "Organization"},
             "repository_selection": "selected",
             "access_tokens_url": f"{self.url}/app/installations/{inst}/access_tokens",
@@ -146,6 +149,12 @@ class OrgMixin:
         if inst is None:
             raise ApiError(404, "Not Found")
         return self._installation(inst, p["org"])
+
+    def dispatch_actor(self, request: web.Request) -> str:
+        """Who a dispatch is by: ``<app slug>[bot]`` for an installation token, the token's user for a PAT."""
+        value = request.headers.get("Authorization", "").partition(" ")[2]
+        root = self._root()
+        return f"{APP_SLUG}[bot]" if value in root.installation_tokens else root.actor
 
     def token_ok(self, request: web.Request) -> None:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
@@ -181,8 +190,24 @@ class OrgMixin:
         return web.json_response({"access_token": token, "expires_in": 28800, "refresh_token": "ghr_unused",
                                   "refresh_token_expires_in": 15811200, "scope": "", "token_type": "bearer"})
 
+    async def _app(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        """``GET /app`` with the App's JWT: the App itself, whose ``slug`` names its bot account ``<slug>[bot]``,
+        the actor of what the App does with an installation token (docs.github.com/rest/apps/apps#get-the-
+        authenticated-app; docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/about-
+        authentication-with-a-github-app: authenticate as an installation "to attribute app activity to the
+        app")."""
+        self.app_jwt_ok(request)
+        return web.json_response({"id": self.app_id, "slug": APP_SLUG, "name": "ChatOps bot",
+                                  "owner": {"login": self.repository.split("/")[0], "type": "Organization"},
+                                  "permissions": {"actions": "write", "deployments": "write"}, "events": []})
+
     async def _user(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        """``GET /user``: the user a user token (OAuth) or a personal access token belongs to; a workflow
+        dispatched with a personal access token has that user as its actor."""
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        root = self._root()
+        if scheme.lower() in ("token", "bearer") and value == root.token:
+            return web.json_response(gp.user(self.url, root.actor))
         login = self._root().user_tokens.get(value) if scheme.lower() in ("token", "bearer") else None
         if login is None:
             raise ApiError(401, "Bad credentials")

@@ -40,6 +40,7 @@ class RunInfo:
     title: str
     workflow: str = ""  # file name
     event: str = ""  # what started the run: workflow_dispatch, push, pull_request, ...
+    actor: str = ""  # the login of who started the run (the bot's own dispatches: its App's bot account)
 
 
 def _translate(exc: Exception, what: str) -> GitHubError:
@@ -103,16 +104,21 @@ class GitHubClient:
 
         return await self._call(f"dispatching {workflow}", go)
 
-    async def find_run(self, *, workflow: str, request_id: str) -> RunInfo | None:
-        """Find the run our workflow named with ``[request_id]`` in its run-name."""
+    async def find_run(self, *, workflow: str, request_id: str, actor: str) -> RunInfo | None:
+        """Find the run our workflow named with ``[request_id]`` in its run-name, among the runs ``actor`` (the
+        bot's own GitHub identity) dispatched: anyone who can write to the repository can dispatch a run with
+        that title too."""
+        if not actor:
+            return None
 
         def go() -> RunInfo | None:
-            runs = self._repo.get_workflow(workflow).get_runs(event="workflow_dispatch")
+            runs = self._repo.get_workflow(workflow).get_runs(event="workflow_dispatch", actor=actor)
             for i, run in enumerate(runs):
                 if i >= 50:
                     break
                 title = str(run.raw_data.get("display_title") or run.raw_data.get("name") or "")
-                if f"[{request_id}]" in title:
+                by = str((run.raw_data.get("actor") or {}).get("login") or "").lower()
+                if f"[{request_id}]" in title and by == actor.lower():
                     return RunInfo(int(run.id), str(run.html_url), str(run.status), str(run.conclusion or ""),
                                    str(run.head_sha), title)
             return None
@@ -125,7 +131,8 @@ class GitHubClient:
             return RunInfo(int(d["id"]), str(d.get("html_url") or ""), str(d.get("status") or ""),
                            str(d.get("conclusion") or ""), str(d.get("head_sha") or ""),
                            str(d.get("display_title") or d.get("name") or ""),
-                           str(d.get("path") or "").rsplit("/", 1)[-1], str(d.get("event") or ""))
+                           str(d.get("path") or "").rsplit("/", 1)[-1], str(d.get("event") or ""),
+                           str((d.get("actor") or {}).get("login") or ""))
 
         return await self._call("reading the run", go)
 

@@ -137,6 +137,7 @@ class TeamsBot(ActivityHandler):
             person=person,
             channel=activity.conversation.id if activity.conversation else "",
             display=(user.name or "") if user else "",
+            conversation=(activity.conversation.conversation_type or "") if activity.conversation else "",
         )
 
     async def on_turn(self, turn_context: TurnContextProtocol[Any]) -> None:

@@ -21,7 +21,7 @@ class Decision:
 
 
 ALLOW = Decision(True)
-LINKED_PREFIX = "github:"  # person key of someone known only through a verified GitHub link
+LINKED_PREFIX = "github:"  # person key of someone known only through a verified GitHub link (bot.identity_links)
 
 
 def deny(reason: str) -> Decision:
@@ -44,10 +44,31 @@ def _because(values: Sequence[str], teams: TeamView) -> str:
 
 
 def _known(config: Config, actor: Actor) -> Decision:
+    """Someone the rules can name: a ``people:`` entry, or a person known through a verified GitHub link (who can
+    only be let in by a ``github-team:`` entry of the rule at hand)."""
     if actor.person is None or (actor.person not in config.people and not actor.person.startswith(LINKED_PREFIX)):
         return deny("you are not in this bot's people list and have no linked GitHub account; ask an admin to add "
                     "you or use `/deploy link`")
     return ALLOW
+
+
+def _verified(env: Environment, teams: TeamView, what: str) -> Decision:
+    if env.require_verified_identity and not teams.login:
+        return deny(f"{what} in {env.name} need a verified GitHub identity: link yours with `/deploy link` (rule: "
+                    f"environments.{env.name}.require_verified_identity)")
+    return ALLOW
+
+
+def same_person(actor: Actor, identities: Sequence[str], person: str, platform_id: tuple[str, str]) -> bool:
+    """Is ``actor`` the person who holds any of ``identities`` (or the same person key, or the same platform
+    account)? Identity sets are frozen when a request or decision is made, so unlinking or relinking later does
+    not change who someone was."""
+    if actor.person is not None and actor.person == person:
+        return True
+    if (str(actor.platform), actor.platform_id) == platform_id:
+        return True
+    mine = set(actor.identities) | {f"{actor.platform}:{actor.platform_id}"}
+    return bool(mine & set(identities))
 
 
 def _member(config: Config, actor: Actor, environment: str) -> Decision | Environment:
@@ -72,6 +93,9 @@ def can_deploy(config: Config, actor: Actor, environment: str, *, force: bool = 
     if not listed(env.deployers, actor, teams):
         return deny(f"you are not a deployer for {environment} (rule: environments.{environment}.deployers"
                     f"{_because(env.deployers, teams)})")
+    verified = _verified(env, teams, "requesters")
+    if not verified.allowed:
+        return verified
     svc = config.services.get(service)
     if svc is not None and svc.owners and not listed(svc.owners, actor, teams):
         return deny(f"you are not an owner of {service} (rule: services.{service}.owners"
@@ -81,8 +105,26 @@ def can_deploy(config: Config, actor: Actor, environment: str, *, force: bool = 
     return ALLOW
 
 
-def can_view(config: Config, actor: Actor) -> Decision:
-    return _known(config, actor)
+def viewer_entries(config: Config) -> tuple[str, ...]:
+    """Every entry that lets someone see status and history: ``access.viewers`` and every rule's team entries
+    (someone a rule may let deploy or approve may also see what they would act on)."""
+    out = list(config.viewers) + list(config.admins)
+    for e in config.environments.values():
+        out += [*e.deployers, *e.approvers]
+    for s in config.services.values():
+        out += [*s.owners, *s.approvers]
+    return tuple(dict.fromkeys(v for v in out if is_team(v) or v in config.viewers))
+
+
+def can_view(config: Config, actor: Actor, teams: TeamView = NO_TEAMS) -> Decision:
+    """Known means listed in ``people`` (or ``access.viewers``), or a verified member of a team named in config.
+    Linking some GitHub account alone lets nobody see locks, pending requests or history."""
+    if actor.person is not None and actor.person in config.people:
+        return ALLOW
+    if listed(viewer_entries(config), actor, teams):
+        return ALLOW
+    return deny("you are not in this bot's people list or access.viewers, and no team named in the config counts "
+                "you as a member; ask an admin (rule: access.viewers)")
 
 
 def can_lock(config: Config, actor: Actor, environment: str, *, teams: TeamView = NO_TEAMS) -> Decision:
@@ -108,7 +150,8 @@ def can_decide(
     config: Config, actor: Actor, request: DeployRequest, approvals: list[Approval], *, at: datetime,
     teams: TeamView = NO_TEAMS,
 ) -> Decision:
-    """May ``actor`` approve or reject ``request`` now? Four eyes compares people, not platform ids."""
+    """May ``actor`` approve or reject ``request`` now? Four eyes compares every identity the approver holds with
+    every identity the requester held when asking (and with each earlier decider's)."""
     known = _known(config, actor)
     if not known.allowed:
         return known
@@ -119,11 +162,16 @@ def can_decide(
         return deny(f"{request.id} is {request.state.value.replace('_', ' ')}, not waiting for approval")
     if request.expires_at is not None and at >= request.expires_at:
         return deny(f"{request.id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC")
-    if actor.person == request.requester:
-        return deny("you requested this deploy; someone else must approve it (four eyes)")
+    if same_person(actor, request.requester_identities, request.requester,
+                   (str(request.requester_platform), request.requester_id)):
+        return deny("you requested this deploy (as one of your chat or GitHub identities); someone else must "
+                    "approve it (four eyes)")
     approvers, rule = approvers_of(config, request)
     if not listed(approvers, actor, teams):
         return deny(f"you are not an approver for {request.environment} (rule: {rule}{_because(approvers, teams)})")
-    if any(a.person == actor.person for a in approvals):
-        return deny(f"you already decided on {request.id}")
+    verified = _verified(env, teams, "approvers")
+    if not verified.allowed:
+        return verified
+    if any(same_person(actor, a.identities, a.person, (str(a.platform), a.platform_id)) for a in approvals):
+        return deny(f"you already decided on {request.id} (as one of your chat or GitHub identities)")
     return ALLOW

@@ -45,7 +45,7 @@ def now() -> datetime:
 _REQ_COLS = (
     "id, kind, service, environment, ref, requester, requester_platform, requester_id, channel, state, "
     "created_at, updated_at, workflow, approvals_required, expires_at, sha, target_version, run_id, run_url, "
-    "response_url, detail, callback_url, jobs, attempt"
+    "response_url, detail, callback_url, jobs, attempt, requester_identities"
 )
 
 
@@ -77,6 +77,7 @@ def _request(row: Row) -> DeployRequest:
         callback_url=row["callback_url"],
         jobs=tuple(tuple(j) for j in json.loads(row["jobs"] or "[]")),
         attempt=int(row["attempt"]),
+        requester_identities=tuple(str(row["requester_identities"] or "").split()),
     )
 
 
@@ -109,11 +110,12 @@ class Unit(OutboxOps):
     # ------------------------------------------------------------ requests
     async def insert_request(self, r: DeployRequest) -> None:
         await self.c.execute(
-            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 24)})",
+            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 25)})",
             r.id, r.kind.value, r.service, r.environment, r.ref, r.requester, r.requester_platform.value,
             r.requester_id, r.channel, r.state.value, ts(r.created_at), ts(r.updated_at or r.created_at),
             r.workflow, r.approvals_required, ts(r.expires_at), r.sha, r.target_version, r.run_id, r.run_url,
             r.response_url, r.detail, r.callback_url, json.dumps(r.jobs), r.attempt,
+            " ".join(sorted(r.requester_identities)),
         )
 
     async def get_request(self, request_id: str, *, for_update: bool = False) -> DeployRequest | None:
@@ -204,20 +206,21 @@ class Unit(OutboxOps):
     async def add_approval(self, a: Approval) -> bool:
         """False if this person already decided on this request."""
         n = await self.c.execute(
-            "INSERT INTO approvals (request_id, person, platform, platform_id, decision, comment, sha, at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, person) DO NOTHING",
+            "INSERT INTO approvals (request_id, person, platform, platform_id, decision, comment, sha, at, "
+            "identities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, person) DO NOTHING",
             a.request_id, a.person, a.platform.value, a.platform_id, a.decision, a.comment, a.sha, ts(a.at),
+            " ".join(sorted(a.identities)),
         )
         return n == 1
 
     async def approvals(self, request_id: str) -> list[Approval]:
         rows = await self.c.fetch(
-            "SELECT request_id, person, platform, platform_id, decision, comment, sha, at FROM approvals "
+            "SELECT request_id, person, platform, platform_id, decision, comment, sha, at, identities FROM approvals "
             "WHERE request_id = ? ORDER BY at", request_id,
         )
         return [
             Approval(r["request_id"], r["person"], Platform(r["platform"]), r["platform_id"], r["decision"],
-                     r["comment"], dt(r["at"]) or now(), r["sha"])
+                     r["comment"], dt(r["at"]) or now(), r["sha"], tuple(str(r["identities"] or "").split()))
             for r in rows
         ]
 
