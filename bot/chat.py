@@ -19,6 +19,8 @@ class ChatRunner:
     async def run_text(self, text: str, actor: Actor, *, message_id: str = "") -> str:
         word, _, rest = text.strip().partition(" ")
         word = word.lower().lstrip("/")
+        if word in ("link", "unlink", "whoami"):  # Teams: `link <code>` is `deploy link <code>`
+            word, rest = "deploy", text.strip().lstrip("/")
         if word not in USAGE:
             return "I understand: " + " · ".join(f"`{u.removeprefix('Usage: ')}`" for u in USAGE.values())
         parsed = parse(rest, command=word, config=self.pipeline.config)
