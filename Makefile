@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	@command -v shellcheck >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get install -y -q shellcheck || { apt-get update -q && apt-get install -y -q shellcheck; }; }; } || \
 	  echo "NOTICE: shellcheck is not installed (needs root + apt-get): actionlint will run without shell checks"
+	@# the link flow is tested in a real headless browser: Debian's chromium (Playwright never downloads one)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; }; } || \
+	  echo "NOTICE: chromium is not installed (needs root + apt-get): the browser test will be skipped"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -134,6 +134,8 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         self.oauth_codes: dict[str, str] = {}
         self.user_tokens: dict[str, str] = {}
         self.oauth_client = ("Iv1.sandbox", "sandbox-client-secret")
+        self.oauth_callback_url = ""  # the App's "Callback URL" setting (the Stack sets the bot's)
+        self.browser_sessions: dict[str, str] = {}  # user_session cookie -> login (the fake's sign-in)
         self.hooks = WebhookSender(webhook_url, webhook_secret)
         self.sim = RunSimulator(self)
         self._history_init()

@@ -11,10 +11,11 @@ is not a member; ``POST /login/oauth/access_token`` answers 200 with ``{access_t
 
 from __future__ import annotations
 
+import html
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, unquote
 
 import jwt
 from aiohttp import web
@@ -43,6 +44,8 @@ class OrgMixin:
     oauth_codes: dict[str, str]
     user_tokens: dict[str, str]
     oauth_client: tuple[str, str]
+    oauth_callback_url: str
+    browser_sessions: dict[str, str]
     not_installed: set[str]
 
     # configuration -------------------------------------------------------------------------------
@@ -112,6 +115,8 @@ class OrgMixin:
             ("POST", r"^/login/oauth/access_token$", self._oauth_token),
             ("GET", r"^/user$", self._user),
             ("GET", r"^/app$", self._app),
+            ("GET", r"^/login/oauth/authorize$", self._authorize_page),
+            ("GET", r"^/session$", self._sign_in),
         ]
 
     def app_jwt_ok(self, request: web.Request) -> None:
@@ -189,6 +194,39 @@ class OrgMixin:
         root.user_tokens[token] = login
         return web.json_response({"access_token": token, "expires_in": 28800, "refresh_token": "ghr_unused",
                                   "refresh_token_expires_in": 15811200, "scope": "", "token_type": "bearer"})
+
+    async def _authorize_page(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        """GitHub's authorization page (docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/
+        generating-a-user-access-token-for-a-github-app, "Using the web application flow"): ``client_id`` names
+        the App; a signed-out browser is sent to sign in first; a user who authorized the App before is sent
+        straight back (no consent screen) to the App's callback URL with ``?code=...&state=...``; a
+        ``redirect_uri`` other than the App's callback URL is refused (``redirect_uri_mismatch``)."""
+        root = self._root()
+        q = request.query
+        if q.get("client_id") != root.oauth_client[0]:
+            return web.Response(status=404, text="Not Found")
+        callback = root.oauth_callback_url
+        if q.get("redirect_uri") and q["redirect_uri"] != callback:
+            raise web.HTTPFound(f"{callback}?error=redirect_uri_mismatch&state={quote(q.get('state', ''))}")
+        login = root.browser_sessions.get(request.cookies.get("user_session", ""))
+        if login is None:
+            back = quote(str(request.rel_url), safe="")
+            return web.Response(content_type="text/html", text=(
+                "<!doctype html><title>Sign in to GitHub</title><form action='/session' method='get'>"
+                f"<input type='hidden' name='return_to' value='{html.escape(back)}'>"
+                "<input name='login' id='login_field'><button type='submit' id='sign_in'>Sign in</button></form>"))
+        code = self.oauth_code(login)
+        raise web.HTTPFound(f"{callback}?code={code}&state={quote(q.get('state', ''), safe='')}")
+
+    async def _sign_in(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        """The fake's stand-in for github.com's sign-in form: a browser session for ``login``."""
+        root = self._root()
+        session = secrets.token_urlsafe(16)
+        root.browser_sessions[session] = request.query.get("login", "").strip().lower()
+        target = unquote(request.query.get("return_to", "/"))
+        response = web.HTTPFound(target if target.startswith("/login/oauth/authorize") else "/")
+        response.set_cookie("user_session", session, httponly=True, samesite="Lax")
+        raise response
 
     async def _app(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
         """``GET /app`` with the App's JWT: the App itself, whose ``slug`` names its bot account ``<slug>[bot]``,

@@ -88,6 +88,7 @@ class Stack:
         await site.start()
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
         self.github.webhook_url = f"{self.url}/github/webhook"
+        self.github.oauth_callback_url = f"{self.url}/github/oauth/callback"
 
     async def stop_bot(self) -> None:
         if self._runner is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.stack import Stack
+from tests.scenario.test_github_flow import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 REQ = re.compile(r"`(r-[a-z0-9]{8})`")
@@ -32,9 +33,11 @@ def t(text: str) -> datetime:
 
 
 @pytest.fixture
-async def clocked(sqlite_url: str) -> AsyncIterator[tuple[Stack, Clock]]:
+async def clocked(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[Stack, Clock]]:
     clock = Clock(t("2026-02-01T00:00"))
-    async with Stack(database_url=sqlite_url, clock=clock) as s:
+    # the figures below count deploys' approval waits; production rollbacks go straight through here
+    config = write_config(tmp_path, **{"environments.production.rollback_approval": "none"})
+    async with Stack(database_url=sqlite_url, clock=clock, config_path=config) as s:
         yield s, clock
 
 

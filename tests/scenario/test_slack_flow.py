@@ -174,6 +174,11 @@ async def test_bad_input_gets_usage_and_changes_nothing(stack: Stack) -> None:
 async def test_rollback_dispatches_the_rollback_workflow(stack: Stack) -> None:
     _, answer = await stack.command("U0LEAD", "api production to v1.4.1", command="/rollback")
     rid = request_id(answer)
+    assert "approval" in answer["text"]  # production rollbacks follow production's approval policy
+    await wait_for(lambda: any(rid in message_text(m) and "Approve" in message_text(m)
+                               for m in stack.card_messages("C0APPROVALS")), what="approval card")
+    assert stack.github.dispatches == []
+    await stack.click("U0SRE", "approve", rid, key="sre-rollback")
     await wait_for(lambda: len(stack.github.dispatches) == 1, what="rollback dispatch")
     d = stack.github.dispatches[0]
     assert d.workflow == "rollback.yml"

@@ -274,7 +274,7 @@ async def test_text_command_runs_as_the_mapped_person_and_replies_in_the_convers
     (text, actor), = world.runner.texts
     assert text == "deploy api v1.4.2 to staging"
     assert actor == Actor(platform=Platform.TEAMS, platform_id="aad-lead", person="lead",
-                          channel="a:conv-aad-lead-channel", display="aad-lead")
+                          channel="a:conv-aad-lead-channel", display="aad-lead", conversation="channel")
     (method, path, reply, auth), = world.connector_posts
     assert method == "POST" and path.startswith("/v3/conversations/a:conv-aad-lead-channel/activities")
     assert reply["text"] == "ok lead: deploy api v1.4.2 to staging"

@@ -11,11 +11,13 @@ import yaml
 from bot.config import Config, load_config, parse_config
 from bot.domain import Actor, Approval, DeployRequest, Platform, RequestKind, RequestState
 from bot.policy.rbac import can_decide, can_deploy, can_lock, can_view
+from bot.policy.teams import TeamView
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "chatops.yml"
 ENV = {"TEAMS_OPS_WEBHOOK_URL": "https://example.invalid/hook"}
 CONFIG: Config = load_config(EXAMPLE, env=ENV)
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+VERIFIED = TeamView("someone-gh")  # a verified GitHub identity (what Pipeline.who finds for config people)
 
 
 def slack(user: str, channel: str = "C0DEPLOYS") -> Actor:
@@ -31,7 +33,7 @@ def request(*, requester: str = "dev", state: RequestState = RequestState.PENDIN
             environment: str = "production", expires_at: datetime | None = NOW + timedelta(hours=2)) -> DeployRequest:
     return DeployRequest(
         id="r-abcd2345", kind=RequestKind.DEPLOY, service="api", environment=environment, ref="v1.4.2",
-        requester=requester, requester_platform=Platform.SLACK, requester_id="U0DEV", channel="C0DEPLOYS",
+        requester=requester, requester_platform=Platform.SLACK, requester_id=f"U0{requester.upper()}", channel="C0DEPLOYS",
         state=state, created_at=NOW, workflow="api-ci.yml", approvals_required=1, expires_at=expires_at,
     )
 
@@ -50,9 +52,9 @@ def test_guest_has_no_person() -> None:
 @pytest.mark.parametrize("env", ["dev", "staging", "production"])
 def test_unknown_people_are_refused_everywhere(env: str) -> None:
     for actor in (GUEST, Actor(Platform.SLACK, "U0DEV", "someone-else"), Actor(Platform.TEAMS, "29:x", None)):
-        for decision in (can_deploy(CONFIG, actor, env), can_deploy(CONFIG, actor, env, force=True),
+        for decision in (can_deploy(CONFIG, actor, env, teams=VERIFIED), can_deploy(CONFIG, actor, env, force=True),
                          can_lock(CONFIG, actor, env), can_view(CONFIG, actor),
-                         can_decide(CONFIG, actor, request(), [], at=NOW)):
+                         can_decide(CONFIG, actor, request(), [], at=NOW, teams=VERIFIED)):
             assert not decision.allowed
             assert "people list" in decision.reason
 
@@ -60,7 +62,7 @@ def test_unknown_people_are_refused_everywhere(env: str) -> None:
 def test_unknown_environment_is_refused() -> None:
     assert not can_deploy(CONFIG, DEV, "qa").allowed
     assert not can_lock(CONFIG, SRE, "qa").allowed
-    assert not can_decide(CONFIG, LEAD, request(environment="qa"), [], at=NOW).allowed
+    assert not can_decide(CONFIG, LEAD, request(environment="qa"), [], at=NOW, teams=VERIFIED).allowed
 
 
 # ------------------------------------------------------------------------------------------ deploy
@@ -75,7 +77,7 @@ def test_unknown_environment_is_refused() -> None:
     ],
 )
 def test_deployers_per_environment(actor: Actor, env: str, allowed: bool) -> None:
-    decision = can_deploy(CONFIG, actor, env)
+    decision = can_deploy(CONFIG, actor, env, teams=VERIFIED)
     assert decision.allowed is allowed
     if not allowed:
         assert "not a deployer" in decision.reason and env in decision.reason
@@ -94,11 +96,13 @@ def admin_deployer_config() -> Config:
 def test_force_is_for_admins_only() -> None:
     config = admin_deployer_config()
     sre = Actor(Platform.SLACK, "U0SRE", "sre")
-    assert can_deploy(config, sre, "production", force=True).allowed
+    assert can_deploy(config, sre, "production", force=True, teams=VERIFIED).allowed
     for who in ("dev", "lead"):
-        decision = can_deploy(config, Actor(Platform.SLACK, f"U0{who.upper()}", who), "production", force=True)
+        decision = can_deploy(config, Actor(Platform.SLACK, f"U0{who.upper()}", who), "production", force=True,
+                              teams=VERIFIED)
         assert not decision.allowed and "--force" in decision.reason
-        assert can_deploy(config, Actor(Platform.SLACK, f"U0{who.upper()}", who), "production").allowed
+        assert can_deploy(config, Actor(Platform.SLACK, f"U0{who.upper()}", who), "production",
+                          teams=VERIFIED).allowed
 
 
 def test_locks_for_deployers_and_admins() -> None:
@@ -115,12 +119,12 @@ def test_locks_for_deployers_and_admins() -> None:
 
 
 def test_an_approver_may_decide() -> None:
-    assert can_decide(CONFIG, LEAD, request(), [], at=NOW).allowed
-    assert can_decide(CONFIG, SRE, request(), [approval("lead")], at=NOW).allowed
+    assert can_decide(CONFIG, LEAD, request(), [], at=NOW, teams=VERIFIED).allowed
+    assert can_decide(CONFIG, SRE, request(), [approval("lead")], at=NOW, teams=VERIFIED).allowed
 
 
 def test_four_eyes_refuses_the_requester() -> None:
-    decision = can_decide(CONFIG, LEAD, request(requester="lead"), [], at=NOW)
+    decision = can_decide(CONFIG, LEAD, request(requester="lead"), [], at=NOW, teams=VERIFIED)
     assert not decision.allowed and "four eyes" in decision.reason
 
 
@@ -136,7 +140,7 @@ def test_four_eyes_compares_people_not_platform_ids(other_identity: Actor) -> No
     """The requester asked on Slack; their click from another platform identity is still refused."""
     r = request(requester="lead")
     assert r.requester_id != other_identity.platform_id or other_identity.platform is Platform.SLACK
-    decision = can_decide(CONFIG, other_identity, r, [], at=NOW)
+    decision = can_decide(CONFIG, other_identity, r, [], at=NOW, teams=VERIFIED)
     assert not decision.allowed and "four eyes" in decision.reason
 
 
@@ -144,35 +148,59 @@ def test_github_identity_maps_to_the_same_person() -> None:
     person = CONFIG.person_by("github", "lead-gh")
     assert person is not None
     actor = Actor(Platform.GITHUB, "lead-gh", person.key)
-    assert not can_decide(CONFIG, actor, request(requester="lead"), [], at=NOW).allowed
+    assert not can_decide(CONFIG, actor, request(requester="lead"), [], at=NOW, teams=VERIFIED).allowed
 
 
 def test_non_approver_is_refused() -> None:
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["people"]["ops"] = {"slack": "U0OPS"}
     config = parse_config(data, env=ENV)
-    decision = can_decide(config, Actor(Platform.SLACK, "U0OPS", "ops"), request(), [], at=NOW)
+    decision = can_decide(config, Actor(Platform.SLACK, "U0OPS", "ops"), request(), [], at=NOW, teams=VERIFIED)
     assert not decision.allowed and "not an approver" in decision.reason
     # a deployer who is not an approver, on someone else's request
-    decision = can_decide(CONFIG, DEV, request(requester="lead"), [], at=NOW)
+    decision = can_decide(CONFIG, DEV, request(requester="lead"), [], at=NOW, teams=VERIFIED)
     assert not decision.allowed and "not an approver" in decision.reason
 
 
 @pytest.mark.parametrize("late", [timedelta(0), timedelta(seconds=1), timedelta(days=1)])
 def test_expired_request_is_refused(late: timedelta) -> None:
     r = request(expires_at=NOW)
-    decision = can_decide(CONFIG, LEAD, r, [], at=NOW + late)
+    decision = can_decide(CONFIG, LEAD, r, [], at=NOW + late, teams=VERIFIED)
     assert not decision.allowed and "expired" in decision.reason
-    assert can_decide(CONFIG, LEAD, r, [], at=NOW - timedelta(seconds=1)).allowed
+    assert can_decide(CONFIG, LEAD, r, [], at=NOW - timedelta(seconds=1), teams=VERIFIED).allowed
 
 
 @pytest.mark.parametrize("decision_word", ["approve", "reject"])
 def test_already_decided_is_refused(decision_word: str) -> None:
-    decision = can_decide(CONFIG, SRE, request(), [approval("sre", decision_word)], at=NOW)
+    decision = can_decide(CONFIG, SRE, request(), [approval("sre", decision_word)], at=NOW, teams=VERIFIED)
     assert not decision.allowed and "already decided" in decision.reason
 
 
 @pytest.mark.parametrize("state", [s for s in RequestState if s is not RequestState.PENDING_APPROVAL])
 def test_wrong_state_is_refused(state: RequestState) -> None:
-    decision = can_decide(CONFIG, LEAD, request(state=state), [], at=NOW)
+    decision = can_decide(CONFIG, LEAD, request(state=state), [], at=NOW, teams=VERIFIED)
     assert not decision.allowed and "not waiting for approval" in decision.reason
+
+
+def test_gated_environments_need_a_verified_identity() -> None:
+    """environments.<env>.require_verified_identity (default true where approvals are required)."""
+    decision = can_deploy(CONFIG, DEV, "production")
+    assert not decision.allowed and "environments.production.require_verified_identity" in decision.reason
+    assert can_deploy(CONFIG, DEV, "staging").allowed  # no approvals: no requirement
+    decision = can_decide(CONFIG, LEAD, request(), [], at=NOW)
+    assert not decision.allowed and "require_verified_identity" in decision.reason
+
+
+def test_four_eyes_compares_every_frozen_identity() -> None:
+    """A request made from Slack by an account later linked elsewhere: the Teams identity of the same person
+    (same GitHub account in the frozen set) is refused, whatever person key it resolves to now."""
+    from dataclasses import replace
+    r = replace(request(requester="github:4242"), requester_identities=("github:4242", "slack:U0X"))
+    teams_me = Actor(Platform.TEAMS, "aad-x", "lead", identities=frozenset({"teams:aad-x", "github:4242"}))
+    decision = can_decide(CONFIG, teams_me, r, [], at=NOW, teams=VERIFIED)
+    assert not decision.allowed and "four eyes" in decision.reason
+    other = Actor(Platform.TEAMS, "aad-y", "lead", identities=frozenset({"teams:aad-y", "github:777"}))
+    assert can_decide(CONFIG, other, r, [], at=NOW, teams=VERIFIED).allowed
+    earlier = Approval(r.id, "sre", Platform.SLACK, "U0SRE", "approve", "", NOW, identities=("github:777",))
+    decision = can_decide(CONFIG, other, r, [earlier], at=NOW, teams=VERIFIED)
+    assert not decision.allowed and "already decided" in decision.reason
