@@ -23,8 +23,16 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from bot.config import parse_config
-from bot.domain import Actor, DeployCommand, IdentityCommand, Platform, RequestKind, RequestState, new_request_id
-from bot.domain import DeployRequest
+from bot.domain import (
+    Actor,
+    DeployCommand,
+    DeployRequest,
+    IdentityCommand,
+    Platform,
+    RequestKind,
+    RequestState,
+    new_request_id,
+)
 from bot.identity_commands import IdentityCommands
 from bot.identity_links import add_pending, resolve_github
 from bot.pipeline import Pipeline
@@ -157,7 +165,7 @@ class FourEyes(RuleBasedStateMachine):
                                        "WHERE decision = 'approve'")
             return [(r["request_id"], r["platform"], r["platform_id"]) for r in rows]
 
-        for rid, platform, platform_id in self.run(approvals()):
+        for rid, _platform, platform_id in self.run(approvals()):
             approver = int(platform_id[-1])  # U0H<n> / aad-<n>: the human behind the account
             assert approver != self.requests[rid], f"human {approver} approved their own request {rid}"
 

@@ -33,7 +33,8 @@ def request(*, requester: str = "dev", state: RequestState = RequestState.PENDIN
             environment: str = "production", expires_at: datetime | None = NOW + timedelta(hours=2)) -> DeployRequest:
     return DeployRequest(
         id="r-abcd2345", kind=RequestKind.DEPLOY, service="api", environment=environment, ref="v1.4.2",
-        requester=requester, requester_platform=Platform.SLACK, requester_id=f"U0{requester.upper()}", channel="C0DEPLOYS",
+        requester=requester, requester_platform=Platform.SLACK, requester_id=f"U0{requester.upper()}",
+        channel="C0DEPLOYS",
         state=state, created_at=NOW, workflow="api-ci.yml", approvals_required=1, expires_at=expires_at,
     )
 
