@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 
 from aiohttp import web
 
@@ -16,6 +17,13 @@ from handlers.github_parse import PARSERS, BadPayload, parse_event, read_payload
 
 log = logging.getLogger(__name__)
 MAX_BODY = GITHUB_MAX_BODY
+# X-GitHub-Delivery is "a globally unique identifier (GUID) to identify the event" and X-GitHub-Event "the name of
+# the event that triggered the delivery" (https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers;
+# event names are lowercase words joined by "_"). Neither header is covered by X-Hub-Signature-256, so a captured
+# body can be replayed with any value: printable ASCII only (a delivery id becomes the idempotency key, an event
+# name a metrics label), anything else is refused before it reaches the store.
+_DELIVERY = re.compile(r"[\x21-\x7e]{1,100}")
+_EVENT = re.compile(r"[a-z_]{1,64}")
 
 
 def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
@@ -48,8 +56,12 @@ class GitHubWebhookHandler:
             return self._answer(401, "invalid or missing X-Hub-Signature-256")
         event = request.headers.get("X-GitHub-Event", "")
         delivery = request.headers.get("X-GitHub-Delivery", "")
-        if not event or not delivery or len(delivery) > 100:
+        if not event or not delivery:
             return self._answer(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
+        if not _DELIVERY.fullmatch(delivery):
+            return self._answer(400, "X-GitHub-Delivery must be 1 to 100 printable ASCII characters (a GUID)")
+        if not _EVENT.fullmatch(event):
+            return self._answer(400, "X-GitHub-Event must be an event name (lowercase letters and _)")
         try:
             payload = read_payload(event, body)
         except MalformedBody as exc:

@@ -26,7 +26,7 @@ from bot.domain import Actor, Platform, Reply
 from bot.egress.slack import render_slack
 from bot.metrics import ACKS, REQUESTS
 from bot.pipeline import Pipeline
-from bot.wire import MalformedBody, decode_utf8
+from bot.wire import MalformedBody, decode_utf8, has_lone_surrogate
 from handlers.body import SLACK_MAX_BODY, BodyRefused, read_body
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,9 @@ class SlackHandler:
         if not isinstance(bolt_request.body, dict) or not bolt_request.body:
             REQUESTS.labels(route="slack", status="400").inc()
             return web.json_response({"error": "body is not a Slack payload"}, status=400)
+        if has_lone_surrogate(bolt_request.body):  # e.g. a button value "\ud800": valid JSON, not Unicode text
+            REQUESTS.labels(route="slack", status="400").inc()
+            return web.json_response({"error": "payload holds a lone surrogate (not Unicode text)"}, status=400)
         refusal = self._workspace(bolt_request)
         if refusal is not None:  # a foreign workspace gets a 200 (Slack shows its text; other codes as "failed")
             status = 200 if refusal == FOREIGN_WORKSPACE else 400
