@@ -163,9 +163,11 @@ Command = (
 class Reply:
     """What the parser or policy answers instead of acting: help, usage, an error. Shown only to the user."""
 
-    text: str
+    text: str  # plain text with the bot's cosmetic mrkdwn (emoji codes, *bold*, `code`): escaped per surface
     ok: bool = False
     cards: tuple[Card, ...] = ()
+    channel: str = ""  # a Slack channel id the answer points to (from the config): shown after the text as a link
+    links: tuple[Link, ...] = ()  # the bot's own links, shown after the text (never parsed out of ``text``)
 
 
 # ---------------------------------------------------------------- stored state

@@ -14,6 +14,7 @@ from bot.domain import (
     DeployRequest,
     Destination,
     IdentityCommand,
+    Link,
     Op,
     OutboundMessage,
     Platform,
@@ -50,8 +51,8 @@ class IdentityCommands:
             state, _ = self.oauth.make_state(str(actor.platform), actor.platform_id,
                                              now=self.pipeline.clock().timestamp())
             await self._audit(actor, "link-start", "-", "ok")
-            return Reply(f"Sign in to GitHub to link your account (the link works once, for 10 minutes): "
-                         f"<{self.oauth.authorize_url(state)}|link my GitHub account>", ok=True)
+            return Reply("Sign in to GitHub to link your account (the link works once, for 10 minutes):", ok=True,
+                         links=(Link("link my GitHub account", self.oauth.authorize_url(state)),))
         if cmd.action == "unlink":
             async with self.pipeline.store.unit() as u:
                 login = await remove_link(u, str(actor.platform), actor.platform_id)

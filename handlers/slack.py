@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import parse
 from bot.domain import Actor, Platform, Reply
-from bot.egress.slack import render_slack
+from bot.egress.slack import render_reply_text, render_slack
 from bot.metrics import ACKS, REQUESTS
 from bot.pipeline import Pipeline
 from bot.wire import MalformedBody, decode_utf8, has_lone_surrogate
@@ -41,13 +41,15 @@ def slack_actor(pipeline: Pipeline, user_id: str, channel: str) -> Actor:
 
 
 def reply_payload(reply: Reply) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": reply.text[:3000]}}]
+    """The ephemeral answer to a command: the reply's text escaped for mrkdwn (bot/egress/slack.py), then its cards."""
+    text = render_reply_text(reply)[:3000]
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     for card in reply.cards:
         _, card_blocks = render_slack(card)
         if len(blocks) + len(card_blocks) > 50:
             break
         blocks.extend(card_blocks)
-    return {"response_type": "ephemeral", "text": reply.text[:3000], "blocks": blocks}
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
 
 
 AlertAction = Callable[..., Awaitable[str]]
