@@ -427,6 +427,20 @@ GitHubUpdate = RunUpdate | ProtectionRuleRequest | ReviewRequest | DeploymentUpd
 
 
 @dataclass(frozen=True, slots=True)
+class OrgChange:
+    """A GitHub App or organization event that changes what the bot may have cached (issue 22 item 6).
+
+    ``installation``: an installation deleted or suspended (``installation_id``); ``team_members``: team
+    memberships in ``org`` may have changed (for ``login`` only, when it is known; "" is unknown, i.e. every
+    cached answer of that organization, or of every organization when ``org`` is "")."""
+
+    kind: str  # installation | team_members
+    org: str = ""
+    login: str = ""
+    installation_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class TeamsConversation:
     """A stored Teams conversation reference, for proactive posts."""
 

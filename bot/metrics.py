@@ -11,6 +11,10 @@ DISPATCHES = Counter("chatops_dispatches_total", "Workflow dispatches", ["result
 DELIVERIES = Counter("chatops_outbox_deliveries_total", "Outbox delivery attempts", ["platform", "result"])
 OUTBOX_DEPTH = Gauge("chatops_outbox_depth", "Outbox messages by state", ["state"])
 IGNORED = Counter("chatops_ignored_total", "Inbound items accepted but ignored", ["source", "reason"])
+# issue 22 item 6: every signed GitHub event gets 2xx; those not acted on are counted per event name (a name GitHub
+# does not document is counted as "other": the X-GitHub-Event header is not signed)
+GITHUB_IGNORED = Counter("chatops_github_events_ignored_total", "Signed GitHub webhooks answered 2xx, not acted on",
+                         ["event", "reason"])
 
 # Issue 16: delivery figures (DORA). Observed once per finished run (bot.delivery_metrics.record_outcome);
 # outcome is success | failure | cancelled for deploys and "rollback" for rollback runs.
