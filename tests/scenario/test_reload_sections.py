@@ -4,6 +4,7 @@ commands over signed HTTP keep working (before, a bad quiet_hours reloaded and e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import sys
@@ -60,8 +61,8 @@ async def test_reload_refuses_what_serve_refuses(tmp_path: Path, section: str,
         edit(data)
         path.write_text(yaml.safe_dump(data))
         env = {**SANDBOX_SECRETS, "PATH": "/usr/bin:/bin", "TEAMS_OPS_WEBHOOK_URL": "https://example.invalid/hook"}
-        checked = subprocess.run([sys.executable, "-m", "bot", "check-config", str(path)], env=env,
-                                 capture_output=True, text=True, timeout=60, check=False)
+        checked = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "check-config", str(path)],
+                                          env=env, capture_output=True, text=True, timeout=60, check=False)
         assert checked.returncode == 1 and names in checked.stderr, checked.stderr  # check-config refuses it
         with caplog.at_level(logging.ERROR, logger="bot.reload"):
             assert not stack.app[RELOADER].reload()
