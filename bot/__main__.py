@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot import install
 from bot.config import Config, load_config
-from bot.environment import load_secrets, secret_problems
+from bot.environment import load_secrets
 from bot.errors import ChatOpsError, ConfigError
 from bot.logs import setup_logging
 from bot.store.store import Store
@@ -38,21 +38,13 @@ def _online(config: Config) -> int:
 
 
 def cmd_check_config(path: str, *, online: bool = False) -> int:
+    from bot.validate import load_valid_config  # the one validation: serve and reload use it too
+
     problems: list[str] = []
     try:
-        config = load_config(path)
-    except ConfigError as exc:  # name the missing secrets too, so one run lists every problem
-        problems = exc.problems + [p for p in secret_problems(os.environ) if p not in exc.problems]
-    else:
-        from bot.delivery_settings import delivery_settings
-        from bot.security.settings import security_settings
-
-        for check in (lambda: load_secrets(config, os.environ), lambda: security_settings(config),
-                      lambda: delivery_settings(config)):
-            try:
-                check()
-            except ConfigError as exc:
-                problems.extend(exc.problems)
+        config = load_valid_config(path, os.environ)
+    except ConfigError as exc:
+        problems = exc.problems
     if problems:
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
@@ -68,16 +60,12 @@ def cmd_check_config(path: str, *, online: bool = False) -> int:
 
 def cmd_serve(path: str, workers_arg: int | None = None) -> int:
     from bot.app import build_app  # heavy imports only when serving
-    from bot.security.settings import security_settings
     from bot.shutdown import drain_seconds, serve
     from bot.supervisor import check_database, reuse_port, supervise, worker_count
+    from bot.validate import load_valid_config
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:  # every problem at once, as check-config prints them
-        raise ConfigError(exc.problems + [p for p in secret_problems(os.environ) if p not in exc.problems]) from exc
+    config = load_valid_config(path, os.environ)  # every problem at once, as check-config and reload see them
     secrets = load_secrets(config, os.environ)
-    security_settings(config)  # fail fast on a bad security section
     workers = worker_count(workers_arg, os.environ)
     check_database(os.environ.get("DATABASE_URL", ""), workers)
     if workers > 1:  # N processes on one port (SO_REUSEPORT); see bot/supervisor.py

@@ -26,6 +26,7 @@ from bot.errors import ConfigError
 from bot.identity_commands import IdentityCommands
 from bot.logs import protect_handlers, quiet_libraries
 from bot.oauth import oauth_settings
+from bot.org_events import OrgEvents
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline, utcnow
 from bot.policy.teams import TeamDirectory, github_fetch
@@ -151,7 +152,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
                       client=slack_client, alert_action=alert_action, hooks_url=secrets.slack_hooks_url)
-    gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret)
+    org_events = OrgEvents(directory=lambda: pipeline.directory, forget_installation=github.forget_installation)
+    gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret, org_events=org_events)
     lifecycle = Lifecycle()
     health = HealthHandler(pipeline, not_ready=lifecycle.not_ready)
 

@@ -27,13 +27,13 @@ class ChatRunner:
         if isinstance(parsed, Reply):
             if not parsed.ok:
                 await self.pipeline.invalid(actor, word, parsed.text.splitlines()[0])
-            return teams_text(parsed.text)
+            return teams_text(parsed)
         key = f"{actor.platform}:msg:{message_id or uuid.uuid4().hex}"
-        return teams_text((await self.pipeline.handle(parsed, actor, idem_key=key)).text)
+        return teams_text(await self.pipeline.handle(parsed, actor, idem_key=key))
 
     async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card | str:
         """The refreshed card, or the refusal's reason (for the clicking person only)."""
         reply = await self.pipeline.decide(request_id, approve=approve, actor=actor, comment="",
                                            idem_key=f"{actor.platform}:decide:{uuid.uuid4().hex}")
         current = await self.pipeline.request_view(request_id)
-        return current if reply.ok and current is not None else teams_text(reply.text)
+        return current if reply.ok and current is not None else teams_text(reply)

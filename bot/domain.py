@@ -166,9 +166,11 @@ Command = (
 class Reply:
     """What the parser or policy answers instead of acting: help, usage, an error. Shown only to the user."""
 
-    text: str
+    text: str  # plain text with the bot's cosmetic mrkdwn (emoji codes, *bold*, `code`): escaped per surface
     ok: bool = False
     cards: tuple[Card, ...] = ()
+    channel: str = ""  # a Slack channel id the answer points to (from the config): shown after the text as a link
+    links: tuple[Link, ...] = ()  # the bot's own links, shown after the text (never parsed out of ``text``)
 
 
 # ---------------------------------------------------------------- stored state
@@ -433,6 +435,20 @@ class DeploymentUpdate:
 
 
 GitHubUpdate = RunUpdate | ProtectionRuleRequest | ReviewRequest | DeploymentUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class OrgChange:
+    """A GitHub App or organization event that changes what the bot may have cached (issue 22 item 6).
+
+    ``installation``: an installation deleted or suspended (``installation_id``); ``team_members``: team
+    memberships in ``org`` may have changed (for ``login`` only, when it is known; "" is unknown, i.e. every
+    cached answer of that organization, or of every organization when ``org`` is "")."""
+
+    kind: str  # installation | team_members
+    org: str = ""
+    login: str = ""
+    installation_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

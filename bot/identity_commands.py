@@ -12,6 +12,7 @@ from bot.domain import (
     Command,
     DeployRequest,
     IdentityCommand,
+    Link,
     Platform,
     Reply,
     RequestKind,
@@ -53,8 +54,8 @@ class IdentityCommands:
                                              now=self.pipeline.clock().timestamp(), display=actor.display)
             await self._audit(actor, "link-start", "-", "ok")
             return Reply("Sign in to GitHub to link your account (the link works once, for 10 minutes; only you "
-                         f"can see it): <{self.oauth.authorize_url(state)}|link my GitHub account>. GitHub's page "
-                         "then shows a code: send it here as `/deploy link <code>`.", ok=True)
+                         "can see it). GitHub's page then shows a code: send it here as `/deploy link <code>`.",
+                         ok=True, links=(Link("link my GitHub account", self.oauth.authorize_url(state)),))
         if cmd.action == "unlink":
             async with self.pipeline.store.unit() as u:
                 login = await remove_link(u, str(actor.platform), actor.platform_id)

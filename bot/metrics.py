@@ -15,6 +15,10 @@ RUNS_NOT_BOUND = Counter("chatops_github_runs_not_bound_total",
 CROSS_REPOSITORY = Counter("chatops_github_cross_repository_ignored_total",
                            "Webhook references to another repository's runs, requests or services, ignored")
 IGNORED = Counter("chatops_ignored_total", "Inbound items accepted but ignored", ["source", "reason"])
+# issue 22 item 6: every signed GitHub event gets 2xx; those not acted on are counted per event name (a name GitHub
+# does not document is counted as "other": the X-GitHub-Event header is not signed)
+GITHUB_IGNORED = Counter("chatops_github_events_ignored_total", "Signed GitHub webhooks answered 2xx, not acted on",
+                         ["event", "reason"])
 
 # Issue 16: delivery figures (DORA). Observed once per finished run (bot.delivery_metrics.record_outcome);
 # outcome is success | failure | cancelled for deploys and "rollback" for rollback runs.

@@ -280,9 +280,10 @@ class Pipeline:
         self.wake()
         what = f"rollback of {cmd.service} in {cmd.environment}" if rollback else (
             f"deploy of {cmd.service} {r.ref} to {cmd.environment}")
-        tail = f" It needs {r.approvals_required} approval(s) in <#{self.config.approvals_channel()}>." if (
-            r.approvals_required) else " Starting the workflow now."
-        return Reply(f":rocket: Request `{r.id}`: {what}.{tail}", ok=True)
+        if r.approvals_required:  # the channel is markup: the surface renders it after the (escaped) text
+            return Reply(f":rocket: Request `{r.id}`: {what}. It needs {r.approvals_required} approval(s), in",
+                         ok=True, channel=self.config.approvals_channel())
+        return Reply(f":rocket: Request `{r.id}`: {what}. Starting the workflow now.", ok=True)
 
     async def blocked(self, u: Unit, environment: str, at: datetime) -> str:
         """Why deploys into ``environment`` are refused right now (a lock or a freeze), or ""."""

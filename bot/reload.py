@@ -6,7 +6,8 @@ problem logged, and the old one keeps serving. Each replica reloads on its own s
 What a reload changes: the next command, click, webhook and worker step read the new config (people, groups,
 environments, services and their repositories, routes, freezes, team rules). Requests already made keep what was
 decided for them (their approvals needed, expiry, workflow and ref). Secrets, the Slack/Teams transport and the
-``security`` section are read at start-up only: change those with a restart.
+``security`` section are read at start-up only: change those with a restart (a reload still validates them all,
+with ``bot.validate``, the same function as ``serve`` and ``check-config``, and refuses a file they refuse).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.config import load_config
-from bot.environment import load_secrets
 from bot.errors import ConfigError
 from bot.pipeline import Pipeline
+from bot.validate import load_valid_config
 
 log = logging.getLogger(__name__)
 DEFAULT_PID_FILE = "/tmp/chatops-bot.pid"  # noqa: S108 - a pid file, not a secret; set CHATOPS_PID_FILE to move it
@@ -42,8 +42,8 @@ class Reloader:
     def reload(self) -> bool:
         """Re-read the file; True when the new config now serves."""
         try:
-            config = load_config(self.path, env=self.env)
-            load_secrets(config, self.env)  # e.g. a new Teams webhook whose URL variable is not set
+            # the same validation as serve and check-config: sections, secrets, delivery and security settings
+            config = load_valid_config(self.path, self.env)
         except ConfigError as exc:
             self.refused += 1
             for problem in exc.problems:

@@ -90,6 +90,16 @@ class GitHubRepos:
             inst = self._pinned or await self._lookup(org.lower(), f"/orgs/{org}/installation", org)
             return GitHubClient(repository=f"{org}/-", base_url=self.base_url, gh=self._gh_for(inst))
 
+    def forget_installation(self, installation: int) -> bool:
+        """Drop an installation's client (and with it its cached token), e.g. after GitHub said the installation
+        was deleted or suspended; the next call looks the installation up again. True when one was held."""
+        held = self._by_installation.pop(installation, None) is not None
+        for owner in [o for o, i in self._installation_of_owner.items() if i == installation]:
+            del self._installation_of_owner[owner]
+        if held:
+            self._clients.clear()  # repository clients share the dropped one; the others rebuild from the cache
+        return held
+
     async def _installation_gh(self, repository: str) -> Github:
         owner, _, name = repository.partition("/")
         inst = self._pinned or await self._lookup(owner.lower(), f"/repos/{owner}/{name}/installation", repository)

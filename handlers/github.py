@@ -5,17 +5,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
+from typing import Any
 
 from aiohttp import web
 
-from bot.metrics import IGNORED, REQUESTS
+from bot.metrics import GITHUB_IGNORED, IGNORED, REQUESTS
+from bot.org_events import OrgEvents
 from bot.pipeline import Pipeline
-from bot.wire import MalformedBody
+from bot.wire import MalformedBody, parse_json
 from handlers.body import GITHUB_MAX_BODY, BodyRefused, read_body
+from handlers.github_org import ORG_EVENTS, event_label, parse_org_event
 from handlers.github_parse import PARSERS, BadPayload, parse_event, read_payload
 
 log = logging.getLogger(__name__)
 MAX_BODY = GITHUB_MAX_BODY
+# X-GitHub-Delivery is "a globally unique identifier (GUID) to identify the event" and X-GitHub-Event "the name of
+# the event that triggered the delivery" (https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers;
+# event names are lowercase words joined by "_"). Neither header is covered by X-Hub-Signature-256, so a captured
+# body can be replayed with any value: printable ASCII only (a delivery id becomes the idempotency key, an event
+# name a metrics label), anything else is refused before it reaches the store.
+_DELIVERY = re.compile(r"[\x21-\x7e]{1,100}")
+_EVENT = re.compile(r"[a-z0-9_]{1,64}")
 
 
 def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
@@ -27,11 +38,29 @@ def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
 
 
 class GitHubWebhookHandler:
-    def __init__(self, *, pipeline: Pipeline, secret: str) -> None:
+    def __init__(self, *, pipeline: Pipeline, secret: str, org_events: OrgEvents | None = None) -> None:
         if not secret:
             raise ValueError("GITHUB_WEBHOOK_SECRET is required")
         self._secret = secret.encode()
         self._pipeline = pipeline
+        self._org_events = org_events
+
+    def _ignored(self, event: str, reason: str, text: str) -> web.Response:
+        """A well-formed, signed event the bot does not act on: 2xx (GitHub shows anything else as a failed
+        delivery), counted per event in ``chatops_github_events_ignored_total``."""
+        IGNORED.labels(source="github", reason=reason).inc()
+        GITHUB_IGNORED.labels(event=event_label(event), reason=reason).inc()
+        return self._answer(202, f"ignored: {text}")
+
+    def _org_event(self, event: str, payload: dict[str, Any]) -> web.Response:
+        """installation, membership, organization, team, ...: events without a repository (see handlers/github_org)."""
+        try:
+            change = parse_org_event(event, payload)
+        except BadPayload as exc:
+            return self._answer(400, f"payload missing fields we need: {exc}")
+        if change is None or self._org_events is None:
+            return self._ignored(event, "unhandled_action", f"{event} {str(payload.get('action', ''))[:40]}".strip())
+        return self._answer(200, self._org_events.apply(change))
 
     def _answer(self, status: int, text: str) -> web.Response:
         REQUESTS.labels(route="github", status=str(status)).inc()
@@ -48,32 +77,35 @@ class GitHubWebhookHandler:
             return self._answer(401, "invalid or missing X-Hub-Signature-256")
         event = request.headers.get("X-GitHub-Event", "")
         delivery = request.headers.get("X-GitHub-Delivery", "")
-        if not event or not delivery or len(delivery) > 100:
+        if not event or not delivery:
             return self._answer(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
+        if not _DELIVERY.fullmatch(delivery):
+            return self._answer(400, "X-GitHub-Delivery must be 1 to 100 printable ASCII characters (a GUID)")
+        if not _EVENT.fullmatch(event):
+            return self._answer(400, "X-GitHub-Event must be an event name (lowercase letters, digits and _)")
         try:
-            payload = read_payload(event, body)
+            payload = parse_json(body) if event in ORG_EVENTS else read_payload(event, body)  # whole: few, small
         except MalformedBody as exc:
             return self._answer(400, f"body is not valid JSON ({exc})")
         if not isinstance(payload, dict):
             return self._answer(400, "body must be a JSON object")
         if event == "ping":
             return self._answer(200, "pong")
+        if event in ORG_EVENTS:
+            return self._org_event(event, payload)
+        if event not in PARSERS:  # answered whatever it carries: many events name no repository
+            return self._ignored(event, "unhandled_event", f"event {event} is not handled")
         repository = payload.get("repository")
         if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
             return self._answer(400, "payload has no repository.full_name")
         if repository["full_name"].lower() not in self._pipeline.config.repositories:  # read per request: reloads
-            IGNORED.labels(source="github", reason="other_repository").inc()
-            return self._answer(202, "ignored: not the configured repository nor a service's repository")
-        if event not in PARSERS:
-            IGNORED.labels(source="github", reason="unhandled_event").inc()
-            return self._answer(202, f"ignored: event {event[:40]} is not handled")
+            return self._ignored(event, "other_repository", "not the configured repository nor a service's")
         try:
             update = parse_event(event, payload)
         except BadPayload as exc:
             return self._answer(400, f"payload missing fields we need: {exc}")
         if update is None:
-            IGNORED.labels(source="github", reason="unhandled_action").inc()
-            return self._answer(202, "ignored: action not handled")
+            return self._ignored(event, "unhandled_action", "action not handled")
         if not await self._pipeline.record_github(update, delivery=delivery, event=event):
             return self._answer(200, "duplicate delivery: already processed")
         return self._answer(202, "accepted")

@@ -23,10 +23,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import parse
 from bot.domain import Actor, Platform, Reply
-from bot.egress.slack import render_slack
+from bot.egress.slack import render_reply_text, render_slack
 from bot.metrics import ACKS, REQUESTS
 from bot.pipeline import Pipeline
-from bot.wire import MalformedBody, decode_utf8
+from bot.wire import MalformedBody, decode_utf8, has_lone_surrogate
 from handlers.body import SLACK_MAX_BODY, BodyRefused, read_body
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,15 @@ def slack_actor(pipeline: Pipeline, user_id: str, channel: str) -> Actor:
 
 
 def reply_payload(reply: Reply) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": reply.text[:3000]}}]
+    """The ephemeral answer to a command: the reply's text escaped for mrkdwn (bot/egress/slack.py), then its cards."""
+    text = render_reply_text(reply)[:3000]
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     for card in reply.cards:
         _, card_blocks = render_slack(card)
         if len(blocks) + len(card_blocks) > 50:
             break
         blocks.extend(card_blocks)
-    return {"response_type": "ephemeral", "text": reply.text[:3000], "blocks": blocks}
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
 
 
 AlertAction = Callable[..., Awaitable[str]]
@@ -188,6 +190,9 @@ class SlackHandler:
         if not isinstance(bolt_request.body, dict) or not bolt_request.body:
             REQUESTS.labels(route="slack", status="400").inc()
             return web.json_response({"error": "body is not a Slack payload"}, status=400)
+        if has_lone_surrogate(bolt_request.body):  # e.g. a button value "\ud800": valid JSON, not Unicode text
+            REQUESTS.labels(route="slack", status="400").inc()
+            return web.json_response({"error": "payload holds a lone surrogate (not Unicode text)"}, status=400)
         refusal = self._workspace(bolt_request)
         if refusal is not None:  # a foreign workspace gets a 200 (Slack shows its text; other codes as "failed")
             status = 200 if refusal == FOREIGN_WORKSPACE else 400

@@ -162,10 +162,10 @@ def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter,
             raw = await read_body(request, limit=TEAMS_MAX_BODY)
         except BodyRefused as exc:
             return await exc.answer(request)
-        try:
+        try:  # the token's serviceurl claim is checked against the body's, so the body is read first
             activity = parse_json(raw)
-        except MalformedBody:
-            activity = None
+        except MalformedBody as exc:  # e.g. a lone surrogate: no activity to verify against, nothing done
+            return web.json_response({"error": str(exc)}, status=400)
         fields = activity if isinstance(activity, dict) else {}
         service_url = fields.get("serviceUrl")
         channel_id = fields.get("channelId")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import aiohttp
@@ -10,7 +11,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.domain import Card, Op, OutboundMessage
+from bot.domain import Card, Op, OutboundMessage, Reply
 from bot.errors import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,19 @@ def _link(url: str, label: str) -> str:
     """``<url|label>`` for one of the card's own links: the label escaped, the URL unable to end the token."""
     safe = "".join(f"%{ord(ch):02X}" if ch in "<>| " or ord(ch) < 0x20 else ch for ch in url)
     return f"<{safe}|{escape_mrkdwn(label)}>"
+
+
+_CHANNEL_ID = re.compile(r"[A-Z0-9]{1,40}")
+
+
+def render_reply_text(reply: Reply) -> str:
+    """A reply (slash-command answer, click answer) as Slack mrkdwn: its text escaped like every card field (a
+    lock reason ``<https://evil|Approve>`` shows as text), then the bot's own channel link and links as markup."""
+    parts = [escape_mrkdwn(reply.text)]
+    if reply.channel:
+        parts.append(f"<#{reply.channel}>" if _CHANNEL_ID.fullmatch(reply.channel) else escape_mrkdwn(reply.channel))
+    parts.extend(_link(lk.url, lk.label) for lk in reply.links)
+    return " ".join(parts)
 
 
 def _cut(text: str, limit: int) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import pymsteams
 
-from bot.domain import TEAMS_BOT_PREFIX, Card, Fact, Op, OutboundMessage
+from bot.domain import TEAMS_BOT_PREFIX, Card, Fact, Op, OutboundMessage, Reply
 from bot.egress import Sender
 from bot.errors import DeliveryError
 
@@ -126,27 +126,32 @@ def envelope_size(card_dict: Mapping[str, Any]) -> int:
     return len(json.dumps(envelope(card_dict)).encode("ascii"))
 
 
-_SLACK_LINK = re.compile(r"<(https?://[^|>\s]+)\|([^>]+)>")
-_SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
-
-
-def markdown(text: str) -> str:
-    """Cards carry Slack-style mrkdwn (``<url|label>``, ``<#C…>``, ``*bold*``); Teams reads Markdown."""
-    text = _SLACK_LINK.sub(lambda m: f"[{m.group(2)}]({m.group(1)})", text)
-    text = _SLACK_CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
-    return re.sub(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])", r"**\1**", text)
-
-
 _EMOJI = {":rocket:": "🚀", ":warning:": "⚠️", ":no_entry:": "⛔", ":lock:": "🔒", ":unlock:": "🔓",
           ":white_check_mark:": "✅", ":x:": "❌", ":repeat:": "🔁", ":snowflake:": "❄️"}
 
 
-def teams_text(text: str) -> str:
-    """A chat answer written for Slack (mrkdwn, emoji shortcodes), as Teams shows it."""
-    text = markdown(text)
+def teams_text(reply: Reply | str) -> str:
+    """A chat answer as a Teams bot message (``textFormat: markdown``). Teams reads "a subset of markdown and xml or
+    HTML formatting tags" in message text (https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/
+    format-your-bot-messages), so the text is escaped for both, like every card field: Markdown's link brackets
+    (``[Approve](https://evil)`` stays text) and ``&``, ``<``, ``>`` as entities (no tag, no ``<https://…|…>``).
+    Emoji codes become emoji; the reply's channel and its own links are added after the text as markup."""
+    if isinstance(reply, str):
+        reply = Reply(reply)
+    text = html.escape(escape_markdown(reply.text), quote=False)
     for code, glyph in _EMOJI.items():
         text = text.replace(code, glyph)
-    return text
+    parts = [text]
+    if reply.channel:
+        parts.append("#" + html.escape(escape_markdown(reply.channel), quote=False))
+    parts.extend(f"[{html.escape(escape_markdown(lk.label), quote=False)}]({_md_url(lk.url)})"
+                 for lk in reply.links if _is_url(lk.url))
+    return " ".join(parts)
+
+
+def _md_url(url: str) -> str:
+    """A URL that cannot end the Markdown link early (parentheses, spaces and controls percent-encoded)."""
+    return "".join(f"%{ord(ch):02X}" if ch in "() <>" or ord(ch) < 0x20 else ch for ch in url)
 
 
 _MD_SPECIAL = re.compile(r"([\\\[\]])")

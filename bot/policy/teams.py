@@ -70,6 +70,7 @@ class TeamDirectory:
         self.clock = clock
         self._cache: dict[tuple[str, str], tuple[bool, datetime]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[bool]] = {}
+        self._generation = 0  # moved by forget(): an answer fetched before then is not cached
         self.lookups = 0  # API calls made (a cold lookup happens at most once per (person, team) per TTL)
 
     async def view(self, login: str, teams: Iterable[str]) -> TeamView:
@@ -88,6 +89,7 @@ class TeamDirectory:
         cached = self._cache.get(key)
         if cached is not None and (now - cached[1]).total_seconds() < self._ttl_s():
             return cached[0], ""
+        generation = self._generation
         try:
             answer = await self._shared(key)
         except GitHubError as exc:
@@ -97,8 +99,19 @@ class TeamDirectory:
             log.warning("team lookup failed (%s) and no usable cached answer for %s: deny", exc.status, team)
             return False, (f"GitHub could not be asked whether {login} is in {team} and no answer younger than "
                            "1 hour is cached, so it counts as no")
-        self._cache[key] = (answer, self.clock())
+        if generation == self._generation:
+            self._cache[key] = (answer, self.clock())
         return answer, ""
+
+    def forget(self, *, org: str = "", login: str = "") -> int:
+        """Evict the cached answers for teams of ``org`` ("" = every organization), of ``login`` only when given
+        (a webhook said memberships changed). Lookups in flight are not cached either. Returns how many."""
+        prefix = f"{TEAM_PREFIX}{org.lower()}/" if org else TEAM_PREFIX
+        gone = [k for k in self._cache if k[0].lower().startswith(prefix) and (not login or k[1] == login.lower())]
+        for key in gone:
+            del self._cache[key]
+        self._generation += 1
+        return len(gone)
 
     async def _shared(self, key: tuple[str, str]) -> bool:
         running = self._inflight.get(key)

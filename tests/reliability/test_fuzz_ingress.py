@@ -497,3 +497,155 @@ REGRESSIONS["github-signed-actor-not-an-object"] = _actor_is_a_string()
 def test_found_by_fuzzing(bot: Bot, case: str) -> None:
     path, raw, headers = REGRESSIONS[case]
     bot.check(path, raw, headers, case)
+
+
+# ---------------------------------------------------------------------------------------------- signed bodies
+# Issue 22 item 4: correctly signed (or keyed, or authenticated) bodies whose text is odd. Any string field of a
+# real payload, and the unsigned X-GitHub-Delivery header, take generated text; a lone surrogate (valid JSON
+# "\ud800", not Unicode text) or a non-ASCII delivery id must get 400 with nothing recorded, anything else may be
+# accepted, and no case may get a 5xx.
+TENANT = "72f988bf-0000-4000-8000-000000000000"  # examples/chatops.yml teams.tenant_id
+lone_surrogate = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+odd_text = st.one_of(
+    st.text(max_size=30),
+    st.tuples(st.text(max_size=10), lone_surrogate, st.text(max_size=10)).map("".join),
+    st.sampled_from(["\ud800", "a\udfffb", "\ud83d", "\ude00\ud83d", "<!channel>", "é²\x00", "\U0001f600"]),
+)
+
+
+def _has_surrogate(text: str) -> bool:
+    """Whether ``text`` still holds a lone surrogate on the wire (two that form a pair travel as one character)."""
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in json.loads(json.dumps(text)))
+
+
+def _string_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, str):
+        return [path]
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    return [p for k, v in items for p in _string_paths(v, (*path, k))]
+
+
+def _replaced(payload: Any, path: tuple[Any, ...], text: str) -> Any:
+    copy = json.loads(json.dumps(payload))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = text
+    return copy
+
+
+def _probe(bot: Bot, path: str, raw: bytes, headers: list[tuple[str, bytes]], *, refused: bool, case: str) -> None:
+    """Send one request (raw header bytes); never a 5xx; when ``refused``, a 400 and nothing recorded."""
+
+    async def go() -> tuple[int, int, dict[str, int], dict[str, int]]:
+        assert bot.stack is not None
+        before = await bot.counts()
+        status = await _raw_post(bot.stack.url, path, headers, raw)
+        return status, await bot.health(), before, await bot.counts()
+
+    status, health, before, after = bot.call(go())
+    shown = f"{case}: POST {path} headers={headers!r:.300} body={raw[:160]!r}"
+    assert 200 <= status < 500, f"{shown} -> HTTP {status}"
+    assert health == 200, f"{shown} -> healthz {health}"
+    if refused:  # the tables ingress writes (earlier accepted cases still move the workers' tables meanwhile)
+        assert status == 400, f"{shown} -> HTTP {status}, expected 400"
+        moved = {t: (before[t], after[t]) for t in INGRESS_TABLES if before[t] != after[t]}
+        assert not moved, f"{shown} -> recorded {moved}"
+
+
+INGRESS_TABLES = ("inbox", "idempotency", "audit", "requests", "approvals", "locks", "teams_conversations")
+
+
+GH_EVENTS = sorted(p.name for p in GH_FIXTURES.glob("*.json"))
+
+
+@st.composite
+def signed_github(draw: st.DrawFn) -> tuple[str, bytes, list[tuple[str, bytes]], bool]:
+    name = draw(st.sampled_from(GH_EVENTS))
+    payload = json.loads((GH_FIXTURES / name).read_text(encoding="utf-8"))
+    if isinstance(payload.get("repository"), dict):
+        payload["repository"]["full_name"] = "acme/platform"
+    paths = _string_paths(payload)
+    text = draw(odd_text)
+    if paths and draw(st.booleans()):
+        payload = _replaced(payload, draw(st.sampled_from(paths)), text)
+    else:
+        text = ""
+    delivery = draw(st.uuids().map(str) | odd_text.filter(bool))
+    raw = json.dumps(payload).encode()  # ensure_ascii: a lone surrogate travels as its \ud800 escape
+    sig = sign_github(SANDBOX_SECRETS["GITHUB_WEBHOOK_SECRET"], raw)["X-Hub-Signature-256"]
+    headers = [("X-Hub-Signature-256", sig.encode()), ("X-GitHub-Event", name.split(".")[0].encode()),
+               ("X-GitHub-Delivery", delivery.encode("utf-8", "surrogatepass")),
+               ("Content-Type", b"application/json")]
+    seen = delivery.strip(" \t")  # what the server reads: HTTP drops the whitespace around a header value
+    bad_delivery = not seen or not all(0x21 <= ord(ch) <= 0x7E for ch in seen) or len(seen) > 100
+    return f"{name} field={text!r} delivery={delivery!r}", raw, headers, _has_surrogate(text) or bad_delivery
+
+
+@FUZZ
+@example(case=("non-ASCII delivery on a valid signature", *(lambda raw: (raw, [
+    ("X-Hub-Signature-256", sign_github(SANDBOX_SECRETS["GITHUB_WEBHOOK_SECRET"], raw)["X-Hub-Signature-256"].encode()),
+    ("X-GitHub-Event", b"workflow_run"), ("X-GitHub-Delivery", "dé-1".encode()),
+    ("Content-Type", b"application/json")]))((GH_FIXTURES / "ping.octokit.json").read_bytes()), True))
+@given(case=signed_github())
+def test_github_signed_bodies_with_odd_text(bot: Bot, case: tuple[str, bytes, list[tuple[str, bytes]], bool]) -> None:
+    what, raw, headers, refused = case
+    _probe(bot, "/github/webhook", raw, headers, refused=refused, case=f"github {what}")
+
+
+@FUZZ
+@example(event_id="\ud800", field="")
+@given(event_id=odd_text, field=odd_text)
+def test_eventbridge_keyed_bodies_with_odd_text(bot: Bot, event_id: str, field: str) -> None:
+    from tests.security.conftest import envelope, load
+
+    record = load("access-denied.states-DeleteStateMachine.awsdocs.json")
+    record["userAgent"] = field or record.get("userAgent", "")
+    raw = json.dumps(envelope(record, event_id=event_id or "e-1")).encode()
+    headers = [("x-api-key", SANDBOX_SECRETS["CHATOPS_EVENTS_API_KEY"].encode()), ("Content-Type", b"application/json")]
+    _probe(bot, "/aws/events", raw, headers, refused=_has_surrogate(event_id + field),
+           case=f"eventbridge id={event_id!r} userAgent={field!r}")
+
+
+@FUZZ
+@example(value="\ud800", action="approve")
+@given(value=odd_text, action=st.sampled_from(["approve", "reject", "rerun", "rollback", "sec_ack", "sec_resolve"]))
+def test_slack_signed_clicks_with_odd_values(bot: Bot, value: str, action: str) -> None:
+    from sandbox.signing import block_actions_body
+
+    raw = block_actions_body(action, value, "U0LEAD", "C0APPROVALS", "1700000000.000100")
+    sig = sign_slack(SANDBOX_SECRETS["SLACK_SIGNING_SECRET"], raw)
+    headers = [(k, v.encode()) for k, v in sig.items()] + [("Content-Type", b"application/x-www-form-urlencoded")]
+    _probe(bot, "/slack/events", raw, headers, refused=_has_surrogate(value), case=f"slack {action} value={value!r}")
+
+
+@FUZZ
+@example(text="\ud800")
+@given(text=odd_text)
+def test_teams_authenticated_activities_with_odd_text(bot: Bot, text: str) -> None:
+    activity = {"type": "message", "id": "m-1", "text": text, "serviceUrl": "https://smba.trafficmanager.net/teams/",
+                "from": {"id": "29:odd", "aadObjectId": "00000000-0000-0000-0000-0000000000aa"},
+                "conversation": {"id": "19:odd@thread.tacv2", "tenantId": TENANT},
+                "recipient": {"id": f"28:{TEAMS_APP_ID}"}, "channelData": {"tenant": {"id": TENANT}}}
+    raw = json.dumps(activity).encode()
+    headers = [("Authorization", f"Bearer {bot.token()}".encode()), ("Content-Type", b"application/json")]
+    # only the refusal matters here: an accepted activity's answer goes to a Bot Connector this bot cannot reach
+    if _has_surrogate(text):
+        _probe(bot, "/teams/messages", raw, headers, refused=True, case=f"teams text={text!r}")
+
+
+@FUZZ
+@example(text="\ud800")
+@given(text=odd_text)
+def test_sns_signed_messages_with_odd_text(bot: Bot, text: str) -> None:
+    assert bot.tls is not None
+    message = json.dumps({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventName": "x"}})
+    if _has_surrogate(text):  # cannot be signed (not text): its \ud800 escape is refused before verifying
+        msg = {"Type": "Notification", "MessageId": text, "TopicArn": TOPIC, "Message": message,
+               "Timestamp": "2024-01-01T00:00:00.000Z", "SignatureVersion": "2", "Signature": "c2ln",
+               "SigningCertURL": f"{bot.tls.base}/SimpleNotificationService-test.pem"}
+    else:
+        msg = bot.tls.sign({"Type": "Notification", "MessageId": text, "TopicArn": TOPIC, "Message": message,
+                            "Timestamp": "2024-01-01T00:00:00.000Z"})
+    _probe(bot, "/aws/sns", json.dumps(msg).encode(), [("Content-Type", b"text/plain")],
+           refused=_has_surrogate(text), case=f"sns MessageId={text!r}")

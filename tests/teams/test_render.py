@@ -5,7 +5,7 @@ import json
 import jsonschema
 import pytest
 
-from bot.domain import Card
+from bot.domain import Card, Link, Reply
 from bot.egress.teams import (
     ADAPTIVE_CONTENT_TYPE,
     CUT_MARKER,
@@ -136,5 +136,10 @@ def test_card_text_is_plain_text_in_teams() -> None:
 def test_chat_answers_read_naturally_in_teams() -> None:
     from bot.egress.teams import teams_text
 
-    text = teams_text(":rocket: Request `r-abcd2345`: needs 1 approval(s) in <#C0APPROVALS>.")
-    assert text == "🚀 Request `r-abcd2345`: needs 1 approval(s) in #C0APPROVALS."
+    text = teams_text(Reply(":rocket: Request `r-abcd2345`: needs 1 approval(s), in", channel="C0APPROVALS"))
+    assert text == "🚀 Request `r-abcd2345`: needs 1 approval(s), in #C0APPROVALS"
+    # a reply's text is untrusted: a Slack-style link or a Markdown link in it stays text
+    shown = teams_text(Reply("locked (<https://evil|Approve> [Approve](https://evil))"))
+    assert shown == "locked (&lt;https://evil|Approve&gt; \\[Approve\\](https://evil))"
+    linked = teams_text(Reply("Sign in:", links=(Link("link [me]", "https://github.com/x?a=(1)"),)))
+    assert linked == "Sign in: [link \\[me\\]](https://github.com/x?a=%281%29)"
