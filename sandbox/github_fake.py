@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import github_payloads as gp
+from sandbox import github_workflows as gw
 from sandbox.base import LoopbackServer
 from sandbox.github_history import HistoryMixin
 from sandbox.github_hooks import WebhookSender
@@ -117,6 +118,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         self.branches: dict[str, str] = {"main": gp.fake_sha("main")}
         self.tags: dict[str, str] = {t: gp.fake_sha(t) for t in DEFAULT_TAGS}
         self.workflows: dict[str, gp.Workflow] = {}
+        self.workflow_sources: dict[str, str] = {}  # file -> its YAML (what dispatch checks and contents serve)
         for i, file in enumerate(DEFAULT_WORKFLOWS):
             self.add_workflow(file, workflow_id=161_000 + i)
         self.requests: list[GitHubRequest] = []
@@ -147,10 +149,13 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         return sha
 
     def add_workflow(
-        self, file: str, *, workflow_id: int | None = None, name: str | None = None
+        self, file: str, *, workflow_id: int | None = None, name: str | None = None, source: str | None = None
     ) -> gp.Workflow:
+        """Add ``.github/workflows/<file>``: ``source`` is its YAML; default the shipped workflow of that name,
+        else a stand-in that accepts the bot's inputs (sandbox/github_workflows.py)."""
         wf = gp.Workflow(workflow_id or 161_000 + len(self.workflows), file, name or file.rsplit(".", 1)[0])
         self.workflows[file] = wf
+        self.workflow_sources[file] = source if source is not None else gw.source_for(file)
         return wf
 
     def protect(self, environment: str, kind: str = "custom") -> None:
@@ -260,6 +265,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/pending_deployments$", self._review_pending),
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/deployment_protection_rule$", self._protection),
                 *self.history_routes(_O_R),
+                ("GET", _O_R + r"/contents/(?P<path>.+)$", self._get_contents),
                 ("GET", _O_R + r"/commits/(?P<ref>.+)$", self._get_commit),
                 ("GET", _O_R + r"/branches/(?P<branch>.+)$", self._get_branch),
                 ("GET", _O_R + r"/git/ref/tags/(?P<tag>.+)$", self._get_tag_ref),
@@ -349,15 +355,18 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         ref, inputs = body.get("ref"), body.get("inputs", {})
         if not isinstance(ref, str) or not ref:
             raise ApiError(422, 'Invalid request.\n\n"ref" wasn\'t supplied.')
-        if not isinstance(inputs, dict) or len(inputs) > 25:
-            raise ApiError(422, "Invalid request.\n\ninputs must be an object with at most 25 properties.")
+        if not isinstance(inputs, dict):
+            raise ApiError(422, "Invalid request.\n\nFor 'properties/inputs', value is not an object.")
+        gw.check_input_count(inputs)
         bad = [k for k, v in inputs.items() if not isinstance(v, str)]
         if bad:
             raise ApiError(422, f"Invalid request.\n\nFor 'inputs/{bad[0]}', value is not a string.")
         name = ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
         sha = self.branches.get(name) or self.tags.get(name)  # branch or tag name only, per the docs
         if sha is None:
+            # {"message": "No ref found for: fail", ...} with 422 (convictional/trigger-workflow-and-wait#44)
             raise ApiError(422, f"No ref found for: {ref}")
+        gw.check_dispatch(gw.parse(self.workflow_sources[wf.file]), inputs)
         run = self.sim.create(wf, name, sha, dict(inputs), "workflow_dispatch", self.actor)
         self.dispatches.append(Dispatch(wf.file, ref, dict(inputs), time.time(), run.id))
         if body.get("return_run_details") is True and not self.legacy_dispatch:

@@ -163,6 +163,22 @@ class GitHubClient:
 
         return await self._call(f"reading workflow {workflow}", go)
 
+    async def workflow_file(self, workflow: str) -> str | None:
+        """The text of ``.github/workflows/<workflow>`` on the default branch (contents API), None when absent."""
+
+        def go() -> str | None:
+            try:
+                content = self._repo.get_contents(f".github/workflows/{workflow}")
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            if isinstance(content, list):  # a directory of that name
+                return None
+            return bytes(content.decoded_content).decode()
+
+        return await self._call(f"reading workflow file {workflow}", go)
+
     async def get_api(self, path: str) -> Any:
         """A GET on any API path (used for team memberships); errors translated like every call."""
         return await self._call("reading from GitHub", lambda: self._gh.requester.requestJsonAndCheck("GET", path)[1])
