@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.errors import GitHubError
 from bot.repos import GitHubRepos
+from bot.setup_github import setup_github
 from bot.workflow_check import dispatch_problems
 
 
@@ -45,6 +46,8 @@ async def online_checks(config: Config, env: Mapping[str, str]) -> list[tuple[bo
                                   ("rollback_workflow", svc.rollback_workflow, ROLLBACK_INPUTS)):
                 if wf:
                     results.append(await _workflow_check(gh, f"services.{svc.name}.{key}", wf, sent, name))
+    if env.get("GITHUB_APP_ID"):  # without an App there is no rule to look for (check-config warns about that)
+        results.extend(await setup_github(config, env, dry_run=True))
     return results
 
 
