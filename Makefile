@@ -3,6 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The real Terraform providers' schemas (tests/infra/test_provider_schema.py): exact versions from the lockfile.
+SCHEMAS := tools/provider-schemas
+SCHEMA_STAMP := $(SCHEMAS)/node_modules/.installed
 
 .PHONY: demo test lint bench serve clean install lock engine-lock
 
@@ -20,12 +23,17 @@ $(STAMP): pyproject.toml
 	  echo "NOTICE: chromium is not installed (needs root + apt-get): the browser test will be skipped"
 	touch $(STAMP)
 
-install: $(STAMP)
+$(SCHEMA_STAMP): $(SCHEMAS)/package.json $(SCHEMAS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "ERROR: npm is needed to install the provider schemas ($(SCHEMAS))"; exit 1; }
+	cd $(SCHEMAS) && npm ci --ignore-scripts --legacy-peer-deps --no-audit --no-fund --loglevel=error
+	touch $(SCHEMA_STAMP)
+
+install: $(STAMP) $(SCHEMA_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
 
-test: $(STAMP)
+test: $(STAMP) $(SCHEMA_STAMP)
 	$(BIN)/python -m pytest -q
 	$(MAKE) lint
 

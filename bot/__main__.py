@@ -1,4 +1,4 @@
-"""``python -m bot`` / ``chatops-bot``: serve, check-config, audit, install-workflows."""
+"""``python -m bot`` / ``chatops-bot``: serve, check-config, setup-github, audit, install-workflows."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ def _online(config: Config) -> int:
 
     failed = 0
     for ok, line in asyncio.run(online_checks(config, os.environ)):
+        print(f"{'ok' if ok else 'FAIL'}: {line}", file=sys.stdout if ok else sys.stderr)
+        failed += not ok
+    return 1 if failed else 0
+
+
+def cmd_setup_github(path: str) -> int:
+    from bot.setup_github import setup_github
+
+    config = load_config(path)
+    failed = 0
+    for ok, line in asyncio.run(setup_github(config, os.environ)):
         print(f"{'ok' if ok else 'FAIL'}: {line}", file=sys.stdout if ok else sys.stderr)
         failed += not ok
     return 1 if failed else 0
@@ -126,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("path")
     check.add_argument("--online", action="store_true",
                        help="also contact Slack and GitHub: tokens, App installations, workflow files")
+    setup = sub.add_parser("setup-github", help="enable the bot's deployment protection rule on gated environments "
+                                                "(idempotent; needs GITHUB_APP_ID and a token that may administer "
+                                                "the repositories)")
+    setup.add_argument("path")
     sub.add_parser("reload", help="make the running bot re-read its config (SIGHUP through $CHATOPS_PID_FILE)")
     audit = sub.add_parser("audit", help="print the audit log")
     audit.add_argument("--since", help="ISO date or date-time (UTC if no zone)")
@@ -135,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "check-config":
             return cmd_check_config(args.path, online=args.online)
+        if args.cmd == "setup-github":
+            return cmd_setup_github(args.path)
         if args.cmd == "reload":
             from bot.reload import cmd_reload
 

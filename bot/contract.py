@@ -13,15 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "DEPLOY_INPUTS",
     "ENGINE_DIR",
     "ENGINE_MODULE",
     "ENVIRONMENTS",
     "JOB_KINDS",
+    "ROLLBACK_INPUTS",
     "JobKind",
     "plan_role_variable",
 ]
 
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "production")
+
+# The workflow_dispatch inputs the bot sends (bot/worker.py), in that order; every service's workflow must declare
+# them (GitHub answers 422 to an undeclared input) and `check-config --online` checks that it does.
+DEPLOY_INPUTS: tuple[str, ...] = ("environment", "request_id", "requested_by")
+ROLLBACK_INPUTS: tuple[str, ...] = ("service", "environment", "target_version", "request_id")
 
 # Where install-workflows vendors the release engine inside a repository, and how the workflows call it.
 ENGINE_DIR = ".github/chatops-release"

@@ -9,9 +9,13 @@ from collections.abc import Mapping
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.actions.github import GitHubClient
 from bot.config import Config
+from bot.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.errors import GitHubError
 from bot.repos import GitHubRepos
+from bot.setup_github import setup_github
+from bot.workflow_check import dispatch_problems
 
 
 async def online_checks(config: Config, env: Mapping[str, str]) -> list[tuple[bool, str]]:
@@ -38,14 +42,25 @@ async def online_checks(config: Config, env: Mapping[str, str]) -> list[tuple[bo
         results.append((True, f"github {name}: credentials work (default branch {branch})"))
         for svc in sorted((s for s in config.services.values() if config.repo_of(s.name).lower() == name.lower()),
                           key=lambda s: s.name):
-            for key, wf in (("workflow", svc.workflow), ("rollback_workflow", svc.rollback_workflow)):
-                if not wf:
-                    continue
-                try:
-                    found = await gh.workflow_exists(wf)
-                except GitHubError as exc:
-                    results.append((False, f"services.{svc.name}.{key}: {exc}"))
-                    continue
-                results.append((found, f"services.{svc.name}.{key}: {wf} "
-                                       + ("exists" if found else f"is missing in {name}/.github/workflows")))
+            for key, wf, sent in (("workflow", svc.workflow, DEPLOY_INPUTS),
+                                  ("rollback_workflow", svc.rollback_workflow, ROLLBACK_INPUTS)):
+                if wf:
+                    results.append(await _workflow_check(gh, f"services.{svc.name}.{key}", wf, sent, name))
+    if env.get("GITHUB_APP_ID"):  # without an App there is no rule to look for (check-config warns about that)
+        results.extend(await setup_github(config, env, dry_run=True))
     return results
+
+
+async def _workflow_check(gh: GitHubClient, where: str, workflow: str, sent: tuple[str, ...],
+                          repository: str) -> tuple[bool, str]:
+    """Fetch the workflow file and check its trigger and every input the bot will send."""
+    try:
+        source = await gh.workflow_file(workflow)
+    except GitHubError as exc:
+        return False, f"{where}: {exc}"
+    if source is None:
+        return False, f"{where}: {workflow} is missing in {repository}/.github/workflows"
+    problems = dispatch_problems(source, sent)
+    if problems:
+        return False, f"{where}: {workflow} " + "; ".join(problems)
+    return True, f"{where}: {workflow} accepts the bot's dispatch ({', '.join(sent)})"

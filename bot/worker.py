@@ -17,6 +17,7 @@ from typing import Any
 from bot.actions.changes import deployed_sha, fetch_changes
 from bot.actions.github import GitHubClient
 from bot.config import Config
+from bot.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.delivery_settings import cached_settings
 from bot.digest import Schedules
 from bot.domain import AuditEntry, DeployRequest, GitHubUpdate, RequestKind, RequestState, RunUpdate
@@ -239,10 +240,9 @@ class Worker:
                 return await self._fail(r, [RequestState.DISPATCHING],
                                         f"`{r.ref}` moved to {sha[:7] or 'nowhere'} after approval of "
                                         f"{r.sha[:7]}; the approval is void, request again")
-        inputs = {"environment": r.environment, "request_id": r.id, "requested_by": r.requester}
+        inputs = dict(zip(DEPLOY_INPUTS, (r.environment, r.id, r.requester), strict=True))
         if r.kind is RequestKind.ROLLBACK:
-            inputs = {"service": r.service, "environment": r.environment, "target_version": r.target_version,
-                      "request_id": r.id}
+            inputs = dict(zip(ROLLBACK_INPUTS, (r.service, r.environment, r.target_version, r.id), strict=True))
         try:
             result = await gh.dispatch(workflow=r.workflow, ref=r.ref, inputs=inputs)
         except GitHubError as exc:

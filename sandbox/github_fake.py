@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import github_payloads as gp
+from sandbox import github_workflows as gw
 from sandbox.base import LoopbackServer
 from sandbox.github_history import HistoryMixin
 from sandbox.github_hooks import WebhookSender
@@ -117,6 +119,9 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         self.branches: dict[str, str] = {"main": gp.fake_sha("main")}
         self.tags: dict[str, str] = {t: gp.fake_sha(t) for t in DEFAULT_TAGS}
         self.workflows: dict[str, gp.Workflow] = {}
+        self.workflow_sources: dict[str, str] = {}  # file -> its YAML (what dispatch checks and contents serve)
+        self.environments: set[str] = {"dev", "staging", "production"}
+        self.protection_rules: dict[str, list[dict[str, Any]]] = {}  # environment -> enabled custom rules
         for i, file in enumerate(DEFAULT_WORKFLOWS):
             self.add_workflow(file, workflow_id=161_000 + i)
         self.requests: list[GitHubRequest] = []
@@ -149,10 +154,13 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         return sha
 
     def add_workflow(
-        self, file: str, *, workflow_id: int | None = None, name: str | None = None
+        self, file: str, *, workflow_id: int | None = None, name: str | None = None, source: str | None = None
     ) -> gp.Workflow:
+        """Add ``.github/workflows/<file>``: ``source`` is its YAML; default the shipped workflow of that name,
+        else a stand-in that accepts the bot's inputs (sandbox/github_workflows.py)."""
         wf = gp.Workflow(workflow_id or 161_000 + len(self.workflows), file, name or file.rsplit(".", 1)[0])
         self.workflows[file] = wf
+        self.workflow_sources[file] = source if source is not None else gw.source_for(file)
         return wf
 
     def protect(self, environment: str, kind: str = "custom") -> None:
@@ -262,6 +270,9 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/pending_deployments$", self._review_pending),
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/deployment_protection_rule$", self._protection),
                 *self.history_routes(_O_R),
+                ("GET", _O_R + r"/contents/(?P<path>.+)$", self._get_contents),
+                ("GET", _O_R + r"/environments/(?P<env>[^/]+)/deployment_protection_rules$", self._get_rules),
+                ("POST", _O_R + r"/environments/(?P<env>[^/]+)/deployment_protection_rules$", self._add_rule),
                 ("GET", _O_R + r"/commits/(?P<ref>.+)$", self._get_commit),
                 ("GET", _O_R + r"/branches/(?P<branch>.+)$", self._get_branch),
                 ("GET", _O_R + r"/git/ref/tags/(?P<tag>.+)$", self._get_tag_ref),
@@ -351,15 +362,18 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         ref, inputs = body.get("ref"), body.get("inputs", {})
         if not isinstance(ref, str) or not ref:
             raise ApiError(422, 'Invalid request.\n\n"ref" wasn\'t supplied.')
-        if not isinstance(inputs, dict) or len(inputs) > 25:
-            raise ApiError(422, "Invalid request.\n\ninputs must be an object with at most 25 properties.")
+        if not isinstance(inputs, dict):
+            raise ApiError(422, "Invalid request.\n\nFor 'properties/inputs', value is not an object.")
+        gw.check_input_count(inputs)
         bad = [k for k, v in inputs.items() if not isinstance(v, str)]
         if bad:
             raise ApiError(422, f"Invalid request.\n\nFor 'inputs/{bad[0]}', value is not a string.")
         name = ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
         sha = self.branches.get(name) or self.tags.get(name)  # branch or tag name only, per the docs
         if sha is None:
+            # {"message": "No ref found for: fail", ...} with 422 (convictional/trigger-workflow-and-wait#44)
             raise ApiError(422, f"No ref found for: {ref}")
+        gw.check_dispatch(gw.parse(self.workflow_sources[wf.file]), inputs)
         run = self.sim.create(wf, name, sha, dict(inputs), "workflow_dispatch", self.dispatch_actor(request))
         self.dispatches.append(Dispatch(wf.file, ref, dict(inputs), time.time(), run.id))
         if body.get("return_run_details") is True and not self.legacy_dispatch:
@@ -431,6 +445,34 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         self.reviews.append(Review("pending_deployments", run.id, body))
         deps = self.sim.decide(run, body["state"], body["comment"])
         return web.json_response(deps)
+
+    # Custom deployment protection rules (https://docs.github.com/en/rest/deployments/protection-rules):
+    # GET answers 200 {"total_count", "custom_deployment_protection_rules": [{"id", "node_id", "enabled", "app":
+    # {"id", "node_id", "slug", "integration_url"}}]}; POST {"integration_id"} answers 201 with the rule; an unknown
+    # environment is 404 "Not Found". An enabled rule makes the environment's runs wait for the App's answer.
+    def _environment(self, name: str) -> str:
+        env = urllib.parse.unquote(name)
+        if env not in self.environments:
+            raise ApiError(404, "Not Found")
+        return env
+
+    async def _get_rules(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        rules = self.protection_rules.get(self._environment(p["env"]), [])
+        return web.json_response({"total_count": len(rules), "custom_deployment_protection_rules": rules})
+
+    async def _add_rule(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        env = self._environment(p["env"])
+        if not isinstance(body, dict) or not isinstance(body.get("integration_id"), int):
+            raise ApiError(422, 'Invalid request.\n\n"integration_id" wasn\'t supplied.')
+        app_id = body["integration_id"]
+        rule_id = 3_000 + sum(len(r) for r in self.protection_rules.values())
+        slug = "chatops-bot" if app_id == self.app_id else f"app-{app_id}"
+        rule = {"id": rule_id, "node_id": gp.node_id("DeploymentProtectionRule", rule_id), "enabled": True,
+                "app": {"id": app_id, "node_id": gp.node_id("App", app_id), "slug": slug,
+                        "integration_url": f"{self.url}/apps/{slug}"}}
+        self.protection_rules.setdefault(env, []).append(rule)
+        self.protect(env, "custom")
+        return web.json_response(rule, status=201)
 
     async def _protection(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
         run = self._run(p["run"])

@@ -3,6 +3,8 @@ plus the ``GET .../actions/runs`` query filters. Mixed into :class:`sandbox.gith
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import time
 from datetime import UTC, datetime
@@ -36,6 +38,8 @@ class RestMixin:
     app_public_key: str | None
     installation_id: int
     default_branch: str
+    workflow_sources: dict[str, str]
+    workflows: dict[str, Any]
 
     def resolve(self, ref: str) -> str | None:  # pragma: no cover - provided by GitHubFake
         raise NotImplementedError
@@ -48,6 +52,25 @@ class RestMixin:
         if sha is None:
             raise ApiError(422, f"No commit found for SHA: {p['ref']}")
         return web.json_response(gp.commit(self.url, self.repository, sha, time.time()))
+
+    async def _get_contents(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        """GET /repos/{owner}/{repo}/contents/{path}: a file as ``type: file``, ``encoding: base64``, 404 "Not
+        Found" when there is none (https://docs.github.com/en/rest/repos/contents#get-repository-content). The fake
+        holds the workflow files only, the same at every ref."""
+        path = p["path"]
+        file = path.removeprefix(".github/workflows/")
+        if file == path or file not in self.workflows or file not in self.workflow_sources:
+            raise ApiError(404, "Not Found")
+        raw = self.workflow_sources[file].encode()
+        sha = hashlib.sha1(b"blob %d\0" % len(raw) + raw, usedforsecurity=False).hexdigest()
+        api = f"{self.url}/repos/{self.repository}/contents/{path}"
+        html = f"{gp.HTML}/{self.repository}/blob/{self.default_branch}/{path}"
+        git = f"{self.url}/repos/{self.repository}/git/blobs/{sha}"
+        return web.json_response({
+            "type": "file", "encoding": "base64", "size": len(raw), "name": file, "path": path,
+            "content": base64.encodebytes(raw).decode(), "sha": sha, "url": api, "git_url": git, "html_url": html,
+            "download_url": None, "_links": {"self": api, "git": git, "html": html},
+        })
 
     async def _get_branch(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
         sha = self.branches.get(p["branch"])

@@ -170,6 +170,41 @@ class GitHubClient:
 
         return await self._call(f"reading workflow {workflow}", go)
 
+    async def workflow_file(self, workflow: str) -> str | None:
+        """The text of ``.github/workflows/<workflow>`` on the default branch (contents API), None when absent."""
+
+        def go() -> str | None:
+            try:
+                content = self._repo.get_contents(f".github/workflows/{workflow}")
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            if isinstance(content, list):  # a directory of that name
+                return None
+            return bytes(content.decoded_content).decode()
+
+        return await self._call(f"reading workflow file {workflow}", go)
+
+    async def protection_rule_app_ids(self, environment: str) -> list[int]:
+        """App ids of the custom deployment protection rules enabled on an environment (REST: GET
+        /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules)."""
+        path = f"/repos/{self.repository}/environments/{urllib.parse.quote(environment, safe='')}"
+
+        def go() -> list[int]:
+            _, data = self._gh.requester.requestJsonAndCheck("GET", f"{path}/deployment_protection_rules")
+            rules = data.get("custom_deployment_protection_rules") or []
+            return [int(r["app"]["id"]) for r in rules if r.get("enabled", True) and r.get("app")]
+
+        return await self._call(f"reading the protection rules of {environment}", go)
+
+    async def enable_protection_rule(self, environment: str, integration_id: int) -> None:
+        """Enable a GitHub App's custom deployment protection rule on an environment (POST, ``integration_id``)."""
+        path = f"/repos/{self.repository}/environments/{urllib.parse.quote(environment, safe='')}"
+        await self._call(f"enabling the protection rule on {environment}",
+                         lambda: self._gh.requester.requestJsonAndCheck(
+                             "POST", f"{path}/deployment_protection_rules", input={"integration_id": integration_id}))
+
     async def get_api(self, path: str) -> Any:
         """A GET on any API path (used for team memberships); errors translated like every call."""
         return await self._call("reading from GitHub", lambda: self._gh.requester.requestJsonAndCheck("GET", path)[1])

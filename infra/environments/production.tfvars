@@ -56,9 +56,11 @@ github_environments = {
     site_url                   = "https://staging.payments.acme.example"
   }
   production = {
-    aws_account_id             = "333333333333"
-    wait_timer                 = 5
-    reviewer_team_ids          = [4242424]
+    aws_account_id = "333333333333"
+    # gate: bot (examples/chatops.yml): the chat approval is the one approval, and the bot's protection rule
+    # releases every job of the approved run. No GitHub reviewers and no wait timer by default: each would make
+    # every job that names production wait again after the chat approved (docs/environments.md). To add GitHub's
+    # own review on top: reviewer_team_ids = [4242424], wait_timer = 5.
     prevent_self_review        = true
     branch_patterns            = ["main"]
     tag_patterns               = ["v*"]

@@ -209,12 +209,12 @@ MUTATIONS: list[tuple[str, str, str, Callable[[str], str]]] = [
         "targets.tf",
         _replace('identifiers = ["events.amazonaws.com"]', 'identifiers = ["*"]'),
     ),
-    ("aws-provider-unpinned", "github-oidc", "versions.tf", _replace('version = "~> 5.81"', 'version = ">= 5.0"')),
+    ("aws-provider-unpinned", "github-oidc", "versions.tf", _replace('version = "5.99.1"', 'version = ">= 5.0"')),
     (
         "github-provider-unpinned",
         "github-environments",
         "versions.tf",
-        _replace('version = "~> 6.6"', 'version = ">= 6.0"'),
+        _replace('version = "6.9.0"', 'version = ">= 6.0"'),
     ),
     (
         "variable-without-description",

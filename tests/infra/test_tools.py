@@ -49,8 +49,9 @@ def test_terraform_validate(tmp_path: Path) -> None:
     if terraform is None or mirror is None:
         pytest.skip(
             "terraform validate NOT run: needs the terraform binary and a provider mirror "
-            "(TF_PLUGIN_CACHE_DIR or CHATOPS_TF_PROVIDER_MIRROR holding hashicorp/aws ~> 5.81 and "
-            "integrations/github ~> 6.6); the static module-interface tests in test_structure.py stand in for it"
+            "(TF_PLUGIN_CACHE_DIR or CHATOPS_TF_PROVIDER_MIRROR holding hashicorp/aws and "
+            "integrations/github at the versions pinned in infra/**/versions.tf); test_provider_schema.py checks every "
+            "block against those providers' schemas instead"
         )
     config = tmp_path / "terraformrc"
     config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n')

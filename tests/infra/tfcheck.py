@@ -318,7 +318,8 @@ def check_versions(files: dict[str, dict[str, Any]], module: str = "") -> list[s
     if not terraform.get("required_version"):
         errors.append(f"{module}: versions.tf lacks required_version")
     providers = (terraform.get("required_providers") or [{}])[0]
-    expected = {"aws": (r"hashicorp/aws", r"~> 5\.\d+"), "github": (r"integrations/github", r"~> 6\.\d+")}
+    # Exact pins: the version whose schema tests/infra/test_provider_schema.py checks (check_pins compares them).
+    expected = {"aws": (r"hashicorp/aws", r"=?\s*5\.\d+\.\d+"), "github": (r"integrations/github", r"=?\s*6\.\d+\.\d+")}
     used = {t.split("_", 1)[0] for t, _, _ in typed(files, "resource")} | {
         t.split("_", 1)[0] for t, _, _ in typed(files, "data")
     }

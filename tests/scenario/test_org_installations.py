@@ -92,7 +92,7 @@ async def test_check_config_online_prints_one_line_per_check_and_fails_on_any(tm
     assert online.returncode == 1, out
     assert "ok: slack: the bot token works" in out
     assert "ok: github acme/api: credentials work" in out
-    assert "ok: services.api.workflow: api-ci.yml exists" in out
+    assert "ok: services.api.workflow: api-ci.yml accepts the bot's dispatch" in out
     assert "FAIL: services.web.rollback_workflow: rollback.yml is missing in globex/web" in out
     assert "FAIL: github initech/worker: the GitHub App is not installed on initech/worker" in out
     assert "BEGIN" not in out and "ghs_" not in out  # no key, no token

@@ -16,7 +16,6 @@ def org_config(tmp_path: Path, edit: Any = None) -> Path:
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     data["services"]["api"]["repository"] = "acme/api"
     data["services"]["web"]["repository"] = "acme/web"
-    data["services"]["infra"]["repository"] = "acme/platform"
     if edit:
         edit(data)
     path = tmp_path / "chatops.yml"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +25,19 @@ from bot.domain import (
 )
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chatops.yml"
-CONFIG: Config = load_config(EXAMPLE, env={"TEAMS_OPS_WEBHOOK_URL": "https://example.invalid/hook"})
+
+
+def _config_with_a_production_only_service(tmp: Path) -> Config:
+    # The example plus one service that only production may receive (the parser's per-service environments).
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["services"]["infra"] = {"workflow": "infra-apply.yml", "environments": ["production"]}
+    path = tmp / "chatops.yml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path, env={"TEAMS_OPS_WEBHOOK_URL": "https://example.invalid/hook"})
+
+
+CONFIG: Config = _config_with_a_production_only_service(
+    Path(tempfile.mkdtemp(prefix="chatops-commands-")))
 
 
 def deploy(text: str) -> object:

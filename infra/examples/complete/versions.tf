@@ -1,14 +1,18 @@
 terraform {
-  required_version = ">= 1.6.0, < 2.0.0"
+  required_version = ">= 1.11.0, < 2.0.0"
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = "~> 5.81"
+      source = "hashicorp/aws"
+      # Exactly the version whose schema tests/infra/test_provider_schema.py checks every block against
+      # (tools/provider-schemas/package.json); bump both together. Same pin in every module.
+      version = "5.99.1"
     }
     github = {
-      source  = "integrations/github"
-      version = "~> 6.6"
+      source = "integrations/github"
+      # Exactly the version whose schema tests/infra/test_provider_schema.py checks every block against
+      # (tools/provider-schemas/package.json); bump both together. Same pin in every module.
+      version = "6.9.0"
     }
   }
 

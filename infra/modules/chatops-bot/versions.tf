@@ -1,11 +1,12 @@
 terraform {
-  required_version = ">= 1.6.0, < 2.0.0"
+  required_version = ">= 1.11.0, < 2.0.0"
 
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # Same constraint in every AWS module so that one root module can use them all.
-      version = "~> 5.81"
+      # Exactly the version whose schema tests/infra/test_provider_schema.py checks every block against
+      # (tools/provider-schemas/package.json); bump both together. Same pin in every module.
+      version = "5.99.1"
     }
   }
 }

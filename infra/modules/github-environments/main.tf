@@ -71,6 +71,10 @@ locals {
     ]...),
   )
 
+  # No released integrations/github provider manages custom deployment protection rules (the resource exists
+  # only in an unmerged pull request; tests/infra/test_provider_schema.py checks every type against the pinned
+  # provider's schema). `chatops-bot setup-github` enables the rule on these environments through the REST API
+  # (docs/environments.md); this module only names them.
   protection_rule_environments = var.chatops_app_id == null ? {} : {
     for env, cfg in var.environments : env => cfg if cfg.use_protection_rule
   }
@@ -147,14 +151,6 @@ resource "github_repository_ruleset" "release_tags" {
     deletion         = true
     non_fast_forward = true
   }
-}
-
-resource "github_repository_environment_custom_protection_rule" "chatops" {
-  for_each = local.protection_rule_environments
-
-  repository     = var.repository
-  environment    = github_repository_environment.this[each.key].environment
-  integration_id = var.chatops_app_id
 }
 
 resource "github_actions_environment_variable" "this" {

@@ -4,8 +4,8 @@ output "environment_names" {
 }
 
 output "protection_rule_environments" {
-  description = "Environments gated by the chatops bot's custom deployment protection rule."
-  value       = keys(github_repository_environment_custom_protection_rule.chatops)
+  description = "Environments to gate with the chatops bot's custom deployment protection rule: `chatops-bot setup-github` enables the rule on them (Terraform cannot: no released provider has the resource)."
+  value       = keys(local.protection_rule_environments)
 }
 
 output "oidc_subjects" {

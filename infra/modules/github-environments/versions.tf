@@ -1,12 +1,12 @@
 terraform {
-  required_version = ">= 1.6.0, < 2.0.0"
+  required_version = ">= 1.11.0, < 2.0.0"
 
   required_providers {
     github = {
       source = "integrations/github"
-      # 6.x: github_repository_environment_deployment_policy and
-      # github_repository_environment_custom_protection_rule.
-      version = "~> 6.6"
+      # Exactly the version whose schema tests/infra/test_provider_schema.py checks every block against
+      # (tools/provider-schemas/package.json); bump both together. Same pin in every module.
+      version = "6.9.0"
     }
   }
 }
