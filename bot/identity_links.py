@@ -69,7 +69,9 @@ async def _links_touching(u: Unit, ids: set[str]) -> list[dict[str, object]]:
     if gh_ids:
         where.append(f"github_id IN ({', '.join('?' * len(gh_ids))})")
         args += gh_ids
-    if logins:
+    if logins and not gh_ids:
+        # a login reaches a link only while no numeric id is known: logins are names that can change hands (a
+        # renamed account's old login can be taken by someone else), ids cannot
         where.append(f"github_login IN ({', '.join('?' * len(logins))})")
         args += logins
     if not where:

@@ -194,6 +194,8 @@ class Pipeline:
         return actor, await self.directory.view(person.login, teams)
 
     async def _audit(self, u: Unit, actor: Actor, action: str, target: str, result: str, detail: str = "") -> None:
+        if result == "denied" and actor.person:  # a refusal names the person and the platform identity that asked
+            detail = f"{detail[:400]} (as {actor.platform}:{actor.platform_id[:80]})"
         await u.audit(AuditEntry(self.clock(), actor.label, action, target, actor.channel, result, detail[:500]))
 
     async def _denied(self, actor: Actor, action: str, target: str, reason: str) -> Reply:
