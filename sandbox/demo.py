@@ -36,7 +36,8 @@ def _plain(text: str) -> str:
                        (":large_blue_circle:", "[-]"), (":no_entry:", "[denied]"), (":rocket:", ">>"),
                        (":warning:", "[!]"), (":lock:", "[lock]"), (":x:", "[x]")):
         text = text.replace(emoji, sym)
-    return text.replace("*", "")
+    # what Slack shows for its mrkdwn escapes (api.slack.com/reference/surfaces/formatting#escaping)
+    return text.replace("*", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def say(who: str, text: str) -> None:
@@ -142,8 +143,15 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
     if "Usage:" not in answer.get("text", ""):
         raise StepFailed("no usage line for a malformed command")
 
-    print("\n== 5. The lead rolls production back")
+    print("\n== 5. The lead rolls production back (production's approval policy applies to rollbacks too)")
     rid = request_id(await command(stack, "U0LEAD", "/rollback api production to v1.4.1"))
+    await expect(lambda: any(rid in message_text(m) and "Approve" in message_text(m)
+                             for m in stack.card_messages("C0APPROVALS")), "rollback approval card")
+    if any(d.inputs.get("request_id") == rid for d in stack.github.dispatches):
+        raise StepFailed("a production rollback was dispatched before its approval")
+    card = next(m for m in stack.card_messages("C0APPROVALS") if rid in message_text(m))
+    print("\n> U0SRE clicks [Approve]")
+    await stack.click("U0SRE", "approve", rid, message_ts=card.ts, key="sre-rollback")
     await expect(lambda: any(d.inputs.get("request_id") == rid for d in stack.github.dispatches), "rollback dispatch")
     d = stack.github.dispatches[-1]
     print(f"  GitHub: workflow_dispatch {d.workflow} at {d.ref} inputs={d.inputs}")
