@@ -67,8 +67,9 @@ def _rid(answer: dict[str, Any]) -> str:
     return m.group(1)
 
 
-async def _deploy(stack: Stack, pipeline: Any, ref: str) -> str:
-    status, answer = await stack.command("U0DEV", f"api {ref} to production")
+async def _deploy(stack: Stack, pipeline: Any, ref: str, *, command: str = "/deploy") -> str:
+    text = f"api {ref} to production" if command == "/deploy" else f"api production to {ref}"
+    status, answer = await stack.command("U0DEV", text, command=command)
     assert status == 200
     rid = _rid(answer)
     await wait_for(lambda: any(rid in message_text(m) and "Approve" in message_text(m)
@@ -111,9 +112,7 @@ async def test_first_run_deploys_then_rolls_back_to_a_named_version(tmp_path: Pa
         text = await _status(stack)
         assert "v1.4.2" in text and sha["v1.4.2"][:7] in text, text
 
-        status, answer = await stack.command("U0DEV", "api production to v1.4.1", command="/rollback")
-        assert status == 200, answer
-        await _finished(stack, pipeline, _rid(answer))
+        await _deploy(stack, pipeline, "v1.4.1", command="/rollback")  # approved like a deploy (issue 21.8)
         assert account.alias(FUNCTION) == {"version": "1", "release": "1.4.1", "weights": {}}
         text = await _status(stack)
         assert "v1.4.1" in text and sha["v1.4.1"][:7] in text, text
