@@ -30,6 +30,8 @@ from bot.org_events import OrgEvents
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline, utcnow
 from bot.policy.teams import TeamDirectory, github_fetch
+from bot.reconcile import Reconciler
+from bot.redeliver import Redeliverer
 from bot.reload import Reloader
 from bot.repos import GitHubRepos
 from bot.security.actions import handle_alert_action
@@ -144,6 +146,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
     wakers.append(worker.wake)
+    reconciler = Reconciler(events=worker.events, clock=clock)  # issue 24: runs whose webhooks were lost
+    redeliverer = Redeliverer(store=store, github=github, config=lambda: pipeline.config)
     security = security_settings(config)
     security_worker = SecurityWorker(store, config, settings=security)
 
@@ -194,6 +198,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
                 raise
         tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
         tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
+        tasks.append(asyncio.create_task(reconciler.run(stop), name="reconcile"))
+        tasks.append(asyncio.create_task(redeliverer.run(stop), name="redeliver"))
         tasks.append(asyncio.create_task(security_worker.run(stop), name="security"))
         if security.sqs.queue_url:
             poller = SqsPoller(store, config, settings=security)
