@@ -1,6 +1,7 @@
 """Issue 24 item 2: GitHub records a delivery our endpoint did not answer 2xx as failed and never sends it again by
 itself (docs.github.com/webhooks/using-webhooks/handling-failed-webhook-deliveries). The bot lists its App's hook
-deliveries (App JWT) on start and every ``github.redeliver_every`` and asks GitHub to redeliver each failed one, once."""
+deliveries (App JWT) on start and every ``github.redeliver_every`` and asks GitHub to redeliver each failed
+one, once."""
 
 from __future__ import annotations
 
