@@ -132,7 +132,10 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         Platform.SLACK: SlackSender(slack_client),
         Platform.TEAMS: TeamsSenders(webhooks=teams_sender, bot=teams_bot_sender),
     }
-    outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0))
+    outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0),
+                    backoff_base=_float(env, "CHATOPS_OUTBOX_BACKOFF_BASE", 1.0),
+                    max_backoff=_float(env, "CHATOPS_OUTBOX_MAX_BACKOFF", 300.0),
+                    give_up_after=_float(env, "CHATOPS_OUTBOX_GIVE_UP_AFTER", 86400.0))
     wakers: list[Callable[[], None]] = [outbox.wake]
 
     def wake() -> None:
