@@ -238,7 +238,7 @@ async def test_transient_errors_are_retried_until_the_message_is_too_old(store: 
         await until(lambda: len(writes(fake)) > 3)
         assert await counts(store) == {"pending": 1}, "more attempts than max_attempts, still kept"
         async with asyncio.timeout(10):
-            while await counts(store) != {"failed": 1}:
+            while await counts(store) != {"failed": 1}:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
 
 
