@@ -30,6 +30,8 @@ from bot.org_events import OrgEvents
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline, utcnow
 from bot.policy.teams import TeamDirectory, github_fetch
+from bot.reconcile import Reconciler
+from bot.redeliver import Redeliverer
 from bot.reload import Reloader
 from bot.repos import GitHubRepos
 from bot.security.actions import handle_alert_action
@@ -130,7 +132,10 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         Platform.SLACK: SlackSender(slack_client),
         Platform.TEAMS: TeamsSenders(webhooks=teams_sender, bot=teams_bot_sender),
     }
-    outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0))
+    outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0),
+                    backoff_base=_float(env, "CHATOPS_OUTBOX_BACKOFF_BASE", 1.0),
+                    max_backoff=_float(env, "CHATOPS_OUTBOX_MAX_BACKOFF", 300.0),
+                    give_up_after=_float(env, "CHATOPS_OUTBOX_GIVE_UP_AFTER", 86400.0))
     wakers: list[Callable[[], None]] = [outbox.wake]
 
     def wake() -> None:
@@ -144,6 +149,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
     wakers.append(worker.wake)
+    reconciler = Reconciler(events=worker.events, clock=clock)  # issue 24: runs whose webhooks were lost
+    redeliverer = Redeliverer(store=store, github=github, config=lambda: pipeline.config)
     security = security_settings(config)
     security_worker = SecurityWorker(store, config, settings=security)
 
@@ -194,6 +201,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
                 raise
         tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
         tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
+        tasks.append(asyncio.create_task(reconciler.run(stop), name="reconcile"))
+        tasks.append(asyncio.create_task(redeliverer.run(stop), name="redeliver"))
         tasks.append(asyncio.create_task(security_worker.run(stop), name="security"))
         if security.sqs.queue_url:
             poller = SqsPoller(store, config, settings=security)

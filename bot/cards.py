@@ -24,6 +24,7 @@ _STATUS = {
     RequestState.REJECTED: ("rejected", "danger"),
     RequestState.EXPIRED: ("expired", "warning"),
     RequestState.DISPATCH_FAILED: ("could not start", "danger"),
+    RequestState.LOST: ("lost", "danger"),
 }
 
 

@@ -131,6 +131,8 @@ class Config:
     teams_tenant_id: str = ""  # teams.tenant_id: the one tenant whose activities the Teams bot serves
     raw: Mapping[str, Any] = field(default_factory=dict)  # for sections owned by other modules
     team_cache_ttl_s: int = 300  # github.team_cache_ttl: how long a github-team: answer is reused
+    reconcile_after_s: int = 300  # github.reconcile_after: a waiting request quiet this long is read from the API
+    redeliver_every_s: int = 600  # github.redeliver_every: how often failed hook deliveries are redelivered
     viewers: tuple[str, ...] = ()  # access.viewers: who else may see status and history (people, github-team:)
 
     def repo_of(self, service: str) -> str:
@@ -230,14 +232,12 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     repository = c.string(gh.get("repository"), "github.repository", pattern=_REPO, hint="expected owner/name")
     default_branch = c.string(gh.get("default_branch", "main"), "github.default_branch",
                               pattern=re.compile(r"^[A-Za-z0-9._/-]{1,255}$"), hint="a branch name")
-    for extra in set(gh) - {"repository", "default_branch", "team_cache_ttl"}:
-        c.add(f"github.{extra}", "unknown key (known: repository, default_branch, team_cache_ttl)")
-    team_ttl = 300
-    if "team_cache_ttl" in gh:
-        try:
-            team_ttl = parse_duration(str(gh["team_cache_ttl"]))
-        except ValueError as exc:
-            c.add("github.team_cache_ttl", str(exc))
+    known_gh = ("repository", "default_branch", "team_cache_ttl", "reconcile_after", "redeliver_every")
+    for extra in set(gh) - set(known_gh):
+        c.add(f"github.{extra}", f"unknown key (known: {', '.join(known_gh)})")
+    team_ttl = _gh_duration(c, gh, "team_cache_ttl", 300)
+    reconcile_after = _gh_duration(c, gh, "reconcile_after", 300, least=1)
+    redeliver_every = _gh_duration(c, gh, "redeliver_every", 600, least=1)
 
     slack = c.mapping(root.get("slack"), "slack", required=False)
     channels_raw = c.mapping(slack.get("channels"), "slack.channels", required=False)
@@ -421,7 +421,24 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         viewers=viewers,
         raw=root,
         team_cache_ttl_s=team_ttl,
+        reconcile_after_s=reconcile_after,
+        redeliver_every_s=redeliver_every,
     )
+
+
+def _gh_duration(c: _Checker, gh: Mapping[str, Any], key: str, default: int, *, least: int = 0) -> int:
+    """``github.<key>``: a duration (``90s``, ``5m``), at least ``least`` seconds; ``default`` when absent."""
+    if key not in gh:
+        return default
+    try:
+        value = parse_duration(str(gh[key]))
+    except ValueError as exc:
+        c.add(f"github.{key}", str(exc))
+        return default
+    if value < least:
+        c.add(f"github.{key}", f"must be at least {least}s")
+        return default
+    return value
 
 
 _SERVICE_KEYS = ("workflow", "rollback_workflow", "environments", "repository", "default_branch", "owners",

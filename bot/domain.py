@@ -33,6 +33,7 @@ class RequestState(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     DISPATCH_FAILED = "dispatch_failed"
+    LOST = "lost"  # its run could not be found on GitHub (issue 24: reconcile); the reason is on the card
 
     @property
     def final(self) -> bool:
@@ -47,6 +48,7 @@ _FINAL = frozenset(
         RequestState.REJECTED,
         RequestState.EXPIRED,
         RequestState.DISPATCH_FAILED,
+        RequestState.LOST,
     }
 )
 OPEN_STATES = tuple(s for s in RequestState if s not in _FINAL)

@@ -10,6 +10,14 @@ ACKS = Histogram("chatops_slack_ack_seconds", "Time to answer a Slack request",
 DISPATCHES = Counter("chatops_dispatches_total", "Workflow dispatches", ["result"])
 DELIVERIES = Counter("chatops_outbox_deliveries_total", "Outbox delivery attempts", ["platform", "result"])
 OUTBOX_DEPTH = Gauge("chatops_outbox_depth", "Outbox messages by state", ["state"])
+# issue 24: chat outages (what waits to be delivered) and what the network dropped (reconcile, redeliver)
+OUTBOX_BACKLOG = Gauge("chatops_outbox_backlog", "Outbox messages waiting to be delivered")
+OUTBOX_OLDEST = Gauge("chatops_outbox_oldest_age_seconds", "Age of the oldest message waiting in the outbox")
+RECONCILED = Counter("chatops_github_reconciled_total",
+                     "Waiting requests whose run was read through the API (no webhook for github.reconcile_after)",
+                     ["result"])
+REDELIVERIES = Counter("chatops_github_redeliveries_total",
+                       "Failed GitHub App hook deliveries the bot asked GitHub to redeliver", ["result"])
 RUNS_NOT_BOUND = Counter("chatops_github_runs_not_bound_total",
                          "Runs naming a request that were not bound to it (not the bot's own dispatch)", ["reason"])
 CROSS_REPOSITORY = Counter("chatops_github_cross_repository_ignored_total",

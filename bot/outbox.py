@@ -4,12 +4,19 @@ Messages are claimed oldest first under a lease. Per destination: at most one me
 ``interval`` seconds, strictly in order (a destination that failed is paused until its retry time, so a
 later message never overtakes an earlier one). A card (``Op.CARD``) is posted once and then updated in
 place; when several updates of one card are waiting, only the newest is sent.
+
+A chat outage (5xx, timeouts: transient errors) loses nothing (issue 24 item 4): a message is retried with exponential
+backoff (``backoff_base`` doubling up to ``max_backoff``) with equal jitter, so replicas and lanes do not retry in
+step, for as long as it is younger than ``give_up_after`` (default a day), however many attempts that takes. Its lane
+waits behind it, so each card and channel resumes in order, and each card's edits made meanwhile coalesce into its
+newest state. Only a permanent error (a 4xx-like answer) gives up at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Mapping
 
@@ -26,12 +33,15 @@ QUIET_GAP_S = 0.05  # after a pass that could send none of what waits, the next 
 
 class Outbox:
     def __init__(self, *, store: Store, senders: Mapping[Platform, Sender], interval: float = 1.0,
-                 max_attempts: int = 10, max_backoff: float = 300.0, lease_s: float = 60.0) -> None:
+                 max_attempts: int = 10, max_backoff: float = 300.0, lease_s: float = 60.0,
+                 backoff_base: float = 1.0, give_up_after: float = 86400.0) -> None:
         self.store = store
         self.senders = senders
         self.interval = interval
-        self.max_attempts = max_attempts
+        self.max_attempts = max_attempts  # bounds only the wait of a thread reply for its card
         self.max_backoff = max_backoff
+        self.backoff_base = backoff_base
+        self.give_up_after = give_up_after
         self.lease_s = lease_s
         self._next_ok: dict[Destination, float] = {}
         self._progress = 0  # work done without a send: the loop goes on at once
@@ -109,6 +119,11 @@ class Outbox:
             for m in messages:
                 await u.outbox_release(m.id, delay_s=delay)
 
+    def backoff(self, attempts: int) -> float:
+        """Exponential backoff with equal jitter: between half and all of ``base * 2**attempts`` (capped)."""
+        ceiling = min(self.max_backoff, self.backoff_base * 2.0 ** min(attempts, 40))
+        return random.uniform(ceiling / 2, ceiling)
+
     async def _deliver(self, lane: Destination, m: OutboundMessage) -> int | None:
         """1 = sent, 0 = nothing sent but done (superseded), None = paused."""
         dest = m.destination
@@ -131,13 +146,14 @@ class Outbox:
                 raise DeliveryError(f"no sender configured for {dest.platform}", transient=False)
             new_ref = await sender.send(m, ref=ref)
         except DeliveryError as exc:
-            give_up = not exc.transient or m.attempts + 1 >= self.max_attempts
-            delay = exc.retry_after if exc.retry_after is not None else min(self.max_backoff, 2.0 ** m.attempts)
+            give_up = not exc.transient
+            delay = exc.retry_after if exc.retry_after is not None else self.backoff(m.attempts)
             DELIVERIES.labels(platform=dest.platform.value, result="gave_up" if give_up else "retry").inc()
             log.warning("delivery of outbox %s to %s failed (%s)%s", m.id, dest.platform, exc,
                         "; giving up" if give_up else f"; retry in {delay:.1f}s")
             async with self.store.unit() as u:
-                await u.outbox_retry(m.id, delay_s=delay, error=str(exc), give_up=give_up)
+                give_up = await u.outbox_retry(m.id, delay_s=delay, error=str(exc), give_up=give_up,
+                                               expire_before=time.time() - self.give_up_after)
             if not give_up:
                 self._next_ok[lane] = time.monotonic() + delay
                 return None

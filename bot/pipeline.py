@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import fields
@@ -488,6 +489,12 @@ class Pipeline:
     async def outbox_counts(self) -> dict[str, int]:
         async with self.store.unit() as u:
             return await u.outbox_counts()
+
+    async def outbox_backlog(self) -> tuple[int, float]:
+        """(messages waiting, seconds the oldest has waited): what a chat outage holds back (issue 24)."""
+        async with self.store.unit() as u:
+            n, oldest = await u.outbox_backlog()
+        return n, (max(0.0, time.time() - oldest) if oldest is not None else 0.0)
 
     async def request_view(self, request_id: str) -> Card | None:
         """The request's card as it stands now."""

@@ -19,7 +19,7 @@ from bot.policy.routing import destinations, matching
 from bot.store.delivery_ops import hold
 from bot.store.store import Unit
 
-_URGENT = (RequestState.PENDING_APPROVAL, RequestState.FAILED, RequestState.DISPATCH_FAILED)
+_URGENT = (RequestState.PENDING_APPROVAL, RequestState.FAILED, RequestState.DISPATCH_FAILED, RequestState.LOST)
 
 
 def in_quiet_hours(q: QuietHours, at: datetime) -> bool:

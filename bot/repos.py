@@ -13,11 +13,12 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
-from bot.actions.github import GitHubClient, make_github
+from bot.actions.github import GitHubClient, make_github, translate
 from bot.errors import GitHubError
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,23 @@ class GitHubRepos:
             log.warning("could not read the bot's own GitHub identity (%s); no run binds by its title",
                         type(exc).__name__)
         return self._dispatch_actor
+
+    async def app_call(self, method: str, path: str, *, what: str,
+                       params: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
+        """One call to the App's own endpoints (``/app/...``), authenticated by the App's JWT (PyGithub makes and
+        renews it; never logged): (response headers, parsed JSON). GitHubError without App auth."""
+        app = self._app
+        if app is None:
+            raise GitHubError(f"{what}: needs GitHub App auth", transient=False)
+        integration = GithubIntegration(auth=app, base_url=self.base_url, retry=None, timeout=15, lazy=True)
+
+        def go() -> tuple[dict[str, Any], Any]:
+            return integration.requester.requestJsonAndCheck(method, path, parameters=params)
+
+        try:
+            return await asyncio.to_thread(go)
+        except (GithubException, requests.RequestException, OSError) as exc:
+            raise translate(exc, what) from exc
 
     def callback_repository(self, url: str) -> str:
         """The repository of a protection-rule callback URL on our API host, if it is a configured one; else ""."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.metrics import OUTBOX_DEPTH
+from bot.metrics import OUTBOX_BACKLOG, OUTBOX_DEPTH, OUTBOX_OLDEST
 from bot.pipeline import Pipeline
 
 
@@ -32,6 +32,9 @@ class HealthHandler:
             counts = await self._pipeline.outbox_counts()
             for state in ("pending", "sent", "failed", "superseded"):
                 OUTBOX_DEPTH.labels(state=state).set(counts.get(state, 0))
+            backlog, oldest_age = await self._pipeline.outbox_backlog()
+            OUTBOX_BACKLOG.set(backlog)
+            OUTBOX_OLDEST.set(oldest_age)
         except Exception:  # metrics must render even when the store is down
             OUTBOX_DEPTH.labels(state="pending").set(float("nan"))
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -134,6 +134,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         self.token_installations: dict[str, int] = {}  # installation token -> the installation it is for
         self.parent: GitHubFake | None = None  # set on a repository added with add_repository
         self.children: dict[str, GitHubFake] = {}
+        self.redelivery_requests: list[int] = []  # delivery ids the App asked to redeliver (POST .../attempts)
         self.not_installed: set[str] = set()  # repositories (lowercase) the App is not installed on
         self.team_members: dict[tuple[str, str], dict[str, str]] = {}
         self.oauth_codes: dict[str, str] = {}

@@ -47,6 +47,7 @@ class OrgMixin:
     oauth_callback_url: str
     browser_sessions: dict[str, str]
     not_installed: set[str]
+    redelivery_requests: list[int]
 
     # configuration -------------------------------------------------------------------------------
     def add_repository(self, full_name: str, *, installation_id: int | None = None) -> GitHubFake:
@@ -115,6 +116,8 @@ class OrgMixin:
             ("POST", r"^/login/oauth/access_token$", self._oauth_token),
             ("GET", r"^/user$", self._user),
             ("GET", r"^/app$", self._app),
+            ("GET", r"^/app/hook/deliveries$", self._hook_deliveries),
+            ("POST", r"^/app/hook/deliveries/(?P<delivery>\d+)/attempts$", self._hook_redeliver),
             ("GET", r"^/login/oauth/authorize$", self._authorize_page),
             ("GET", r"^/session$", self._sign_in),
         ]
@@ -238,6 +241,43 @@ class OrgMixin:
         return web.json_response({"id": self.app_id, "slug": APP_SLUG, "name": "ChatOps bot",
                                   "owner": {"login": self.repository.split("/")[0], "type": "Organization"},
                                   "permissions": {"actions": "write", "deployments": "write"}, "events": []})
+
+    # The App's webhook deliveries (docs.github.com/rest/apps/webhooks, JWT only): "List deliveries for an app
+    # webhook" answers 200 with hook-delivery-items, newest first, ``per_page`` (default 30, at most 100) at a time;
+    # the next page is named by ``cursor`` in a ``Link: <...>; rel="next"`` header; a bad parameter is 422 "Validation
+    # Failed". "Redeliver a delivery for an app webhook" answers 202 Accepted and sends the delivery again later, with
+    # the same guid and ``redelivery: true``. GitHub never redelivers on its own (docs.github.com/webhooks/using-
+    # webhooks/handling-failed-webhook-deliveries); only these calls (or a person in the App's settings) do.
+    async def _hook_deliveries(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        self.app_jwt_ok(request)
+        root = self._root()
+        q = request.query
+        try:
+            per_page = int(q.get("per_page", "30"))
+        except ValueError:
+            raise ApiError(422, "Validation Failed") from None
+        if not 1 <= per_page <= 100:
+            raise ApiError(422, "Validation Failed")
+        newest_first = sorted(root.hooks.deliveries, key=lambda d: d.id, reverse=True)
+        if q.get("cursor"):
+            if not q["cursor"].isdigit():
+                raise ApiError(422, "Validation Failed")
+            newest_first = [d for d in newest_first if d.id <= int(q["cursor"])]
+        page, rest = newest_first[:per_page], newest_first[per_page:]
+        headers = {}
+        if rest:
+            headers["Link"] = f'<{self.url}/app/hook/deliveries?per_page={per_page}&cursor={rest[0].id}>; rel="next"'
+        return web.json_response([d.item(root.installation_id, root.repo_id) for d in page], headers=headers)
+
+    async def _hook_redeliver(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        self.app_jwt_ok(request)
+        hooks = self._root().hooks
+        original = next((d for d in hooks.deliveries if d.id == int(p["delivery"])), None)
+        if original is None:
+            raise ApiError(404, "Not Found")
+        self._root().redelivery_requests.append(original.id)
+        hooks.later(original.delivery_id)
+        return web.json_response({}, status=202)
 
     async def _user(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
         """``GET /user``: the user a user token (OAuth) or a personal access token belongs to; a workflow

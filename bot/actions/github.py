@@ -43,7 +43,7 @@ class RunInfo:
     actor: str = ""  # the login of who started the run (the bot's own dispatches: its App's bot account)
 
 
-def _translate(exc: Exception, what: str) -> GitHubError:
+def translate(exc: Exception, what: str) -> GitHubError:
     if isinstance(exc, GithubException):
         status = exc.status
         message = ""
@@ -82,7 +82,7 @@ class GitHubClient:
         try:
             return await asyncio.to_thread(fn)
         except (GithubException, requests.RequestException, OSError) as exc:
-            raise _translate(exc, what) from exc
+            raise translate(exc, what) from exc
 
     async def resolve_sha(self, ref: str) -> str:
         def go() -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import time
 
 from bot.store.db import Conn
 
@@ -33,4 +34,27 @@ async def release_owned(c: Conn, *, owner: str = OWNER) -> dict[str, int]:
         "UPDATE requests SET lease_until = 0, lease_owner = '' WHERE lease_owner = ? AND state = 'dispatching' "
         "AND lease_until IS NOT NULL", owner,
     )
-    return {"inbox": inbox, "outbox": outbox, "requests": requests}
+    jobs = await c.execute("UPDATE job_leases SET lease_until = 0 WHERE owner = ? AND lease_until > 0", owner)
+    return {"inbox": inbox, "outbox": outbox, "requests": requests, "jobs": jobs}
+
+
+async def take_job(c: Conn, name: str, *, lease_s: float, owner: str = OWNER) -> bool:
+    """Hold the periodic job ``name`` for ``lease_s`` seconds: True when it was free, ran out, or is ours
+    already (renewed). One conditional upsert, so two replicas cannot both hold it."""
+    t = time.time()
+    return await c.execute(
+        "INSERT INTO job_leases (name, owner, lease_until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+        "SET owner = excluded.owner, lease_until = excluded.lease_until "
+        "WHERE job_leases.lease_until < ? OR job_leases.owner = excluded.owner", name, owner, t + lease_s, t,
+    ) == 1
+
+
+async def job_mark(c: Conn, name: str) -> str:
+    """The job's durable progress marker ("" when none yet)."""
+    row = await c.fetchrow("SELECT mark FROM job_leases WHERE name = ?", name)
+    return str(row["mark"]) if row else ""
+
+
+async def set_job_mark(c: Conn, name: str, mark: str, *, owner: str = OWNER) -> bool:
+    """Record progress, only while ``owner`` still holds the job."""
+    return await c.execute("UPDATE job_leases SET mark = ? WHERE name = ? AND owner = ?", mark, name, owner) == 1

@@ -101,12 +101,24 @@ class OutboxOps:
                 t, message_id, row["platform"], row["address"], row["card_key"], row["op"],
             )
 
-    async def outbox_retry(self, message_id: int, *, delay_s: float, error: str, give_up: bool) -> None:
-        await self.c.execute(
+    async def outbox_retry(self, message_id: int, *, delay_s: float, error: str, give_up: bool,
+                           expire_before: float = 0.0) -> bool:
+        """Count a failed attempt and retry in ``delay_s``; or give up (``give_up``, or the message was created
+        before ``expire_before``). True when it was given up."""
+        row = await self.c.fetchrow(
             "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, lease_until = NULL, "
-            "state = ? WHERE id = ?",
-            time.time() + delay_s, error[:500], "failed" if give_up else "pending", message_id,
+            "state = CASE WHEN ? OR created_at < ? THEN 'failed' ELSE 'pending' END WHERE id = ? RETURNING state",
+            time.time() + delay_s, error[:500], give_up, expire_before, message_id,
         )
+        return row is not None and row["state"] == "failed"
+
+    async def outbox_backlog(self) -> tuple[int, float | None]:
+        """Messages waiting to be delivered, and when the oldest of them was queued (None: none waits)."""
+        row = await self.c.fetchrow("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox "
+                                    "WHERE state = 'pending'")
+        if row is None:
+            return 0, None
+        return int(row["n"]), (float(row["oldest"]) if row["oldest"] is not None else None)
 
     async def outbox_release(self, message_id: int, *, delay_s: float) -> None:
         """Put a claimed message back without counting an attempt (rate limit, ordering)."""

@@ -108,6 +108,10 @@ class Unit(OutboxOps):
         return n == 1
 
     # ------------------------------------------------------------ requests
+    async def has_key(self, key: str) -> bool:
+        """Whether ``claim_key(key)`` was done already."""
+        return await self.c.fetchrow("SELECT key FROM idempotency WHERE key = ?", key) is not None
+
     async def insert_request(self, r: DeployRequest) -> None:
         await self.c.execute(
             f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 25)})",

@@ -115,7 +115,7 @@ async def settled(stack: Stack, *, timeout: float = 20.0) -> None:
                                     "UNION ALL SELECT 'outbox', COUNT(*) FROM outbox WHERE state = 'pending' "
                                     "UNION ALL SELECT 'requests', COUNT(*) FROM requests WHERE state NOT IN "
                                     "('succeeded', 'failed', 'cancelled', 'rejected', 'expired', "
-                                    "'dispatch_failed', 'pending_approval') "
+                                    "'dispatch_failed', 'lost', 'pending_approval') "
                                     "UNION ALL SELECT 'alerts', COUNT(*) FROM security_alerts WHERE dirty = 1")
         left = {r["t"]: int(r["n"]) for r in pending if int(r["n"])}
         if not left:

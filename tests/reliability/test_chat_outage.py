@@ -152,3 +152,44 @@ async def test_rate_limits_with_retry_after_are_honoured(stack: Stack) -> None:
             assert_retry_after_honoured(calls, f"slack chat.update in {channel}")
     assert len(stack.card_messages("C0APPROVALS")) == 1, "a rate-limited update must not become a second card"
     assert len(stack.slack.posts("C0APPROVALS")) == 1
+
+
+async def test_a_long_outage_keeps_everything_and_sends_one_update_per_card_afterwards(tmp_path) -> None:
+    """Issue 24 item 4. Backoff is scaled down (base 10 ms, cap 100 ms) so the outage below spans more failed
+    attempts per message than a 30-minute one does at the defaults (1 s doubling to 300 s: about 14)."""
+    stack = Stack(database_url=f"sqlite:///{tmp_path}/bot.db", extra_env={
+        "CHATOPS_OUTBOX_BACKOFF_BASE": "0.01", "CHATOPS_OUTBOX_MAX_BACKOFF": "0.1"})
+    async with stack:
+        _, answer = await stack.command("U0DEV", "web v1.4.2 to production", key="cmd-prod")
+        rid = request_id(answer)
+        await wait_for(lambda: any(rid in message_text(m) and "waiting for approval" in message_text(m)
+                                   for m in stack.card_messages("C0APPROVALS")), timeout=20, what="approval card")
+        await wait_for(lambda: any(rid in message_text(m) for m in stack.card_messages("C0DEPLOYS")), timeout=20,
+                       what="deploys card")
+        await settled(stack)
+        stack.slack.down()
+        status, _ = await stack.click("U0LEAD", "approve", rid, key="click-prod")
+        assert status == 200
+        await wait_states(stack, [rid], {"succeeded"})  # five card states pass while Slack is down
+        await wait_for(lambda: sum(1 for c in stack.slack.calls if c.error == "fatal_error") >= 40, timeout=30,
+                       what="many failed attempts")
+        assert not await rows(stack, "SELECT id FROM outbox WHERE state = 'failed'"), "nothing is given up"
+        _, metrics = await stack.get("/metrics")
+        backlog = next(float(line.split()[-1]) for line in metrics.splitlines()
+                       if line.startswith("chatops_outbox_backlog "))
+        oldest = next(float(line.split()[-1]) for line in metrics.splitlines()
+                      if line.startswith("chatops_outbox_oldest_age_seconds "))
+        assert backlog >= 2 and oldest > 0
+        recovered_at = len(stack.slack.calls)
+        stack.slack.up()
+        await wait_for(lambda: all(any(rid in message_text(m) and "succeeded" in message_text(m)
+                                       for m in stack.card_messages(ch)) for ch in ("C0DEPLOYS", "C0APPROVALS")),
+                       timeout=30, what="both cards at succeeded")
+        await settled(stack)
+        after = [c for c in stack.slack.calls[recovered_at:] if c.ok and rid in str(c.args.get("blocks"))]
+        per_channel = defaultdict(list)
+        for c in after:
+            per_channel[c.args["channel"]].append(c.method)
+        assert dict(per_channel) == {"C0DEPLOYS": ["chat.update"], "C0APPROVALS": ["chat.update"]}, (
+            "each card gets its latest state once, not a replay of every edit")
+        assert not await rows(stack, "SELECT id FROM outbox WHERE state = 'failed'")

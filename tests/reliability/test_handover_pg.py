@@ -183,7 +183,7 @@ async def test_release_frees_only_the_leases_this_process_still_holds() -> None:
             assert await u.inbox_claim(source="github", limit=10, lease_s=60) == []  # all leased
         async with store.unit() as u:
             released = await release_owned(u.c)
-        assert released == {"inbox": 1, "outbox": 1, "requests": 0}
+        assert released == {"inbox": 1, "outbox": 1, "requests": 0, "jobs": 0}
         async with store.unit() as u:
             again = await u.inbox_claim(source="github", limit=10, lease_s=60)
             outbox = {r["key"]: (r["lease_owner"], r["lease_until"]) for r in

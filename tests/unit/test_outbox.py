@@ -228,15 +228,18 @@ async def test_permanent_error_gives_up_without_blocking_other_channels(store: S
     assert await counts(store) == {"sent": 3, "failed": 2}
 
 
-async def test_transient_errors_give_up_after_max_attempts(store: Store, fake: SlackFake) -> None:
-    fake.fail("chat.postMessage", 500, times=100)
-    outbox = make_outbox(store, fake, max_attempts=3, max_backoff=0.01)
+async def test_transient_errors_are_retried_until_the_message_is_too_old(store: Store, fake: SlackFake) -> None:
+    """Issue 24: an outage longer than any attempt count loses nothing; a transient error gives up only once the
+    message is older than give_up_after (a day by default; 1 s here), whatever max_attempts says."""
+    fake.fail("chat.postMessage", 500, times=10_000)
+    outbox = make_outbox(store, fake, max_attempts=3, max_backoff=0.01, give_up_after=1.0)
     await enqueue(store, "m0", "message 0")
     async with running(outbox):
-        await until(lambda: len(writes(fake)) >= 3)
-        await asyncio.sleep(0.2)
-    assert len(writes(fake)) == 3
-    assert await counts(store) == {"failed": 1}
+        await until(lambda: len(writes(fake)) > 3)
+        assert await counts(store) == {"pending": 1}, "more attempts than max_attempts, still kept"
+        async with asyncio.timeout(10):
+            while await counts(store) != {"failed": 1}:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
 
 
 async def test_thread_reply_waits_for_its_card(store: Store, fake: SlackFake) -> None:

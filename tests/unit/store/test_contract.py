@@ -771,3 +771,21 @@ async def test_prune_drops_only_finished_bookkeeping_past_retention(store: Store
         assert await u.prune(older_than_s=86400, limit=2) == (2, True)
         assert await u.prune(older_than_s=86400, limit=2) == (1, False)
         assert [r["key"] for r in await u.c.fetch("SELECT key FROM inbox")] == ["old-pending"]
+
+
+async def test_one_replica_holds_a_job_lease(store: Store) -> None:
+    """Issue 24: a periodic job (reconcile, redeliver) is held by one owner; another takes it only once the lease
+    ran out or was released, and only the holder records the job's progress."""
+    from bot.store.leases import job_mark, release_owned, set_job_mark, take_job
+
+    async with store.unit() as u:
+        assert await take_job(u.c, "reconcile", lease_s=60, owner="a")
+        assert not await take_job(u.c, "reconcile", lease_s=60, owner="b")
+        assert await take_job(u.c, "reconcile", lease_s=60, owner="a")  # renewed by its holder
+        assert not await set_job_mark(u.c, "reconcile", "7", owner="b")
+        assert await set_job_mark(u.c, "reconcile", "7", owner="a")
+        assert await job_mark(u.c, "reconcile") == "7"
+        assert (await release_owned(u.c, owner="a"))["jobs"] == 1
+        assert await take_job(u.c, "reconcile", lease_s=60, owner="b")
+        assert await take_job(u.c, "redeliver", lease_s=-1, owner="b")  # already run out
+        assert await take_job(u.c, "redeliver", lease_s=60, owner="a")
