@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bot.app import STORE
 from sandbox.bot_framework_fake import BotFrameworkFake
-from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
+from sandbox.stack import Stack, message_text, wait_for
 from tests.scenario.test_org_policy import callback, code_of, link, state_of
+from tests.scenario.test_protection_rule import config_file
 
 TEAM = "github-team:acme/release-managers"
 DEV_AAD = "3f2c9a1e-0000-4000-8000-00000000abcd"
@@ -25,13 +25,13 @@ PUBLISHED = Path(__file__).resolve().parents[1] / "fixtures" / "published" / "gi
 
 
 def write(tmp_path: Path, edit: Any = None) -> Path:
-    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
-    data["environments"]["production"]["approvers"] = ["approvers", TEAM]
-    if edit:
-        edit(data)
-    path = tmp_path / "chatops.yml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    """The example config, production approvable by release managers too (a github-team: rule), then ``edit``."""
+    def both(data: dict[str, Any]) -> None:
+        data["environments"]["production"]["approvers"] = ["approvers", TEAM]
+        if edit:
+            edit(data)
+
+    return config_file(tmp_path, both)
 
 
 @pytest.fixture
