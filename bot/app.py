@@ -161,7 +161,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     app = web.Application(client_max_size=GITHUB_MAX_BODY, middlewares=[_errors])
     app[BODY_POLICY] = BodyPolicy(timeout_s=_float(env, "CHATOPS_BODY_TIMEOUT", 10.0),
-                                  max_pending=int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200)))
+                                  max_pending=max(1, int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200))),
+                                  max_bytes=int(max(1.0, _float(env, "CHATOPS_MAX_BODY_MIB", 64)) * 1024 * 1024))
     app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
     app[LIFECYCLE] = lifecycle
     if config_path:  # SIGHUP re-reads it (bot/reload.py)
