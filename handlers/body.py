@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import ClientPayloadError, web
@@ -43,6 +44,25 @@ ROUTE_MAX_BODY: dict[str, int] = {"github": GITHUB_MAX_BODY, "aws": AWS_MAX_BODY
                                   "teams": TEAMS_MAX_BODY}
 
 
+class RefusalLog:
+    """One warning per (route, reason) a second at most, with the count of those not logged since: hundreds of
+    slow clients timing out together cost hundreds of log lines in one loop turn (the ack p99 of issue 22.2)."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self._last: dict[tuple[str, str], float] = {}
+        self._quiet: dict[tuple[str, str], int] = {}
+
+    def warn(self, route: str, reason: str, detail: str, *args: object) -> None:
+        key, now = (route, reason), time.monotonic()
+        if now - self._last.get(key, -self.every_s) < self.every_s:
+            self._quiet[key] = self._quiet.get(key, 0) + 1
+            return
+        self._last[key] = now
+        log.warning("request body refused route=%s reason=%s " + detail + " (%d more since the last such line)",
+                    route, reason, *args, self._quiet.pop(key, 0))
+
+
 @dataclass(slots=True)
 class BodyPolicy:
     """How long one body may take to arrive, how many may be arriving at once on each route, and how many bytes
@@ -53,6 +73,7 @@ class BodyPolicy:
     max_bytes: int = 64 * MIB  # across routes
     pending: dict[str, int] = field(default_factory=dict, compare=False)
     held: dict[str, int] = field(default_factory=dict, compare=False)
+    refusals: RefusalLog = field(default_factory=RefusalLog, compare=False)
 
     def byte_limit(self, route: str) -> int:
         return max(int(self.max_bytes * BYTE_SHARES.get(route, 1 / 8)), ROUTE_MAX_BODY.get(route, 0))
@@ -102,14 +123,13 @@ def _policy(request: web.Request) -> BodyPolicy:
     return policy if policy is not None else _DEFAULT
 
 
-def _too_large(route: str, limit: int) -> BodyRefused:
-    log.warning("request body refused route=%s reason=too-large limit=%d", route, limit)
+def _too_large(policy: BodyPolicy, route: str, limit: int) -> BodyRefused:
+    policy.refusals.warn(route, "too-large", "limit=%d", limit)
     return BodyRefused(413, f"body too large (limit {limit} bytes)")
 
 
 def _busy(policy: BodyPolicy, route: str, reason: str) -> BodyRefused:
-    log.warning("request body refused route=%s reason=%s pending=%d held=%d", route, reason,
-                policy.pending.get(route, 0), policy.held.get(route, 0))
+    policy.refusals.warn(route, reason, "pending=%d held=%d", policy.pending.get(route, 0), policy.held.get(route, 0))
     return BodyRefused(503, "too many requests in progress; retry later", retry_after=policy.retry_after())
 
 
@@ -125,9 +145,9 @@ async def read_body(request: web.Request, *, route: str, limit: int) -> bytes:
     """The whole body, or ``BodyRefused``; never more than ``limit`` bytes are read. ``route`` names the budget
     (see the module docstring)."""
     length = request.content_length
-    if length is not None and length > limit:
-        raise _too_large(route, limit)
     policy = _policy(request)
+    if length is not None and length > limit:
+        raise _too_large(policy, route, limit)
     if policy.pending.get(route, 0) >= policy.max_pending:
         raise _busy(policy, route, "busy")
     hold = _Hold(route, length or 0)
@@ -153,17 +173,16 @@ async def _read(request: web.Request, *, policy: BodyPolicy, hold: _Hold, limit:
             while chunk := await request.content.readany():
                 size += len(chunk)
                 if size > limit:
-                    raise _too_large(route, limit)
+                    raise _too_large(policy, route, limit)
                 if size > hold.bytes:  # chunked, or more than declared: reserve as it arrives
                     if not policy.reserve(route, size - hold.bytes):
                         raise _busy(policy, route, "bytes")
                     hold.bytes = size
                 chunks.append(chunk)
     except TimeoutError:
-        log.warning("request body refused route=%s reason=too-slow read=%d timeout_s=%.0f", route, size,
-                    policy.timeout_s)
+        policy.refusals.warn(route, "too-slow", "read=%d timeout_s=%.0f", size, policy.timeout_s)
         raise BodyRefused(408, "request body not received in time") from None
     except (ClientPayloadError, ConnectionError) as exc:
-        log.warning("request body refused route=%s reason=incomplete error=%s", route, type(exc).__name__)
+        policy.refusals.warn(route, "incomplete", "error=%s", type(exc).__name__)
         raise BodyRefused(400, "request body incomplete") from None
     return b"".join(chunks)
