@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import sys
 from datetime import UTC, datetime
@@ -70,6 +69,10 @@ def cmd_check_config(path: str, *, online: bool = False) -> int:
 
 
 def cmd_serve(path: str, workers_arg: int | None = None) -> int:
+    from bot.early_signals import EarlySignals
+
+    # first of all: a SIGHUP or SIGTERM during start-up is remembered, never fatal (bot/early_signals.py)
+    early = EarlySignals.install()
     from bot.app import build_app  # heavy imports only when serving
     from bot.shutdown import drain_seconds, serve
     from bot.supervisor import check_database, reuse_port, supervise, worker_count
@@ -80,12 +83,12 @@ def cmd_serve(path: str, workers_arg: int | None = None) -> int:
     workers = worker_count(workers_arg, os.environ)
     check_database(os.environ.get("DATABASE_URL", ""), workers)
     if workers > 1:  # N processes on one port (SO_REUSEPORT); see bot/supervisor.py
-        return supervise(path, workers)
+        return supervise(path, workers, early=early)
     port = int(os.environ.get("PORT", "3000"))
     host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a web service listens on all interfaces
 
     from bot.app import RELOADER
-    from bot.reload import pid_file
+    from bot.pidfile import write_pid_file
 
     async def make() -> web.Application:
         return await build_app(config, secrets, config_path=path)
@@ -94,21 +97,14 @@ def cmd_serve(path: str, workers_arg: int | None = None) -> int:
         app[RELOADER].reload()
 
     supervised = reuse_port(os.environ)  # a child of `serve --workers N`: the supervisor owns the pid file
-    pid = pid_file(os.environ)
-    wrote = False
-    if not supervised:
-        try:
-            pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
-            wrote = True
-        except OSError as exc:  # reload by signal still works; `python -m bot reload` will not find us
-            print(f"warning: cannot write the pid file {pid} ({exc.strerror})", file=sys.stderr)
+    pid = None if supervised else write_pid_file(os.environ)  # after the signal handlers, never before
     try:
         asyncio.run(serve(make, host=host, port=port, drain_s=drain_seconds(os.environ), on_hup=on_hup,
-                          reuse_port=supervised))
+                          reuse_port=supervised, early=early))
     finally:
-        if wrote:
-            with contextlib.suppress(OSError):
-                pid.unlink(missing_ok=True)
+        EarlySignals.install()  # the loop's handlers are gone: a late signal must not skip the clean-up
+        if pid is not None:
+            pid.remove()
     return 0  # SIGTERM: drained and handed over (bot/shutdown.py)
 
 

@@ -30,6 +30,7 @@ from bot.org_events import OrgEvents
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline, utcnow
 from bot.policy.teams import TeamDirectory, github_fetch
+from bot.ratelimit import KeyedRateLimiter
 from bot.reconcile import Reconciler
 from bot.redeliver import Redeliverer
 from bot.reload import Reloader
@@ -147,7 +148,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     pipeline.directory = TeamDirectory(github_fetch(github.org_client), ttl_s=lambda: pipeline.config.team_cache_ttl_s)
     pipeline.commands = identity = IdentityCommands(pipeline, oauth_settings(env))
     worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
-                    retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)))
+                    retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)),
+                    audit_retention_days=int(_float(env, "CHATOPS_AUDIT_RETENTION_DAYS", 365)))
     wakers.append(worker.wake)
     reconciler = Reconciler(events=worker.events, clock=clock)  # issue 24: runs whose webhooks were lost
     redeliverer = Redeliverer(store=store, github=github, config=lambda: pipeline.config)
@@ -166,7 +168,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     app = web.Application(client_max_size=GITHUB_MAX_BODY, middlewares=[_errors])
     app[BODY_POLICY] = BodyPolicy(timeout_s=_float(env, "CHATOPS_BODY_TIMEOUT", 10.0),
-                                  max_pending=int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200)))
+                                  max_pending=max(1, int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200))),
+                                  max_bytes=int(max(1.0, _float(env, "CHATOPS_MAX_BODY_MIB", 64)) * 1024 * 1024))
     app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
     app[LIFECYCLE] = lifecycle
     if config_path:  # SIGHUP re-reads it (bot/reload.py)
@@ -180,7 +183,10 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret, team_id=config.slack_team_id)
         app.router.add_post("/slack/events", slack.handle)
     app.router.add_post("/github/webhook", gh.handle)
-    app.router.add_get("/github/oauth/callback", OAuthCallbackHandler(identity).handle)  # issue 14.5
+    callbacks = KeyedRateLimiter(per_minute=max(1.0, _float(env, "CHATOPS_OAUTH_CALLBACKS_PER_MINUTE", 20.0)),
+                                 burst=max(1, int(_float(env, "CHATOPS_OAUTH_CALLBACK_BURST", 20))))
+    app.router.add_get("/github/oauth/callback", OAuthCallbackHandler(  # issue 14.5; rate-limited: issue 22.9
+        identity, limiter=callbacks, proxy_hops=int(_float(env, "CHATOPS_TRUSTED_PROXY_HOPS", 0))).handle)
     add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
     if teams_adapter is not None:
         _add_teams_bot(app, adapter=teams_adapter, config=config, store=store, pipeline=pipeline, env=env)

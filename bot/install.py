@@ -12,15 +12,18 @@ What it writes (paths relative to DEST; see docs/workflows.md):
   and ``.github/chatops-release/requirements.txt`` (hash-pinned dependencies, installed with ``--require-hashes``).
 
 Nothing is written when a file would change and ``--force`` was not given: every conflict is checked first.
+Nothing is written when any path under DEST that it would write through or to is a symbolic link (even with
+``--force``): a link could point outside the checkout.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import secrets
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -136,9 +139,22 @@ class Outcome:
 
 
 def _current(path: Path) -> bytes | None:
-    if path.is_symlink():
-        return b"\0a symbolic link"  # never equal to a planned file: a conflict (--force replaces the link)
     return path.read_bytes() if path.exists() else None
+
+
+def _symlinked(dest: Path, rel: str) -> str | None:
+    """The first path under ``dest`` on the way to ``rel`` (``rel`` included) that is a symbolic link, or None.
+
+    A link anywhere under the destination could point out of the checkout (``.github/actions -> /etc``); the
+    installer refuses it rather than writing through it or replacing it (docs/workflows.md)."""
+    current = dest
+    for part in Path(rel).parts:
+        current = current / part
+        if current.is_symlink():
+            return current.relative_to(dest).as_posix()
+        if not current.exists():
+            return None
+    return None
 
 
 def _blocked(dest: Path, rel: str) -> bool:
@@ -154,19 +170,42 @@ def _blocked(dest: Path, rel: str) -> bool:
     return False
 
 
-def _write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_symlink():
-        path.unlink()  # replace the link itself; never write through it
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _open_parent(dest: Path, rel: str) -> int:
+    """A descriptor of ``rel``'s directory, created as needed, reached one component at a time with
+    ``O_NOFOLLOW``: a link swapped in after the check fails here (ELOOP/ENOTDIR) instead of being followed."""
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        for part in Path(rel).parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        os.close(fd)
         raise
+    return fd
+
+
+def _write(dest: Path, rel: str, content: bytes) -> None:
+    name = Path(rel).name
+    tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+    parent = _open_parent(dest, rel)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)  # a link at ``name`` is replaced, not followed
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=parent)
+            raise
+    finally:
+        os.close(parent)
 
 
 def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = False) -> Outcome:
@@ -181,6 +220,11 @@ def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = 
     kept: list[str] = []
     todo: list[Planned] = []
     conflicts: list[str] = []
+    links = sorted({link for item in files if (link := _symlinked(dest, item.dest))})
+    if links:
+        raise InstallError(f"refusing to write through symbolic link(s) under {dest}: {', '.join(links)} (a link "
+                           "could point outside the checkout; replace it with a real directory or file, or remove "
+                           "it); nothing was written")
     blocked = [item.dest for item in files if _blocked(dest, item.dest)]
     if blocked:
         raise InstallError(f"cannot write a file at {', '.join(blocked)} in {dest} (a directory or a file is in the "
@@ -202,7 +246,7 @@ def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = 
             f"nothing was written. Review them, then re-run with --force to overwrite:\n{listing}"
         )
     for item in todo:
-        _write(dest / item.dest, item.content)
+        _write(dest, item.dest, item.content)
         written.append(item.dest)
     shipped = {Path(f.dest).name for f in files if f.dest.startswith(f"{ENGINE_DIR}/{ENGINE_MODULE}/")}
     engine_dir = dest / ENGINE_DIR / ENGINE_MODULE

@@ -1,7 +1,7 @@
 """Config reload without a restart: ``SIGHUP`` (or ``python -m bot reload``, which sends it to the pid in
-``CHATOPS_PID_FILE``) re-reads the config file. A new config that does not validate is refused with every
-problem logged, and the old one keeps serving. Each replica reloads on its own signal (docs/configuration.md,
-"Reloading").
+``CHATOPS_PID_FILE`` once that pid's command line shows it is the bot: bot/pidfile.py) re-reads the config file.
+A new config that does not validate is refused with every problem logged, and the old one keeps serving. Each
+replica reloads on its own signal (docs/configuration.md, "Reloading").
 
 What a reload changes: the next command, click, webhook and worker step read the new config (people, groups,
 environments, services and their repositories, routes, freezes, team rules). Requests already made keep what was
@@ -17,20 +17,13 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 from bot.errors import ConfigError
+from bot.pidfile import PidFileError, is_this_bot, pid_file, read_pid
 from bot.pipeline import Pipeline
 from bot.validate import load_valid_config
 
 log = logging.getLogger(__name__)
-DEFAULT_PID_FILE = "/tmp/chatops-bot.pid"  # noqa: S108 - a pid file, not a secret; set CHATOPS_PID_FILE to move it
-
-
-def pid_file(env: Mapping[str, str]) -> Path:
-    return Path(env.get("CHATOPS_PID_FILE") or DEFAULT_PID_FILE)
-
-
 class Reloader:
     def __init__(self, *, path: str | os.PathLike[str], pipeline: Pipeline, env: Mapping[str, str]) -> None:
         self.path = path
@@ -59,12 +52,17 @@ class Reloader:
 
 
 def cmd_reload(env: Mapping[str, str]) -> int:
-    """``python -m bot reload``: SIGHUP to the process whose pid is in the pid file."""
+    """``python -m bot reload``: SIGHUP to the bot whose pid is in the pid file (bot/pidfile.py), after checking
+    from its command line that the process with that pid is the bot's ``serve``."""
     path = pid_file(env)
     try:
-        pid = int(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        print(f"error: no running bot found ({path} missing or unreadable; set CHATOPS_PID_FILE)", file=sys.stderr)
+        pid = read_pid(path)
+    except PidFileError as exc:
+        print(f"error: no running bot found ({exc}; set CHATOPS_PID_FILE)", file=sys.stderr)
+        return 1
+    if not is_this_bot(pid):
+        print(f"error: pid {pid} in {path} is not a running chatops bot (a stale pid file?); nothing signalled",
+              file=sys.stderr)
         return 1
     try:
         os.kill(pid, signal.SIGHUP)

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from bot.early_signals import EarlySignals
 from bot.store.leases import release_owned
 from bot.store.store import Store
 
@@ -65,9 +66,11 @@ def drain_seconds(env: Mapping[str, str]) -> float:
 
 async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str, port: int,
                 drain_s: float = 0.0, grace: float = GRACE_S, reuse_port: bool = False,
-                on_hup: Callable[[web.Application], object] | None = None) -> None:
+                on_hup: Callable[[web.Application], object] | None = None,
+                early: EarlySignals | None = None) -> None:
     """Run the app until SIGTERM/SIGINT, then hand over as described in the module docstring. SIGHUP calls
-    ``on_hup`` (the config reload, bot/reload.py) and keeps serving."""
+    ``on_hup`` (the config reload, bot/reload.py) and keeps serving. Signals that ``early`` recorded during
+    start-up are acted on once the loop's handlers are in place."""
     app = await make_app()
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace)
     await runner.setup()  # on_startup: a bad Slack app token raises here, before the port opens
@@ -77,6 +80,8 @@ async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str
         loop.add_signal_handler(sig, stopping.set)
     if on_hup is not None:
         loop.add_signal_handler(signal.SIGHUP, on_hup, app)
+    if early is not None:
+        early.replay(on_reload=lambda: on_hup(app) if on_hup is not None else None, on_stop=stopping.set)
     try:
         # reuse_port: several processes of one bot share the port (serve --workers N, bot/supervisor.py)
         await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()

@@ -13,7 +13,6 @@ the whole group with a clean state rather than the group running short-handed un
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -23,8 +22,9 @@ import time
 from collections.abc import Mapping
 from types import FrameType
 
+from bot.early_signals import HANDLED, EarlySignals, blocked
 from bot.errors import ConfigError
-from bot.reload import pid_file
+from bot.pidfile import write_pid_file
 
 log = logging.getLogger(__name__)
 MAX_WORKERS = 64
@@ -53,13 +53,16 @@ def reuse_port(env: Mapping[str, str]) -> bool:
     return env.get(ENV_REUSE_PORT) == "1"
 
 
-def supervise(config_path: str, workers: int, *, grace_s: float = 60.0) -> int:
-    """Run ``workers`` children until a stop signal (or one dies); return the exit status for the group."""
+def supervise(config_path: str, workers: int, *, early: EarlySignals, grace_s: float = 60.0) -> int:
+    """Run ``workers`` children until a stop signal (or one dies); return the exit status for the group.
+
+    A reload (SIGHUP) at any moment is safe: the supervisor's handlers are in place before it starts a child or
+    writes the pid file, and each child starts with the signals blocked until its own handlers are installed
+    (bot/early_signals.py), so a signal it gets during start-up waits instead of killing it."""
     env = {**os.environ, ENV_WORKERS: "1", ENV_REUSE_PORT: "1"}
     argv = [sys.executable, "-m", "bot", "serve", "--config", config_path]
-    children = [subprocess.Popen(argv, env=env) for _ in range(workers)]  # noqa: S603 - our own interpreter
-    log.info("supervisor: started %d worker processes: pids=%s", workers, [c.pid for c in children])
-    stopping = False
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = early.stop  # a SIGHUP before any child exists needs nothing: the children read the file anew
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -68,14 +71,13 @@ def supervise(config_path: str, workers: int, *, grace_s: float = 60.0) -> int:
             if c.poll() is None:
                 c.send_signal(signum)
 
-    pid = pid_file(os.environ)  # `python -m bot reload` signals the supervisor, which tells every child
-    wrote = False
-    try:
-        pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
-        wrote = True
-    except OSError as exc:
-        log.warning("supervisor: cannot write the pid file %s (%s)", pid, exc.strerror)
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    previous = {s: signal.signal(s, on_signal) for s in HANDLED}
+    if stopping:
+        return 0
+    with blocked():  # children inherit the mask: a signal before their handlers exist stays pending
+        children.extend(subprocess.Popen(argv, env=env) for _ in range(workers))  # noqa: S603 - our interpreter
+    log.info("supervisor: started %d worker processes: pids=%s", workers, [c.pid for c in children])
+    pid = write_pid_file(os.environ)  # `python -m bot reload` signals the supervisor, which tells every child
     try:
         while not stopping and all(c.poll() is None for c in children):
             time.sleep(0.2)
@@ -96,9 +98,8 @@ def supervise(config_path: str, workers: int, *, grace_s: float = 60.0) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if wrote:
-            with contextlib.suppress(OSError):
-                pid.unlink(missing_ok=True)
+        if pid is not None:
+            pid.remove()
     codes = [c.returncode for c in children]
     log.info("supervisor: all worker processes stopped: exit codes %s", codes)
     if not stopping:

@@ -49,11 +49,12 @@ def _parsed(items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
 class Worker:
     def __init__(self, *, pipeline: Pipeline, github: GitHubRepos,
                  clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None,
-                 retention_days: int = 30) -> None:
+                 retention_days: int = 30, audit_retention_days: int = 365) -> None:
         self.pipeline = pipeline
         self.store: Store = pipeline.store
         self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock)
         self.retention_s = retention_days * 86400
+        self.audit_retention_s = max(1, audit_retention_days) * 86400  # docs/security.md, "Audit log"
         self._pruned_at: datetime | None = None
         self.github = github
         self.clock = clock
@@ -115,7 +116,8 @@ class Worker:
         return done
 
     async def _prune(self) -> None:
-        """Once an hour, drop finished bookkeeping older than the retention window."""
+        """Once an hour, drop finished bookkeeping older than the retention window, and audit rows older than the
+        audit retention."""
         now = self.clock()
         if self._pruned_at and (now - self._pruned_at).total_seconds() < 3600:
             return
@@ -127,6 +129,13 @@ class Worker:
             removed += n
         if removed:
             log.info("pruned %d finished rows older than %d days", removed, self.retention_s // 86400)
+        audited, more = 0, True
+        while more:
+            async with self.store.unit() as u:
+                n, more = await u.prune_audit(older_than_s=self.audit_retention_s)
+            audited += n
+        if audited:
+            log.info("pruned %d audit rows older than %d days", audited, self.audit_retention_s // 86400)
 
     async def _correlate(self) -> int:
         """A server that did not return the run id (older GHES): find the run by the request id our workflows

@@ -58,7 +58,7 @@ class EventBridgeHandler:
             log.warning("eventbridge request rejected: bad or missing api key")
             return _json(401, error="unauthorized")
         try:
-            raw = await read_body(request, limit=MAX_BODY)
+            raw = await read_body(request, route="aws", limit=MAX_BODY)
         except BodyRefused as exc:
             return await exc.answer(request)
         try:
@@ -88,7 +88,7 @@ class SnsHandler:
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         try:
-            raw = await read_body(request, limit=MAX_BODY)
+            raw = await read_body(request, route="aws", limit=MAX_BODY)
         except BodyRefused as exc:
             return await exc.answer(request)
         try:

@@ -68,7 +68,7 @@ class GitHubWebhookHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            body = await read_body(request, limit=MAX_BODY)
+            body = await read_body(request, route="github", limit=MAX_BODY)
         except BodyRefused as exc:
             REQUESTS.labels(route="github", status=str(exc.status)).inc()
             return await exc.answer(request)

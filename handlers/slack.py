@@ -168,7 +168,7 @@ class SlackHandler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         try:
-            raw = await read_body(request, limit=SLACK_MAX_BODY)
+            raw = await read_body(request, route="slack", limit=SLACK_MAX_BODY)
         except BodyRefused as exc:
             REQUESTS.labels(route="slack", status=str(exc.status)).inc()
             return await exc.answer(request)

@@ -1,7 +1,8 @@
 """Teams bot ingress: ``POST /teams/messages``. Verify the Bot Framework JWT first, then hand the activity
 to the Agents SDK adapter (which calls ``bot.egress.teams_bot.TeamsBot``).
 
-The token check follows the Bot Framework "authenticate requests from the connector" rules: a Bearer JWT
+The token check follows the Bot Framework "authenticate requests from the connector" rules (the token itself is
+verified from the header before the body is read, so a caller without one never takes a body slot): a Bearer JWT
 signed RS256 by a key from the OpenID metadata's ``jwks_uri`` (the key's ``endorsements``, when present,
 must include the activity's channelId), issuer ``https://api.botframework.com``, audience = our app id,
 ``exp`` required (5 minutes of clock skew allowed), and a ``serviceurl`` claim equal to the activity's
@@ -97,9 +98,9 @@ class BotTokenVerifier:
             raise VerificationError("token signed by an unknown key")
         return found
 
-    async def verify(self, authorization: str | None, *, service_url: str | None,
-                     channel_id: str | None) -> dict[str, Any]:
-        """Return the verified claims, or raise VerificationError (the reason is safe to log)."""
+    async def verify_token(self, authorization: str | None) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+        """From the header alone: the token's signature, audience, issuer and expiry. Returns (claims, the signing
+        key's endorsements); :meth:`check_activity` then checks them against the body. Raises VerificationError."""
         if authorization and not authorization.isascii():  # surrogate-escaped bytes cannot be a JWT
             raise VerificationError("missing bearer token")
         scheme, _, token = (authorization or "").strip().partition(" ")
@@ -113,8 +114,6 @@ class BotTokenVerifier:
         if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
             raise VerificationError("token must be RS256 with a key id")
         key, endorsements = await self._key(header["kid"])
-        if endorsements is not None and (not channel_id or channel_id not in endorsements):
-            raise VerificationError("signing key not endorsed for this channel")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, key=key, algorithms=["RS256"], audience=self.app_id, issuer=self._issuers,
@@ -128,9 +127,23 @@ class BotTokenVerifier:
             raise VerificationError("token issuer not trusted") from None
         except jwt.PyJWTError as exc:
             raise VerificationError(f"token invalid ({type(exc).__name__})") from None
+        return claims, endorsements
+
+    @staticmethod
+    def check_activity(claims: dict[str, Any], endorsements: tuple[str, ...] | None, *, service_url: str | None,
+                       channel_id: str | None) -> None:
+        """The checks that need the body: the key endorses the activity's channel, ``serviceurl`` matches."""
+        if endorsements is not None and (not channel_id or channel_id not in endorsements):
+            raise VerificationError("signing key not endorsed for this channel")
         claimed = claims.get("serviceurl")
         if not isinstance(claimed, str) or not service_url or claimed.rstrip("/") != service_url.rstrip("/"):
             raise VerificationError("serviceurl claim does not match the activity")
+
+    async def verify(self, authorization: str | None, *, service_url: str | None,
+                     channel_id: str | None) -> dict[str, Any]:
+        """Return the verified claims, or raise VerificationError (the reason is safe to log)."""
+        claims, endorsements = await self.verify_token(authorization)
+        self.check_activity(claims, endorsements, service_url=service_url, channel_id=channel_id)
         return claims
 
 
@@ -158,11 +171,16 @@ def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter,
     pinned = tenant_id.lower()
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        try:  # the token is checked from the header before a body slot is taken (issue 22 item 2)
+            claims, endorsements = await verifier.verify_token(request.headers.get("Authorization"))
+        except VerificationError as exc:
+            log.warning("teams activity refused reason=%s", exc)
+            return _unauthorized()
         try:
-            raw = await read_body(request, limit=TEAMS_MAX_BODY)
+            raw = await read_body(request, route="teams", limit=TEAMS_MAX_BODY)
         except BodyRefused as exc:
             return await exc.answer(request)
-        try:  # the token's serviceurl claim is checked against the body's, so the body is read first
+        try:  # the token's serviceurl claim is checked against the body's, so the body is read too
             activity = parse_json(raw)
         except MalformedBody as exc:  # e.g. a lone surrogate: no activity to verify against, nothing done
             return web.json_response({"error": str(exc)}, status=400)
@@ -170,11 +188,9 @@ def teams_messages_handler(*, verifier: BotTokenVerifier, adapter: CloudAdapter,
         service_url = fields.get("serviceUrl")
         channel_id = fields.get("channelId")
         try:
-            claims = await verifier.verify(
-                request.headers.get("Authorization"),
-                service_url=service_url if isinstance(service_url, str) else None,
-                channel_id=channel_id if isinstance(channel_id, str) else None,
-            )
+            verifier.check_activity(claims, endorsements,
+                                    service_url=service_url if isinstance(service_url, str) else None,
+                                    channel_id=channel_id if isinstance(channel_id, str) else None)
         except VerificationError as exc:
             log.warning("teams activity refused reason=%s", exc)
             return _unauthorized()

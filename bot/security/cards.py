@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.config import Config
-from bot.domain import Button, Card, Event, Fact, Link, Op, OutboundMessage
+from bot.domain import TEAMS_BOT_PREFIX, Button, Card, Event, Fact, Link, Op, OutboundMessage, Platform
 from bot.policy.routing import route
 from bot.security.model import Severity
 from bot.security.store_ops import FOLDED, Alert, Folded, folded_summary
@@ -47,6 +47,8 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
         shown = ", ".join(f"{p} ({n})" for p, n in folded.top)
         more = folded.principals - len(folded.top)
         facts.append(Fact(f"Top {len(folded.top)} principals", shown + (f" (+{more} more)" if more > 0 else "")))
+        if folded.new:
+            facts.append(Fact("New since the last update", _list(folded.new)))
     else:
         facts.append(Fact("Principal", f"{alert.principal} ({e.principal_type or 'unknown type'})"))
     if e.session_issuer and folded is None:
@@ -99,10 +101,13 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
 
 async def enqueue_card(unit: Unit | Conn, config: Config, alert: Alert, *, seq: int) -> int:
     """Post (seq 1) or update the alert's card in every routed destination. Returns messages added.
-    Critical alerts go to the outbox's priority lane: ahead of everything else queued in their channel."""
+    Critical alerts, and alerts about a successful call, go to the outbox's priority lane: ahead of everything
+    else queued in their channel. An update of a folded alert names the principals new since its last post."""
     u = unit if isinstance(unit, Unit) else Unit(unit)
-    folded = await folded_summary(u.c, alert.id) if alert.principal == FOLDED else None
-    priority = 1 if alert.severity is Severity.CRITICAL else 0
+    folded = await folded_summary(u.c, alert.id, new_since=alert.card_at if seq > 1 else None) \
+        if alert.principal == FOLDED else None
+    success = not alert.sample.error_code and alert.principal != FOLDED
+    priority = 1 if alert.severity is Severity.CRITICAL or success else 0
     added = 0
     for target in route(config, Event(kind="security", severity=alert.severity.value)):
         card = render_alert_card(alert, repository=config.repository, mention=target.mention, folded=folded)
@@ -111,4 +116,22 @@ async def enqueue_card(unit: Unit | Conn, config: Config, alert: Alert, *, seq: 
             destination=target.destination, op=Op.CARD, card=card, card_key=card_key(alert.id),
         )
         added += int(await u.enqueue(msg, priority=priority))
+    return added
+
+
+async def enqueue_join_note(u: Unit, config: Config, alert: Alert, *, principal: str, now: float) -> int:
+    """"A new principal joined" under the folded alert's card: a thread reply on Slack, a message in the
+    conversation for the Teams bot (webhooks cannot reply). The key holds the minute, so at most one note a
+    minute per alert and destination is queued; the card's next update names every new principal."""
+    note = Card(kind="security", title=f"{alert.title}: a new principal joined this alert",
+                tone=_TONE[alert.severity], facts=(Fact("Principal", principal),),
+                footer=f"alert {alert.id} · rule {alert.rule_id}")
+    added = 0
+    for target in route(config, Event(kind="security", severity=alert.severity.value)):
+        dest = target.destination
+        if dest.platform is not Platform.SLACK and not dest.address.startswith(TEAMS_BOT_PREFIX):
+            continue
+        msg = OutboundMessage(key=f"{card_key(alert.id)}:joined:{int(now // 60)}:{dest.platform.value}:{dest.address}",
+                              destination=dest, op=Op.POST, card=note, card_key=card_key(alert.id))
+        added += int(await u.enqueue(msg))
     return added

@@ -86,13 +86,23 @@ async def event_seen(c: Conn, event_id: str) -> bool:
     return await c.fetchrow("SELECT 1 AS x FROM security_events WHERE event_id = ?", event_id) is not None
 
 
-async def find_open_alert(c: Conn, *, rule_id: str, principal: str, account: str, since: float) -> Alert | None:
-    row = await c.fetchrow(
+async def find_open_alert(c: Conn, *, rule_id: str, principal: str, account: str, since: float,
+                          success: bool) -> Alert | None:
+    """The principal's open alert of this rule within the window whose events have the same outcome: a successful
+    call never joins an alert of failures (an alert's outcome is its first event's)."""
+    rows = await c.fetch(
         f"SELECT {_COLS} FROM security_alerts WHERE rule_id = ? AND principal = ? AND account = ? "
-        "AND state != 'resolved' AND last_seen >= ? ORDER BY created_at DESC LIMIT 1",
+        "AND state != 'resolved' AND last_seen >= ? ORDER BY created_at DESC LIMIT 10",
         rule_id, principal, account, since,
     )
-    return _alert(row) if row else None
+    return next((a for a in map(_alert, rows) if (not a.sample.error_code) == success), None)
+
+
+async def is_new_principal(c: Conn, *, alert_id: str, principal: str) -> bool:
+    """True when no event of ``principal`` is in the alert yet (a folded alert gains a principal)."""
+    row = await c.fetchrow("SELECT 1 AS x FROM security_events WHERE alert_id = ? AND principal = ? LIMIT 1",
+                           alert_id, principal)
+    return row is None
 
 
 FOLDED = "*"  # the principal of a rule's folded alert (many principals, one card)
@@ -112,16 +122,24 @@ class Folded:
 
     principals: int
     top: tuple[tuple[str, int], ...]
+    new: tuple[str, ...] = ()  # principals whose first event came after the card's last post
 
 
-async def folded_summary(c: Conn, alert_id: str, *, top: int = 5) -> Folded:
+async def folded_summary(c: Conn, alert_id: str, *, top: int = 5, new_since: float | None = None) -> Folded:
     total = await c.fetchrow("SELECT COUNT(DISTINCT principal) AS n FROM security_events WHERE alert_id = ?",
                              alert_id)
     rows = await c.fetch(
         "SELECT principal, COUNT(*) AS n FROM security_events WHERE alert_id = ? GROUP BY principal "
         "ORDER BY n DESC, principal LIMIT ?", alert_id, top,
     )
-    return Folded(int(total["n"]) if total else 0, tuple((str(r["principal"]), int(r["n"])) for r in rows))
+    new: tuple[str, ...] = ()
+    if new_since is not None:
+        fresh = await c.fetch(
+            "SELECT principal FROM security_events WHERE alert_id = ? GROUP BY principal "
+            "HAVING MIN(received_at) > ? ORDER BY MIN(received_at), principal LIMIT 26", alert_id, new_since,
+        )
+        new = tuple(str(r["principal"]) for r in fresh)
+    return Folded(int(total["n"]) if total else 0, tuple((str(r["principal"]), int(r["n"])) for r in rows), new)
 
 
 async def find_fold_alert(c: Conn, *, rule_id: str, since: float) -> Alert | None:

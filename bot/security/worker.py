@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from bot.config import Config
-from bot.security.cards import enqueue_card
+from bot.security.cards import enqueue_card, enqueue_join_note
 from bot.security.model import SecurityEvent
 from bot.security.normalize import NotCloudTrail, parse_events
 from bot.security.rules import Rule, best_rule
@@ -34,6 +34,7 @@ from bot.security.store_ops import (
     find_fold_alert,
     find_open_alert,
     insert_event,
+    is_new_principal,
     mark_carded,
     new_alert_id,
     open_principal_alerts,
@@ -179,26 +180,32 @@ class SecurityWorker:
         self, u: Unit, e: SecurityEvent, rule: Rule, *, touched: dict[tuple[str, str, str], Alert],
         created: set[str], now: float,
     ) -> tuple[tuple[str, str, str], Alert] | None:
-        """The open alert ``e`` belongs to, opened if needed: the principal's own, else, once the rule has
-        ``fold_after`` principals with alerts of their own in the window, the rule's folded alert (one card for
-        the many; an attacker choosing role session names cannot bury the channel). None = a duplicate event."""
+        """The open alert ``e`` belongs to, opened if needed: the principal's own of the same outcome, else, for a
+        failure once the rule has ``fold_after`` principals with alerts of their own in the window, the rule's
+        folded alert (one card for the many; an attacker choosing role session names cannot bury the channel).
+        A successful call never folds and never joins a card of failures: it gets its own card at once, in the
+        priority lane (issue 22 item 1). None = a duplicate event."""
         since = e.event_time - self.settings.window_s
-        key = (rule.id, e.principal_arn, e.account)
+        success = not e.error_code
+        key = (rule.id, e.principal_arn + ("\0ok" if success else ""), e.account)
         alert = touched.get(key)
         if alert is None or alert.last_seen < since:
             alert = await find_open_alert(u.c, rule_id=rule.id, principal=e.principal_arn, account=e.account,
-                                          since=since)
+                                          since=since, success=success)
         if alert is not None:
             return key, alert
         if await event_seen(u.c, e.event_id):
             return None
         fold_key = (rule.id, FOLDED, "")
-        alert = touched.get(fold_key)
-        if alert is None or alert.last_seen < since:
-            alert = await find_fold_alert(u.c, rule_id=rule.id, since=since)
-        if alert is not None:
-            return fold_key, alert
-        fold = await open_principal_alerts(u.c, rule_id=rule.id, since=since) >= self.settings.fold_after
+        if not success:
+            alert = touched.get(fold_key)
+            if alert is None or alert.last_seen < since:
+                alert = await find_fold_alert(u.c, rule_id=rule.id, since=since)
+            if alert is not None:
+                await self._note_new_principal(u, alert, e, now=now)
+                return fold_key, alert
+        fold = not success and await open_principal_alerts(u.c, rule_id=rule.id, since=since) >= \
+            self.settings.fold_after
         alert = Alert(
             id=new_alert_id(), rule_id=rule.id, title=rule.title, severity=rule.severity,
             principal=FOLDED if fold else e.principal_arn, account=e.account, state="open", event_count=0,
@@ -207,9 +214,14 @@ class SecurityWorker:
         )
         await create_alert(u.c, alert)
         created.add(alert.id)
-        log.info("security alert opened: alert=%s rule=%s severity=%s folded=%s", alert.id, rule.id, rule.severity,
-                 fold)
+        log.info("security alert opened: alert=%s rule=%s severity=%s folded=%s success=%s", alert.id, rule.id,
+                 rule.severity, fold, success)
         return (fold_key if fold else key), alert
+
+    async def _note_new_principal(self, u: Unit, alert: Alert, e: SecurityEvent, *, now: float) -> None:
+        """A principal joins a folded alert: a note in the card's thread, at most one a minute per alert."""
+        if await is_new_principal(u.c, alert_id=alert.id, principal=e.principal_arn):
+            await enqueue_join_note(u, self.config, alert, principal=e.principal_arn, now=now)
 
     async def _flush(self, u: Unit) -> int:
         """Update cards of alerts that changed, at most once per interval each."""

@@ -296,6 +296,13 @@ class Unit(OutboxOps):
         ]
         return sum(counts), max(counts) >= limit
 
+    async def prune_audit(self, *, older_than_s: float, limit: int = 2000) -> tuple[int, bool]:
+        """Delete audit rows older than the audit retention (``CHATOPS_AUDIT_RETENTION_DAYS``), at most ``limit``
+        per call: (rows deleted, more may be left)."""
+        n = await self.c.execute("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? ORDER BY at "
+                                 "LIMIT ?)", time.time() - older_than_s, limit)
+        return n, n >= limit
+
     async def inbox_counts(self) -> dict[str, int]:
         rows = await self.c.fetch("SELECT source || ':' || state AS k, COUNT(*) AS n FROM inbox GROUP BY source, state")
         return {r["k"]: int(r["n"]) for r in rows}

@@ -181,17 +181,35 @@ def test_config_templates_are_the_users_data(tmp_path: Path) -> None:
     assert mine.read_bytes() == (WORKFLOWS_DIR / "config" / "lambda-functions.json").read_bytes()
 
 
-def test_a_symlink_is_replaced_not_written_through(tmp_path: Path) -> None:
+def test_a_symlinked_file_is_refused_even_with_force(tmp_path: Path) -> None:
     outside = tmp_path / "outside.yml"
     outside.write_text("outside\n")
     repo = tmp_path / "repo"
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "security.yml").symlink_to(outside)
-    refused = run_install(repo)
-    assert refused.returncode == 1 and ".github/workflows/security.yml" in refused.stderr
-    assert run_install(repo, "--force").returncode == 0
+    for args in ((), ("--force",)):
+        refused = run_install(repo, *args)
+        assert refused.returncode == 1, refused.stdout
+        assert "symbolic link" in refused.stderr and ".github/workflows/security.yml" in refused.stderr
     assert outside.read_text() == "outside\n"
-    assert not (repo / ".github" / "workflows" / "security.yml").is_symlink()
+    assert sorted(p.name for p in (repo / ".github" / "workflows").iterdir()) == ["security.yml"]  # nothing written
+
+
+@pytest.mark.parametrize("link", [".github", ".github/actions", ".github/chatops-release",
+                                  ".github/actions/aws-oidc"])
+def test_a_symlinked_directory_under_dest_is_refused(tmp_path: Path, link: str) -> None:
+    """Issue 22 item 10: ``.github/actions -> elsewhere`` made the installer write outside the checkout."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = tmp_path / "repo"
+    (repo / link).parent.mkdir(parents=True, exist_ok=True)
+    (repo / link).symlink_to(outside, target_is_directory=True)
+    for args in ((), ("--force",)):
+        refused = run_install(repo, *args)
+        assert refused.returncode == 1, refused.stdout
+        assert "symbolic link" in refused.stderr and link in refused.stderr and "Traceback" not in refused.stderr
+    assert list(outside.iterdir()) == []
+    assert [p for p in repo.rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.parametrize(("services", "workflows"), [
