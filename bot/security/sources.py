@@ -124,7 +124,7 @@ def _cloudwatch(env: dict[str, Any], d: dict[str, Any], base: dict[str, Any]) ->
         account=base["account"], region=base["region"], source_ip="", user_agent="", error_code="",
         error_message=_s(_get(d, "state", "reason"))[:_MAX_TEXT], principal_arn=arn, principal_type="CloudWatchAlarm",
         session_issuer="", session_name="", mfa_used="", fields=tuple(flatten(d)), source_kind="cloudwatch",
-        summary=f"{name}: {_s(_get(d, 'previousState', 'value')) or '?'} -> {state}"[:_MAX_TEXT],
+        summary=f"{name}: {state} (was {_s(_get(d, 'previousState', 'value')) or 'unknown'})"[:_MAX_TEXT],
     )]
 
 
