@@ -62,7 +62,8 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
         more = folded.principals - len(folded.top)
         facts.append(Fact(f"Top {len(folded.top)} principals", shown + (f" (+{more} more)" if more > 0 else "")))
     else:
-        facts.append(Fact("Principal", f"{alert.principal} ({e.principal_type or 'unknown type'})"))
+        label = "Resource" if e.summary else "Principal"  # a finding / alarm / Health event is about a resource
+        facts.append(Fact(label, f"{alert.principal} ({e.principal_type or 'unknown type'})"))
     if e.session_issuer and folded is None:
         facts.append(Fact("Issuer", e.session_issuer + (f" / session {e.session_name}" if e.session_name else "")))
     gh = e.github
