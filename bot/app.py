@@ -36,6 +36,7 @@ from bot.redeliver import Redeliverer
 from bot.reload import Reloader
 from bot.repos import GitHubRepos
 from bot.security.actions import handle_alert_action
+from bot.security.pagerduty import PagerDutySender, pagerduty_settings
 from bot.security.settings import security_settings
 from bot.security.sqs import SqsPoller
 from bot.security.worker import SecurityWorker
@@ -154,7 +155,12 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     reconciler = Reconciler(events=worker.events, clock=clock)  # issue 24: runs whose webhooks were lost
     redeliverer = Redeliverer(store=store, github=github, config=lambda: pipeline.config)
     security = security_settings(config)
-    security_worker = SecurityWorker(store, config, settings=security)
+    pagerduty = pagerduty_settings(config, env)  # issue 25: escalations paged through the Events API v2
+
+    def epoch() -> float:
+        return clock().timestamp()
+
+    security_worker = SecurityWorker(store, config, settings=security, clock=epoch, page=pagerduty is not None)
 
     async def alert_action(*, action_id: str, alert_id: str, actor: Actor) -> str:
         return await handle_alert_action(store, config, action_id=action_id, alert_id=alert_id, actor=actor)
@@ -210,6 +216,9 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         tasks.append(asyncio.create_task(reconciler.run(stop), name="reconcile"))
         tasks.append(asyncio.create_task(redeliverer.run(stop), name="redeliver"))
         tasks.append(asyncio.create_task(security_worker.run(stop), name="security"))
+        if pagerduty is not None:
+            tasks.append(asyncio.create_task(PagerDutySender(store, pagerduty, clock=epoch).run(stop),
+                                             name="pagerduty"))
         if security.sqs.queue_url:
             poller = SqsPoller(store, config, settings=security)
             tasks.append(asyncio.create_task(poller.run(stop), name="sqs"))

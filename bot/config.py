@@ -223,7 +223,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     c = _Checker()
     root = c.mapping(data, "(root)")
     known = {"github", "slack", "teams", "people", "groups", "environments", "services", "routes",
-             "security", "freezes", "admins", "metrics", "access"}
+             "security", "freezes", "admins", "metrics", "access", "pagerduty"}
     for key in root:
         if key not in known:
             c.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")

@@ -11,6 +11,7 @@ from bot.config import Config, load_config
 from bot.delivery_settings import delivery_settings
 from bot.environment import load_secrets, secret_problems
 from bot.errors import ConfigError
+from bot.security.pagerduty import pagerduty_settings
 from bot.security.settings import security_settings
 
 
@@ -18,7 +19,7 @@ def settings_problems(config: Config, env: Mapping[str, str]) -> list[str]:
     """What is wrong beyond the config's own parse: secrets, security and delivery settings (all of them)."""
     problems: list[str] = []
     for check in (lambda: load_secrets(config, env), lambda: security_settings(config),
-                  lambda: delivery_settings(config)):
+                  lambda: delivery_settings(config), lambda: pagerduty_settings(config, env)):
         try:
             check()
         except ConfigError as exc:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.domain import AuditEntry
 from bot.errors import ConfigError, VerificationError
-from bot.security.normalize import NotCloudTrail, parse_payload
+from bot.security.normalize import NotCloudTrail, check_payload
 from bot.security.settings import SecuritySettings
 from bot.security.sns import CertLoader, SnsVerifier
 from bot.security.store_ops import bump
@@ -67,9 +67,9 @@ class EventBridgeHandler:
         except MalformedBody as exc:
             return _json(400, error=str(exc))
         try:
-            records = parse_payload(obj)
+            records = check_payload(obj)
         except NotCloudTrail as exc:
-            return _json(400, error=f"not a CloudTrail event: {exc}")
+            return _json(400, error=f"not a CloudTrail or known AWS alert event: {exc}")
         key = str(obj.get("id") or "") or "|".join(str(r.get("eventID", "")) for r, _, _ in records)
         # the verified body as it arrived (the worker parses it once more; re-encoding it here cost as much)
         added = await self.store.record_inbox(source=SOURCE, key=f"eventbridge:{key}", kind=_payload_kind(obj),
@@ -130,7 +130,7 @@ class SnsHandler:
     async def _notification(self, msg: dict[str, str]) -> web.Response:
         try:
             obj = parse_json(msg.get("Message", ""))
-            parse_payload(obj)
+            check_payload(obj)
         except (ValueError, NotCloudTrail) as exc:
             reason = str(exc) if isinstance(exc, NotCloudTrail) else "message is not JSON"
             async with self.store.unit() as u:  # authentic but useless: counted, SNS must not retry

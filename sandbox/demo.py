@@ -13,17 +13,22 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sandbox.demo_alerts import alerts_step
+from sandbox.pagerduty_fake import PagerDutyFake
 from sandbox.rehearsal import FirstRun
 from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
 
 CHANNELS = {"C0DEPLOYS": "#deploys", "C0APPROVALS": "#approvals", "C0SECURITY": "#security"}
 WEB_REPOSITORY = "acme/web"
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+PD = PagerDutyFake()  # the PagerDuty Events API v2 fake the alerts step pages
+CLOCK_OFFSET = [timedelta(0)]  # the bot's clock; the alerts step moves it past security.escalate_after
 
 
 class StepFailed(Exception):
@@ -169,6 +174,7 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
 
     await preview_and_stats(stack)
     await other_repository(stack)
+    await alerts_step(stack, PD, CLOCK_OFFSET, expect=expect, show=lambda m: show_card(stack, "C0SECURITY", m) and None)
 
     await expect(lambda: len(stack.teams.accepted("ops")) >= 3, "Teams cards")
     print(f"\n== Teams channel 'ops' received {len(stack.teams.accepted('ops'))} Adaptive Cards "
@@ -233,6 +239,7 @@ def demo_config(tmp: Path) -> Path:
     that share it)."""
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     data["services"]["web"]["repository"] = WEB_REPOSITORY
+    data["pagerduty"] = {"routing_key_env": "PAGERDUTY_ROUTING_KEY"}  # escalations page the PagerDuty fake
     path = tmp / "chatops.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -241,8 +248,10 @@ def demo_config(tmp: Path) -> Path:
 async def main() -> int:
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
+        await PD.start()
         stack = Stack(database_url=f"sqlite:///{tmp}/demo.db", config_path=demo_config(Path(tmp)),
-                      channel_interval=0.05, step_delay=0.1)
+                      channel_interval=0.05, step_delay=0.1, extra_env=PD.env(),
+                      clock=lambda: datetime.now(UTC) + CLOCK_OFFSET[0])
         stack.github.add_repository(WEB_REPOSITORY)  # another repository on the same GitHub, same installation
         await stack.start()
         first_run = FirstRun(stack, Path(tmp))
@@ -257,6 +266,7 @@ async def main() -> int:
         finally:
             first_run.stop()
             await stack.stop()
+            await PD.stop()
     print("\nDemo finished: every step produced what it should.")
     return 0
 

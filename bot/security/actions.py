@@ -11,6 +11,7 @@ from fnmatch import fnmatchcase
 from bot.config import Config
 from bot.domain import Actor, AuditEntry
 from bot.security.cards import ACK, ASSIGN, RESOLVE, enqueue_card
+from bot.security.pagerduty import resolve_if_triggered
 from bot.security.settings import SecuritySettings, security_settings
 from bot.security.store_ops import Alert, alert_principals, get_alert, mark_carded, set_state
 from bot.store.db import Conn
@@ -98,6 +99,8 @@ async def handle_alert_action(
         await u.audit(entry)
         updated = await get_alert(u.c, alert_id)
         assert updated is not None
+        if action_id == RESOLVE:  # an alert paged in PagerDuty is resolved there too, in this transaction
+            await resolve_if_triggered(u.c, updated, now=now)
         seq = updated.card_seq + 1
         await enqueue_card(u, config, updated, seq=seq)
         await mark_carded(u.c, alert_id, at=updated.card_at, seq=seq)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.config import Config
@@ -29,6 +30,15 @@ def card_key(alert_id: str) -> str:
     return f"sec:{alert_id}"
 
 
+def escalation_key(alert_id: str) -> str:
+    return f"sec:{alert_id}:escalated"
+
+
+def _duration(seconds: float) -> str:
+    m = int(seconds // 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m"
+
+
 def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
                       folded: Folded | None = None) -> Card:
     """The alert's card. ``folded`` (for a rule's folded alert): how many principals, the busiest first."""
@@ -42,7 +52,11 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
     what = f"`{e.event_name}` on {e.event_source}"
     if e.error_code:
         what += f" failed: {e.error_code}"
+    if e.summary:  # a GuardDuty / Security Hub finding, an alarm, a Health event: its own title
+        what = f"{e.summary} (`{e.event_name}`, {e.event_type})"
     facts = [Fact("Severity", alert.severity.value)]
+    if alert.escalated_at is not None and alert.state == "open":
+        facts.append(Fact("Escalated", f"not acknowledged within {_duration(alert.escalated_at - alert.created_at)}"))
     if folded is not None:
         shown = ", ".join(f"{p} ({n})" for p, n in folded.top)
         more = folded.principals - len(folded.top)
@@ -50,7 +64,8 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
         if folded.new:
             facts.append(Fact("New since the last update", _list(folded.new)))
     else:
-        facts.append(Fact("Principal", f"{alert.principal} ({e.principal_type or 'unknown type'})"))
+        label = "Resource" if e.summary else "Principal"  # a finding / alarm / Health event is about a resource
+        facts.append(Fact(label, f"{alert.principal} ({e.principal_type or 'unknown type'})"))
     if e.session_issuer and folded is None:
         facts.append(Fact("Issuer", e.session_issuer + (f" / session {e.session_name}" if e.session_name else "")))
     gh = e.github
@@ -59,7 +74,7 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
         facts.append(Fact("GitHub", " · ".join(x for x in (repo, gh.ref, f"run {gh.run_id}" if gh.run_id else "")
                                                if x)))
     if e.error_message:
-        facts.append(Fact("Error", e.error_message[:300]))
+        facts.append(Fact("Details" if e.summary else "Error", e.error_message[:300]))
     facts += [
         Fact("Account", alert.account or "unknown"),
         Fact("Regions", _list(alert.regions) or "-"),
@@ -104,16 +119,32 @@ async def enqueue_card(unit: Unit | Conn, config: Config, alert: Alert, *, seq: 
     Critical alerts, and alerts about a successful call, go to the outbox's priority lane: ahead of everything
     else queued in their channel. An update of a folded alert names the principals new since its last post."""
     u = unit if isinstance(unit, Unit) else Unit(unit)
+    added = await _enqueue(u, config, alert, key=card_key(alert.id), seq=seq, mention=None)
+    if alert.escalated_at is not None:  # the escalation re-post shows the same alert: update it too
+        added += await _enqueue(u, config, alert, key=escalation_key(alert.id), seq=seq, mention="channel")
+    return added
+
+
+async def enqueue_escalation(u: Unit, config: Config, alert: Alert, *, escalated_at: float, after_s: int) -> int:
+    """Re-post an unacknowledged alert as a new message with a channel mention (@channel in Slack)."""
+    escalated = replace(alert, escalated_at=escalated_at)
+    return await _enqueue(u, config, escalated, key=escalation_key(alert.id), seq=0, mention="channel")
+
+
+async def _enqueue(u: Unit, config: Config, alert: Alert, *, key: str, seq: int, mention: str | None) -> int:
     folded = await folded_summary(u.c, alert.id, new_since=alert.card_at if seq > 1 else None) \
         if alert.principal == FOLDED else None
     success = not alert.sample.error_code and alert.principal != FOLDED
     priority = 1 if alert.severity is Severity.CRITICAL or success else 0
     added = 0
     for target in route(config, Event(kind="security", severity=alert.severity.value)):
-        card = render_alert_card(alert, repository=config.repository, mention=target.mention, folded=folded)
+        card = render_alert_card(alert, repository=config.repository,
+                                 mention=target.mention if mention is None else mention, folded=folded)
+        if key != card_key(alert.id):
+            card = replace(card, title=f"Escalated: {card.title}")
         msg = OutboundMessage(
-            key=f"{card_key(alert.id)}:{seq}:{target.destination.platform.value}:{target.destination.address}",
-            destination=target.destination, op=Op.CARD, card=card, card_key=card_key(alert.id),
+            key=f"{key}:{seq}:{target.destination.platform.value}:{target.destination.address}",
+            destination=target.destination, op=Op.CARD, card=card, card_key=key,
         )
         added += int(await u.enqueue(msg, priority=priority))
     return added

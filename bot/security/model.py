@@ -1,4 +1,5 @@
-"""The normalized security event: one CloudTrail record, whichever path it came by."""
+"""The normalized security event: one CloudTrail record or one AWS finding / alarm / Health event, whichever path
+it came by."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ class SecurityEvent:
     mfa_used: str  # "yes" | "no" | ""
     github: GitHubContext = GitHubContext()
     fields: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    source_kind: str = "cloudtrail"  # or guardduty | securityhub | cloudwatch | health (bot/security/sources.py)
+    summary: str = ""  # a finding's / alarm's / Health event's own title (empty for CloudTrail)
 
     def field_value(self, path: str) -> str | None:
         for k, v in self.fields:

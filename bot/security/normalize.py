@@ -1,4 +1,5 @@
-"""parse_*: EventBridge envelopes, raw CloudTrail records and CloudTrail log files -> SecurityEvent."""
+"""parse_*: EventBridge envelopes, raw CloudTrail records and CloudTrail log files -> SecurityEvent (the other AWS
+alert sources, GuardDuty, Security Hub, CloudWatch alarms and Health, are parsed in bot/security/sources.py)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def parse_payload(obj: Any) -> list[tuple[dict[str, Any], str, str]]:
         raise NotCloudTrail("expected a JSON object")
     if "detail-type" in obj:
         dtype = obj.get("detail-type")
+        if dtype in _source_types():  # GuardDuty, Security Hub, CloudWatch alarms, Health: no CloudTrail record
+            return []
         if dtype not in CLOUDTRAIL_DETAIL_TYPES:
             raise NotCloudTrail(f"detail-type {str(dtype)[:80]!r} is not a CloudTrail event")
         detail = obj.get("detail")
@@ -191,8 +194,34 @@ def parse_record(record: dict[str, Any], *, account: str = "", region: str = "")
     )
 
 
+def _source_types() -> frozenset[str]:
+    from bot.security.sources import DETAIL_TYPES  # sources builds on this module's helpers
+
+    return frozenset(DETAIL_TYPES)
+
+
+def check_payload(obj: Any) -> list[tuple[dict[str, Any], str, str]]:
+    """``parse_payload`` plus the shape check of a non-CloudTrail source event (raises NotCloudTrail)."""
+    records = parse_payload(obj)
+    if not records:
+        from bot.security.sources import NotAnAlertSource, check_source_event
+
+        try:
+            check_source_event(obj)
+        except NotAnAlertSource as exc:
+            raise NotCloudTrail(str(exc)) from exc
+    return records
+
+
 def parse_events(obj: Any) -> tuple[list[SecurityEvent], list[str]]:
     """Every usable record in a payload, plus a reason for each record that was skipped."""
+    if isinstance(obj, dict) and obj.get("detail-type") in _source_types():
+        from bot.security.sources import NotAnAlertSource, parse_source_event
+
+        try:
+            return parse_source_event(obj), []
+        except NotAnAlertSource as exc:
+            raise NotCloudTrail(str(exc)) from exc
     events: list[SecurityEvent] = []
     skipped: list[str] = []
     for record, account, region in parse_payload(obj):

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.security.rules import Condition, Rule, default_rules
+from bot.security.sources import DETAIL_TYPES
 
 __all__ = ["PATTERNS_FILE", "generate", "pattern_for"]
 
 PATTERNS_FILE = Path(__file__).resolve().parents[2] / "infra" / "modules" / "security-events" / "patterns.json"
-DETAIL_TYPES = ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"]
+CLOUDTRAIL_DETAIL_TYPES = ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"]
 READ_ONLY_CALLS = {"AssumeRoleWithWebIdentity"}  # read-only management events a rule cannot do without
 _BOOLEAN = {"true": True, "false": False}
 
@@ -37,6 +38,8 @@ def _values(c: Condition) -> list[Any] | None:
         return list(c.values)
     if c.op == "prefix":
         return [{"prefix": v} for v in c.values]
+    if c.op == "between":
+        return [{"numeric": [">=", _num(c.values[0]), "<", _num(c.values[1])]}]
     if c.op == "glob":
         return [{"wildcard": v.replace("?", "*")} if any(ch in v for ch in "*?") else v for v in c.values]
     # not_glob: the complement of a boolean literal (CloudTrail's readOnly is a JSON boolean), else anything-but
@@ -46,6 +49,11 @@ def _values(c: Condition) -> list[Any] | None:
     if any(ch in v for v in c.values for ch in "*?"):
         return None
     return [{"anything-but": list(c.values)}]
+
+
+def _num(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def _block(conditions: tuple[Condition, ...]) -> dict[str, Any]:
@@ -70,11 +78,17 @@ def pattern_for(rule: Rule) -> dict[str, Any]:
             detail.update(blocks[0])
         else:
             detail["$or"] = blocks
-    return {"detail-type": DETAIL_TYPES, "detail": detail}
+    if rule.source != "cloudtrail":  # a service event: its own source and detail-type
+        dtype, source = next((t, src) for t, (kind, src) in DETAIL_TYPES.items() if kind == rule.source)
+        return {"source": [source], "detail-type": [dtype], "detail": detail}
+    return {"detail-type": CLOUDTRAIL_DETAIL_TYPES, "detail": detail}
 
 
 def _read_only(rule: Rule) -> str:
-    """``required``: the rule is about read-only events; ``optional``: it may see them; ``never``."""
+    """``required``: the rule is about read-only events; ``optional``: it may see them; ``never`` (also every
+    non-CloudTrail source: the EventBridge rule state is plain ENABLED)."""
+    if rule.source != "cloudtrail":
+        return "never"
     for c in rule.match:
         if c.path == "eventName" and c.op in ("equals", "in") and set(c.values) <= READ_ONLY_CALLS:
             return "required"

@@ -13,8 +13,9 @@ import yaml
 
 from bot.security.model import SecurityEvent, Severity
 
-OPERATORS = ("equals", "in", "prefix", "glob", "not_glob", "exists")
-RULE_KEYS = ("id", "title", "severity", "enabled", "match", "any_of", "allow")
+OPERATORS = ("equals", "in", "prefix", "glob", "not_glob", "exists", "between")
+RULE_KEYS = ("id", "title", "severity", "enabled", "match", "any_of", "allow", "source", "escalate")
+SOURCES = ("cloudtrail", "guardduty", "securityhub", "cloudwatch", "health")  # = bot.security.sources.KINDS
 ALLOW_KEYS = ("principals", "source_ips", "accounts")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -35,7 +36,20 @@ class Condition:
             return any(v in self.values for v in values)
         if self.op == "prefix":
             return any(v.startswith(p) for v in values for p in self.values)
+        if self.op == "between":  # lo <= value < hi (GuardDuty's numeric severity)
+            lo, hi = float(self.values[0]), float(self.values[1])
+            return any(lo <= n < hi for n in _numbers(values))
         return any(fnmatchcase(v, p) for v in values for p in self.values)  # glob
+
+
+def _numbers(values: Sequence[str]) -> list[float]:
+    out: list[float] = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except ValueError:
+            continue
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,8 @@ class Rule:
     any_of: tuple[tuple[Condition, ...], ...] = ()
     allow: AllowList = field(default_factory=AllowList)
     enabled: bool = True
+    source: str = "cloudtrail"  # which kind of event the rule reads (SOURCES)
+    escalate: bool = True  # high/critical alerts of this rule escalate when not acknowledged (escalate_after)
 
 
 FieldIndex = Mapping[str, list[str]]
@@ -92,7 +108,7 @@ def _all(conds: Sequence[Condition], index: FieldIndex, derived: Mapping[str, st
 
 def rule_matches(rule: Rule, event: SecurityEvent, derived: Mapping[str, str], *,
                  index: FieldIndex | None = None) -> bool:
-    if not rule.enabled:
+    if not rule.enabled or rule.source != event.source_kind:
         return False
     fields = field_index(event) if index is None else index
     if not _all(rule.match, fields, derived):
@@ -145,6 +161,13 @@ def parse_conditions(spec: Any, path: str, problems: list[str]) -> tuple[Conditi
                 problems.append(f"{fpath}.exists: must be true or false")
             else:
                 out.append(Condition(str(fname), op, exists=value))
+        elif op == "between":
+            ok = isinstance(value, list) and len(value) == 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            if not ok or float(value[0]) >= float(value[1]):
+                problems.append(f"{fpath}.between: must be [low, high] numbers with low < high")
+            else:
+                out.append(Condition(str(fname), op, (str(value[0]), str(value[1]))))
         else:
             vals = _str_list(value, f"{fpath}.{op}", problems)
             if op == "equals" and len(vals) != 1:
@@ -207,7 +230,15 @@ def _parse_rule(spec: dict[str, Any], path: str, problems: list[str], base: Rule
                            for i, b in enumerate(spec["any_of"]))
     allow = parse_allow(spec["allow"], f"{path}.allow", problems) if "allow" in spec else (
         base.allow if base else AllowList())
-    return Rule(rid, str(title), severity, match, any_of, allow, enabled)
+    source = spec.get("source", base.source if base else "cloudtrail")
+    if source not in SOURCES:
+        problems.append(f"{path}.source: {source!r} is not one of {', '.join(SOURCES)}")
+        source = "cloudtrail"
+    escalate = spec.get("escalate", base.escalate if base else True)
+    if not isinstance(escalate, bool):
+        problems.append(f"{path}.escalate: must be true or false")
+        escalate = True
+    return Rule(rid, str(title), severity, match, any_of, allow, enabled, str(source), escalate)
 
 
 def parse_rules(data: Any, path: str, problems: list[str], *, base: Sequence[Rule] = ()) -> tuple[Rule, ...]:

@@ -13,7 +13,7 @@ from bot.security.rules import AllowList, Rule, default_rules, parse_allow, pars
 
 DEFAULT_CERT_HOST = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
 _TOP = ("enabled", "window", "card_update_interval", "sns", "sqs", "github_oidc", "own_resources", "allow",
-        "rules", "responders", "subjects", "fold_after")
+        "rules", "responders", "subjects", "fold_after", "escalate_after")
 _SNS = ("topics", "cert_host_pattern")
 _SQS = ("queue_url", "region", "max_receives", "dead_letter_queue_url", "wait_seconds", "visibility_timeout")
 _TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
@@ -44,6 +44,7 @@ class SecuritySettings:
     responders: tuple[str, ...] = ()  # person keys (groups expanded) who may act on alerts; () = nobody
     subjects: tuple[tuple[str, str], ...] = ()  # (person key, principal glob): whom an alert is about
     fold_after: int = 10  # distinct principals per rule within the window before they fold into one card
+    escalate_after_s: int = 300  # a high/critical alert still open this long is re-posted with a channel mention
 
 
 def _strings(value: Any, path: str, problems: list[str]) -> tuple[str, ...]:
@@ -164,12 +165,22 @@ def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
                          groups=groups or {})
     subject_map = _subjects(root.get("subjects"), problems, people=people)
     fold_after = _int(root, "fold_after", "security", problems, default=10, lo=1, hi=100_000)
+    escalate_after = 300
+    if "escalate_after" in root:
+        try:
+            escalate_after = parse_duration(str(root["escalate_after"]))
+        except ValueError as exc:
+            problems.append(f"security.escalate_after: {exc}")
+        else:
+            if not 60 <= escalate_after <= 86_400:
+                problems.append("security.escalate_after: must be from 1m to 1d")
     if problems:
         raise ConfigError(problems)
     return SecuritySettings(
         enabled=enabled, window_s=window_s, card_update_interval_s=float(interval), sns_topics=topics,
         cert_host_pattern=str(pattern), sqs=sqs, github_allowed_subjects=subjects, own_resources=own,
         allow=allow, rules=rules, responders=responders, subjects=subject_map, fold_after=fold_after,
+        escalate_after_s=escalate_after,
     )
 
 

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import Config
 from bot.domain import AuditEntry
-from bot.security.normalize import NotCloudTrail, parse_payload
+from bot.security.normalize import NotCloudTrail, check_payload
 from bot.security.settings import SecuritySettings, security_settings
 from bot.security.store_ops import bump
 from bot.security.worker import record_raw
@@ -36,7 +36,7 @@ def unwrap(body: str) -> tuple[str, str]:
     obj = parse_json(body)
     if isinstance(obj, dict) and obj.get("Type") == "Notification" and isinstance(obj.get("Message"), str):
         obj = parse_json(obj["Message"])
-    parse_payload(obj)  # validates; raises NotCloudTrail with a reason
+    check_payload(obj)  # validates; raises NotCloudTrail with a reason
     kind = "eventbridge" if isinstance(obj, dict) and "detail-type" in obj else "cloudtrail"
     return kind, json.dumps(obj, separators=(",", ":"))
 

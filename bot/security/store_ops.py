@@ -14,7 +14,7 @@ _ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 _COLS = (
     "id, rule_id, title, severity, principal, account, state, event_count, first_seen, last_seen, actions, "
     "regions, source_ips, sample, acked_by, acked_at, assignee, assigned_at, resolved_by, resolved_at, dirty, "
-    "card_at, card_seq, created_at"
+    "card_at, card_seq, created_at, escalated_at"
 )
 MAX_DISTINCT = 25  # distinct actions / regions / IPs kept per alert (the count keeps counting)
 
@@ -49,6 +49,7 @@ class Alert:
     card_at: float = 0.0
     card_seq: int = 0
     created_at: float = 0.0
+    escalated_at: float | None = None  # re-posted with a channel mention (bot/security/escalation.py)
 
 
 def _alert(r: Row) -> Alert:
@@ -61,6 +62,7 @@ def _alert(r: Row) -> Alert:
         acked_by=r["acked_by"], acked_at=r["acked_at"], assignee=r["assignee"], assigned_at=r["assigned_at"],
         resolved_by=r["resolved_by"], resolved_at=r["resolved_at"], dirty=bool(r["dirty"]),
         card_at=float(r["card_at"]), card_seq=int(r["card_seq"]), created_at=float(r["created_at"]),
+        escalated_at=r["escalated_at"],
     )
 
 
@@ -167,11 +169,11 @@ async def get_alert(c: Conn, alert_id: str) -> Alert | None:
 
 async def create_alert(c: Conn, a: Alert) -> None:
     await c.execute(
-        f"INSERT INTO security_alerts ({_COLS}) VALUES ({', '.join('?' * 24)})",
+        f"INSERT INTO security_alerts ({_COLS}) VALUES ({', '.join('?' * 25)})",
         a.id, a.rule_id, a.title, a.severity.value, a.principal, a.account, a.state, a.event_count,
         a.first_seen, a.last_seen, json.dumps(a.actions), json.dumps(a.regions), json.dumps(a.source_ips),
         json.dumps(a.sample.to_dict()), a.acked_by, a.acked_at, a.assignee, a.assigned_at, a.resolved_by,
-        a.resolved_at, int(a.dirty), a.card_at, a.card_seq, a.created_at,
+        a.resolved_at, int(a.dirty), a.card_at, a.card_seq, a.created_at, a.escalated_at,
     )
 
 

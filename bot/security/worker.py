@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.security.cards import enqueue_card, enqueue_join_note
+from bot.security.escalation import escalate_due
 from bot.security.model import SecurityEvent
 from bot.security.normalize import NotCloudTrail, parse_events
 from bot.security.rules import Rule, best_rule
@@ -65,6 +66,7 @@ class SecurityWorker:
         batch: int = 500,
         idle_s: float = 0.25,
         gather_s: float = 0.05,
+        page: bool = False,
     ) -> None:
         self.store = store
         self.config = config
@@ -74,6 +76,7 @@ class SecurityWorker:
         self.idle_s = idle_s
         self.gather_s = gather_s  # after a part batch: let items gather (bounds passes to ~1/gather_s per second)
         self._subjects = self.settings.github_allowed_subjects or (f"repo:{config.repository}:*",)
+        self.page = page  # escalations are also triggered in PagerDuty (bot/security/pagerduty.py)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -102,6 +105,7 @@ class SecurityWorker:
             if items:
                 await self._process(u, items)
             flushed = await self._flush(u)
+            flushed += await escalate_due(u, self.config, self.settings, now=self.clock(), page=self.page)
         return len(items) + flushed
 
     # ------------------------------------------------------------------ processing
