@@ -470,8 +470,15 @@ class GitHubEvents:
             await gh.rerun_failed_jobs(int(body["run_id"]))
             return
         if body["op"] == "cancel":
-            gh = await self.github.client(body.get("repository") or self.config.repository)
-            await gh.cancel_run(int(body["run_id"]))
+            repository = body.get("repository") or self.config.repository
+            gh = await self.github.client(repository)
+            if not await gh.cancel_run(int(body["run_id"])):  # 409: the run has completed; apply how it ended
+                run = await gh.get_run(int(body["run_id"]))
+                if run.status == "completed":
+                    await self._run(RunUpdate(run_id=run.run_id, workflow=run.workflow, status="completed",
+                                              conclusion=run.conclusion, html_url=run.html_url,
+                                              head_sha=run.head_sha, head_branch="", title=run.title,
+                                              event=run.event, actor=run.actor, repository=repository))
             return
         repository = self.github.callback_repository(body["url"])
         if not repository:
