@@ -51,6 +51,10 @@ def request_card(
 ) -> Card:
     """``preview``: show what the deploy changes (``changes`` None: still being looked up)."""
     status, tone = _STATUS[r.state]
+    if r.state is RequestState.APPROVED and r.queued_behind:
+        status = f"queued behind {r.queued_behind}"
+    elif r.cancel_requested_by and not r.state.final:
+        status = "cancelling"
     verb = "Rollback" if r.kind is RequestKind.ROLLBACK else "Deploy"
     what = r.target_version or "previous version" if r.kind is RequestKind.ROLLBACK else r.ref
     title = f"{verb} {r.service} {what}" + (f" → {r.environment}" if r.environment else "")
@@ -93,12 +97,22 @@ def request_card(
         title=title,
         status=status,
         tone=tone,
-        text="\n".join(t for t in (warning(changes) if preview and changes else "", r.detail) if t),
+        text="\n".join(t for t in (warning(changes) if preview and changes else "", _queue_line(r), r.detail) if t),
         facts=tuple(facts),
         buttons=buttons,
         links=tuple(links),
         footer=f"{r.workflow} · {repository}",
     )
+
+
+def _queue_line(r: DeployRequest) -> str:
+    """Why an approved request has not started, or who asked to cancel its run (until the run says it ended)."""
+    if r.state is RequestState.APPROVED and r.queued_behind:
+        return (f"Queued behind {r.queued_behind}: it starts when that run of {r.service} in {r.environment} "
+                "has finished.")
+    if r.cancel_requested_by and not r.state.final:
+        return f"Cancel requested by {r.cancel_requested_by}; waiting for GitHub to stop the run."
+    return ""
 
 
 def notice(text: str, *, tone: str = "neutral") -> Card:

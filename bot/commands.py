@@ -8,6 +8,7 @@ from bot.config import Config, parse_duration
 from bot.domain import (
     ApproveCommand,
     ApproveListCommand,
+    CancelCommand,
     Command,
     DeployCommand,
     IdentityCommand,
@@ -24,7 +25,7 @@ USAGE = {
     "deploy": (
         "Usage: `/deploy <service> <ref> to <env>` · `/deploy status [service]` · "
         "`/deploy stats [service] [env] [period]` · "
-        "`/deploy lock <env> [for <duration>] [reason]` · `/deploy unlock <env>` · "
+        "`/deploy lock <env> [for <duration>] [reason]` · `/deploy unlock <env>` · `/deploy cancel <id>` · "
         "`/deploy link [code]` · `/deploy whoami` · `/deploy unlink` · `/deploy help`"
     ),
     "approve": "Usage: `/approve` (list) · `/approve <id> [comment]` · `/approve reject <id> [reason]`",
@@ -98,6 +99,10 @@ def _deploy(words: list[str], force: bool, config: Config) -> Command | Reply:
         return IdentityCommand("link", code)
     if head in ("link", "unlink", "whoami"):
         return IdentityCommand(head) if len(words) == 1 else _err("deploy", f"`{head}` takes no arguments.")
+    if head == "cancel":
+        if len(words) != 2 or not _REQUEST_ID.match(words[1]):
+            return _err("deploy", "`cancel` takes one request id like r-abcd2345.")
+        return CancelCommand(words[1])
     if head == "status":
         if len(words) > 2:
             return _err("deploy", "`status` takes at most one service.")

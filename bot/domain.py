@@ -143,6 +143,13 @@ class UnlockCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelCommand:
+    """``/deploy cancel <id>``: drop a waiting request, or cancel its workflow run."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class IdentityCommand:
     """``/deploy link [code]`` | ``unlink`` | ``whoami`` (bot/identity_commands.py)."""
 
@@ -160,6 +167,7 @@ Command = (
     | RejectCommand
     | LockCommand
     | UnlockCommand
+    | CancelCommand
     | IdentityCommand
 )
 
@@ -205,6 +213,8 @@ class DeployRequest:
     jobs: tuple[tuple[str, ...], ...] = ()  # (job name, state, failed step)
     attempt: int = 1
     requester_identities: tuple[str, ...] = ()  # frozen when the request was made (four eyes compares them)
+    queued_behind: str = ""  # approved, waiting for this request's run of the same (service, environment) to finish
+    cancel_requested_by: str = ""  # `/deploy cancel` asked GitHub to cancel the run (who asked, for the card)
 
 
 @dataclass(frozen=True, slots=True)

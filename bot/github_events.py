@@ -91,6 +91,23 @@ def unchanged(r: DeployRequest, up: RunUpdate) -> bool:
     return True
 
 
+def _ended(r: DeployRequest, conclusion: str) -> str:
+    """What the card says about how the run ended. A run the bot did not ask to cancel but that ended
+    ``cancelled`` was cancelled by GitHub or someone there: a newer pending run of its concurrency group replaces
+    an older pending one (docs.github.com, "Control the concurrency of workflows and jobs"), or a person cancelled
+    it in GitHub; ``timed_out`` is GitHub stopping a job at its ``timeout-minutes``."""
+    if conclusion == "success":
+        return ""
+    if conclusion == "cancelled":
+        if r.cancel_requested_by:
+            return f"Cancelled by {r.cancel_requested_by} (`/deploy cancel`)."
+        return ("GitHub cancelled the run: a newer run of the same concurrency group superseded it while it was "
+                "pending, or someone cancelled it in GitHub. Request it again if it is still wanted.")
+    if conclusion == "timed_out":
+        return "GitHub stopped the run: a job ran past its timeout."
+    return f"The workflow run ended: {conclusion}."
+
+
 class GitHubEvents:
     def __init__(self, *, pipeline: Pipeline, github: GitHubRepos, clock: Callable[[], datetime]) -> None:
         self.pipeline = pipeline
@@ -253,7 +270,7 @@ class GitHubEvents:
     async def _completed(self, u: Unit, r: DeployRequest, up: RunUpdate) -> DeployRequest | None:
         to = {"success": RequestState.SUCCEEDED, "cancelled": RequestState.CANCELLED,
               "skipped": RequestState.CANCELLED}.get(up.conclusion, RequestState.FAILED)
-        detail = "" if to is RequestState.SUCCEEDED else f"The workflow run ended: {up.conclusion}."
+        detail = _ended(r, up.conclusion)
         if to is RequestState.CANCELLED and r.state is RequestState.REJECTED:
             return None
         froms = [s for s in RequestState if not s.final]
@@ -451,6 +468,17 @@ class GitHubEvents:
         if body["op"] == "rerun":
             gh = await self.github.client(body.get("repository") or self.config.repository)
             await gh.rerun_failed_jobs(int(body["run_id"]))
+            return
+        if body["op"] == "cancel":
+            repository = body.get("repository") or self.config.repository
+            gh = await self.github.client(repository)
+            if not await gh.cancel_run(int(body["run_id"])):  # 409: the run has completed; apply how it ended
+                run = await gh.get_run(int(body["run_id"]))
+                if run.status == "completed":
+                    await self._run(RunUpdate(run_id=run.run_id, workflow=run.workflow, status="completed",
+                                              conclusion=run.conclusion, html_url=run.html_url,
+                                              head_sha=run.head_sha, head_branch="", title=run.title,
+                                              event=run.event, actor=run.actor, repository=repository))
             return
         repository = self.github.callback_repository(body["url"])
         if not repository:

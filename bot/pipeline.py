@@ -27,6 +27,7 @@ from bot.domain import (
     ApproveCommand,
     ApproveListCommand,
     AuditEntry,
+    CancelCommand,
     Card,
     Command,
     DeployCommand,
@@ -225,6 +226,8 @@ class Pipeline:
                 return await self._stats(cmd, actor)
             if isinstance(cmd, LockCommand | UnlockCommand):
                 return await self._lock(cmd, actor, idem_key=idem_key)
+            if isinstance(cmd, CancelCommand):
+                return await self._cancel(cmd, actor, idem_key=idem_key)
             return Reply(":warning: That command is not available here.")
         except Exception:
             log.exception("command failed for %s", actor.label)  # policy fault = deny; never a traceback to users
@@ -280,12 +283,16 @@ class Pipeline:
                               f"{target} {r.ref if not rollback else r.target_version or 'previous'}"
                               + (" --force" if cmd.force else ""))
             await enqueue_card(u, self.config, r)
+            ahead = await u.lane_holder(r.id)  # one run per (service, environment) at a time (bot.worker)
         self.wake()
         what = f"rollback of {cmd.service} in {cmd.environment}" if rollback else (
             f"deploy of {cmd.service} {r.ref} to {cmd.environment}")
         if r.approvals_required:  # the channel is markup: the surface renders it after the (escaped) text
             return Reply(f":rocket: Request `{r.id}`: {what}. It needs {r.approvals_required} approval(s), in",
                          ok=True, channel=self.config.approvals_channel())
+        if ahead is not None:
+            return Reply(f":rocket: Request `{r.id}`: {what}. Queued behind `{ahead.id}`: it starts when that run "
+                         "has finished.", ok=True)
         return Reply(f":rocket: Request `{r.id}`: {what}. Starting the workflow now.", ok=True)
 
     async def blocked(self, u: Unit, environment: str, at: datetime) -> str:
@@ -420,6 +427,44 @@ class Pipeline:
             await self._audit(u, actor, action, cmd.environment, "ok", cmd.reason)
         until = f" until {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
         return Reply(f":lock: {cmd.environment} locked{until}.", ok=True)
+
+    async def _cancel(self, cmd: CancelCommand, actor: Actor, *, idem_key: str) -> Reply:
+        """``/deploy cancel <id>``: a request not started yet is cancelled here; one with a run asks GitHub to
+        cancel the run (a durable GitHub job), and the run's ``completed``/``cancelled`` webhook ends the request."""
+        async with self.store.unit() as u:
+            r = await u.get_request(cmd.request_id)
+        actor, teams = await self.who(actor, environment=r.environment if r else "", service=r.service if r else "")
+        async with self.store.unit() as u:
+            if not await u.claim_key(idem_key):
+                return Reply("Already received; nothing more to do.", ok=True)
+            r = await u.get_request(cmd.request_id, for_update=True)
+            if r is None:
+                await self._audit(u, actor, "cancel", cmd.request_id, "denied", "no such request")
+                return Reply(f":warning: There is no request `{cmd.request_id}`.")
+            decision = rbac.can_cancel(self.config, actor, r, teams=teams)
+            if not decision.allowed:
+                await self._audit(u, actor, "cancel", r.id, "denied", decision.reason)
+                return Reply(f":no_entry: Not allowed: {decision.reason}.")
+            if r.state.final:
+                return Reply(f"`{r.id}` is already {r.state.value.replace('_', ' ')}; nothing to cancel.", ok=True)
+            if r.run_id is not None:
+                await u.update_request(r.id, cancel_requested_by=actor.label)
+                body = json.dumps({"op": "cancel", "request_id": r.id, "run_id": r.run_id,
+                                   "repository": self.config.repo_of(r.service)})
+                await u.inbox_add(source="ghjob", key=f"cancel:{r.id}", kind="cancel", body=body)
+                answer = f":octagonal_sign: Asked GitHub to cancel the run of `{r.id}`; its card shows when it stops."
+            else:
+                waiting = [RequestState.RECEIVED, RequestState.PENDING_APPROVAL, RequestState.APPROVED]
+                if await u.transition(r.id, from_states=waiting, to=RequestState.CANCELLED,
+                                      detail=f"Cancelled by {actor.label} before it started.") is None:
+                    return Reply(f"`{r.id}` is being started right now; try again in a few seconds.")
+                answer = f":octagonal_sign: Cancelled `{r.id}`; it will not start."
+            await self._audit(u, actor, "cancel", r.id, "ok", r.state.value)
+            new = await u.get_request(r.id)
+            if new is not None:
+                await enqueue_card(u, self.config, new)
+        self.wake()
+        return Reply(answer, ok=True)
 
     async def invalid(self, actor: Actor, command: str, reason: str) -> None:
         """Audit a command we could not parse (the user already got the usage line)."""

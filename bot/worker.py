@@ -223,6 +223,8 @@ class Worker:
         async with self.store.unit() as u:
             previous = await u.get_request(request_id)
             r = await u.claim_dispatch(request_id, lease_s=DISPATCH_LEASE_S)
+        if previous is not None and r is None and previous.state is RequestState.APPROVED:
+            return await self._queued(previous)
         if r is None or previous is None:
             return 0  # someone else has it
         try:
@@ -263,6 +265,21 @@ class Worker:
         DISPATCHES.labels(result="ok").inc()
         log.info("dispatched %s as %s run %s", r.id, r.workflow, result.run_id)
         return await self._dispatched(r, result.run_id, result.run_url)
+
+    async def _queued(self, r: DeployRequest) -> int:
+        """The request waits for its turn: GitHub keeps one running and one pending run per concurrency group and
+        cancels an older pending run for a newer one, so the bot dispatches a (service, environment)'s next request
+        only when the previous run has finished. The card says which request it waits for (once per change)."""
+        async with self.store.unit() as u:
+            holder = await u.lane_holder(r.id)
+            behind = holder.id if holder else ""
+            if behind == r.queued_behind:
+                return 0
+            new = await u.transition(r.id, from_states=[RequestState.APPROVED], to=RequestState.APPROVED,
+                                     queued_behind=behind)
+            if new:
+                await enqueue_card(u, self.config, new)
+        return 1 if new else 0
 
     async def _dispatched(self, r: DeployRequest, run_id: int | None, run_url: str) -> int:
         async with self.store.unit() as u:

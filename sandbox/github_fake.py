@@ -128,6 +128,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         self.dispatches: list[Dispatch] = []
         self.reviews: list[Review] = []
         self.reruns: list[int] = []
+        self.cancels: list[int] = []  # runs cancelled through the REST API
         self.deployments: list[dict[str, Any]] = []
         self.deployment_statuses: list[dict[str, Any]] = []
         self.installation_tokens: dict[str, float] = {}
@@ -267,6 +268,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
                 ("GET", _O_R + r"/actions/runs/(?P<run>\d+)$", self._get_run),
                 ("GET", _O_R + r"/actions/runs/(?P<run>\d+)/jobs$", self._get_jobs),
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/rerun-failed-jobs$", self._rerun_failed),
+                ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/cancel$", self._cancel_run),
                 ("GET", _O_R + r"/actions/runs/(?P<run>\d+)/pending_deployments$", self._get_pending),
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/pending_deployments$", self._review_pending),
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/deployment_protection_rule$", self._protection),
@@ -446,6 +448,17 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         self.reviews.append(Review("pending_deployments", run.id, body))
         deps = self.sim.decide(run, body["state"], body["comment"])
         return web.json_response(deps)
+
+    # "Cancel a workflow run" (https://docs.github.com/en/rest/actions/workflow-runs#cancel-a-workflow-run):
+    # POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel answers 202 Accepted with {} and the run completes with
+    # conclusion "cancelled"; 409 Conflict for a run that can no longer be cancelled, with the message GitHub's API
+    # gives for a completed run ("Cannot cancel a workflow run that is completed.", as `gh run cancel` reports it).
+    async def _cancel_run(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
+        run = self._run(p["run"])
+        if not self.sim.cancel(run.id):
+            raise ApiError(409, "Cannot cancel a workflow run that is completed.")
+        self.cancels.append(run.id)
+        return web.json_response({}, status=202)
 
     # Custom deployment protection rules (https://docs.github.com/en/rest/deployments/protection-rules):
     # GET answers 200 {"total_count", "custom_deployment_protection_rules": [{"id", "node_id", "enabled", "app":

@@ -1,5 +1,7 @@
-"""The GitHub fake's Actions run simulation: requested/queued -> (waiting) -> in_progress -> completed,
-with ``workflow_run``, ``workflow_job`` and ``deployment_protection_rule`` webhooks on the way."""
+"""The GitHub fake's Actions run simulation: requested/queued -> (pending) -> (waiting) -> in_progress -> completed,
+with ``workflow_run``, ``workflow_job`` and ``deployment_protection_rule`` webhooks on the way. A workflow with a
+``concurrency`` group follows GitHub's rule (sandbox/github_concurrency.py); a run can be cancelled (REST
+"Cancel a workflow run"), and then completes with conclusion ``cancelled``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sandbox import github_payloads as gp
+from sandbox.github_concurrency import Groups, workflow_concurrency
 
 if TYPE_CHECKING:
     from sandbox.github_fake import GitHubFake
@@ -27,6 +30,9 @@ class RunSimulator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._decisions: dict[int, asyncio.Future[tuple[str, str]]] = {}
         self._waiting_env: dict[int, tuple[str, str, dict[str, Any]]] = {}
+        self.groups = Groups()  # concurrency groups: one running and one pending run each
+        self._starts: dict[int, asyncio.Future[bool]] = {}  # pending runs: True = run now, False = cancelled
+        self.cancel_requested: set[int] = set()
 
     # lifecycle ---------------------------------------------------------------------------------
     def create(
@@ -62,10 +68,44 @@ class RunSimulator:
         steps = [gp.Step("Set up job", 1), gp.Step("Deploy", 2), gp.Step("Complete job", 3)]
         run.jobs.append(gp.Job(id=run_id * 10 + 1, name="deploy", steps=steps, created_at=now))
         self.runs[run_id] = run
+        self._enter_group(run, wf, ref, sha, inputs, event, actor)
         task = asyncio.get_running_loop().create_task(self._simulate(run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return run
+
+    def _enter_group(self, run: gp.Run, wf: gp.Workflow, ref: str, sha: str, inputs: dict[str, str], event: str,
+                     actor: str) -> None:
+        fake = self.fake
+        full_ref = f"refs/tags/{ref}" if ref in fake.tags and ref not in fake.branches else f"refs/heads/{ref}"
+        contexts = {"inputs": inputs, "vars": {}, "github": {
+            "ref": full_ref, "ref_name": ref, "sha": sha, "workflow": wf.name, "event_name": event, "actor": actor,
+            "repository": fake.repository, "run_id": str(run.id)}}
+        concurrency = workflow_concurrency(fake.workflow_sources.get(wf.file, ""), contexts)
+        if concurrency is None:
+            return
+        runs_now, cancel = self.groups.admit(run.id, concurrency)
+        for other in cancel:
+            self.cancel(other)
+        if not runs_now:
+            run.status = "pending"
+            self._starts[run.id] = asyncio.get_running_loop().create_future()
+
+    def cancel(self, run_id: int) -> bool:
+        """Cancel a run that has not completed (False when it has): a pending run never starts, a run waiting at
+        an environment stops waiting, a running one stops at its next step."""
+        run = self.runs.get(run_id)
+        if run is None or run.status == "completed":
+            return False
+        self.cancel_requested.add(run_id)
+        start = self._starts.get(run_id)
+        if start is not None and not start.done():
+            start.set_result(False)
+        decision = self._decisions.pop(run_id, None)
+        if decision is not None and not decision.done():
+            self._waiting_env.pop(run_id, None)
+            decision.set_result(("cancelled", ""))
+        return True
 
     async def wait_idle(self, within: float) -> None:
         if self._tasks:
@@ -119,10 +159,16 @@ class RunSimulator:
         job, delay = run.jobs[0], self.fake.step_delay
         await self._emit_run(run, "requested")
         await self._emit_job(run, job, "queued")
+        start = self._starts.get(run.id)
+        if start is not None and not await start:  # pending in its concurrency group, then replaced or cancelled
+            return await self._finish(run, job, "cancelled", "cancelled")
+        self._starts.pop(run.id, None)
         await asyncio.sleep(delay)
         for gate in range(self.fake.gates_per_run if run.environment in self.protected else 0):
             if not await self._gate(run, job, gate):  # e.g. an image-build job, then the release job
                 return
+        if run.id in self.cancel_requested:
+            return await self._finish(run, job, "cancelled", "cancelled")
         run.status, job.status, job.runner, job.started_at = "in_progress", "in_progress", True, time.time()
         for step in job.steps[:2]:
             step.status, step.started_at = "in_progress", time.time()
@@ -134,8 +180,12 @@ class RunSimulator:
         await self._emit_run(run, "in_progress")
         await self._emit_job(run, job, "in_progress")
         await asyncio.sleep(delay)
+        if run.id in self.cancel_requested:
+            return await self._finish(run, job, "cancelled", "cancelled")
         if self.fake.executor is not None:
             run.planned_conclusion = await self.fake.executor(run)
+        if run.id in self.cancel_requested:
+            run.planned_conclusion = "cancelled"
         failed = run.planned_conclusion == "failure"
         for step in job.steps[1:]:
             step.started_at = step.started_at or time.time()
@@ -185,14 +235,23 @@ class RunSimulator:
         state, _comment = await future
         if state == "approved":
             return True
-        await self._finish(run, job, "failure", "failure")
+        outcome = "cancelled" if state == "cancelled" else "failure"  # cancelled while waiting, else rejected
+        await self._finish(run, job, outcome, outcome)
         return False
 
     async def _finish(self, run: gp.Run, job: gp.Job, job_conclusion: str, conclusion: str) -> None:
         job.status, job.conclusion, job.completed_at = "completed", job_conclusion, time.time()
         await self._emit_job(run, job, "completed")
         run.status, run.conclusion, run.updated_at = "completed", conclusion, time.time()
+        self._release(run.id)
         await self._emit_run(run, "completed")
+
+    def _release(self, run_id: int) -> None:
+        """A completed run leaves its concurrency group: the group's pending run starts."""
+        following = self.groups.release(run_id)
+        start = self._starts.get(following) if following is not None else None
+        if start is not None and not start.done():
+            start.set_result(True)
 
     def _common(self) -> dict[str, Any]:
         fake = self.fake

@@ -213,6 +213,23 @@ class GitHubClient:
         await self._call("re-running failed jobs", lambda: self._gh.requester.requestJsonAndCheck(
             "POST", f"/repos/{self.repository}/actions/runs/{run_id}/rerun-failed-jobs"))
 
+    async def cancel_run(self, run_id: int) -> bool:
+        """Ask GitHub to cancel a run (REST: POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel, 202
+        Accepted; the run then completes with conclusion ``cancelled``). False when GitHub answers 409 Conflict:
+        the run has already completed, so there is nothing left to cancel."""
+
+        def go() -> bool:
+            try:
+                self._gh.requester.requestJsonAndCheck(
+                    "POST", f"/repos/{self.repository}/actions/runs/{run_id}/cancel")
+            except GithubException as exc:
+                if exc.status == 409:
+                    return False
+                raise
+            return True
+
+        return await self._call("cancelling the run", go)
+
     def is_callback_url(self, url: str) -> bool:
         """Only our repository's protection-rule callback on the configured API host gets our token."""
         prefix = f"{self.base_url}/repos/{self.repository}/actions/runs/"

@@ -175,3 +175,21 @@ def can_decide(
     if any(same_person(actor, a.identities, a.person, (str(a.platform), a.platform_id)) for a in approvals):
         return deny(f"you already decided on {request.id} (as one of your chat or GitHub identities)")
     return ALLOW
+
+
+def can_cancel(config: Config, actor: Actor, request: DeployRequest, *, teams: TeamView = NO_TEAMS) -> Decision:
+    """The requester (any identity they held when asking), an approver of the request, or an admin may cancel it."""
+    known = _known(config, actor)
+    if not known.allowed:
+        return known
+    if same_person(actor, request.requester_identities, request.requester,
+                   (str(request.requester_platform), request.requester_id)):
+        return ALLOW
+    if is_admin(config, actor, teams):
+        return ALLOW
+    approvers, rule = approvers_of(config, request)
+    env = config.environments.get(request.environment)
+    if listed(approvers, actor, teams):
+        return _verified(env, teams, "approvers") if env is not None else ALLOW
+    return deny(f"only the requester, an approver or an admin may cancel {request.id} (rule: {rule}, admins"
+                f"{_because((*approvers, *config.admins), teams)})")

@@ -45,7 +45,7 @@ def now() -> datetime:
 _REQ_COLS = (
     "id, kind, service, environment, ref, requester, requester_platform, requester_id, channel, state, "
     "created_at, updated_at, workflow, approvals_required, expires_at, sha, target_version, run_id, run_url, "
-    "response_url, detail, callback_url, jobs, attempt, requester_identities"
+    "response_url, detail, callback_url, jobs, attempt, requester_identities, queued_behind, cancel_requested_by"
 )
 
 
@@ -78,11 +78,27 @@ def _request(row: Row) -> DeployRequest:
         jobs=tuple(tuple(j) for j in json.loads(row["jobs"] or "[]")),
         attempt=int(row["attempt"]),
         requester_identities=tuple(str(row["requester_identities"] or "").split()),
+        queued_behind=str(row["queued_behind"] or ""),
+        cancel_requested_by=str(row["cancel_requested_by"] or ""),
     )
 
 
 _UPDATABLE = {"sha", "run_id", "run_url", "detail", "expires_at", "ref", "lease_until", "callback_url", "jobs",
-              "attempt", "environment", "approvals_required"}
+              "attempt", "environment", "approvals_required", "queued_behind", "cancel_requested_by"}
+
+
+_FINAL_VALUES = tuple(s.value for s in RequestState if s.final)
+# A request of the same (service, environment) that holds the lane: its run is unfinished (or being started), or it
+# was approved earlier and waits itself. Parameters: _block_args(the claiming request's id).
+_BLOCKS = (
+    f"(q.state IN (?, ?, ?) OR (q.run_id IS NOT NULL AND q.state NOT IN ({', '.join('?' * len(_FINAL_VALUES))})) "
+    "OR (q.state = ? AND q.created_at < (SELECT created_at FROM requests WHERE id = ?)))"
+)
+
+
+def _block_args(request_id: str) -> tuple[Any, ...]:
+    return (RequestState.DISPATCHING.value, RequestState.DISPATCHED.value, RequestState.RUNNING.value,
+            *_FINAL_VALUES, RequestState.APPROVED.value, request_id)
 
 
 def _value(v: Any) -> Any:
@@ -114,12 +130,12 @@ class Unit(OutboxOps):
 
     async def insert_request(self, r: DeployRequest) -> None:
         await self.c.execute(
-            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 25)})",
+            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 27)})",
             r.id, r.kind.value, r.service, r.environment, r.ref, r.requester, r.requester_platform.value,
             r.requester_id, r.channel, r.state.value, ts(r.created_at), ts(r.updated_at or r.created_at),
             r.workflow, r.approvals_required, ts(r.expires_at), r.sha, r.target_version, r.run_id, r.run_url,
             r.response_url, r.detail, r.callback_url, json.dumps(r.jobs), r.attempt,
-            " ".join(sorted(r.requester_identities)),
+            " ".join(sorted(r.requester_identities)), r.queued_behind, r.cancel_requested_by,
         )
 
     async def get_request(self, request_id: str, *, for_update: bool = False) -> DeployRequest | None:
@@ -171,15 +187,40 @@ class Unit(OutboxOps):
         await self.c.execute(f"UPDATE requests SET {', '.join(sets)} WHERE id = ?", *values, request_id)
 
     async def claim_dispatch(self, request_id: str, *, lease_s: float) -> DeployRequest | None:
-        """APPROVED -> DISPATCHING, or re-claim a DISPATCHING request whose lease ran out."""
+        """APPROVED -> DISPATCHING, or re-claim a DISPATCHING request whose lease ran out; None when another worker
+        has it or when its (service, environment) lane is busy (see ``lane_holder``). The lane check is part of the
+        conditional write; on PostgreSQL a transaction-scoped advisory lock per lane also orders two replicas'
+        claims, so the second one's statement sees the first one's claim (READ COMMITTED takes its snapshot then)."""
+        row = await self.c.fetchrow("SELECT service, environment FROM requests WHERE id = ?", request_id)
+        if row is None:
+            return None
+        if self.c.dialect == "postgres":
+            await self.c.fetch("SELECT pg_advisory_xact_lock(hashtext(?))",
+                               f"lane:{row['service']}/{row['environment']}")
         t = time.time()
         n = await self.c.execute(
-            "UPDATE requests SET state = ?, lease_until = ?, lease_owner = ?, updated_at = ? WHERE id = ? AND "
-            "(state = ? OR (state = ? AND lease_until < ?))",
+            "UPDATE requests SET state = ?, lease_until = ?, lease_owner = ?, updated_at = ?, queued_behind = '' "
+            "WHERE id = ? AND (state = ? OR (state = ? AND lease_until < ?)) AND NOT EXISTS ("
+            f"SELECT 1 FROM requests q WHERE q.service = ? AND q.environment = ? AND q.id <> ? AND {_BLOCKS})",
             RequestState.DISPATCHING.value, t + lease_s, LEASE_OWNER, t, request_id,
             RequestState.APPROVED.value, RequestState.DISPATCHING.value, t,
+            row["service"], row["environment"], request_id, *_block_args(request_id),
         )
         return await self.get_request(request_id) if n == 1 else None
+
+    async def lane_holder(self, request_id: str) -> DeployRequest | None:
+        """The request that keeps ``request_id`` from being dispatched: the oldest unfinished run of the same
+        (service, environment) (dispatching, dispatched, running, or a run GitHub holds at its protection rule),
+        else an older approved request of that pair (first come, first served). None: the lane is free."""
+        row = await self.c.fetchrow("SELECT service, environment FROM requests WHERE id = ?", request_id)
+        if row is None:
+            return None
+        rows = await self.c.fetch(
+            f"SELECT {_REQ_COLS} FROM requests q WHERE q.service = ? AND q.environment = ? AND q.id <> ? AND "
+            f"{_BLOCKS} ORDER BY CASE WHEN q.state = ? THEN 1 ELSE 0 END, q.created_at LIMIT 1",
+            row["service"], row["environment"], request_id, *_block_args(request_id), RequestState.APPROVED.value,
+        )
+        return _request(rows[0]) if rows else None
 
     async def requests_in(self, states: Iterable[RequestState], *, limit: int = 100) -> list[DeployRequest]:
         vals = [s.value for s in states]

@@ -22,6 +22,7 @@ OPERATION_ACTION = {
     ("s3", "HeadObject"): ("s3:GetObject",),
     ("s3", "DeleteObjects"): ("s3:DeleteObject",),
     ("s3", "CopyObject"): ("s3:GetObject", "s3:PutObject"),
+    ("lambda", "Invoke"): ("lambda:InvokeFunction",),
 }
 # CLI customisations that are no API operation of their own: the operation they call.
 CLI_COMMANDS = {("ecr", "get-login-password"): "ecr:GetAuthorizationToken"}
@@ -68,6 +69,8 @@ ENGINE_ENTRIES = {
     "web.WebReleaser.ledger": "web-status",
     "web.WebReleaser.live_origin_path": "web-status",
     "health.AlarmHealthCheck.__call__": "lambda-deploy",
+    "health.InvokeHealthCheck.__call__": "lambda-deploy",
+    "health.VersionMetricsCheck.__call__": "lambda-deploy",
 }
 
 

@@ -102,10 +102,12 @@ def test_github_oidc_role_action_lists() -> None:
         "lambda:GetAlias",
         "lambda:GetFunction",
         "lambda:GetFunctionConfiguration",
+        "lambda:InvokeFunction",  # issue 23 item 7: the new version is invoked with the health event
         "lambda:ListVersionsByFunction",
         "lambda:PublishVersion",
         "lambda:UpdateAlias",
         "lambda:UpdateFunctionCode",
+        "cloudwatch:GetMetricData",  # ... and judged by its own metrics (ExecutedVersion)
     }
     assert _actions(files, "build") == ecr_push | {"ecr:GetAuthorizationToken"}
     assert _actions(files, "security_scan") == {

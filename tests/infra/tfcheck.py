@@ -42,6 +42,10 @@ STAR_RESOURCE_ALLOWED: dict[str, tuple[frozenset[str] | str, str]] = {
         "ecr:GetAuthorizationToken has no resource-level permissions",
     ),
     "KeyPolicy": ("kms:", "a KMS key policy's Resource is always '*' (= this key)"),
+    "ReadVersionMetrics": (
+        frozenset({"cloudwatch:GetMetricData"}),
+        "cloudwatch:GetMetricData has no resource-level permissions (Service Authorization Reference)",
+    ),
 }
 
 

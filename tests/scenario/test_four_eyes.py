@@ -209,6 +209,11 @@ async def test_a_writers_run_naming_a_request_is_never_that_request(tmp_path: Pa
         (own,) = await rows(s, "SELECT id, requester FROM requests WHERE run_id = ?", writer.id)
         assert own["id"] != rid and own["requester"].startswith("github:")
         await s.click("U0LEAD", "approve", rid, key="lead")
+        # the writer's run holds api/production (issue 23 item 5: one run per pair): the request queues behind it
+        await wait_for(lambda: any(f"queued behind {own['id']}" in message_text(m) and rid in message_text(m)
+                                   for m in s.card_messages("C0APPROVALS")), what="queued behind the writer's run")
+        assert s.github.dispatches == []
+        s.github.sim.cancel(writer.id)  # someone cancels the writer's run in GitHub: the lane is free
         await wait_for(lambda: len(s.github.dispatches) == 1, what="the bot's own dispatch")
         bot_run = s.github.dispatches[0].run_id
         assert bot_run is not None and bot_run != writer.id

@@ -129,7 +129,12 @@ async def test_failed_run_alerts_with_working_rerun_and_rollback(stack: Stack) -
     await wait_for(lambda: run_id in stack.github.reruns, what="rerun-failed-jobs call")
     assert stack.github.reruns.count(run_id) == 1
 
+    # the re-run holds api/staging (one run per pair, issue 23 item 5); the fake never runs a re-run's jobs, so
+    # the requester cancels it: GitHub answers 409 (the run has completed) and the bot applies how the run ended
     await stack.click("U0LEAD", "rollback", rid, channel="C0DEPLOYS", key="rb")
+    await wait_for(lambda: any(f"queued behind {rid}" in message_text(m) for m in stack.card_messages("C0DEPLOYS")),
+                   what="the rollback queued behind the re-run")
+    await stack.command("U0DEV", f"cancel {rid}")  # the requester
     await wait_for(lambda: any(d.workflow == "rollback.yml" for d in stack.github.dispatches), what="rollback")
     rb = next(d for d in stack.github.dispatches if d.workflow == "rollback.yml")
     assert rb.inputs["service"] == "api" and rb.inputs["environment"] == "staging"

@@ -15,6 +15,7 @@ from bot.config import Config, load_config
 from bot.domain import (
     ApproveCommand,
     ApproveListCommand,
+    CancelCommand,
     DeployCommand,
     LockCommand,
     RejectCommand,
@@ -317,3 +318,11 @@ def test_lock_duration_is_capped() -> None:
     assert isinstance(reply, Reply) and not reply.ok
     reply = parse("lock production for 91d", command="deploy", config=CONFIG)
     assert isinstance(reply, Reply) and "90 days" in reply.text
+
+
+def test_deploy_cancel_takes_one_request_id() -> None:
+    assert parse("cancel r-abcd2345", command="/deploy", config=CONFIG) == CancelCommand("r-abcd2345")
+    for text in ("cancel", "cancel api", "cancel r-abcd2345 now"):
+        answer = parse(text, command="/deploy", config=CONFIG)
+        assert isinstance(answer, Reply) and "`cancel` takes one request id" in answer.text
+    assert "/deploy cancel <id>" in USAGE["deploy"]

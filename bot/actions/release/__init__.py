@@ -19,7 +19,15 @@ from .errors import (
     RolledBack,
 )
 from .github import DeploymentsClient, GitHubReporter, NullReporter, Reporter
-from .health import AlarmHealthCheck, AllOf, HealthCheck, HttpHealthCheck
+from .health import (
+    AlarmHealthCheck,
+    AllOf,
+    HealthCheck,
+    HttpHealthCheck,
+    InvokeHealthCheck,
+    MetricLimits,
+    VersionMetricsCheck,
+)
 from .lambda_release import DeployResult, LambdaReleaser, RollbackResult, ShiftPlan, parse_image_ref
 from .migrations import CommandMigrationRunner, MigrationRunner
 from .records import Migration, ReleaseRecord
@@ -39,7 +47,9 @@ __all__ = [
     "HealthCheckFailed",
     "HttpHealthCheck",
     "InvalidInput",
+    "InvokeHealthCheck",
     "LambdaReleaser",
+    "MetricLimits",
     "Migration",
     "MigrationFailed",
     "MigrationRunner",
@@ -51,6 +61,7 @@ __all__ = [
     "RollbackResult",
     "RolledBack",
     "ShiftPlan",
+    "VersionMetricsCheck",
     "WebReleaser",
     "make_clients",
     "parse_image_ref",

@@ -20,7 +20,15 @@ from typing import Any
 from .aws import make_clients
 from .errors import InvalidInput, MigrationFailed, NotFound, ReleaseError, RolledBack
 from .github import DEPLOYMENT_STATES, DeploymentsClient, GitHubReporter, NullReporter, Reporter
-from .health import AlarmHealthCheck, AllOf, HealthCheck, HttpHealthCheck
+from .health import (
+    AlarmHealthCheck,
+    AllOf,
+    HealthCheck,
+    HttpHealthCheck,
+    InvokeHealthCheck,
+    MetricLimits,
+    VersionMetricsCheck,
+)
 from .lambda_release import LambdaReleaser, ShiftPlan
 from .migrations import CommandMigrationRunner
 from .records import Migration
@@ -83,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="after 100%%: keep checking health this long; a failure rolls back")
     p.add_argument("--health-url", default="", help="GET before each shift; {version} is substituted")
     p.add_argument("--alarm", action="append", default=[], help="CloudWatch alarm that must not be ALARM")
+    p.add_argument("--health-event", type=Path, default=None,
+                   help="JSON event to invoke the new version with (by its version qualifier) before any traffic")
+    p.add_argument("--max-errors", type=float, default=0.0, help="errors of the new version allowed per bake")
+    p.add_argument("--max-throttles", type=float, default=0.0, help="throttles of the new version allowed per bake")
+    p.add_argument("--max-duration-ms", type=float, default=None,
+                   help="slowest invocation of the new version allowed per bake (ms)")
     p.add_argument("--health-attempts", type=int, default=3)
     p.add_argument("--health-interval", type=float, default=5.0)
     p.add_argument("--request-id", default="")
@@ -227,27 +241,7 @@ def _dispatch(args: argparse.Namespace, reporter: _Tracking) -> dict[str, Any]:
             )
             return {"function": rolled.function, "from_version": rolled.from_version, "to": rolled.to_version,
                     "release": rolled.to_release}
-        checks: list[HealthCheck] = []
-        if args.health_url:
-            checks.append(
-                HttpHealthCheck(args.health_url, attempts=args.health_attempts, interval=args.health_interval)
-            )
-        if args.alarm:
-            checks.append(AlarmHealthCheck(clients.cloudwatch, tuple(args.alarm)))
-        if not checks:
-            raise InvalidInput("give --health-url and/or --alarm: blue/green without a health check is blind")
-        result = releaser.deploy(
-            function=args.function,
-            alias=args.alias,
-            image_uri=args.image_uri,
-            release=args.release,
-            plan=ShiftPlan.parse(args.steps, bake_seconds=args.bake_seconds,
-                                 final_bake_seconds=args.final_bake_seconds),
-            health=AllOf(checks),
-            migration=_migration(args),
-            request_id=args.request_id,
-        )
-        return {"function": result.function, "version": result.version, "previous": result.previous_version}
+        return _lambda_deploy(args, releaser, clients)
     web = WebReleaser(
         clients,
         bucket=args.bucket,
@@ -270,6 +264,49 @@ def _dispatch(args: argparse.Namespace, reporter: _Tracking) -> dict[str, Any]:
         return {"release": release, "requested": args.to or "previous", "origin_path": web.live_origin_path()}
     ledger = web.ledger()
     return {"live": ledger.live, "releases": ledger.names(), "origin_path": web.live_origin_path()}
+
+
+def _health_event(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        event = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read the health event {path}: {type(exc).__name__}") from exc
+    if not isinstance(event, dict):
+        raise InvalidInput(f"the health event {path} must be a JSON object")
+    return event
+
+
+def _lambda_deploy(args: argparse.Namespace, releaser: LambdaReleaser, clients: Any) -> dict[str, Any]:
+    """Checks: the service (URL, alarms) before each step; the new version alone by invoking it with the health
+    event before any traffic, and by its own CloudWatch metrics (ExecutedVersion) during every bake."""
+    checks: list[HealthCheck] = []
+    if args.health_url:
+        checks.append(HttpHealthCheck(args.health_url, attempts=args.health_attempts, interval=args.health_interval))
+    if args.alarm:
+        checks.append(AlarmHealthCheck(clients.cloudwatch, tuple(args.alarm)))
+    event = _health_event(args.health_event)
+    if not checks and event is None:
+        raise InvalidInput("give --health-event, --health-url and/or --alarm: blue/green without a health check "
+                           "is blind")
+    probe = InvokeHealthCheck(clients.lambda_, args.function, event) if event is not None else None
+    limits = MetricLimits(errors=args.max_errors, throttles=args.max_throttles, duration_max_ms=args.max_duration_ms)
+    watch = VersionMetricsCheck(clients.cloudwatch, args.function, args.alias,
+                                window_seconds=max(60.0, args.bake_seconds), limits=limits)
+    result = releaser.deploy(
+        function=args.function,
+        alias=args.alias,
+        image_uri=args.image_uri,
+        release=args.release,
+        plan=ShiftPlan.parse(args.steps, bake_seconds=args.bake_seconds, final_bake_seconds=args.final_bake_seconds),
+        health=AllOf(checks),
+        migration=_migration(args),
+        request_id=args.request_id,
+        probe=probe,
+        watch=watch,
+    )
+    return {"function": result.function, "version": result.version, "previous": result.previous_version}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

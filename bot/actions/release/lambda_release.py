@@ -86,6 +86,13 @@ class ShiftPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class _Checks:
+    health: HealthCheck  # before every step (the service as a whole: URL, alarms)
+    probe: HealthCheck | None = None  # the new version alone, before any traffic
+    watch: HealthCheck | None = None  # the new version alone, during every bake
+
+
+@dataclass(frozen=True, slots=True)
 class AliasState:
     version: str
     weights: dict[str, float] = field(default_factory=dict)
@@ -181,7 +188,12 @@ class LambdaReleaser:
         health: HealthCheck,
         migration: Migration | None = None,
         request_id: str = "",
+        probe: HealthCheck | None = None,
+        watch: HealthCheck | None = None,
     ) -> DeployResult:
+        """``health`` runs before every step; ``probe`` judges the new version alone before it gets any traffic
+        (e.g. invoking it by its version qualifier); ``watch`` judges it during every bake, while it has traffic
+        (e.g. its own CloudWatch metrics). Any failure puts the alias back on the previous version."""
         _check_name("function", function)
         _check_name("alias", alias)
         parse_image_ref(image_uri)
@@ -207,7 +219,7 @@ class LambdaReleaser:
             self._reporter.report("success", f"{function}: version {green} already live on {alias}")
             return DeployResult(function, alias, green, record.previous, release)
         try:
-            self._shift(function, alias, blue, green, plan, health)
+            self._shift(function, alias, blue, green, plan, _Checks(health, probe, watch))
         except (HealthCheckFailed, ReleaseError) as exc:
             if blue is None:
                 self._reporter.report("failure", f"{function} {release}: {exc}; alias {alias} not created")
@@ -251,12 +263,17 @@ class LambdaReleaser:
         blue: AliasState | None,
         green: str,
         plan: ShiftPlan,
-        health: HealthCheck,
+        checks: _Checks,
     ) -> None:
         revision = blue.revision_id if blue else ""
+        if checks.probe is not None:
+            try:
+                checks.probe(green)
+            except HealthCheckFailed as exc:
+                raise HealthCheckFailed(f"before any traffic: {exc}") from exc
         for percent in plan.steps:
             try:
-                health(green)
+                checks.health(green)
             except HealthCheckFailed as exc:
                 raise HealthCheckFailed(f"before {percent}%: {exc}") from exc
             if blue is None:
@@ -266,13 +283,32 @@ class LambdaReleaser:
                 return
             if percent == 100:
                 revision = self._update_alias(function, alias, green, {}, revision)
-                self._final_bake(function, alias, green, plan, health)
+                self._final_bake(function, alias, green, plan, checks)
             else:
                 revision = self._update_alias(function, alias, blue.version, {green: percent / 100}, revision)
                 self._reporter.report("in_progress", f"{function}: {percent}% of {alias} on version {green}")
-                self._sleep(plan.bake_seconds)
+                self._bake(green, plan.bake_seconds, checks.watch, f"at {percent}%")
 
-    def _final_bake(self, function: str, alias: str, green: str, plan: ShiftPlan, health: HealthCheck) -> None:
+    def _bake(self, green: str, seconds: float, watch: HealthCheck | None, where: str) -> None:
+        """Wait ``seconds`` with the current weights; with ``watch``, check the new version about every 30 s (at
+        least five times, and once even without a bake), so a failing version is caught during the bake."""
+        if watch is None:
+            self._sleep(seconds)
+            return
+        interval = min(30.0, seconds / 5) if seconds > 0 else 0.0
+        watched = 0.0
+        while True:
+            if interval:
+                self._sleep(interval)
+                watched += interval
+            try:
+                watch(green)
+            except HealthCheckFailed as exc:
+                raise HealthCheckFailed(f"{where} ({watched:.0f}s into the bake): {exc}") from exc
+            if watched >= seconds:
+                return
+
+    def _final_bake(self, function: str, alias: str, green: str, plan: ShiftPlan, checks: _Checks) -> None:
         """Watch the new version with all the traffic for ``final_bake_seconds`` (checked about every 30 s, at
         least five times); a failing check raises, and ``deploy`` puts the alias back on the previous version."""
         if plan.final_bake_seconds <= 0:
@@ -284,7 +320,9 @@ class LambdaReleaser:
             self._sleep(interval)
             watched += interval
             try:
-                health(green)
+                checks.health(green)
+                if checks.watch is not None:
+                    checks.watch(green)
             except HealthCheckFailed as exc:
                 raise HealthCheckFailed(f"after 100% ({watched:.0f}s into the bake): {exc}") from exc
 

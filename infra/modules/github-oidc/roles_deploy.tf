@@ -34,12 +34,23 @@ data "aws_iam_policy_document" "lambda_deploy" {
       "lambda:GetAlias",
       "lambda:GetFunction",
       "lambda:GetFunctionConfiguration",
+      # the engine invokes the new version by its qualifier with the health event before it gets traffic
+      "lambda:InvokeFunction",
       "lambda:ListVersionsByFunction",
       "lambda:PublishVersion",
       "lambda:UpdateAlias",
       "lambda:UpdateFunctionCode",
     ]
     resources = local.lambda_function_arns
+  }
+
+  statement {
+    # The engine reads the new version's own metrics (AWS/Lambda by ExecutedVersion) during each bake.
+    # GetMetricData has no resource-level permissions: "*" is the only resource it accepts.
+    sid       = "ReadVersionMetrics"
+    effect    = "Allow"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
   }
 
   dynamic "statement" {
@@ -106,6 +117,8 @@ data "aws_iam_policy_document" "api_deploy" {
       "lambda:GetAlias",
       "lambda:GetFunction",
       "lambda:GetFunctionConfiguration",
+      # the engine invokes the new version by its qualifier with the health event before it gets traffic
+      "lambda:InvokeFunction",
       "lambda:ListVersionsByFunction",
       "lambda:PublishVersion",
       "lambda:UpdateAlias",
@@ -125,6 +138,15 @@ data "aws_iam_policy_document" "api_deploy" {
         "arn:${local.partition}:apigateway:${local.region}::/restapis/${statement.value}/stages/*",
       ]
     }
+  }
+
+  statement {
+    # The engine reads the new version's own metrics (AWS/Lambda by ExecutedVersion) during each bake.
+    # GetMetricData has no resource-level permissions: "*" is the only resource it accepts.
+    sid       = "ReadVersionMetrics"
+    effect    = "Allow"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
   }
 
   dynamic "statement" {

@@ -10,7 +10,7 @@ import yaml
 
 from bot.config import Config, load_config, parse_config
 from bot.domain import Actor, Approval, DeployRequest, Platform, RequestKind, RequestState
-from bot.policy.rbac import can_decide, can_deploy, can_lock, can_view
+from bot.policy.rbac import can_cancel, can_decide, can_deploy, can_lock, can_view
 from bot.policy.teams import TeamView
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "chatops.yml"
@@ -205,3 +205,30 @@ def test_four_eyes_compares_every_frozen_identity() -> None:
     earlier = Approval(r.id, "sre", Platform.SLACK, "U0SRE", "approve", "", NOW, identities=("github:777",))
     decision = can_decide(CONFIG, other, r, [earlier], at=NOW, teams=VERIFIED)
     assert not decision.allowed and "already decided" in decision.reason
+
+
+def test_cancel_is_for_the_requester_an_approver_or_an_admin() -> None:
+    """Issue 23 item 5: `/deploy cancel`. The requester is recognised by any identity frozen on the request."""
+    from dataclasses import replace
+    r = replace(request(state=RequestState.APPROVED), requester_identities=("github:4242", "slack:U0DEV"))
+    assert can_cancel(CONFIG, DEV, r).allowed  # the requester
+    teams_me = Actor(Platform.TEAMS, "aad-x", "github:4242", identities=frozenset({"teams:aad-x", "github:4242"}))
+    assert can_cancel(CONFIG, teams_me, r).allowed  # the same person from another platform
+    assert can_cancel(CONFIG, LEAD, r, teams=VERIFIED).allowed  # an approver (verified, as production wants)
+    assert not can_cancel(CONFIG, LEAD, r).allowed  # ... unverified approvers count nowhere in production
+    assert can_cancel(CONFIG, SRE, r).allowed  # an admin
+    other = parse_config({**_example(), "people": {**_example()["people"], "ops": {"slack": "U0OPS"}}}, env=ENV)
+    decision = can_cancel(other, slack_in(other, "U0OPS"), r)
+    assert not decision.allowed and "requester, an approver or an admin" in decision.reason
+    assert not can_cancel(CONFIG, GUEST, r).allowed
+
+
+def _example() -> dict[str, object]:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def slack_in(config: Config, user: str) -> Actor:
+    person = config.person_by("slack", user)
+    return Actor(Platform.SLACK, user, person.key if person else None, "C0DEPLOYS")

@@ -249,7 +249,7 @@ async def test_claim_dispatch_lease(store: Store) -> None:
         assert await u.claim_dispatch("r-disp2345", lease_s=60) is None
     # an expired lease (a crashed worker) may be re-claimed, exactly once
     async with store.unit() as u:
-        await u.insert_request(make_request("r-crash234", state=S.APPROVED))
+        await u.insert_request(make_request("r-crash234", state=S.APPROVED, environment="staging"))  # its own lane
         assert await u.claim_dispatch("r-crash234", lease_s=-1) is not None
     await asyncio.sleep(0.01)
     async with store.unit() as u:
@@ -272,6 +272,53 @@ async def test_concurrent_claim_dispatch_one_winner(database_url: str, store: St
 
     try:
         results = await asyncio.gather(*(claim(store if i % 2 else other) for i in range(10)))
+    finally:
+        if other is not store:
+            await other.close()
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_claim_dispatch_one_run_per_service_and_environment(store: Store) -> None:
+    """Issue 23 item 5: the lane of (service, environment) holds one unfinished run; first come, first served."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    async with store.unit() as u:
+        for i, rid in enumerate(("r-lane2341", "r-lane2342", "r-lane2343")):
+            await u.insert_request(make_request(rid, state=S.APPROVED, created_at=base + timedelta(minutes=i)))
+        await u.insert_request(make_request("r-lane2344", state=S.APPROVED, environment="staging"))
+    async with store.unit() as u:
+        assert await u.claim_dispatch("r-lane2342", lease_s=60) is None  # an older approved request goes first
+        assert (h := await u.lane_holder("r-lane2342")) is not None and h.id == "r-lane2341"
+        assert await u.claim_dispatch("r-lane2341", lease_s=60) is not None
+        assert await u.claim_dispatch("r-lane2344", lease_s=60) is not None  # another environment: its own lane
+        await u.transition("r-lane2341", from_states=[S.DISPATCHING], to=S.RUNNING, run_id=11)
+        assert await u.claim_dispatch("r-lane2342", lease_s=60) is None
+        assert (h := await u.lane_holder("r-lane2343")) is not None and h.id == "r-lane2341"  # the running one
+        await u.transition("r-lane2341", from_states=[S.RUNNING], to=S.SUCCEEDED)
+        assert await u.lane_holder("r-lane2342") is None
+        assert await u.claim_dispatch("r-lane2343", lease_s=60) is None
+        claimed = await u.claim_dispatch("r-lane2342", lease_s=60)
+        assert claimed is not None and claimed.state is S.DISPATCHING
+        # a run GitHub holds at the protection rule (gate: github, waiting for chat approval) holds the lane too
+        await u.transition("r-lane2342", from_states=[S.DISPATCHING], to=S.PENDING_APPROVAL, run_id=12)
+        assert await u.claim_dispatch("r-lane2343", lease_s=60) is None
+
+
+async def test_concurrent_claims_in_one_lane_one_winner(database_url: str, store: Store) -> None:
+    """Two replicas claiming different requests of one (service, environment) at once: one dispatches."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    rids = [f"r-conc234{i}" for i in range(2, 8)]
+    async with store.unit() as u:
+        for rid in rids:  # asked at the same instant: none is older, so only the lane decides
+            await u.insert_request(make_request(rid, state=S.APPROVED, created_at=base))
+    other = await Store.open(database_url) if is_pg(database_url) else store
+
+    async def claim(s: Store, rid: str) -> DeployRequest | None:
+        async with s.unit() as u:
+            return await u.claim_dispatch(rid, lease_s=60)
+
+    try:
+        results = await asyncio.gather(*(claim(store if i % 2 else other, rids[0]) for i in range(4)),
+                                       *(claim(store if i % 2 else other, rid) for i, rid in enumerate(rids)))
     finally:
         if other is not store:
             await other.close()
