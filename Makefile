@@ -33,8 +33,11 @@ install: $(STAMP) $(SCHEMA_STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
 
+# -n auto: one worker per core (tests use ephemeral ports, tmp files and their own PostgreSQL schemas); loadfile:
+# a file's tests share a worker (one dockerd for tests/container);
+# --durations: what takes the time (docs/benchmarks.md, "make test")
 test: $(STAMP) $(SCHEMA_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=15
 	$(MAKE) lint
 
 lint: $(STAMP)
