@@ -19,6 +19,7 @@ from bot.actions.github import GitHubClient
 from bot.config import Config
 from bot.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.delivery_settings import cached_settings
+from bot.deploys.promotion import promotion_refusal
 from bot.digest import Schedules
 from bot.domain import AuditEntry, DeployRequest, GitHubUpdate, RequestKind, RequestState, RunUpdate
 from bot.errors import GitHubError
@@ -178,6 +179,16 @@ class Worker:
                 return 0
             what = f"no ref `{r.ref}`" if r.kind is RequestKind.DEPLOY else "no default branch"
             return await self._fail(r, [RequestState.RECEIVED], f"GitHub has {what} in {repository}")
+        if sha:
+            try:
+                refusal = await promotion_refusal(self.store, gh, self.config, r, sha)
+            except GitHubError as exc:
+                if exc.transient:
+                    log.warning("checking the promotion order for %s failed, will retry", r.id)
+                    return 0
+                refusal = f"GitHub could not say whether {sha[:7]} succeeded where {r.environment} promotes from"
+            if refusal:  # the card shows the reason, the requester is told privately
+                return await self._fail(r, [RequestState.RECEIVED], refusal, action="promotion", result="denied")
         env = self.config.environments.get(r.environment)
         held_by_bot = r.approvals_required and (env is None or env.gate != "github")  # github: asked at the rule
         to = RequestState.PENDING_APPROVAL if held_by_bot else RequestState.APPROVED
@@ -209,11 +220,12 @@ class Worker:
                 await notify_requester(u, new, f"{new.id} expired without enough approvals.", tone="warning")
         return 1 if new else 0
 
-    async def _fail(self, r: DeployRequest, from_states: list[RequestState], reason: str) -> int:
+    async def _fail(self, r: DeployRequest, from_states: list[RequestState], reason: str, *,
+                    action: str = "dispatch", result: str = "failed") -> int:
         async with self.store.unit() as u:
             new = await u.transition(r.id, from_states=from_states, to=RequestState.DISPATCH_FAILED, detail=reason)
             if new:
-                await u.audit(AuditEntry(self.clock(), "bot", "dispatch", r.id, r.channel, "failed", reason[:500]))
+                await u.audit(AuditEntry(self.clock(), "bot", action, r.id, r.channel, result, reason[:500]))
                 await enqueue_card(u, self.config, new)
                 await notify_requester(u, new, f"{new.id} could not start: {reason}", tone="danger")
         DISPATCHES.labels(result="failed").inc()
