@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -50,10 +50,11 @@ def _parsed(items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
 class Worker:
     def __init__(self, *, pipeline: Pipeline, github: GitHubRepos,
                  clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None,
-                 retention_days: int = 30, audit_retention_days: int = 365) -> None:
+                 retention_days: int = 30, audit_retention_days: int = 365,
+                 env: Mapping[str, str] | None = None) -> None:
         self.pipeline = pipeline
         self.store: Store = pipeline.store
-        self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock)
+        self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock, env=env)
         self.retention_s = retention_days * 86400
         self.audit_retention_s = max(1, audit_retention_days) * 86400  # docs/security.md, "Audit log"
         self._pruned_at: datetime | None = None
