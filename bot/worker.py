@@ -189,7 +189,8 @@ class Worker:
                     return 0
                 refusal = f"GitHub could not say whether {sha[:7]} succeeded where {r.environment} promotes from"
             if refusal:  # the card shows the reason, the requester is told privately
-                return await self._fail(r, [RequestState.RECEIVED], refusal, action="promotion", result="denied")
+                return await self._fail(r, [RequestState.RECEIVED], refusal, action="promotion", result="denied",
+                                        sha=sha)
         env = self.config.environments.get(r.environment)
         held_by_bot = r.approvals_required and (env is None or env.gate != "github")  # github: asked at the rule
         to = RequestState.PENDING_APPROVAL if held_by_bot else RequestState.APPROVED
@@ -222,9 +223,10 @@ class Worker:
         return 1 if new else 0
 
     async def _fail(self, r: DeployRequest, from_states: list[RequestState], reason: str, *,
-                    action: str = "dispatch", result: str = "failed") -> int:
+                    action: str = "dispatch", result: str = "failed", sha: str = "") -> int:
         async with self.store.unit() as u:
-            new = await u.transition(r.id, from_states=from_states, to=RequestState.DISPATCH_FAILED, detail=reason)
+            new = await u.transition(r.id, from_states=from_states, to=RequestState.DISPATCH_FAILED, detail=reason,
+                                     **({"sha": sha} if sha else {}))
             if new:
                 await u.audit(AuditEntry(self.clock(), "bot", action, r.id, r.channel, result, reason[:500]))
                 await enqueue_card(u, self.config, new)
