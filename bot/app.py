@@ -150,7 +150,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     pipeline.commands = identity = IdentityCommands(pipeline, oauth_settings(env))
     worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)),
-                    audit_retention_days=int(_float(env, "CHATOPS_AUDIT_RETENTION_DAYS", 365)))
+                    audit_retention_days=int(_float(env, "CHATOPS_AUDIT_RETENTION_DAYS", 365)), env=env)
     wakers.append(worker.wake)
     reconciler = Reconciler(events=worker.events, clock=clock)  # issue 24: runs whose webhooks were lost
     redeliverer = Redeliverer(store=store, github=github, config=lambda: pipeline.config)

@@ -48,8 +48,10 @@ def request_card(
     previous_sha: str = "",
     changes: Changes | None = None,
     preview: bool = False,
+    promote_to: str = "",
 ) -> Card:
-    """``preview``: show what the deploy changes (``changes`` None: still being looked up)."""
+    """``preview``: show what the deploy changes (``changes`` None: still being looked up). ``promote_to``: the
+    environment that promotes from this one (a successful deploy's card offers **Promote to …**)."""
     status, tone = _STATUS[r.state]
     if r.state is RequestState.APPROVED and r.queued_behind:
         status = f"queued behind {r.queued_behind}"
@@ -59,6 +61,11 @@ def request_card(
     what = r.target_version or "previous version" if r.kind is RequestKind.ROLLBACK else r.ref
     title = f"{verb} {r.service} {what}" + (f" → {r.environment}" if r.environment else "")
     facts = [Fact("Request", r.id), Fact("Requested by", f"{r.requester}")]
+    if r.emergency:  # marked wherever the card lives: who went past the rules, and why
+        title = f"EMERGENCY {title}"
+        facts.append(Fact("Emergency", r.emergency))
+    if r.promoted_from:
+        facts.append(Fact("Promoted from", f"{r.promoted_from} ({r.sha[:7]})"))
     if r.kind is RequestKind.DEPLOY:
         facts.append(Fact("Ref", f"{r.ref} @ {r.sha[:7] if r.sha else 'resolving…'}"))
     if r.approvals_required:
@@ -83,6 +90,8 @@ def request_card(
         buttons = (Button("approve", "Approve", r.id, "primary"), Button("reject", "Reject", r.id, "danger"))
     elif r.state is RequestState.FAILED and r.kind is RequestKind.DEPLOY:
         buttons = (Button("rerun", "Re-run failed jobs", r.id), Button("rollback", "Roll back", r.id, "danger"))
+    elif r.state is RequestState.SUCCEEDED and r.kind is RequestKind.DEPLOY and r.sha and promote_to:
+        buttons = (Button("promote", f"Promote to {promote_to}", r.id, "primary"),)
     links = []
     if r.run_url:
         links.append(Link("Workflow run", r.run_url))
@@ -96,7 +105,7 @@ def request_card(
         kind="rollback" if r.kind is RequestKind.ROLLBACK else "deployment",
         title=title,
         status=status,
-        tone=tone,
+        tone="danger" if r.emergency and tone == "neutral" else tone,
         text="\n".join(t for t in (warning(changes) if preview and changes else "", _queue_line(r), r.detail) if t),
         facts=tuple(facts),
         buttons=buttons,

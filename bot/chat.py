@@ -31,6 +31,11 @@ class ChatRunner:
         key = f"{actor.platform}:msg:{message_id or uuid.uuid4().hex}"
         return teams_text(await self.pipeline.handle(parsed, actor, idem_key=key))
 
+    async def button(self, verb: str, request_id: str, actor: Actor, *, message_id: str = "") -> str:
+        """A request card's **Promote** button: the answer, for the person who clicked."""
+        key = f"{actor.platform}:act:{verb}:{message_id or uuid.uuid4().hex}"
+        return teams_text(await self.pipeline.button(verb, request_id, actor, idem_key=key))
+
     async def decide(self, request_id: str, approve: bool, actor: Actor) -> Card | str:
         """The refreshed card, or the refusal's reason (for the clicking person only)."""
         reply = await self.pipeline.decide(request_id, approve=approve, actor=actor, comment="",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot.config import Config, parse_duration
 from bot.domain import (
@@ -13,6 +14,7 @@ from bot.domain import (
     DeployCommand,
     IdentityCommand,
     LockCommand,
+    PromoteCommand,
     RejectCommand,
     Reply,
     RollbackCommand,
@@ -23,7 +25,8 @@ from bot.domain import (
 
 USAGE = {
     "deploy": (
-        "Usage: `/deploy <service> <ref> to <env>` · `/deploy status [service]` · "
+        "Usage: `/deploy <service> <ref> to <env> [--emergency \"<reason>\"]` · "
+        "`/deploy promote <service> <from-env> to <env>` · `/deploy status [service]` · "
         "`/deploy stats [service] [env] [period]` · "
         "`/deploy lock <env> [for <duration>] [reason]` · `/deploy unlock <env>` · `/deploy cancel <id>` · "
         "`/deploy link [code]` · `/deploy whoami` · `/deploy unlink` · `/deploy help`"
@@ -34,6 +37,9 @@ USAGE = {
 _REF = re.compile(r"^[A-Za-z0-9._/+-]+$")
 _REQUEST_ID = re.compile(r"^r-[a-z0-9]{8}$")
 MAX_TEXT = 2000
+MAX_REASON = 300
+# --emergency "<reason>": straight or typographic double quotes (Slack may send either), or single quotes
+_EMERGENCY = re.compile(r"(?:^|\s)--emergency(?:\s+(?:\"([^\"]*)\"|\u201c([^\u201d]*)\u201d|'([^']*)'))?(?=\s|$)")
 MAX_LOCK_S = 90 * 86400
 
 
@@ -76,16 +82,51 @@ def parse(text: str, *, command: str, config: Config) -> Command | Reply:
         return Reply(f"Unknown command `{command[:20]}`. Commands: /deploy, /approve, /rollback.")
     if len(text) > MAX_TEXT:
         return _err(command, "That command is too long.")
+    emergency, text, bad = _emergency(text)
+    if bad:
+        return _err(command, bad)
+    if emergency and command != "deploy":
+        return _err(command, "`--emergency` is for `/deploy <service> <ref> to <env>`.")
     words = text.split()
     force = "--force" in words
     words = [w for w in words if w != "--force"]
     if words and words[0].lower() == "help":
         return Reply(USAGE[command], ok=True)
     if command == "deploy":
-        return _deploy(words, force, config)
+        parsed = _deploy(words, force, config)
+        if emergency and not isinstance(parsed, DeployCommand):
+            return parsed if isinstance(parsed, Reply) else _err(command, "`--emergency` is for deploys only.")
+        return replace(parsed, emergency=emergency) if isinstance(parsed, DeployCommand) and emergency else parsed
     if command == "approve":
         return _approve(words, text)
     return _rollback(words, force, config)
+
+
+def _emergency(text: str) -> tuple[str, str, str]:
+    """(reason, the text without ``--emergency "<reason>"``, a problem or "")."""
+    m = _EMERGENCY.search(text)
+    if m is None:
+        return "", text, ""
+    reason = " ".join(next((g for g in m.groups() if g is not None), "").split())
+    if not reason:
+        return "", text, '`--emergency` needs a reason in quotes: `--emergency "payments are down"`.'
+    if len(reason) > MAX_REASON:
+        return "", text, f"The emergency reason is longer than {MAX_REASON} characters."
+    return reason, text[:m.start()] + " " + text[m.end():], ""
+
+
+def _promote(words: list[str], config: Config) -> Command | Reply:
+    """``promote <service> <from-env> to <env>``."""
+    if len(words) != 5 or words[3].lower() != "to":
+        return _err("deploy", "`promote` takes `<service> <from-env> to <env>`, like `promote api staging to "
+                              "production`.")
+    _, service, source, _, target = words
+    bad = _check_target(config, "deploy", service, source) or _check_target(config, "deploy", service, target)
+    if bad:
+        return bad
+    if source == target:
+        return _err("deploy", "`promote` moves a commit from one environment to another.")
+    return PromoteCommand(service, source, target)
 
 
 def _deploy(words: list[str], force: bool, config: Config) -> Command | Reply:
@@ -103,6 +144,8 @@ def _deploy(words: list[str], force: bool, config: Config) -> Command | Reply:
         if len(words) != 2 or not _REQUEST_ID.match(words[1]):
             return _err("deploy", "`cancel` takes one request id like r-abcd2345.")
         return CancelCommand(words[1])
+    if head == "promote":
+        return _promote(words, config)
     if head == "status":
         if len(words) > 2:
             return _err("deploy", "`status` takes at most one service.")

@@ -59,6 +59,8 @@ class Environment:
     gate: str = "none"
     require_verified_identity: bool = False  # requesters and approvers need a verified GitHub identity
     rollback_approval: str = "policy"  # "policy": rollbacks need the same approvals as deploys; "none": they don't
+    promote_from: str = ""  # takes only a commit that succeeded in this environment ("" = any commit)
+    deploy_notes: bool = False  # a successful deploy here posts the commits it shipped (default: production)
 
     @property
     def needs_approval(self) -> bool:
@@ -223,7 +225,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     c = _Checker()
     root = c.mapping(data, "(root)")
     known = {"github", "slack", "teams", "people", "groups", "environments", "services", "routes",
-             "security", "freezes", "admins", "metrics", "access", "pagerduty"}
+             "security", "freezes", "admins", "metrics", "access", "pagerduty", "emergency", "grafana"}
     for key in root:
         if key not in known:
             c.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
@@ -326,7 +328,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         path = f"environments.{name}"
         spec = c.mapping(spec, path)
         env_keys = ("deployers", "approvers", "approvals", "approval_ttl", "gate", "require_verified_identity",
-                    "rollback_approval")
+                    "rollback_approval", "promote_from", "deploy_notes")
         for extra in set(spec) - set(env_keys):
             c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(env_keys)})")
         deployers = expand(c.str_list(spec.get("deployers"), f"{path}.deployers"), f"{path}.deployers")
@@ -354,8 +356,13 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         if rollback not in ("policy", "none"):
             c.add(f"{path}.rollback_approval", f"{rollback!r} is not one of policy, none")
             rollback = "policy"
+        notes = spec.get("deploy_notes", str(name) == "production")
+        if not isinstance(notes, bool):
+            c.add(f"{path}.deploy_notes", "must be true or false")
+            notes = False
         environments[str(name)] = Environment(str(name), deployers, approvers, approvals, ttl_s, str(gate),
-                                              verified, str(rollback))
+                                              verified, str(rollback), _promote_from(c, spec, str(name)), notes)
+    _promotion_order(c, environments)
 
     services = _services(c, root.get("services"), environments=environments, expand=expand,
                          default_repository=repository, default_branch=default_branch,
@@ -426,6 +433,33 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     )
 
 
+def _promote_from(c: _Checker, spec: Mapping[str, Any], name: str) -> str:
+    """``environments.<env>.promote_from``: another environment's name ("" when absent)."""
+    if spec.get("promote_from") is None:
+        return ""
+    source = c.string(spec.get("promote_from"), f"environments.{name}.promote_from", pattern=_NAME,
+                      hint="an environment name")
+    if source == name:
+        c.add(f"environments.{name}.promote_from", "an environment cannot promote from itself")
+        return ""
+    return source
+
+
+def _promotion_order(c: _Checker, environments: Mapping[str, Environment]) -> None:
+    """Every ``promote_from`` names a defined environment, and following them never comes back (no cycle)."""
+    for name, env in environments.items():
+        if env.promote_from and env.promote_from not in environments:
+            c.add(f"environments.{name}.promote_from", f"{env.promote_from!r} is not defined under environments")
+            continue
+        seen, cur = {name}, env.promote_from
+        while cur and cur in environments:
+            if cur in seen:
+                c.add(f"environments.{name}.promote_from", f"promotion order goes round in a circle through {cur}")
+                break
+            seen.add(cur)
+            cur = environments[cur].promote_from
+
+
 def _gh_duration(c: _Checker, gh: Mapping[str, Any], key: str, default: int, *, least: int = 0) -> int:
     """``github.<key>``: a duration (``90s``, ``5m``), at least ``least`` seconds; ``default`` when absent."""
     if key not in gh:
@@ -487,6 +521,11 @@ def _services(c: _Checker, raw: Any, *, environments: Mapping[str, Environment],
                     a.startswith(TEAM_PREFIX) for a in approvers):
                 c.add(f"{path}.approvers", f"environments.{e} needs {env.approvals} approvals but only "
                       f"{len(approvers)} approvers are listed")
+        for e in envs:
+            source = environments[e].promote_from if e in environments else ""
+            if source and source not in envs:
+                c.add(f"{path}.environments", f"{e} takes only commits that succeeded in {source} "
+                      f"(environments.{e}.promote_from), which {name} does not deploy to")
         services[str(name)] = Service(str(name), wf, envs, str(rb), repo, branch, owners, approvers)
     return services
 

@@ -89,6 +89,17 @@ class DeployCommand:
     ref: str
     environment: str
     force: bool = False
+    emergency: str = ""  # ``--emergency "<reason>"``: the reason (admins only; bot.pipeline)
+
+
+@dataclass(frozen=True, slots=True)
+class PromoteCommand:
+    """``/deploy promote <service> <from> to <to>``: the commit that last succeeded in ``source``, requested for
+    ``target`` (through ``target``'s own policy)."""
+
+    service: str
+    source: str
+    target: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +170,7 @@ class IdentityCommand:
 
 Command = (
     DeployCommand
+    | PromoteCommand
     | RollbackCommand
     | StatusCommand
     | StatsCommand
@@ -215,6 +227,8 @@ class DeployRequest:
     requester_identities: tuple[str, ...] = ()  # frozen when the request was made (four eyes compares them)
     queued_behind: str = ""  # approved, waiting for this request's run of the same (service, environment) to finish
     cancel_requested_by: str = ""  # `/deploy cancel` asked GitHub to cancel the run (who asked, for the card)
+    promoted_from: str = ""  # made by promotion: the environment ``sha`` succeeded in (the worker holds it to sha)
+    emergency: str = ""  # an admin's emergency deploy: the reason they gave (past freezes, locks, promotion order)
 
 
 @dataclass(frozen=True, slots=True)

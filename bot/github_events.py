@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from bot import cards
 from bot.actions.github import RunInfo
 from bot.config import Config
 from bot.delivery_metrics import record_outcome
+from bot.deploys.notes import post_annotation, post_notes, queue_notes
 from bot.domain import (
     Deployment,
     DeploymentUpdate,
@@ -109,7 +110,9 @@ def _ended(r: DeployRequest, conclusion: str) -> str:
 
 
 class GitHubEvents:
-    def __init__(self, *, pipeline: Pipeline, github: GitHubRepos, clock: Callable[[], datetime]) -> None:
+    def __init__(self, *, pipeline: Pipeline, github: GitHubRepos, clock: Callable[[], datetime],
+                 env: Mapping[str, str] | None = None) -> None:
+        self.env: Mapping[str, str] = env or {}  # secrets of the deploy settings (grafana.token_env)
         self.pipeline = pipeline
         self.store = pipeline.store
         self.github = github
@@ -281,8 +284,10 @@ class GitHubEvents:
             version, sha = r.ref, up.head_sha or r.sha
             if r.kind is RequestKind.ROLLBACK:  # the run is at main: what is live now is the release rolled back to
                 version, sha = await self._rolled_back_to(u, r)
+            previous = await u.deployments(r.service, r.environment, limit=1)
             await u.record_deployment(Deployment(r.service, r.environment, version, sha, r.id, r.requester,
                                                  self.clock()))
+            await queue_notes(u, self.config, new, base=previous[0].sha if previous else "", head=sha)
         elif to is RequestState.FAILED:
             await notify_requester(u, new, f"{new.id} failed: {up.html_url}", tone="danger")
             await self._failure_alert(u, new)
@@ -465,6 +470,14 @@ class GitHubEvents:
     # ------------------------------------------------------------------ durable GitHub jobs
     async def run_job(self, body: dict[str, Any]) -> None:
         """Raises GitHubError(transient=True) to be retried later."""
+        if body["op"] == "notes":
+            gh = await self.github.client(body.get("repository") or self.config.repository)
+            await post_notes(store=self.store, config=self.config, github=gh, body=body)
+            self.pipeline.wake()
+            return
+        if body["op"] == "annotate":
+            await post_annotation(store=self.store, config=self.config, env=self.env, body=body)
+            return
         if body["op"] == "rerun":
             gh = await self.github.client(body.get("repository") or self.config.repository)
             await gh.rerun_failed_jobs(int(body["run_id"]))

@@ -17,9 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bot import cards
+from bot.commands import validate_ref
 from bot.config import Config
 from bot.delivery_metrics import stats_text
 from bot.delivery_settings import teams_deploys_conversation, webhook_wants
+from bot.deploys.emergency import announce_emergency
+from bot.deploys.settings import promotion_target, skips_approval
 from bot.domain import (
     TEAMS_BOT_PREFIX,
     Actor,
@@ -41,6 +44,7 @@ from bot.domain import (
     Op,
     OutboundMessage,
     Platform,
+    PromoteCommand,
     ProtectionRuleRequest,
     RejectCommand,
     Reply,
@@ -135,6 +139,7 @@ async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
     previous = [d for d in await u.deployments(r.service, r.environment, limit=2) if d.request_id != r.id]
     preview = r.kind is RequestKind.DEPLOY and bool(r.approvals_required)  # what the approver needs to see
     card = cards.request_card(r, approvals, repository=config.repo_of(r.service),
+                              promote_to=promotion_target(config, r.service, r.environment),
                               previous_sha=previous[0].sha if previous else "",
                               changes=await get_changes(u, r.id) if preview else None, preview=preview)
     key = cards.card_key(r.id)
@@ -213,6 +218,8 @@ class Pipeline:
                 return await self.commands.run(cmd, actor, idem_key=idem_key, response_url=response_url)
             if isinstance(cmd, DeployCommand | RollbackCommand):
                 return await self._request(cmd, actor, idem_key=idem_key, response_url=response_url)
+            if isinstance(cmd, PromoteCommand):
+                return await self._promote_latest(cmd, actor, idem_key=idem_key, response_url=response_url)
             if isinstance(cmd, ApproveCommand | RejectCommand):
                 approve = isinstance(cmd, ApproveCommand)
                 text = cmd.comment if isinstance(cmd, ApproveCommand) else cmd.reason
@@ -233,14 +240,35 @@ class Pipeline:
             log.exception("command failed for %s", actor.label)  # policy fault = deny; never a traceback to users
             return Reply(":warning: Something went wrong on our side; nothing was changed. Please try again.")
 
+    async def _promote_latest(self, cmd: PromoteCommand, actor: Actor, *, idem_key: str, response_url: str) -> Reply:
+        """``/deploy promote api staging to production``: the commit that last succeeded in ``source``."""
+        async with self.store.unit() as u:
+            last = await u.deployments(cmd.service, cmd.source, limit=1)
+        if not last or not last[0].sha or validate_ref(last[0].version):
+            return Reply(f":warning: The bot has no successful deploy of {cmd.service} to {cmd.source} to promote; "
+                         f"deploy there first.")
+        return await self._request(DeployCommand(cmd.service, last[0].version, cmd.target), actor,
+                                   idem_key=idem_key, response_url=response_url, sha=last[0].sha,
+                                   promoted_from=cmd.source)
+
+    async def _promote(self, r: DeployRequest, actor: Actor, *, idem_key: str, response_url: str) -> Reply:
+        """The **Promote** button of a successful request: a new request for the same commit, for the environment
+        that promotes from this one (through that environment's own policy)."""
+        target = promotion_target(self.config, r.service, r.environment)
+        if r.state is not RequestState.SUCCEEDED or r.kind is not RequestKind.DEPLOY or not r.sha or not target:
+            return Reply(f":warning: `{r.id}` is not a successful deploy that can be promoted.")
+        return await self._request(DeployCommand(r.service, r.ref, target), actor, idem_key=idem_key,
+                                   response_url=response_url, sha=r.sha, promoted_from=r.environment)
+
     async def _request(self, cmd: DeployCommand | RollbackCommand, actor: Actor, *, idem_key: str,
-                       response_url: str) -> Reply:
+                       response_url: str, sha: str = "", promoted_from: str = "") -> Reply:
         rollback = isinstance(cmd, RollbackCommand)
-        action = "rollback" if rollback else "deploy"
+        emergency = cmd.emergency if isinstance(cmd, DeployCommand) else ""
+        action = "rollback" if rollback else "promote" if promoted_from else "deploy"
         target = f"{cmd.service}/{cmd.environment}"
         actor, teams = await self.who(actor, environment=cmd.environment, service=cmd.service)
         decision = rbac.can_deploy(self.config, actor, cmd.environment, force=cmd.force, service=cmd.service,
-                                   teams=teams)
+                                   teams=teams, emergency=bool(emergency))
         if not decision.allowed:
             return await self._denied(actor, action, target, decision.reason)
         env = self.config.environments[cmd.environment]
@@ -249,6 +277,7 @@ class Pipeline:
         # gate bot: the bot holds the dispatch until approved. gate github: the bot dispatches now and
         # approves when GitHub asks through the protection rule (bot.github_events)
         wants = env.rollback_needs_approval if rollback else env.needs_approval  # rollback_approval: none opts out
+        wants = wants and not (emergency and skips_approval(self.config))  # emergency.skip_approval: true
         needs_approval = wants and env.gate == "bot"
         r = DeployRequest(
             id=new_request_id(),
@@ -268,25 +297,35 @@ class Pipeline:
             target_version=cmd.target_version if isinstance(cmd, RollbackCommand) else "",
             response_url=response_url,
             requester_identities=tuple(sorted(actor.identities)),
+            sha=sha,
+            promoted_from=promoted_from,
+            emergency=emergency,
         )
         async with self.store.unit() as u:
             if not await u.claim_key(idem_key):
                 return Reply("Already received; nothing more to do.", ok=True)
             blocked = await self.blocked(u, cmd.environment, now)
-            if blocked and not cmd.force:
+            if blocked and not (cmd.force or emergency):
                 await self._audit(u, actor, action, target, "denied", blocked)
-                return Reply(f":lock: Not allowed: {blocked}. (Admins may add --force.)")
+                return Reply(f":lock: Not allowed: {blocked}. (Admins may add --force, or --emergency \"<reason>\".)")
             await u.insert_request(r)
-            if blocked:  # an admin forced it: say so where everyone sees the card
+            if blocked and not emergency:  # an admin forced it: say so where everyone sees the card
                 await thread_note(u, self.config, r, f":warning: {actor.label} forced this past: {blocked}")
             await self._audit(u, actor, action, r.id, "ok",
                               f"{target} {r.ref if not rollback else r.target_version or 'previous'}"
+                              + (f" promoted from {promoted_from} at {sha[:7]}" if promoted_from else "")
                               + (" --force" if cmd.force else ""))
+            if emergency:  # who, why and what it went past: the audit row, the card, security and deploys
+                past = blocked or "nothing (no freeze or lock)"
+                await self._audit(u, actor, "emergency", r.id, "ok", f"reason: {emergency}; past: {past}")
+                await announce_emergency(u, self.config, r, by=actor.label, past=blocked)
             await enqueue_card(u, self.config, r)
             ahead = await u.lane_holder(r.id)  # one run per (service, environment) at a time (bot.worker)
         self.wake()
         what = f"rollback of {cmd.service} in {cmd.environment}" if rollback else (
-            f"deploy of {cmd.service} {r.ref} to {cmd.environment}")
+            f"promotion of {cmd.service} {r.ref} ({sha[:7]}) from {promoted_from} to {cmd.environment}"
+            if promoted_from else f"{'emergency ' if emergency else ''}deploy of {cmd.service} {r.ref} to "
+                                  f"{cmd.environment}")
         if r.approvals_required:  # the channel is markup: the surface renders it after the (escaped) text
             return Reply(f":rocket: Request `{r.id}`: {what}. It needs {r.approvals_required} approval(s), in",
                          ok=True, channel=self.config.approvals_channel())
@@ -479,7 +518,7 @@ class Pipeline:
 
     async def button(self, action: str, request_id: str, actor: Actor, *, idem_key: str,
                      response_url: str = "") -> Reply:
-        """Approve / Reject / Re-run / Roll back buttons on a request's card."""
+        """Approve / Reject / Re-run / Roll back / Promote buttons on a request's card."""
         if action in ("approve", "reject"):
             return await self.decide(request_id, approve=action == "approve", actor=actor, comment="",
                                      idem_key=idem_key)
@@ -489,6 +528,8 @@ class Pipeline:
             return Reply(f":warning: There is no request `{request_id[:20]}`.")
         if action == "rerun":
             return await self._rerun(r, actor, idem_key=idem_key)
+        if action == "promote":
+            return await self._promote(r, actor, idem_key=idem_key, response_url=response_url)
         return await self.handle(RollbackCommand(r.service, r.environment), actor, idem_key=idem_key,
                                  response_url=response_url)
 
@@ -547,4 +588,5 @@ class Pipeline:
             r = await u.get_request(request_id)
             if r is None:
                 return None
-            return cards.request_card(r, await u.approvals(r.id), repository=self.config.repo_of(r.service))
+            return cards.request_card(r, await u.approvals(r.id), repository=self.config.repo_of(r.service),
+                                      promote_to=promotion_target(self.config, r.service, r.environment))

@@ -1,6 +1,7 @@
 """The one validation of a config file, used by ``serve``, ``check-config`` and reload (issue 22 item 7): the
 config's own sections (``load_config``), the secrets it needs (``load_secrets``), the delivery settings
-(metrics, digests, quiet hours, Teams updates) and the security section. Every problem names its key."""
+(metrics, digests, quiet hours, Teams updates), the security section and the deploy settings (emergency,
+grafana). Every problem names its key."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Mapping
 
 from bot.config import Config, load_config
 from bot.delivery_settings import delivery_settings
+from bot.deploys.settings import deploy_settings
 from bot.environment import load_secrets, secret_problems
 from bot.errors import ConfigError
 from bot.security.pagerduty import pagerduty_settings
@@ -19,7 +21,8 @@ def settings_problems(config: Config, env: Mapping[str, str]) -> list[str]:
     """What is wrong beyond the config's own parse: secrets, security and delivery settings (all of them)."""
     problems: list[str] = []
     for check in (lambda: load_secrets(config, env), lambda: security_settings(config),
-                  lambda: delivery_settings(config), lambda: pagerduty_settings(config, env)):
+                  lambda: delivery_settings(config), lambda: pagerduty_settings(config, env),
+                  lambda: deploy_settings(config, env)):
         try:
             check()
         except ConfigError as exc:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from bot.actions.github import GitHubClient
 from bot.config import Config
 from bot.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.delivery_settings import cached_settings
+from bot.deploys.promotion import promotion_refusal
 from bot.digest import Schedules
 from bot.domain import AuditEntry, DeployRequest, GitHubUpdate, RequestKind, RequestState, RunUpdate
 from bot.errors import GitHubError
@@ -49,10 +50,11 @@ def _parsed(items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
 class Worker:
     def __init__(self, *, pipeline: Pipeline, github: GitHubRepos,
                  clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None,
-                 retention_days: int = 30, audit_retention_days: int = 365) -> None:
+                 retention_days: int = 30, audit_retention_days: int = 365,
+                 env: Mapping[str, str] | None = None) -> None:
         self.pipeline = pipeline
         self.store: Store = pipeline.store
-        self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock)
+        self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock, env=env)
         self.retention_s = retention_days * 86400
         self.audit_retention_s = max(1, audit_retention_days) * 86400  # docs/security.md, "Audit log"
         self._pruned_at: datetime | None = None
@@ -178,6 +180,17 @@ class Worker:
                 return 0
             what = f"no ref `{r.ref}`" if r.kind is RequestKind.DEPLOY else "no default branch"
             return await self._fail(r, [RequestState.RECEIVED], f"GitHub has {what} in {repository}")
+        if sha:
+            try:
+                refusal = await promotion_refusal(self.store, gh, self.config, r, sha)
+            except GitHubError as exc:
+                if exc.transient:
+                    log.warning("checking the promotion order for %s failed, will retry", r.id)
+                    return 0
+                refusal = f"GitHub could not say whether {sha[:7]} succeeded where {r.environment} promotes from"
+            if refusal:  # the card shows the reason, the requester is told privately
+                return await self._fail(r, [RequestState.RECEIVED], refusal, action="promotion", result="denied",
+                                        sha=sha)
         env = self.config.environments.get(r.environment)
         held_by_bot = r.approvals_required and (env is None or env.gate != "github")  # github: asked at the rule
         to = RequestState.PENDING_APPROVAL if held_by_bot else RequestState.APPROVED
@@ -209,11 +222,13 @@ class Worker:
                 await notify_requester(u, new, f"{new.id} expired without enough approvals.", tone="warning")
         return 1 if new else 0
 
-    async def _fail(self, r: DeployRequest, from_states: list[RequestState], reason: str) -> int:
+    async def _fail(self, r: DeployRequest, from_states: list[RequestState], reason: str, *,
+                    action: str = "dispatch", result: str = "failed", sha: str = "") -> int:
         async with self.store.unit() as u:
-            new = await u.transition(r.id, from_states=from_states, to=RequestState.DISPATCH_FAILED, detail=reason)
+            new = await u.transition(r.id, from_states=from_states, to=RequestState.DISPATCH_FAILED, detail=reason,
+                                     **({"sha": sha} if sha else {}))
             if new:
-                await u.audit(AuditEntry(self.clock(), "bot", "dispatch", r.id, r.channel, "failed", reason[:500]))
+                await u.audit(AuditEntry(self.clock(), "bot", action, r.id, r.channel, result, reason[:500]))
                 await enqueue_card(u, self.config, new)
                 await notify_requester(u, new, f"{new.id} could not start: {reason}", tone="danger")
         DISPATCHES.labels(result="failed").inc()

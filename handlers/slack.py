@@ -30,7 +30,7 @@ from bot.wire import MalformedBody, decode_utf8, has_lone_surrogate
 from handlers.body import SLACK_MAX_BODY, BodyRefused, read_body
 
 log = logging.getLogger(__name__)
-_REQUEST_BUTTONS = re.compile(r"^(approve|reject|rerun|rollback)$")
+_REQUEST_BUTTONS = re.compile(r"^(approve|reject|rerun|rollback|promote)$")
 _ALERT_BUTTONS = re.compile(r"^sec_(ack|assign|resolve)$")
 FOREIGN_WORKSPACE = "This Slack workspace is not allowed to use this bot; nothing was done."
 

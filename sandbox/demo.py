@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from sandbox import github_payloads as gp
 from sandbox.demo_alerts import alerts_step
 from sandbox.pagerduty_fake import PagerDutyFake
 from sandbox.rehearsal import FirstRun
@@ -100,7 +101,7 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
     show_alias(first_run, "production")
 
     print("\n== 1. A deployer ships api v1.4.2 to staging (no approval needed)")
-    rid = request_id(await command(stack, "U0DEV", "/deploy api v1.4.2 to staging"))
+    rid = staging_rid = request_id(await command(stack, "U0DEV", "/deploy api v1.4.2 to staging"))
     await expect(lambda: any(d.inputs.get("request_id") == rid for d in stack.github.dispatches), "dispatch")
     d = stack.github.dispatches[-1]
     print(f"  GitHub: workflow_dispatch {d.workflow} at {d.ref} inputs={d.inputs}")
@@ -109,9 +110,21 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
     show_card(stack, "C0DEPLOYS", rid)
     show_alias(first_run, "staging")
 
-    print("\n== 2. Production needs another person's approval")
+    print("\n== 2. Promotion order: production takes only what succeeded in staging (promote_from: staging)")
+    refused = request_id(await command(stack, "U0DEV", "/deploy api v1.3.0 to production"))
+    await expect(lambda: any(refused in message_text(m) and "could not start" in message_text(m)
+                             for m in stack.card_messages("C0DEPLOYS")), "the refused promotion's card")
+    show_card(stack, "C0DEPLOYS", refused)
+    staged = next(m for m in stack.card_messages("C0DEPLOYS") if staging_rid in message_text(m))
+    if "Promote to production" not in message_text(staged):
+        raise StepFailed("the staging card has no Promote to production button")
+    print("\n> U0DEV clicks [Promote to production] on the staging card")
     before = len(stack.github.dispatches)
-    rid = request_id(await command(stack, "U0DEV", "/deploy api v1.4.2 to production"))
+    await stack.click("U0DEV", "promote", staging_rid, channel="C0DEPLOYS", message_ts=staged.ts, key="promote")
+    await expect(lambda: bool(stack.slack.responses("promote")), "the promotion's answer")
+    say("(only U0DEV sees)", stack.slack.responses("promote")[0]["text"])
+    rid = request_id(stack.slack.responses("promote")[0])
+    print("   Production needs another person's approval")
     await expect(lambda: any(rid in message_text(m) and "Approve" in message_text(m)
                              for m in stack.card_messages("C0APPROVALS")), "approval card")
     card = show_card(stack, "C0APPROVALS", rid)
@@ -204,6 +217,11 @@ async def preview_and_stats(stack: Stack) -> None:
                                     tag="v1.5.0")
     stack.github.add_check_run(shas[-1], "unit tests", "success")
     stack.github.add_check_run(shas[-1], "lint", "failure")
+    # CI put v1.5.0 on staging outside the bot: GitHub's Deployments API is the promotion order's second record
+    stack.github.deployments.append(gp.deployment(stack.github.url, "acme/platform", dep_id=990_001, sha=shas[-1],
+                                                  ref="v1.5.0", environment="staging", creator="ci", ts=now,
+                                                  task="deploy", payload=None, description=None))
+    stack.github.deployment_statuses.append({"id": 890_001, "deployment_id": 990_001, "state": "success"})
     rid = request_id(await command(stack, "U0DEV", "/deploy api v1.5.0 to production"))
     await expect(lambda: any(rid in message_text(m) and "failing: lint" in message_text(m)
                              for m in stack.card_messages("C0APPROVALS")), "approval preview with the checks")
@@ -239,6 +257,7 @@ def demo_config(tmp: Path) -> Path:
     that share it)."""
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     data["services"]["web"]["repository"] = WEB_REPOSITORY
+    data["environments"]["production"]["promote_from"] = "staging"  # issue 25: promotion order
     data["pagerduty"] = {"routing_key_env": "PAGERDUTY_ROUTING_KEY"}  # escalations page the PagerDuty fake
     path = tmp / "chatops.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

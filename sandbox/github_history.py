@@ -166,8 +166,10 @@ class HistoryMixin:
         return web.json_response({"total_count": len(runs), "check_runs": runs})
 
     async def _list_deployments(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:
-        env = request.query.get("environment")
-        found = [d for d in self.deployments if env is None or d.get("environment") == env]
+        # filters sha, ref, task, environment: docs.github.com/en/rest/deployments/deployments#list-deployments
+        env, sha = request.query.get("environment"), request.query.get("sha")
+        found = [d for d in self.deployments if (env is None or d.get("environment") == env)
+                 and (sha is None or d.get("sha") == sha)]
         return web.json_response(sorted(found, key=lambda d: -int(d["id"]))[:int(request.query.get("per_page", 30))])
 
     async def _list_deployment_statuses(self, request: web.Request, p: dict[str, str], body: Any) -> web.Response:

@@ -35,7 +35,7 @@ def _date(c: dict[str, Any]) -> datetime | None:
     return _when(((c.get("commit") or {}).get("author") or {}).get("date"))
 
 
-async def _range(github: GitHubClient, base: str, head: str) -> Changes:
+async def _range(github: GitHubClient, base: str, head: str, *, shown: int = SHOWN) -> Changes:
     if not base:
         data = await github.get_json("reading the commit", f"/commits/{urllib.parse.quote(head, safe='')}")
         return Changes("", head, FIRST, total=1, commits=(_line(data),), oldest_commit_at=_date(data))
@@ -49,7 +49,7 @@ async def _range(github: GitHubClient, base: str, head: str) -> Changes:
     dates = [d for d in (_date(c) for c in commits) if d is not None]
     return Changes(base, head, str(data.get("status") or AHEAD), total=int(data.get("ahead_by") or 0),
                    behind=int(data.get("behind_by") or 0),
-                   commits=tuple(_line(c) for c in reversed(commits[-SHOWN:])),  # newest first
+                   commits=tuple(_line(c) for c in reversed(commits[-shown:])),  # newest first
                    oldest_commit_at=min(dates) if dates else None)
 
 
@@ -105,3 +105,27 @@ async def deployed_sha(github: GitHubClient, environment: str) -> str | None:
         log.warning("reading deployments of %s failed: %s", environment, exc)
         return None
     return ""
+
+
+async def succeeded_in(github: GitHubClient, environment: str, sha: str) -> bool:
+    """Does GitHub's Deployments API show ``sha`` deployed to ``environment`` with a latest status of success?
+    (``GET /repos/{o}/{r}/deployments?sha=&environment=``, newest first, and each one's newest status:
+    docs.github.com/en/rest/deployments/deployments#list-deployments and
+    docs.github.com/en/rest/deployments/statuses#list-deployment-statuses.) Raises GitHubError when GitHub could
+    not say (``transient`` tells a retry apart from a refusal)."""
+    deployments = await github.get_json("listing deployments", "/deployments",
+                                        {"environment": environment, "sha": sha, "per_page": 10})
+    for d in deployments if isinstance(deployments, list) else []:
+        if not isinstance(d, dict) or str(d.get("sha") or "") != sha:
+            continue
+        statuses = await github.get_json("reading deployment statuses", f"/deployments/{d.get('id')}/statuses",
+                                         {"per_page": 1})
+        if isinstance(statuses, list) and statuses and statuses[0].get("state") == "success":
+            return True
+    return False
+
+
+async def shipped(github: GitHubClient, *, base: str, head: str, shown: int = 20) -> Changes:
+    """The commits ``head`` adds to ``base`` (newest first, at most ``shown``; ``base`` "" = only ``head``
+    itself). Raises GitHubError when GitHub could not say."""
+    return await _range(github, base, head, shown=shown)

@@ -44,6 +44,7 @@ MESSAGE_RESPONSE_TYPE = "application/vnd.microsoft.activity.message"
 MAX_COMMAND_TEXT = 8 * 1024  # a typed command is a few dozen characters; longer texts are not parsed
 TOO_LONG = "That message is too long to be a command; nothing was done."
 _VERBS = {"approve": True, "reject": False}
+_BUTTONS = ("promote",)  # other request buttons: answered to the person who clicked (CommandRunner.button)
 
 
 class CommandRunner(Protocol):
@@ -58,6 +59,10 @@ class CommandRunner(Protocol):
         """Approve or reject a request; return the refreshed approval card (who decided, what state), or,
         for a refusal (e.g. the requester approving their own request), the reason as text: Teams shows
         it to the person who clicked only, and the card everyone sees is left unchanged."""
+        ...
+
+    async def button(self, verb: str, request_id: str, actor: Actor, *, message_id: str = "") -> str:
+        """Run a request card's other button (``promote``) and answer the person who clicked, in text."""
         ...
 
 
@@ -184,11 +189,18 @@ class TeamsBot(ActivityHandler):
         verb = (action.verb or "") if action else ""
         data: Any = action.data if action else None
         request_id = data.get("request_id") if isinstance(data, dict) else None
-        if verb not in _VERBS or not isinstance(request_id, str) or not request_id:
+        if verb not in (*_VERBS, *_BUTTONS) or not isinstance(request_id, str) or not request_id:
             log.warning("teams card action refused: unknown verb or missing request id")
             return _error(400, "BadRequest", "unknown action")
         actor = self.actor(activity)
         log.info("teams card action verb=%s request=%s person=%s", verb, request_id, actor.person or "-")
+        if verb in _BUTTONS:
+            try:
+                answer = await self._runner.button(verb, request_id[:40], actor, message_id=message_key(activity))
+            except Exception:
+                log.exception("teams card action failed request=%s", request_id)
+                return _error(500, "InternalError", "the action could not be recorded")
+            return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_RESPONSE_TYPE, value=answer)
         try:
             result = await self._runner.decide(request_id, _VERBS[verb], actor)
         except Exception:

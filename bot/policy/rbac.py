@@ -85,8 +85,9 @@ def is_admin(config: Config, actor: Actor, teams: TeamView = NO_TEAMS) -> bool:
 
 
 def can_deploy(config: Config, actor: Actor, environment: str, *, force: bool = False, service: str = "",
-               teams: TeamView = NO_TEAMS) -> Decision:
-    """A deployer of the environment and, when the service names owners, one of them."""
+               teams: TeamView = NO_TEAMS, emergency: bool = False) -> Decision:
+    """A deployer of the environment and, when the service names owners, one of them; ``--force`` and
+    ``--emergency`` only for admins among them."""
     env = _member(config, actor, environment)
     if isinstance(env, Decision):
         return env
@@ -102,6 +103,8 @@ def can_deploy(config: Config, actor: Actor, environment: str, *, force: bool = 
                     f"{_because(svc.owners, teams)})")
     if force and not is_admin(config, actor, teams):
         return deny("only admins may use --force (rule: admins)")
+    if emergency and not is_admin(config, actor, teams):
+        return deny("only admins may deploy with --emergency (rule: admins)")
     return ALLOW
 
 

@@ -45,7 +45,8 @@ def now() -> datetime:
 _REQ_COLS = (
     "id, kind, service, environment, ref, requester, requester_platform, requester_id, channel, state, "
     "created_at, updated_at, workflow, approvals_required, expires_at, sha, target_version, run_id, run_url, "
-    "response_url, detail, callback_url, jobs, attempt, requester_identities, queued_behind, cancel_requested_by"
+    "response_url, detail, callback_url, jobs, attempt, requester_identities, queued_behind, cancel_requested_by, "
+    "promoted_from, emergency"
 )
 
 
@@ -80,6 +81,8 @@ def _request(row: Row) -> DeployRequest:
         requester_identities=tuple(str(row["requester_identities"] or "").split()),
         queued_behind=str(row["queued_behind"] or ""),
         cancel_requested_by=str(row["cancel_requested_by"] or ""),
+        promoted_from=str(row["promoted_from"] or ""),
+        emergency=str(row["emergency"] or ""),
     )
 
 
@@ -130,12 +133,13 @@ class Unit(OutboxOps):
 
     async def insert_request(self, r: DeployRequest) -> None:
         await self.c.execute(
-            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 27)})",
+            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 29)})",
             r.id, r.kind.value, r.service, r.environment, r.ref, r.requester, r.requester_platform.value,
             r.requester_id, r.channel, r.state.value, ts(r.created_at), ts(r.updated_at or r.created_at),
             r.workflow, r.approvals_required, ts(r.expires_at), r.sha, r.target_version, r.run_id, r.run_url,
             r.response_url, r.detail, r.callback_url, json.dumps(r.jobs), r.attempt,
-            " ".join(sorted(r.requester_identities)), r.queued_behind, r.cancel_requested_by,
+            " ".join(sorted(r.requester_identities)), r.queued_behind, r.cancel_requested_by, r.promoted_from,
+            r.emergency,
         )
 
     async def get_request(self, request_id: str, *, for_update: bool = False) -> DeployRequest | None:
