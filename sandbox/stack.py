@@ -171,6 +171,14 @@ def message_text(message: Any) -> str:
     return "\n".join(parts)
 
 
+def card_of(blocks: Any, request_id: str) -> bool:
+    """Are these Slack blocks the card of ``request_id`` (its "Request" fact), not another card or a thread note
+    that merely mentions the id (a card "queued behind r-…", deploy notes)?"""
+    want = f"*Request*\n{request_id}"
+    return any(isinstance(f, dict) and f.get("text") == want
+               for b in blocks or [] if isinstance(b, dict) for f in b.get("fields", []) or [])
+
+
 async def wait_for(predicate: Callable[[], bool], *, timeout: float = 15.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.process import BotProcess
-from sandbox.stack import Stack, message_text, wait_for
+from sandbox.stack import Stack, card_of, message_text, wait_for
 from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
 
 SERVICES = ("api", "web", "worker")
@@ -144,9 +144,9 @@ async def test_sigterm_mid_burst_hands_everything_to_the_other_replica(tmp_path:
         assert released, "the stopped replica released its leases"
         assert "Traceback" not in log_a
         # nothing lost, nothing twice
-        per_request = Counter(rid for m in stack.card_messages("C0DEPLOYS") for rid in ids if rid in message_text(m))
+        per_request = Counter(rid for m in stack.card_messages("C0DEPLOYS") for rid in ids if card_of(m.blocks, rid))
         assert per_request == Counter(dict.fromkeys(ids, 1)), "each request has exactly one card"
-        posted = Counter(rid for c in stack.slack.posts("C0DEPLOYS") for rid in ids if rid in str(c.args.get("blocks")))
+        posted = Counter(rid for c in stack.slack.posts("C0DEPLOYS") for rid in ids if card_of(c.args.get("blocks"), rid))
         assert posted == Counter(dict.fromkeys(ids, 1)), "each card posted once"
         assert Counter(d.inputs["request_id"] for d in stack.github.dispatches) == Counter(dict.fromkeys(ids, 1))
     finally:

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 
 from sandbox.process import BotProcess
-from sandbox.stack import Stack, message_text, wait_for
+from sandbox.stack import Stack, card_of, message_text, wait_for
 
 
 async def test_sigkill_during_a_burst_then_restart_delivers_everything_once(tmp_path) -> None:
@@ -42,7 +42,7 @@ async def test_sigkill_during_a_burst_then_restart_delivers_everything_once(tmp_
                 for rid in ids), timeout=60, what="every request's card shows success")
         finally:
             bot2.terminate()
-        per_request = Counter(rid for m in stack.card_messages("C0DEPLOYS") for rid in ids if rid in message_text(m))
+        per_request = Counter(rid for m in stack.card_messages("C0DEPLOYS") for rid in ids if card_of(m.blocks, rid))
         assert per_request == Counter({rid: 1 for rid in ids}), "each request has exactly one card"
         dispatched = Counter(d.inputs["request_id"] for d in stack.github.dispatches)
         assert dispatched == Counter({rid: 1 for rid in ids}), "each request dispatched exactly once"

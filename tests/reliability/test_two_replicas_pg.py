@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.store.store import Store
 from sandbox.process import BotProcess
-from sandbox.stack import SANDBOX_SECRETS, Stack, message_text
+from sandbox.stack import SANDBOX_SECRETS, Stack, card_of, message_text
 from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres
 from tests.reliability.helpers import access_denied, envelope, request_id, write_config
 
@@ -159,10 +159,10 @@ async def test_two_replicas_never_double_dispatch_or_double_post(tmp_path: Path)
         # one card per request per channel, posted once, showing the end state
         for channel in ("C0APPROVALS", "C0DEPLOYS"):
             for rid in ids:
-                cards = [m for m in stack.card_messages(channel) if rid in message_text(m)]
+                cards = [m for m in stack.card_messages(channel) if card_of(m.blocks, rid)]
                 assert len(cards) == 1, (channel, rid, len(cards))
                 assert "succeeded" in message_text(cards[0])
-                assert sum(rid in str(c.args.get("blocks")) for c in stack.slack.posts(channel)) == 1
+                assert sum(card_of(c.args.get("blocks"), rid) for c in stack.slack.posts(channel)) == 1
         # every GitHub delivery recorded once although both replicas got it
         deliveries = {d.delivery_id for d in stack.github.deliveries}
         gh = await fetch(store, "SELECT key FROM inbox WHERE source = 'github'")
