@@ -146,7 +146,8 @@ async def test_sigterm_mid_burst_hands_everything_to_the_other_replica(tmp_path:
         # nothing lost, nothing twice
         per_request = Counter(rid for m in stack.card_messages("C0DEPLOYS") for rid in ids if card_of(m.blocks, rid))
         assert per_request == Counter(dict.fromkeys(ids, 1)), "each request has exactly one card"
-        posted = Counter(rid for c in stack.slack.posts("C0DEPLOYS") for rid in ids if card_of(c.args.get("blocks"), rid))
+        posted = Counter(rid for c in stack.slack.posts("C0DEPLOYS") for rid in ids
+                         if card_of(c.args.get("blocks"), rid))
         assert posted == Counter(dict.fromkeys(ids, 1)), "each card posted once"
         assert Counter(d.inputs["request_id"] for d in stack.github.dispatches) == Counter(dict.fromkeys(ids, 1))
     finally:
