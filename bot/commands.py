@@ -34,7 +34,7 @@ USAGE = {
     "approve": "Usage: `/approve` (list) · `/approve <id> [comment]` · `/approve reject <id> [reason]`",
     "rollback": "Usage: `/rollback <service> <env> [to <version>]`",
 }
-_REF = re.compile(r"^[A-Za-z0-9._/+-]+$")
+_REF = re.compile(r"[A-Za-z0-9._/+-]+")  # fullmatch: "$" would also match before a trailing newline
 _REQUEST_ID = re.compile(r"^r-[a-z0-9]{8}$")
 MAX_TEXT = 2000
 MAX_REASON = 300
@@ -51,7 +51,7 @@ def validate_ref(ref: str) -> str | None:
         return "the ref is longer than 255 characters"
     if ref.startswith("-"):
         return f"`{ref[:40]}` may not start with '-'"
-    if not _REF.match(ref):
+    if not _REF.fullmatch(ref):
         return f"`{ref[:40]}` has characters a branch, tag or SHA cannot have"
     if ".." in ref or ref.endswith((".", "/", ".lock")) or ref.startswith("/") or "//" in ref:
         return f"`{ref[:40]}` is not a valid git ref name"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sandbox.socket_mode_fake import SocketModeFake, action_payload, command_payload
-from sandbox.stack import EXAMPLE_CONFIG, ROOT, Stack, message_text, wait_for
+from sandbox.stack import EXAMPLE_CONFIG, ROOT, Stack, card_of, message_text, wait_for
 
 APP_TOKEN = "xapp-1-A0SANDBOX-1-sandbox"
 REQ = re.compile(r"`(r-[a-z0-9]{8})`")
@@ -85,9 +85,9 @@ async def effects(stack: Stack, rid: str) -> dict[str, Any]:
         "requests": [dict(r) for r in requests],
         "approvals": sorted((r["person"], r["decision"]) for r in approvals),
         "dispatches": [(d.workflow, d.ref, d.inputs["environment"]) for d in stack.github.dispatches],
-        "cards": {ch: [("succeeded" in message_text(m)) for m in stack.card_messages(ch) if rid in message_text(m)]
+        "cards": {ch: [("succeeded" in message_text(m)) for m in stack.card_messages(ch) if card_of(m.blocks, rid)]
                   for ch in ("C0APPROVALS", "C0DEPLOYS")},
-        "posts": {ch: sum(rid in str(c.args.get("blocks")) for c in stack.slack.posts(ch))
+        "posts": {ch: sum(card_of(c.args.get("blocks"), rid) for c in stack.slack.posts(ch))
                   for ch in ("C0APPROVALS", "C0DEPLOYS")},
         "click_replies": len(stack.slack.responses("click")),
     }
