@@ -104,3 +104,17 @@ def test_part_jobs_name_real_jobs() -> None:
         doc = yaml.safe_load((ROOT / "workflows" / workflow).read_text())
         assert set(jobs) <= set(doc["jobs"]), workflow
         assert set(jobs.values()) <= set(PART_DIRS)
+
+
+def test_getting_started_says_where_the_terraform_lives_and_what_must_exist() -> None:
+    text = (ROOT / "docs" / "getting-started.md").read_text()
+    before_steps = text.split("| # | Step |")[0]
+    # item 10: the Enterprise condition comes before the first step, not at the end
+    assert "GitHub Enterprise" in before_steps and "private" in before_steps
+    assert "infra/examples/complete" in before_steps and "infra/modules/" in before_steps
+    prereq = before_steps.split("**What must already exist in AWS**")[1]
+    named = set(re.findall(r"`([a-z_]+)`", prereq))
+    variables = (ROOT / "infra" / "examples" / "complete" / "variables.tf").read_text()
+    assert named, prereq
+    for name in named:
+        assert f'variable "{name}"' in variables, f"getting-started.md names {name}, not a variable of the root"
