@@ -33,13 +33,17 @@ from bot.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, pla
 
 __all__ = [
     "ALWAYS",
+    "PART_DIRS",
+    "PART_JOBS",
     "SERVICES",
     "InstallError",
     "Planned",
     "cmd_install_workflows",
+    "drop_jobs",
     "install",
     "parse_services",
     "plan",
+    "services_for",
     "source_dirs",
 ]
 
@@ -52,6 +56,13 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "infra": ("infra-ci.yml",),
 }
 ALWAYS: tuple[str, ...] = ("security.yml", "rollback.yml")
+# Services that are a directory of the repository: without ``--services`` they are installed only where that directory
+# exists (api and worker always are: their workflows find services/<name>/ themselves).
+PART_DIRS: dict[str, str] = {"infra": "infra", "web": "web"}
+# Jobs of always-installed workflows that work on one of those directories: written only with that part.
+PART_JOBS: dict[str, dict[str, str]] = {
+    "security.yml": {"terraform": "infra", "terraform-trivy": "infra", "accessibility": "web"},
+}
 # source name under workflows/config/ -> path in the repository; user_data: kept if present (unless --force)
 _CONFIG_FILES: tuple[tuple[str, str, bool], ...] = (
     ("zizmor.yml", ".github/zizmor.yml", False),
@@ -112,11 +123,48 @@ def _workflow_names(workflows: Path, services: Iterable[str] | None) -> list[str
     return [name for name in every if name in chosen or name not in mapped]
 
 
+def services_for(dest: Path, services: Iterable[str] | None) -> frozenset[str]:
+    """``--services`` as given, else api and worker plus each part (infra, web) whose directory exists in ``dest``."""
+    if services is not None:
+        return frozenset(services)
+    return frozenset(s for s in SERVICES if s not in PART_DIRS or (dest / PART_DIRS[s]).is_dir())
+
+
+def drop_jobs(text: str, jobs: Iterable[str]) -> str:
+    """``text`` (a workflow) without the named top-level jobs: each ``  <name>:`` block under ``jobs:`` up to the next
+    job, comments and all. Unknown names are an error (the workflow and PART_JOBS must agree)."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "jobs:"), None)
+    if start is None:
+        raise InstallError("workflow without a top-level jobs: key")
+    heads = [i for i in range(start + 1, len(lines)) if lines[i].startswith("  ") and not lines[i].startswith("   ")
+             and not lines[i].lstrip().startswith("#") and lines[i].rstrip().endswith(":")]
+    names = {lines[i].strip()[:-1]: i for i in heads}
+    drop = set(jobs)
+    if missing := sorted(drop - names.keys()):
+        raise InstallError(f"workflow has no job(s) {', '.join(missing)}")
+    keep = [True] * len(lines)
+    for name in drop:
+        first = names[name]
+        later = [i for i in heads if i > first]
+        end = later[0] if later else len(lines)
+        for i in range(first, end):
+            keep[i] = False
+    return "".join(line for line, k in zip(lines, keep, strict=True) if k)
+
+
 def plan(services: Iterable[str] | None = None, sources: Sources | None = None) -> list[Planned]:
-    """Every file install-workflows writes, in a stable order. ``services=None`` means all."""
+    """Every file install-workflows writes, in a stable order. ``services=None`` means all (every job too); else
+    the jobs of PART_JOBS whose part is not among ``services`` are left out."""
     src = sources or source_dirs()
-    out = [Planned(f".github/workflows/{n}", (src.workflows / n).read_bytes()) for n in
-           _workflow_names(src.workflows, services)]
+    chosen = None if services is None else frozenset(services)
+    out = []
+    for name in _workflow_names(src.workflows, chosen):
+        content = (src.workflows / name).read_bytes()
+        unwanted = [job for job, part in PART_JOBS.get(name, {}).items() if chosen is not None and part not in chosen]
+        if unwanted:
+            content = drop_jobs(content.decode("utf-8"), unwanted).encode("utf-8")
+        out.append(Planned(f".github/workflows/{name}", content))
     for action in sorted(src.workflows.glob("actions/*/action.yml")):
         for path in sorted(action.parent.rglob("*")):  # action.yml and the scripts it runs from its own directory
             if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
@@ -214,7 +262,7 @@ def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = 
         raise InstallError(f"{dest}: no such directory (give the root of a repository checkout)")
     if not dest.is_dir():
         raise InstallError(f"{dest}: not a directory (give the root of a repository checkout)")
-    files = plan(services)
+    files = plan(services_for(dest, services))
     written: list[str] = []
     unchanged: list[str] = []
     kept: list[str] = []
@@ -326,5 +374,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("install-workflows", help="install the GitHub Actions workflows and release engine into a repo")
     p.add_argument("dest", help="root of the repository checkout to install into")
     p.add_argument("--services", type=parse_services, default=None,
-                   help=f"comma-separated subset of {','.join(sorted(SERVICES))} (default: all)")
+                   help=f"comma-separated subset of {','.join(sorted(SERVICES))} (default: api and worker, plus "
+                        "infra and web where the repository has infra/ or web/)")
     p.add_argument("--force", action="store_true", help="overwrite files that differ (and your config templates)")

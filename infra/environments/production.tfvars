@@ -8,7 +8,7 @@ github_repository_name = "payments"
 
 state_bucket_name = "acme-terraform-state-production"
 state_key_prefix  = "chatops/production/"
-apply_policy_arns = ["arn:aws:iam::333333333333:policy/chatops-terraform-apply"]
+apply_policy_arns = { terraform-apply = "arn:aws:iam::333333333333:policy/chatops-terraform-apply" }
 
 lambda_function_names      = ["payments-worker"]
 ecr_repository_names       = ["payments-worker"]

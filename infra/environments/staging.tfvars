@@ -7,7 +7,7 @@ github_repository_name = "payments"
 
 state_bucket_name = "acme-terraform-state-staging"
 state_key_prefix  = "chatops/staging/"
-apply_policy_arns = ["arn:aws:iam::222222222222:policy/chatops-terraform-apply"]
+apply_policy_arns = { terraform-apply = "arn:aws:iam::222222222222:policy/chatops-terraform-apply" }
 
 lambda_function_names      = ["payments-worker"]
 ecr_repository_names       = ["payments-worker"]

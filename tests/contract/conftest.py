@@ -33,6 +33,9 @@ def installed_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("installed") / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
+    for part in ("infra", "web"):  # a repository with every part: everything is installed, every job
+        (repo / part).mkdir()
+        (repo / part / "README.md").write_text(f"{part}\n")
     done = run_install(repo)
     assert done.returncode == 0, done.stdout + done.stderr
     git(repo, "add", "-A")

@@ -107,7 +107,7 @@ def test_deploy_targets_in_the_managing_state_agree_with_each_environments_tfvar
     assert github.get("web_bucket_name") == own.get("web_bucket_name")
     assert github.get("cloudfront_distribution_id") == own.get("cloudfront_distribution_id")
     assert github.get("api_alarm_name") in own.get("alarm_names", [])
-    assert all(f"::{github['aws_account_id']}:" in arn for arn in own["apply_policy_arns"])
+    assert all(f"::{github['aws_account_id']}:" in arn for arn in own["apply_policy_arns"].values())
 
 
 def test_infra_ci_plans_and_applies_every_environment_with_its_own_state(layout: wm.Layout) -> None:

@@ -214,6 +214,10 @@ def test_socket_mode_removes_only_slack_events(tf_root: tuple[str, Path, dict[st
         ("environment_variables", '{PGPASSWORD="x"}', "must not set PORT, HOST, CHATOPS_CONFIG"),
         ("db_engine_version", "15.4", "db_engine_version must be PostgreSQL 16"),
         ("name_prefix", "abcdefghijklmn", "name_prefix must be 1-13 lower-case letters"),
+        # issue 23 item 11: RDS refuses an identifier with a trailing or doubled '-' (<prefix>-<env>-chatops)
+        ("name_prefix", "chatops-", "ending with a letter or digit, without '--'"),
+        ("name_prefix", "chat--ops", "ending with a letter or digit, without '--'"),
+        ("create_dns_record", "true", "create_dns_record = true needs route53_zone_id"),
     ],
 )
 def test_variable_validation_refuses(tf_root: tuple[str, Path, dict[str, str]], variable: str, value: str,

@@ -74,12 +74,14 @@ module "github_environments" {
 module "chatops_bot_service" {
   source = "../../modules/chatops-bot-service"
 
-  environment         = var.environment
-  vpc_id              = var.vpc_id
-  private_subnet_ids  = var.private_subnet_ids
-  public_subnet_ids   = var.public_subnet_ids
-  certificate_arn     = var.bot_certificate_arn
-  domain_name         = var.bot_domain_name
+  environment        = var.environment
+  vpc_id             = var.vpc_id
+  private_subnet_ids = var.private_subnet_ids
+  public_subnet_ids  = var.public_subnet_ids
+  certificate_arn    = var.bot_certificate_arn
+  domain_name        = var.bot_domain_name
+  # a root variable is known at plan, so the boolean may be derived from it here (not inside the module)
+  create_dns_record   = var.bot_route53_zone_id != null
   route53_zone_id     = var.bot_route53_zone_id
   image               = var.bot_image
   socket_mode         = var.slack_socket_mode

@@ -50,8 +50,8 @@ variable "state_key_prefix" {
 }
 
 variable "apply_policy_arns" {
-  description = "Customer-managed policies granting `terraform apply` what it manages (see docs/oidc.md)."
-  type        = list(string)
+  description = "Customer-managed policies granting `terraform apply` what it manages, keyed by a name you choose (see docs/oidc.md)."
+  type        = map(string)
 }
 
 variable "create_oidc_provider" {

@@ -162,7 +162,8 @@ resource "aws_cloudwatch_log_group" "db" {
 # ---------------------------------------------------------------------------
 
 resource "aws_route53_record" "bot" {
-  count = var.route53_zone_id == null ? 0 : 1
+  # a boolean, not the zone id: a count must be known at plan, and a zone id may not be (issue 23 item 11)
+  count = var.create_dns_record ? 1 : 0
 
   zone_id = var.route53_zone_id
   name    = var.domain_name

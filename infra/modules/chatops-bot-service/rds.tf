@@ -90,6 +90,9 @@ resource "aws_db_instance" "bot" {
 # new deployment (docs/deploy-aws.md, "Database password rotation"). This sets how often that happens.
 resource "aws_secretsmanager_secret_rotation" "db" {
   secret_id = local.db_master_secret
+  # Secrets Manager rotates at once by default: on a fresh stack that changes the password while the first tasks
+  # start with the one ECS injected. Wait for the first scheduled window instead.
+  rotate_immediately = false
 
   rotation_rules {
     automatically_after_days = var.db_password_rotation_days

@@ -4,8 +4,9 @@ variable "name_prefix" {
   default     = "chatops"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,12}$", var.name_prefix))
-    error_message = "name_prefix must be 1-13 lower-case letters, digits or '-', starting with a letter (<prefix>-<environment>-chatops names the load balancer and target group, at most 32 characters)."
+    # RDS identifiers (<prefix>-<environment>-chatops) must not end with '-' nor hold '--': AWS refuses them.
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,11}[a-z0-9])?$", var.name_prefix)) && !strcontains(var.name_prefix, "--")
+    error_message = "name_prefix must be 1-13 lower-case letters, digits or '-', starting with a letter and ending with a letter or digit, without '--' (<prefix>-<environment>-chatops names the load balancer and target group, at most 32 characters, and the RDS instance, which AWS refuses with a trailing or doubled '-')."
   }
 }
 
@@ -106,8 +107,19 @@ variable "domain_name" {
   }
 }
 
+variable "create_dns_record" {
+  description = "Create an alias record domain_name -> load balancer in route53_zone_id. A plain boolean (not derived from the zone id), so the record count is known at plan even when the zone is created in the same apply; false to manage DNS elsewhere."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.create_dns_record || var.route53_zone_id != null
+    error_message = "create_dns_record = true needs route53_zone_id."
+  }
+}
+
 variable "route53_zone_id" {
-  description = "Route 53 hosted zone in which to create an alias record domain_name -> load balancer; null to manage DNS elsewhere."
+  description = "Route 53 hosted zone of the alias record (used only with create_dns_record = true); it may be unknown until apply, e.g. a zone created in the same configuration."
   type        = string
   default     = null
 

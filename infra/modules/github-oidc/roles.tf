@@ -67,7 +67,8 @@ resource "aws_iam_role" "infra_plan" {
 }
 
 resource "aws_iam_role_policy_attachment" "infra_plan" {
-  for_each = toset(var.plan_policy_arns)
+  # keyed by the caller's names: a for_each key must be known at plan, an ARN may not be
+  for_each = var.plan_policy_arns
 
   role       = aws_iam_role.infra_plan.name
   policy_arn = each.value
@@ -100,7 +101,8 @@ resource "aws_iam_role" "infra_apply" {
 }
 
 resource "aws_iam_role_policy_attachment" "infra_apply" {
-  for_each = toset(var.apply_policy_arns)
+  # keyed by the caller's names: a for_each key must be known at plan, an ARN may not be
+  for_each = var.apply_policy_arns
 
   role       = aws_iam_role.infra_apply.name
   policy_arn = each.value

@@ -89,13 +89,13 @@ variable "state_lock_table_name" {
 }
 
 variable "plan_policy_arns" {
-  description = "Managed policies attached to the infra plan role so that `terraform plan` can refresh every resource. AWS's ReadOnlyAccess is the usual choice; a narrower customer-managed policy is better."
-  type        = list(string)
-  default     = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+  description = "Managed policies attached to the infra plan role so that `terraform plan` can refresh every resource, keyed by a name you choose (the key, not the ARN, is the for_each key, so an ARN known only after apply - a policy created in the same configuration - works). AWS's ReadOnlyAccess is the usual choice; a narrower customer-managed policy is better."
+  type        = map(string)
+  default     = { read-only = "arn:aws:iam::aws:policy/ReadOnlyAccess" }
 
   validation {
-    condition     = alltrue([for arn in var.plan_policy_arns : can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/", arn))])
-    error_message = "plan_policy_arns must be IAM policy ARNs."
+    condition     = alltrue([for arn in values(var.plan_policy_arns) : can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/", arn))])
+    error_message = "plan_policy_arns must map names to IAM policy ARNs."
   }
 }
 
@@ -111,15 +111,15 @@ variable "plan_secret_arns" {
 }
 
 variable "apply_policy_arns" {
-  description = "Customer-managed policies attached to the infra apply role: the permissions `terraform apply` needs for the resources this repository manages. AdministratorAccess and PowerUserAccess are refused."
-  type        = list(string)
+  description = "Customer-managed policies attached to the infra apply role, keyed by a name you choose (the for_each key, so an ARN known only after apply works): the permissions `terraform apply` needs for the resources this repository manages. AdministratorAccess and PowerUserAccess are refused."
+  type        = map(string)
 
   validation {
     condition = length(var.apply_policy_arns) > 0 && alltrue([
-      for arn in var.apply_policy_arns :
+      for arn in values(var.apply_policy_arns) :
       can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/", arn)) && !can(regex("/(AdministratorAccess|PowerUserAccess|IAMFullAccess)$", arn))
     ])
-    error_message = "apply_policy_arns must list at least one IAM policy ARN, and not AdministratorAccess, PowerUserAccess or IAMFullAccess."
+    error_message = "apply_policy_arns must map at least one name to an IAM policy ARN, and not AdministratorAccess, PowerUserAccess or IAMFullAccess."
   }
 }
 

@@ -33,6 +33,11 @@ output "topic_arn" {
   value       = one(aws_sns_topic.events[*].arn)
 }
 
+output "sns_subscription_pending_confirmation" {
+  description = "sns target: true while the bot has not confirmed its HTTPS subscription (nothing is delivered until it has); null for the other targets."
+  value       = one(aws_sns_topic_subscription.bot[*].pending_confirmation)
+}
+
 output "dead_letter_queue_arn" {
   description = "ARN of the dead-letter queue receiving undeliverable events."
   value       = aws_sqs_queue.dlq.arn

@@ -363,9 +363,13 @@ resource "aws_sns_topic_subscription" "bot" {
   endpoint  = "${var.bot_base_url}/aws/sns"
   # The bot verifies the SNS message signature, so it needs the full envelope,
   # and it confirms the subscription itself (SubscriptionConfirmation).
-  raw_message_delivery   = false
-  endpoint_auto_confirms = true
-  redrive_policy         = jsonencode({ deadLetterTargetArn = aws_sqs_queue.dlq.arn })
+  raw_message_delivery = false
+  # true makes apply wait (confirmation_timeout_in_minutes) until the endpoint has confirmed, which fails on a fresh
+  # stack where the bot is not up yet. By default apply does not wait: the subscription stays pending until the bot
+  # confirms (output sns_subscription_pending_confirmation; README "sns" for re-sending the confirmation).
+  endpoint_auto_confirms          = var.sns_wait_for_confirmation
+  confirmation_timeout_in_minutes = var.sns_confirmation_timeout_in_minutes
+  redrive_policy                  = jsonencode({ deadLetterTargetArn = aws_sqs_queue.dlq.arn })
   delivery_policy = jsonencode({
     healthyRetryPolicy = {
       numRetries         = 20

@@ -1,11 +1,20 @@
 variable "name_prefix" {
-  description = "Prefix of every rule, queue, topic and role name, e.g. \"chatops-prod\"."
+  description = "Prefix of every rule, queue, topic and role name, e.g. \"chatops-prod\". EventBridge rule names (<name_prefix>-<rule id>) are at most 64 characters, so the prefix is at most 64 - 1 - the longest rule id in patterns.json (36 characters with today's rules)."
   type        = string
   default     = "chatops"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_-]{1,40}$", var.name_prefix))
-    error_message = "name_prefix must be 1-40 letters, digits, '_' or '-'."
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.name_prefix))
+    error_message = "name_prefix must be letters, digits, '.', '_' or '-' (the characters EventBridge allows in a rule name)."
+  }
+
+  # Every generated rule name <name_prefix>-<rule id> must fit EventBridge's 64 characters; the ids are read from
+  # the same patterns.json the rules are made from (Terraform >= 1.9 lets a validation read the module's files).
+  validation {
+    condition = alltrue([
+      for id in keys(jsondecode(file("${path.module}/patterns.json"))) : length("${var.name_prefix}-${id}") <= 64
+    ])
+    error_message = "name_prefix is too long: an EventBridge rule name <name_prefix>-<rule id> would exceed 64 characters; with the rule ids in patterns.json, name_prefix may have at most ${63 - max([for id in keys(jsondecode(file("${path.module}/patterns.json"))) : length(id)]...)} characters."
   }
 }
 
@@ -56,6 +65,23 @@ variable "api_key_secret_arn" {
   validation {
     condition     = var.api_key_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$", var.api_key_secret_arn))
     error_message = "api_key_secret_arn must be a full Secrets Manager secret ARN."
+  }
+}
+
+variable "sns_wait_for_confirmation" {
+  description = "sns target: make apply wait until the bot has confirmed the HTTPS subscription (the provider's endpoint_auto_confirms). Leave false on a fresh stack, where the bot is not up yet and the wait would fail the apply; set true once the bot serves <bot_base_url>/aws/sns to have apply prove the subscription works."
+  type        = bool
+  default     = false
+}
+
+variable "sns_confirmation_timeout_in_minutes" {
+  description = "sns target: how long apply waits for the confirmation when sns_wait_for_confirmation is true."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.sns_confirmation_timeout_in_minutes >= 1 && var.sns_confirmation_timeout_in_minutes <= 60
+    error_message = "sns_confirmation_timeout_in_minutes must be between 1 and 60."
   }
 }
 
