@@ -28,9 +28,24 @@ def request_id(answer: dict[str, Any]) -> str:
     return m.group(1)
 
 
-def write_config(tmp: Path, *, card_update_interval: float = 0.2) -> Path:
-    """The example config plus an SNS topic whose signing certificates may come from 127.0.0.1."""
+def no_notes_example() -> str:
+    """The example config without production's deploy notes: these tests count every message a card gets, and
+    the notes (a thread reply after each production success; tests/scenario/test_deploy_notes.py) would add one."""
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    out = re.sub(r"(\n  production: *\{)", r"\1deploy_notes: false, ", text, count=1)
+    assert out != text, "the example config's production environment is a flow mapping"
+    return out
+
+
+def no_notes_config(tmp: Path) -> Path:
+    path = tmp / "chatops.yml"
+    path.write_text(no_notes_example(), encoding="utf-8")
+    return path
+
+
+def write_config(tmp: Path, *, card_update_interval: float = 0.2) -> Path:
+    """The example config (deploy notes off) plus an SNS topic whose signing certificates may come from 127.0.0.1."""
+    text = no_notes_example()
     text += (
         "security:\n"
         f"  card_update_interval: {card_update_interval}\n"

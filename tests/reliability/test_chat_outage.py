@@ -12,8 +12,17 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import pytest
+
 from sandbox.stack import Stack, message_text, wait_for
-from tests.reliability.helpers import request_id, rows, settled
+from tests.reliability.helpers import no_notes_config, request_id, rows, settled
+
+
+@pytest.fixture
+async def stack(tmp_path: Any, sqlite_url: str) -> Any:
+    """The example config without deploy notes: these tests count every message a card gets."""
+    async with Stack(database_url=sqlite_url, config_path=no_notes_config(tmp_path)) as s:
+        yield s
 
 # card status (the fallback text ends with " - <status>") -> how far along the request is
 PROGRESS = {"requested": 0, "waiting for approval": 1, "approved, starting": 2, "starting": 3, "queued": 4,
@@ -157,7 +166,7 @@ async def test_rate_limits_with_retry_after_are_honoured(stack: Stack) -> None:
 async def test_a_long_outage_keeps_everything_and_sends_one_update_per_card_afterwards(tmp_path) -> None:
     """Issue 24 item 4. Backoff is scaled down (base 10 ms, cap 100 ms) so the outage below spans more failed
     attempts per message than a 30-minute one does at the defaults (1 s doubling to 300 s: about 14)."""
-    stack = Stack(database_url=f"sqlite:///{tmp_path}/bot.db", extra_env={
+    stack = Stack(database_url=f"sqlite:///{tmp_path}/bot.db", config_path=no_notes_config(tmp_path), extra_env={
         "CHATOPS_OUTBOX_BACKOFF_BASE": "0.01", "CHATOPS_OUTBOX_MAX_BACKOFF": "0.1"})
     async with stack:
         _, answer = await stack.command("U0DEV", "web v1.4.2 to production", key="cmd-prod")
