@@ -12,36 +12,24 @@ should not be empty").
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
+from sandbox.base import LoopbackServer
 
-@dataclass
-class GrafanaFake:
-    token: str = "glsa_sandbox_token_0123456789"
-    annotations: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-    _runner: web.AppRunner | None = None
+
+class GrafanaFake(LoopbackServer):
+    def __init__(self, token: str = "glsa_sandbox_token_0123456789") -> None:
+        self.token = token
+        self.annotations: list[dict[str, Any]] = []
+        super().__init__()
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/annotations", self._create)
 
     def env(self) -> dict[str, str]:
         return {"GRAFANA_TOKEN": self.token}
-
-    async def start(self) -> Self:
-        app = web.Application()
-        app.router.add_post("/api/annotations", self._create)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _create(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization", "") != f"Bearer {self.token}":

@@ -23,53 +23,35 @@ import json
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from sandbox.base import LoopbackServer
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "warning", "error", "info")
 RATE_LIMIT = 120  # calls per 60 s per integration key (05-Rate-Limits.md)
 
 
-@dataclass
-class PagerDutyFake:
-    routing_key: str = "R0UT1NGKEYSANDBOX0123456789ABCDE"  # 32 characters, like a real integration key
-    events: list[dict[str, Any]] = field(default_factory=list)  # accepted events, in order
-    alerts: dict[str, str] = field(default_factory=dict)  # dedup_key -> triggered | acknowledged | resolved
-    dropped: list[dict[str, Any]] = field(default_factory=list)  # acknowledge / resolve without an open alert
-    throttle_next: int = 0  # answer the next N calls 429, as an exhausted rate limit would
-    url: str = ""
-    _calls: dict[str, deque[float]] = field(default_factory=dict)
-    _runner: web.AppRunner | None = None
+class PagerDutyFake(LoopbackServer):
+    def __init__(self, routing_key: str = "R0UT1NGKEYSANDBOX0123456789ABCDE") -> None:  # 32 characters, like a real key
+        self.routing_key = routing_key
+        self.events: list[dict[str, Any]] = []  # accepted events, in order
+        self.alerts: dict[str, str] = {}  # dedup_key -> triggered | acknowledged | resolved
+        self.dropped: list[dict[str, Any]] = []  # acknowledge / resolve without an open alert
+        self.throttle_next = 0  # answer the next N calls 429, as an exhausted rate limit would
+        self._calls: dict[str, deque[float]] = {}
+        super().__init__()
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_post("/v2/enqueue", self._enqueue)
 
     def env(self) -> dict[str, str]:
         return {"PAGERDUTY_ROUTING_KEY": self.routing_key, "PAGERDUTY_EVENTS_URL": f"{self.url}/v2/enqueue"}
 
     def actions(self, dedup_key: str) -> list[str]:
         return [e["event_action"] for e in self.events if e.get("dedup_key") == dedup_key]
-
-    async def start(self) -> Self:
-        app = web.Application()
-        app.router.add_post("/v2/enqueue", self._enqueue)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _limited(self, key: str) -> bool:
         now = time.monotonic()
