@@ -16,6 +16,8 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import orjson
+
 from bot import cards
 from bot.config import Config
 from bot.delivery_metrics import stats_text
@@ -74,7 +76,10 @@ _GITHUB_TYPES: dict[str, type[GitHubUpdate]] = {
 def github_update_to_json(update: GitHubUpdate) -> str:
     # fields are flat values and tuples: no need for asdict's deep copy on the ingest path
     data = {f.name: getattr(update, f.name) for f in fields(update)}
-    return json.dumps({"t": type(update).__name__, "d": data}, separators=(",", ":"))
+    try:  # orjson: the same JSON text for these values (compact; non-ASCII as UTF-8, which json.loads reads alike)
+        return orjson.dumps({"t": type(update).__name__, "d": data}).decode()
+    except TypeError:  # an int wider than 64 bits (orjson refuses it): json writes it exactly
+        return json.dumps({"t": type(update).__name__, "d": data}, separators=(",", ":"))
 
 
 def github_update_from_json(body: str) -> GitHubUpdate:
