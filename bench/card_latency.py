@@ -296,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
           f"bot's own part p50 {own.get('p50')} ms, p99 {own.get('p99')} ms (target p99 < 500 ms: "
           f"{'yes' if own.get('p99', 1e9) < 500 else 'NO'}); ack -> card p50 {raw.get('p50')} ms, "
           f"p99 {raw.get('p99')} ms; after the slot it went in p99 {r.get('after_its_slot_ms', {}).get('p99')} ms; "
-          f"{r.get('missed_a_slot')} of {r.get('webhooks_measured')} missed a slot; not shown {r.get('not_shown')}, late sends {r['load']['late_sends']}")
+          f"{r.get('missed_a_slot')} of {r.get('webhooks_measured')} missed a slot; "
+          f"not shown {r.get('not_shown')}, late sends {r['load']['late_sends']}")
     return 0
 
 
