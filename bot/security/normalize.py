@@ -80,6 +80,8 @@ def parse_time(text: str) -> float:
 
 
 def _s(value: Any) -> str:
+    if type(value) is str:  # most CloudTrail values: nothing to convert
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -135,7 +137,12 @@ def _leaf(value: Any, path: str, add: Callable[[tuple[str, str]], None]) -> None
         add((path, text))
 
 
+_NO_GITHUB = GitHubContext()
+
+
 def github_context(subject: str, session_name: str) -> GitHubContext:
+    if not subject and not session_name:  # most records: no OIDC subject, no role session (frozen: shared)
+        return _NO_GITHUB
     repo = ref = run_id = attempt = ""
     m = _SUBJECT.match(subject)
     if m:
