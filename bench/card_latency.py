@@ -280,7 +280,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.card_latency", description=__doc__.splitlines()[0])
     p.add_argument("--active", type=int, default=50, help="deployments active at once")
     p.add_argument("--channels", type=int, default=50, help="Slack channels their cards go to")
@@ -288,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--waves", type=int, default=3, help="deployments per slot (26 webhooks each)")
     p.add_argument("--interval", type=float, default=1.0, help="the channel interval (production: 1 s)")
     p.add_argument("--settle", type=float, default=5.0, help="seconds after the last webhook for cards to catch up")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     r = asyncio.run(run(args))
     print(json.dumps(r, indent=2))
     own, raw = r.get("bot_own_ms", {}), r.get("ack_to_card_ms", {})
