@@ -24,11 +24,11 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bench import wrk
+from bench import card_latency, security_rules, wrk
 from bench.loadgen import Generator
 from bench.probe import DbProbe
 from bench.report import table
-from bench.scenarios import CONCURRENCY, WRK_CONNECTIONS, Database, Plan, bot_a, bot_b
+from bench.scenarios import CONCURRENCY, WRK_CONNECTIONS, Database, Plan, _phase, bot_a, bot_b
 from bench.wrk import Scripts
 from sandbox.process import free_port
 from sandbox.stack import ROOT, Stack
@@ -153,6 +153,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if "postgres" in args.backends:
             results["backends"]["postgres"] = await backend(
                 "postgres", lambda n: PgSchema(args.postgres), gens, plan, tmp, scripts=scripts, args=args)
+        if not args.ingest_only:  # issue 27: webhook -> card (its own bot and fakes), security rules in process
+            results["card_latency"] = await _phase("webhook -> card (200 webhooks/s, 50 deployments)",
+                                                   card_latency.run(card_latency.parser().parse_args([])))
+            log.info("phase security rules (in process)")
+            results["security_rules"] = security_rules.run(1.0, repeats=3)
         results["ceiling"].append(await ceiling(scripts, plan.seconds))
     finally:
         for g in gens:

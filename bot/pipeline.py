@@ -16,6 +16,8 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import orjson
+
 from bot import cards
 from bot.commands import validate_ref
 from bot.config import Config
@@ -78,7 +80,10 @@ _GITHUB_TYPES: dict[str, type[GitHubUpdate]] = {
 def github_update_to_json(update: GitHubUpdate) -> str:
     # fields are flat values and tuples: no need for asdict's deep copy on the ingest path
     data = {f.name: getattr(update, f.name) for f in fields(update)}
-    return json.dumps({"t": type(update).__name__, "d": data}, separators=(",", ":"))
+    try:  # orjson: the same JSON text for these values (compact; non-ASCII as UTF-8, which json.loads reads alike)
+        return orjson.dumps({"t": type(update).__name__, "d": data}).decode()
+    except TypeError:  # an int wider than 64 bits (orjson refuses it): json writes it exactly
+        return json.dumps({"t": type(update).__name__, "d": data}, separators=(",", ":"))
 
 
 def github_update_from_json(body: str) -> GitHubUpdate:
@@ -412,9 +417,12 @@ class Pipeline:
         services = [cmd.service] if cmd.service else sorted(self.config.services)
         lines = []
         async with self.store.unit() as u:  # three queries, whatever the number of services
-            open_reqs = await u.find_requests(states=[s for s in RequestState if not s.final], limit=200)
+            open_reqs = await u.open_request_lines(limit=200)
             latest = await u.latest_deployments()
             locks = await u.active_locks()
+        pending: dict[tuple[str, str], list[str]] = {}
+        for rid, service, env, state in open_reqs:
+            pending.setdefault((service, env), []).append(f"{rid} {state.replace('_', ' ')}")
         several = len(self.config.repositories) > 1
         for name in services:
             lines.append(f"*{name}*" + (f" ({self.config.repo_of(name)})" if several else ""))
@@ -423,9 +431,9 @@ class Pipeline:
                 sha = f" ({last.sha[:7]})" if last and last.sha else ""
                 text = (f"{last.version}{sha} by {last.by} at {last.at:%Y-%m-%d %H:%M}"
                         if last else "nothing deployed yet")
-                pending = [r for r in open_reqs if r.service == name and r.environment == env]
-                if pending:
-                    text += " · " + ", ".join(f"{r.id} {r.state.value.replace('_', ' ')}" for r in pending)
+                waiting = pending.get((name, env))
+                if waiting:
+                    text += " · " + ", ".join(waiting)
                 lock = locks.get(env)
                 if lock:
                     text += f" · :lock: locked by {lock.holder}" + (f" ({lock.reason})" if lock.reason else "")

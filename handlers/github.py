@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 from typing import Any
@@ -27,6 +28,11 @@ MAX_BODY = GITHUB_MAX_BODY
 # name a metrics label), anything else is refused before it reaches the store.
 _DELIVERY = re.compile(r"[\x21-\x7e]{1,100}")
 _EVENT = re.compile(r"[a-z0-9_]{1,64}")
+
+
+_FRESH = (202, json.dumps({"status": "accepted"}).encode(), REQUESTS.labels(route="github", status="202"))
+_REPEAT = (200, json.dumps({"status": "duplicate delivery: already processed"}).encode(),
+           REQUESTS.labels(route="github", status="200"))
 
 
 def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
@@ -65,6 +71,12 @@ class GitHubWebhookHandler:
     def _answer(self, status: int, text: str) -> web.Response:
         REQUESTS.labels(route="github", status=str(status)).inc()
         return web.json_response({"status" if status < 400 else "error": text}, status=status)
+
+    def _recorded(self, fresh: bool) -> web.Response:
+        """The answer to a recorded delivery (most requests): body and counter prepared once (issue 27 item 4)."""
+        status, body, counter = _FRESH if fresh else _REPEAT
+        counter.inc()
+        return web.Response(body=body, status=status, content_type="application/json")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -106,6 +118,4 @@ class GitHubWebhookHandler:
             return self._answer(400, f"payload missing fields we need: {exc}")
         if update is None:
             return self._ignored(event, "unhandled_action", "action not handled")
-        if not await self._pipeline.record_github(update, delivery=delivery, event=event):
-            return self._answer(200, "duplicate delivery: already processed")
-        return self._answer(202, "accepted")
+        return self._recorded(await self._pipeline.record_github(update, delivery=delivery, event=event))

@@ -4,7 +4,7 @@ alert sources, GuardDuty, Security Hub, CloudWatch alarms and Health, are parsed
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +80,8 @@ def parse_time(text: str) -> float:
 
 
 def _s(value: Any) -> str:
+    if type(value) is str:  # most CloudTrail values: nothing to convert
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -95,23 +97,52 @@ def _get(d: Any, *path: str) -> Any:
     return d
 
 
-def flatten(obj: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
-    """Scalar values by dotted path; list items share their list's path (``resources.ARN``)."""
-    if depth > 5:
-        return
+def flatten(obj: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Scalar values by dotted path; list items share their list's path (``resources.ARN``). Nesting deeper than
+    5 levels, list items after the 50th and values longer than 2,000 characters are left out."""
+    out: list[tuple[str, str]] = []
+    if depth <= 5:
+        _flatten(obj, prefix, depth, out.append)
+    return out
+
+
+def _flatten(obj: Any, prefix: str, depth: int, add: Callable[[tuple[str, str]], None]) -> None:
+    # one call per container (not per value): this runs for every field of every CloudTrail record (issue 27.5)
+    deeper = depth + 1
     if isinstance(obj, dict):
         for k, v in obj.items():
-            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, str):
+                if deeper <= 5 and len(v) <= _MAX_FIELD:
+                    add((path, v))
+            elif isinstance(v, dict | list):
+                if deeper <= 5:
+                    _flatten(v, path, deeper, add)
+            elif v is not None and deeper <= 5:
+                _leaf(v, path, add)
     elif isinstance(obj, list):
         for item in obj[:50]:
-            yield from flatten(item, prefix, depth + 1)
+            if isinstance(item, dict | list):
+                if deeper <= 5:
+                    _flatten(item, prefix, deeper, add)
+            elif item is not None and deeper <= 5:
+                _leaf(item, prefix, add)
     elif obj is not None:
-        text = _s(obj)
-        if len(text) <= _MAX_FIELD:
-            yield prefix, text
+        _leaf(obj, prefix, add)
+
+
+def _leaf(value: Any, path: str, add: Callable[[tuple[str, str]], None]) -> None:
+    text = _s(value)
+    if len(text) <= _MAX_FIELD:
+        add((path, text))
+
+
+_NO_GITHUB = GitHubContext()
 
 
 def github_context(subject: str, session_name: str) -> GitHubContext:
+    if not subject and not session_name:  # most records: no OIDC subject, no role session (frozen: shared)
+        return _NO_GITHUB
     repo = ref = run_id = attempt = ""
     m = _SUBJECT.match(subject)
     if m:
@@ -194,10 +225,16 @@ def parse_record(record: dict[str, Any], *, account: str = "", region: str = "")
     )
 
 
-def _source_types() -> frozenset[str]:
-    from bot.security.sources import DETAIL_TYPES  # sources builds on this module's helpers
+_SOURCE_TYPES: frozenset[str] = frozenset()
 
-    return frozenset(DETAIL_TYPES)
+
+def _source_types() -> frozenset[str]:
+    global _SOURCE_TYPES
+    if not _SOURCE_TYPES:
+        from bot.security.sources import DETAIL_TYPES  # sources builds on this module's helpers
+
+        _SOURCE_TYPES = frozenset(DETAIL_TYPES)
+    return _SOURCE_TYPES
 
 
 def check_payload(obj: Any) -> list[tuple[dict[str, Any], str, str]]:

@@ -120,15 +120,64 @@ def best_rule(
     rules: Sequence[Rule], event: SecurityEvent, derived: Mapping[str, str], *, allow: AllowList
 ) -> tuple[Rule | None, bool]:
     """The most severe matching rule (file order breaks ties) and whether an allow-list suppressed it."""
-    best: Rule | None = None
     index = field_index(event)
-    for r in rules:
-        better = best is None or r.severity.rank > best.severity.rank
-        if better and rule_matches(r, event, derived, index=index):
-            best = r
+    best: Rule | None = None
+    for r in _plan(rules).candidates(event.source_kind, _values(index, derived, "eventName")):
+        if _all(r.match, index, derived) and (not r.any_of or any(_all(b, index, derived) for b in r.any_of)):
+            best = r  # candidates come most severe first, then in file order: the first match is the answer
+            break
     if best is None:
         return None, False
     return best, allow.allows(event) or best.allow.allows(event)
+
+
+class _Plan:
+    """The rules an event can match, by its kind and eventName, most severe first then in file order (issue 27.5:
+    an event is checked against the few rules that name its eventName, or none, instead of every rule).
+
+    A rule whose ``match`` has ``eventName: {equals|in: ...}`` is a candidate only for those names; the condition
+    is still checked with the others, so the answer is ``rule_matches``'s whatever the plan."""
+
+    _MAX_KEYS = 4096  # eventName is the sender's text: the memo stays bounded
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = rules
+        order = sorted(range(len(rules)), key=lambda i: (-rules[i].severity.rank, i))
+        self._ordered = [rules[i] for i in order if rules[i].enabled]
+        self._names = [_names(r) for r in self._ordered]
+        self._memo: dict[tuple[str, tuple[str, ...]], list[Rule]] = {}
+
+    def candidates(self, kind: str, names: Sequence[str]) -> list[Rule]:
+        key = (kind, tuple(names))
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = [r for r, gate in zip(self._ordered, self._names, strict=True)
+                   if r.source == kind and (gate is None or any(n in gate for n in names))]
+            if len(self._memo) >= self._MAX_KEYS:
+                self._memo.clear()
+            self._memo[key] = hit
+        return hit
+
+
+def _names(rule: Rule) -> frozenset[str] | None:
+    for c in rule.match:
+        if c.path == "eventName" and c.op in ("equals", "in"):
+            return frozenset(c.values)
+    return None
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(rules: Sequence[Rule]) -> _Plan:
+    if not isinstance(rules, tuple):  # a list can change under a memo: plan it afresh
+        return _Plan(rules)
+    plan = _PLANS.get(id(rules))
+    if plan is None or plan.rules is not rules:  # keyed by identity: the plan holds the rules, so ids stay unique
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        plan = _PLANS[id(rules)] = _Plan(rules)
+    return plan
 
 
 # ------------------------------------------------------------------ parsing (every problem named by key path)

@@ -251,6 +251,16 @@ class Unit(OutboxOps):
         )
         return [_request(r) for r in rows]
 
+    async def open_request_lines(self, *, limit: int = 200) -> list[tuple[str, str, str, str]]:
+        """(id, service, environment, state) of the newest ``limit`` unfinished requests: what ``/deploy status``
+        shows, read from one covering index (migration 0014) without building whole requests (issue 27 item 3)."""
+        vals = [s.value for s in RequestState if not s.final]
+        rows = await self.c.fetch(
+            f"SELECT id, service, environment, state FROM requests WHERE state IN ({', '.join('?' * len(vals))}) "
+            "ORDER BY created_at DESC LIMIT ?", *vals, limit,
+        )
+        return [(r["id"], r["service"], r["environment"], r["state"]) for r in rows]
+
     # ------------------------------------------------------------ approvals
     async def add_approval(self, a: Approval) -> bool:
         """False if this person already decided on this request."""
