@@ -219,9 +219,9 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         if pagerduty is not None:
             tasks.append(asyncio.create_task(PagerDutySender(store, pagerduty, clock=epoch).run(stop),
                                              name="pagerduty"))
-        if security.sqs.queue_url:
-            poller = SqsPoller(store, config, settings=security)
-            tasks.append(asyncio.create_task(poller.run(stop), name="sqs"))
+        for url in security.sqs.drained():  # the target queue and the delivery dead-letter queue
+            poller = SqsPoller(store, config, settings=security, queue_url=url)
+            tasks.append(asyncio.create_task(poller.run(stop), name=f"sqs:{url.rsplit('/', 1)[-1]}"))
 
     async def stop_intake(_: web.Application) -> None:  # SIGTERM: the port is closed already
         lifecycle.drain()
