@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,6 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application
 from moto.server import ThreadedMotoServer
 
+from bot.app import STORE
 from bot.config import Config
 from bot.errors import ConfigError
 from bot.security.settings import parse_security
@@ -31,6 +33,7 @@ from bot.security.sqs import SqsPoller
 from bot.security.worker import SecurityWorker
 from bot.store.store import Store
 from handlers.aws import add_routes
+from sandbox.stack import EXAMPLE_CONFIG, Stack, wait_for
 from tests.security.conftest import API_KEY, SHARED_SNS, envelope, load, make_config
 
 REGION = "us-east-1"
@@ -198,3 +201,35 @@ def test_drained_queues_are_the_target_and_the_delivery_dlq() -> None:
                                        "dead_letter_queue_url": "https://sqs.us-east-1.amazonaws.com/1/c"}})
     assert settings.sqs.drained() == ("https://sqs.us-east-1.amazonaws.com/1/a",
                                       "https://sqs.us-east-1.amazonaws.com/1/b")
+
+
+async def test_the_app_drains_the_delivery_dlq_into_one_card(
+    moto_endpoint: str, sqs: Any, delivery_dlq: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the real app (sandbox Stack): bot/app.py starts a poller for security.sqs.delivery_dlq_url, and an
+    EventBridge dead letter ends as one card in the security channel; a second copy adds nothing."""
+    for key, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)  # boto3 inside the app reads these, as it reads a task role's in AWS
+    config = tmp_path / "chatops.yml"
+    config.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8") + (
+        "  card_update_interval: 0\n"
+        "  sqs:\n"
+        f"    delivery_dlq_url: {delivery_dlq}\n"
+        f"    region: {REGION}\n"
+        "    wait_seconds: 0\n"
+    ), encoding="utf-8")
+    event = envelope(load("stop-logging.panther-analysis.json"), event_id=str(uuid.uuid4()))
+    async with Stack(database_url=f"sqlite:///{tmp_path}/chatops.db", config_path=config) as stack:
+        put_eventbridge_dead_letter(sqs, delivery_dlq, event)
+        await wait_for(lambda: len(stack.slack.posts("C0SECURITY")) >= 1, timeout=30, what="the alert card")
+        put_eventbridge_dead_letter(sqs, delivery_dlq, event)
+        await wait_for(lambda: queue_empty(sqs, delivery_dlq), timeout=30, what="the second copy drained")
+        assert stack.app is not None
+        store = stack.app[STORE]
+        async with store.unit() as u:  # the copy was received and deleted: the inbox holds the event once
+            inbox = await u.c.fetch("SELECT key FROM inbox")
+            alerts = await u.c.fetch("SELECT event_count FROM security_alerts")
+        assert [r["key"] for r in inbox] == [f"eventbridge:{event['id']}"]
+        assert [r["event_count"] for r in alerts] == [1]
+        assert len(stack.slack.posts("C0SECURITY")) == 1
