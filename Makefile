@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCHEMAS := tools/provider-schemas
 SCHEMA_STAMP := $(SCHEMAS)/node_modules/.installed
 
-.PHONY: demo test lint bench serve clean install lock engine-lock
+.PHONY: demo test lint bench serve clean install lock engine-lock soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,12 @@ lint: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 		--no-emit-find-links --output-file requirements.lock pyproject.toml
+
+# issue 24 item 6: 10 minutes of mixed traffic under injected faults, two replicas on PostgreSQL (CHATOPS_TEST_PG);
+# prints the invariants table (docs/reliability.md) and fails unless lost = 0 and duplicated = 0.
+# The 60-second version is tests/reliability/test_soak_pg.py, inside `make test`.
+soak: $(STAMP)
+	$(BIN)/python -m sandbox.soak --seconds 600
 
 bench: $(STAMP)
 	@# the ingest rows are measured with wrk (a C load generator); install Debian's when we can (root + apt-get)

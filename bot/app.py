@@ -22,7 +22,7 @@ from bot.egress.teams import TeamsSender, TeamsSenders
 from bot.egress.teams_auth import bot_connections
 from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
 from bot.environment import Secrets
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StoreUnavailable
 from bot.identity_commands import IdentityCommands
 from bot.logs import protect_handlers, quiet_libraries
 from bot.oauth import oauth_settings
@@ -62,6 +62,9 @@ WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
 RELOADER: web.AppKey[Reloader] = web.AppKey("reloader", Reloader)
 
 
+STORE_RETRY_AFTER_S = 5
+
+
 @web.middleware
 async def _errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,6 +73,10 @@ async def _errors(
         return await handler(request)
     except web.HTTPException:
         raise
+    except StoreUnavailable:  # never acknowledge what could not be stored: the sender retries (issue 24 item 5)
+        log.warning("store unavailable on %s %s: refused with 503", request.method, request.path)
+        return web.json_response({"error": "store unavailable; nothing was recorded, retry later"}, status=503,
+                                 headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "internal error; nothing was changed"}, status=500)
@@ -219,9 +226,9 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         if pagerduty is not None:
             tasks.append(asyncio.create_task(PagerDutySender(store, pagerduty, clock=epoch).run(stop),
                                              name="pagerduty"))
-        if security.sqs.queue_url:
-            poller = SqsPoller(store, config, settings=security)
-            tasks.append(asyncio.create_task(poller.run(stop), name="sqs"))
+        for url in security.sqs.drained():  # the target queue and the delivery dead-letter queue
+            poller = SqsPoller(store, config, settings=security, queue_url=url)
+            tasks.append(asyncio.create_task(poller.run(stop), name=f"sqs:{url.rsplit('/', 1)[-1]}"))
 
     async def stop_intake(_: web.Application) -> None:  # SIGTERM: the port is closed already
         lifecycle.drain()

@@ -19,6 +19,12 @@ class StoreError(ChatOpsError):
     """The store could not complete an operation."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now (connection refused, killed or lost): the operation was not done, or
+    its outcome is unknown. Ingress answers 503 with Retry-After (never an acknowledgement), /readyz answers 503,
+    and the next operation connects afresh (issue 24 item 5)."""
+
+
 class DeliveryError(ChatOpsError):
     """A chat platform refused or failed a delivery."""
 

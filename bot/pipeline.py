@@ -60,6 +60,7 @@ from bot.domain import (
     UnlockCommand,
     new_request_id,
 )
+from bot.errors import StoreUnavailable
 from bot.identity_links import resolve_actor
 from bot.policy import rbac
 from bot.policy.freeze import active_freeze, describe
@@ -241,6 +242,10 @@ class Pipeline:
             if isinstance(cmd, CancelCommand):
                 return await self._cancel(cmd, actor, idem_key=idem_key)
             return Reply(":warning: That command is not available here.")
+        except StoreUnavailable:  # issue 24 item 5: said plainly; the idempotency key makes the retry safe
+            log.warning("command refused for %s: store unavailable", actor.label)
+            return Reply(":warning: The bot cannot reach its database right now. Please try again in a minute; "
+                         "a repeat of this command is safe.")
         except Exception:
             log.exception("command failed for %s", actor.label)  # policy fault = deny; never a traceback to users
             return Reply(":warning: Something went wrong on our side; nothing was changed. Please try again.")

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.domain import AuditEntry
 from bot.errors import ConfigError, VerificationError
-from bot.security.normalize import NotCloudTrail, check_payload
+from bot.security.normalize import NotCloudTrail, check_payload, inbox_key
 from bot.security.settings import SecuritySettings
 from bot.security.sns import CertLoader, SnsVerifier
 from bot.security.store_ops import bump
@@ -70,11 +70,10 @@ class EventBridgeHandler:
             records = check_payload(obj)
         except NotCloudTrail as exc:
             return _json(400, error=f"not a CloudTrail or known AWS alert event: {exc}")
-        key = str(obj.get("id") or "") or "|".join(str(r.get("eventID", "")) for r, _, _ in records)
+        key = inbox_key(obj, records)
         # the verified body as it arrived (the worker parses it once more; re-encoding it here cost as much)
-        added = await self.store.record_inbox(source=SOURCE, key=f"eventbridge:{key}", kind=_payload_kind(obj),
-                                              body=text)
-        log.debug("eventbridge event recorded: id=%s duplicate=%s", key[:80], not added)
+        added = await self.store.record_inbox(source=SOURCE, key=key, kind=_payload_kind(obj), body=text)
+        log.debug("eventbridge event recorded: key=%s duplicate=%s", key[:80], not added)
         return web.Response(body=_RECORDED[added], content_type="application/json")
 
 

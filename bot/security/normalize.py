@@ -237,6 +237,14 @@ def _source_types() -> frozenset[str]:
     return _SOURCE_TYPES
 
 
+def inbox_key(obj: dict[str, Any], records: list[tuple[dict[str, Any], str, str]]) -> str:
+    """The inbox key of one checked payload (``records`` from check_payload), the same whichever way it came: the
+    API destination, the SQS target, or the delivery dead-letter queue, which holds the event as it was (same
+    ``id``). So a late copy of an event already recorded records nothing (issue 24 item 3)."""
+    key = str(obj.get("id") or "") or "|".join(str(r.get("eventID", "")) for r, _, _ in records)
+    return f"eventbridge:{key}"
+
+
 def check_payload(obj: Any) -> list[tuple[dict[str, Any], str, str]]:
     """``parse_payload`` plus the shape check of a non-CloudTrail source event (raises NotCloudTrail)."""
     records = parse_payload(obj)

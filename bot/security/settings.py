@@ -15,7 +15,9 @@ DEFAULT_CERT_HOST = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
 _TOP = ("enabled", "window", "card_update_interval", "sns", "sqs", "github_oidc", "own_resources", "allow",
         "rules", "responders", "subjects", "fold_after", "escalate_after")
 _SNS = ("topics", "cert_host_pattern")
-_SQS = ("queue_url", "region", "max_receives", "dead_letter_queue_url", "wait_seconds", "visibility_timeout")
+_SQS = ("queue_url", "region", "max_receives", "dead_letter_queue_url", "wait_seconds", "visibility_timeout",
+        "delivery_dlq_url")
+_LOCAL = ("https://", "http://127.0.0.1", "http://localhost")
 _TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
@@ -27,6 +29,13 @@ class SqsSettings:
     dead_letter_queue_url: str = ""  # "" = delete poison messages, with an audit entry
     wait_seconds: int = 20
     visibility_timeout: int = 60
+    # the security-events module's dead_letter_queue_url: events EventBridge (API destination) or SNS (HTTPS
+    # subscription) gave up delivering; drained like queue_url ("" = not drained)
+    delivery_dlq_url: str = ""
+
+    def drained(self) -> tuple[str, ...]:
+        """The queues the bot polls: the target queue and the delivery dead-letter queue, as configured."""
+        return tuple(u for u in (self.queue_url, self.delivery_dlq_url) if u)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +148,16 @@ def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
         problems.append(f"security.sns.cert_host_pattern: not a valid regular expression ({exc})")
         pattern = DEFAULT_CERT_HOST
     sq = _mapping(root.get("sqs"), "security.sqs", _SQS, problems)
-    queue_url = str(sq.get("queue_url", ""))
-    if queue_url and not queue_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        problems.append("security.sqs.queue_url: must be an https URL")
-    dlq = str(sq.get("dead_letter_queue_url", ""))
-    if dlq and not dlq.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        problems.append("security.sqs.dead_letter_queue_url: must be an https URL")
+    urls = {key: str(sq.get(key, "")) for key in ("queue_url", "dead_letter_queue_url", "delivery_dlq_url")}
+    for key, url in urls.items():
+        if url and not url.startswith(_LOCAL):
+            problems.append(f"security.sqs.{key}: must be an https URL")
+    queue_url, dlq, delivery_dlq = urls["queue_url"], urls["dead_letter_queue_url"], urls["delivery_dlq_url"]
+    if dlq and dlq in (queue_url, delivery_dlq):  # poison moved aside would come straight back, forever
+        problems.append("security.sqs.dead_letter_queue_url: must differ from the queues the bot drains "
+                        "(queue_url, delivery_dlq_url)")
+    if queue_url and queue_url == delivery_dlq:
+        problems.append("security.sqs.delivery_dlq_url: must differ from queue_url")
     sqs = SqsSettings(
         queue_url=queue_url,
         region=str(sq.get("region", "")),
@@ -152,6 +165,7 @@ def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
         dead_letter_queue_url=dlq,
         wait_seconds=_int(sq, "wait_seconds", "security.sqs", problems, default=20, lo=0, hi=20),
         visibility_timeout=_int(sq, "visibility_timeout", "security.sqs", problems, default=60, lo=0, hi=43200),
+        delivery_dlq_url=delivery_dlq,
     )
     gh = _mapping(root.get("github_oidc"), "security.github_oidc", ("allowed_subjects",), problems)
     subjects = _strings(gh.get("allowed_subjects"), "security.github_oidc.allowed_subjects", problems)

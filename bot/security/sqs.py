@@ -4,12 +4,19 @@ A message is deleted only after its payload is durably recorded in the inbox. A 
 parsed is moved aside at once (dead-letter queue if configured, else deleted with an audit entry); a
 message whose recording keeps failing is moved aside once it has been received ``max_receives`` times.
 Nothing is retried forever and one bad message never blocks the others.
+
+One poller per drained queue: the target queue (``queue_url``) and the security-events module's delivery
+dead-letter queue (``delivery_dlq_url``), where EventBridge puts an event its API destination target could not
+deliver (the body is the event as it was, plus the message attributes RULE_ARN, TARGET_ARN, ERROR_CODE,
+ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS: EventBridge User Guide, "Using dead-letter queues to
+process undelivered events") and SNS a notification its HTTPS subscription could not deliver (the body is the
+SNS JSON envelope, as with raw message delivery off). Both are keyed like the HTTPS ingress (EventBridge ``id``,
+SNS ``MessageId``), so a late copy of an event the bot already recorded records nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -20,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import Config
 from bot.domain import AuditEntry
-from bot.security.normalize import NotCloudTrail, check_payload
+from bot.security.normalize import NotCloudTrail, check_payload, inbox_key
 from bot.security.settings import SecuritySettings, security_settings
 from bot.security.store_ops import bump
 from bot.security.worker import record_raw
@@ -30,27 +37,35 @@ from bot.wire import parse_json
 log = logging.getLogger(__name__)
 
 
-def unwrap(body: str) -> tuple[str, str]:
-    """``(kind, payload_json)`` from an SQS body: an EventBridge event, a CloudTrail payload, or an SNS
-    envelope around one (SNS -> SQS without raw delivery). Raises NotCloudTrail / ValueError."""
+def unwrap(body: str) -> tuple[str, str, str]:
+    """``(kind, payload_json, inbox_key)`` from an SQS body: an EventBridge event, a CloudTrail payload, or an SNS
+    envelope around one (SNS -> SQS without raw delivery, or an SNS dead letter). Raises NotCloudTrail /
+    ValueError."""
     obj = parse_json(body)
+    sns_id = ""
     if isinstance(obj, dict) and obj.get("Type") == "Notification" and isinstance(obj.get("Message"), str):
+        sns_id = str(obj.get("MessageId") or "")
         obj = parse_json(obj["Message"])
-    check_payload(obj)  # validates; raises NotCloudTrail with a reason
+    records = check_payload(obj)  # validates; raises NotCloudTrail with a reason
     kind = "eventbridge" if isinstance(obj, dict) and "detail-type" in obj else "cloudtrail"
-    return kind, json.dumps(obj, separators=(",", ":"))
+    key = f"sns:{sns_id}" if sns_id else inbox_key(obj, records)
+    return kind, json.dumps(obj, separators=(",", ":")), key
 
 
 class SqsPoller:
     def __init__(
-        self, store: Store, config: Config, *, settings: SecuritySettings | None = None, client: Any = None
+        self, store: Store, config: Config, *, settings: SecuritySettings | None = None, client: Any = None,
+        queue_url: str = "",
     ) -> None:
+        """Polls ``queue_url`` (default: ``security.sqs.queue_url``; bot/app.py starts one per drained queue)."""
         self.store = store
         self.settings = settings or security_settings(config)
         sq = self.settings.sqs
-        if not sq.queue_url:
+        self.queue_url = queue_url or sq.queue_url
+        if not self.queue_url:
             raise ValueError("security.sqs.queue_url is not configured")
-        self.queue_url = sq.queue_url
+        if self.queue_url == sq.dead_letter_queue_url:
+            raise ValueError("the poison queue (security.sqs.dead_letter_queue_url) is not drained")
         self.client = client or boto3.client("sqs", region_name=sq.region or None)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -75,6 +90,7 @@ class SqsPoller:
             WaitTimeSeconds=sq.wait_seconds if wait_seconds is None else wait_seconds,
             VisibilityTimeout=sq.visibility_timeout,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["ERROR_CODE"],  # set on EventBridge dead letters (logged, never trusted)
         )
         messages = resp.get("Messages", [])
         for m in messages:
@@ -86,20 +102,22 @@ class SqsPoller:
         receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         body = str(m.get("Body", ""))
         try:
-            kind, payload = unwrap(body)
+            kind, payload, key = unwrap(body)
         except (ValueError, NotCloudTrail) as exc:
             reason = str(exc) if isinstance(exc, NotCloudTrail) else "malformed JSON"
             await self._move_aside(m, reason=reason)
             return
-        digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
         try:
             async with self.store.unit() as u:
-                await record_raw(u, key=f"sqs:{message_id}:{digest}", kind=kind, body=payload)
+                added = await record_raw(u, key=key, kind=kind, body=payload)
         except Exception:  # recording failed: leave the message; it comes back after the visibility timeout
             log.exception("sqs message not recorded: id=%s receives=%d", message_id, receives)
             if receives >= self.settings.sqs.max_receives:
                 await self._move_aside(m, reason=f"not recorded after {receives} receives")
             return
+        if self.queue_url == self.settings.sqs.delivery_dlq_url:
+            error = m.get("MessageAttributes", {}).get("ERROR_CODE", {}).get("StringValue", "")
+            log.info("dead letter recovered: key=%s error=%s duplicate=%s", key[:80], str(error)[:40], not added)
         await asyncio.to_thread(self.client.delete_message, QueueUrl=self.queue_url,
                                 ReceiptHandle=m["ReceiptHandle"])
 

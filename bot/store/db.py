@@ -5,6 +5,7 @@ SQL is written once with ``?`` placeholders; the PostgreSQL backend rewrites the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from bot.errors import StoreError
+from bot.errors import StoreError, StoreUnavailable
 from bot.store.sqlite import Row as Row  # re-exported: the row type of both backends
 from bot.store.sqlite import SqliteDatabase
 
@@ -114,6 +115,22 @@ class _PgConn:
         return dict(r) if r is not None else None
 
 
+# The connection is gone or cannot be made: refused, reset, killed (pg_terminate_backend: 57P01 admin_shutdown),
+# the server shutting down or starting (57P03 cannot_connect_now), a timeout while connecting. Not the query's fault.
+_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08 and asyncpg's ConnectionDoesNotExistError
+    asyncpg.InterfaceError,  # "connection is closed" on the client side
+    asyncpg.InternalClientError,  # seen on a killed connection: "cannot switch to state 15; another operation ..."
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+CONNECT_TIMEOUT_S = 5.0  # an unreachable server must not hold a request (or /readyz) for asyncpg's default 60 s
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
@@ -124,20 +141,35 @@ class PostgresDatabase:
     async def open(cls, dsn: str, *, schema: str | None = None) -> PostgresDatabase:
         settings = {"search_path": schema} if schema else None
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10, server_settings=settings)
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10, server_settings=settings,
+                                             timeout=CONNECT_TIMEOUT_S)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
         return cls(pool)
 
+    async def _lost(self, exc: BaseException) -> StoreUnavailable:
+        """A connection was lost: the pool's other idle connections were very likely killed with it (a server
+        restart, pg_terminate_backend of every session), so none is handed out again; the next acquire connects
+        afresh. The bot reconnects without a restart."""
+        await self._pool.expire_connections()
+        log.warning("database connection lost: %s", type(exc).__name__)
+        return StoreUnavailable(f"database unavailable: {type(exc).__name__}")
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PgConn(conn)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield _PgConn(conn)
+        except _LOST as exc:
+            raise await self._lost(exc) from exc
 
     async def statement(self, sql: str, *args: Any) -> list[Row]:
         """Run one statement in its own (implicit) transaction and return its rows: one round trip."""
-        async with self._pool.acquire() as conn:
-            return [dict(r) for r in await conn.fetch(_pg_sql(sql), *args)]
+        try:
+            async with self._pool.acquire() as conn:
+                return [dict(r) for r in await conn.fetch(_pg_sql(sql), *args)]
+        except _LOST as exc:
+            raise await self._lost(exc) from exc
 
     async def close(self) -> None:
         await self._pool.close()

@@ -182,6 +182,7 @@ def test_bot_moves_aliases_only_with_instant_rollback() -> None:
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:ReceiveMessage",
+        "sqs:SendMessage",  # only to the parked queue (test_bot_role_drains_the_dead_letters_and_...)
     }
 
 
@@ -290,3 +291,57 @@ def test_no_module_reads_a_secret_value_into_state() -> None:
         assert not kinds & {"aws_secretsmanager_secret_version", "random_password"}, directory
     script = INFRA / "scripts" / "set-events-api-key.sh"
     assert "update-connection" in script.read_text() and os.access(script, os.X_OK)
+
+
+def test_delivery_dead_letters_are_drained_parked_and_alarmed_on_age() -> None:
+    """Issue 24 item 3: EventBridge's target and SNS's subscription send what they give up on to the delivery
+    dead-letter queue, which the bot drains; what the bot cannot read or record goes to the parked queue (never
+    drained, so it cannot loop); an alarm fires when a drained queue's oldest message is too old."""
+    files = tfcheck.load_dir(MODULES / "security-events")
+    resources = {(t, n): b for t, n, b in tfcheck.typed(files, "resource")}
+    target = resources[("aws_cloudwatch_event_target", "bot")]
+    assert target["retry_policy"][0] == {"maximum_event_age_in_seconds": "${var.maximum_event_age_in_seconds}",
+                                         "maximum_retry_attempts": "${var.maximum_retry_attempts}"}
+    subscription = resources[("aws_sns_topic_subscription", "bot")]
+    assert "aws_sqs_queue.dlq.arn" in subscription["redrive_policy"]
+    assert "healthyRetryPolicy" in subscription["delivery_policy"]
+    dlq = resources[("aws_sqs_queue", "dlq")]
+    events = resources[("aws_sqs_queue", "events")]
+    for queue in (dlq, events):  # the bot's poison, and SQS's own redrive, end in the parked queue
+        assert "aws_sqs_queue.parked.arn" in queue["redrive_policy"]
+    assert ("aws_sqs_queue_policy", "parked") not in resources  # nothing outside the account writes there
+    age = resources[("aws_cloudwatch_metric_alarm", "queue_age")]
+    assert age["metric_name"] == "ApproximateAgeOfOldestMessage" and age["namespace"] == "AWS/SQS"
+    assert age["for_each"] == "${local.drained_queues}" and age["threshold"] == "${var.dead_letter_age_alarm_seconds}"
+    drained = str(files["targets.tf"]["locals"])
+    assert "aws_sqs_queue.dlq.name" in drained and "aws_sqs_queue.events[0].name" in drained
+    assert "aws_sqs_queue.parked" not in drained.split("drained_queues", 1)[1]
+    parked = resources[("aws_cloudwatch_metric_alarm", "parked_not_empty")]
+    assert parked["dimensions"] == {"QueueName": "${aws_sqs_queue.parked.name}"}
+
+
+def test_sns_dead_letter_queue_uses_a_key_sns_may_use() -> None:
+    """SNS writes to an encrypted dead-letter queue only with a customer-managed key whose policy lets
+    sns.amazonaws.com use it (Amazon SNS Developer Guide, "Amazon SNS dead-letter queues")."""
+    files = tfcheck.load_dir(MODULES / "security-events")
+    resources = {(t, n): b for t, n, b in tfcheck.typed(files, "resource")}
+    assert resources[("aws_sqs_queue", "dlq")]["kms_master_key_id"] == "${local.dlq_kms_key}"
+    assert "local.use_sns ? local.topic_kms_key" in str(files["targets.tf"]["locals"])
+    kms = {st["sid"]: st for st in tfcheck.statements(tfcheck.policy_documents(files)["kms"])}
+    assert kms["KeyPolicySnsDeadLetters"]["principals"] == [{"type": "Service", "identifiers": ["sns.amazonaws.com"]}]
+    assert kms["KeyPolicySnsDeadLetters"]["actions"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+def test_bot_role_drains_the_dead_letters_and_sends_only_to_the_parked_queue() -> None:
+    files = tfcheck.load_dir(MODULES / "chatops-bot")
+    doc = tfcheck.policy_documents(files)["bot"]
+    bodies = {d["statement"]["content"][0]["sid"]: d["statement"] for d in doc["dynamic"]}
+    consume = bodies["ConsumeSecurityEvents"]["content"][0]
+    assert consume["resources"] == "${compact([var.events_queue_arn, var.events_dead_letter_queue_arn])}"
+    park = bodies["ParkUnreadableSecurityEvents"]
+    assert park["content"][0]["actions"] == ["sqs:SendMessage"]
+    assert park["content"][0]["resources"] == ["${statement.value}"]
+    assert "var.events_parked_queue_arn" in park["for_each"]
+    example = dict(tfcheck.labelled(tfcheck.load_dir(EXAMPLE), "module"))["chatops_bot"]
+    assert example["events_dead_letter_queue_arn"] == "${module.security_events.dead_letter_queue_arn}"
+    assert example["events_parked_queue_arn"] == "${module.security_events.parked_queue_arn}"

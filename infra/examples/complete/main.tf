@@ -13,6 +13,10 @@ module "chatops_bot" {
   web_bucket_name            = var.web_bucket_name
   cloudfront_distribution_id = var.cloudfront_distribution_id
   events_queue_arn           = module.security_events.queue_arn
+  # the bot drains the delivery dead-letter queue and parks what it cannot read (issue 24 item 3)
+  events_dead_letter_queue_arn         = module.security_events.dead_letter_queue_arn
+  events_dead_letter_queue_kms_key_arn = module.security_events.dead_letter_queue_kms_key_arn
+  events_parked_queue_arn              = module.security_events.parked_queue_arn
 }
 
 module "github_oidc" {

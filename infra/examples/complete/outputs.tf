@@ -35,6 +35,7 @@ output "security_events" {
     queue_url         = module.security_events.queue_url
     topic_arn         = module.security_events.topic_arn
     dead_letter_queue = module.security_events.dead_letter_queue_url
+    parked_queue      = module.security_events.parked_queue_url
   }
 }
 

@@ -242,8 +242,9 @@ data "aws_iam_policy_document" "bot" {
     }
   }
 
+  # the security-events target queue and its delivery dead-letter queue (issue 24 item 3): the bot drains both
   dynamic "statement" {
-    for_each = var.events_queue_arn == null ? [] : [var.events_queue_arn]
+    for_each = var.events_queue_arn == null && var.events_dead_letter_queue_arn == null ? [] : [1]
     content {
       sid    = "ConsumeSecurityEvents"
       effect = "Allow"
@@ -253,17 +254,28 @@ data "aws_iam_policy_document" "bot" {
         "sqs:GetQueueAttributes",
         "sqs:ReceiveMessage",
       ]
+      resources = compact([var.events_queue_arn, var.events_dead_letter_queue_arn])
+    }
+  }
+
+  # what the bot cannot read or record is parked for people (security.sqs.dead_letter_queue_url)
+  dynamic "statement" {
+    for_each = var.events_parked_queue_arn == null ? [] : [var.events_parked_queue_arn]
+    content {
+      sid       = "ParkUnreadableSecurityEvents"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
       resources = [statement.value]
     }
   }
 
   dynamic "statement" {
-    for_each = var.events_queue_kms_key_arn == null ? [] : [var.events_queue_kms_key_arn]
+    for_each = var.events_queue_kms_key_arn == null && var.events_dead_letter_queue_kms_key_arn == null ? [] : [1]
     content {
       sid       = "DecryptSecurityEvents"
       effect    = "Allow"
       actions   = ["kms:Decrypt"]
-      resources = [statement.value]
+      resources = compact([var.events_queue_kms_key_arn, var.events_dead_letter_queue_kms_key_arn])
     }
   }
 }

@@ -153,6 +153,39 @@ variable "events_queue_kms_key_arn" {
   }
 }
 
+variable "events_dead_letter_queue_arn" {
+  description = "Delivery dead-letter queue of the security-events module (its dead_letter_queue_arn): events EventBridge or SNS could not deliver, which the bot drains (security.sqs.delivery_dlq_url); null = not drained."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.events_dead_letter_queue_arn == null || can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}$", var.events_dead_letter_queue_arn))
+    error_message = "events_dead_letter_queue_arn must be an SQS queue ARN."
+  }
+}
+
+variable "events_dead_letter_queue_kms_key_arn" {
+  description = "KMS key encrypting events_dead_letter_queue_arn (the security-events module's dead_letter_queue_kms_key_arn); null when the queue uses SSE-SQS."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.events_dead_letter_queue_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", var.events_dead_letter_queue_kms_key_arn))
+    error_message = "events_dead_letter_queue_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "events_parked_queue_arn" {
+  description = "Parked queue of the security-events module (its parked_queue_arn): the bot sends what it cannot read or record there (security.sqs.dead_letter_queue_url); null = such messages are deleted with an audit entry."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.events_parked_queue_arn == null || can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}$", var.events_parked_queue_arn))
+    error_message = "events_parked_queue_arn must be an SQS queue ARN."
+  }
+}
+
 variable "permissions_boundary_arn" {
   description = "Permissions boundary for the bot role, or null for none."
   type        = string

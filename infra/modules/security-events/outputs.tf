@@ -39,13 +39,28 @@ output "sns_subscription_pending_confirmation" {
 }
 
 output "dead_letter_queue_arn" {
-  description = "ARN of the dead-letter queue receiving undeliverable events."
+  description = "ARN of the delivery dead-letter queue (events EventBridge or SNS could not deliver); pass to the chatops-bot module's events_dead_letter_queue_arn."
   value       = aws_sqs_queue.dlq.arn
 }
 
 output "dead_letter_queue_url" {
-  description = "URL of the dead-letter queue (inspect or redrive it after an outage)."
+  description = "URL of the delivery dead-letter queue; the bot drains it: its security.sqs.delivery_dlq_url."
   value       = aws_sqs_queue.dlq.id
+}
+
+output "dead_letter_queue_kms_key_arn" {
+  description = "KMS key encrypting the delivery dead-letter queue (the topic's key for an sns target, else kms_key_arn), or null (SSE-SQS); pass to the chatops-bot module's events_dead_letter_queue_kms_key_arn."
+  value       = local.dlq_kms_key
+}
+
+output "parked_queue_arn" {
+  description = "ARN of the parked queue (what the bot could not read or record); pass to the chatops-bot module's events_parked_queue_arn."
+  value       = aws_sqs_queue.parked.arn
+}
+
+output "parked_queue_url" {
+  description = "URL of the parked queue, for people to inspect; the bot's security.sqs.dead_letter_queue_url."
+  value       = aws_sqs_queue.parked.id
 }
 
 output "set_api_key_command" {

@@ -28,15 +28,47 @@ check "target_inputs" {
 }
 
 # ---------------------------------------------------------------------------
-# Dead-letter queue (all target types).
+# Delivery dead-letter queue (all target types), drained by the bot, and the parked queue.
+#
+# EventBridge puts an event its target could not deliver here (the event as the body, plus the message attributes
+# RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS: EventBridge User
+# Guide, "Using dead-letter queues to process undelivered events"), and SNS a notification its HTTPS subscription
+# could not deliver (the SNS JSON envelope). The bot drains it through its SQS ingress (security.sqs.delivery_dlq_url)
+# keyed by event id, so a late copy changes nothing. What the bot cannot record after 5 receives, and what it
+# finds unreadable, goes to the parked queue (security.sqs.dead_letter_queue_url), which nobody drains: people look.
 # ---------------------------------------------------------------------------
 
-resource "aws_sqs_queue" "dlq" {
-  name                      = "${var.name_prefix}-security-events-dlq"
+locals {
+  # SNS writes to an encrypted dead-letter queue only with a customer-managed key whose policy lets
+  # sns.amazonaws.com use it (Amazon SNS Developer Guide, "Amazon SNS dead-letter queues"): the topic's key.
+  dlq_kms_key = local.use_sns ? local.topic_kms_key : var.kms_key_arn
+
+  # queues the bot drains; an alarm fires when their oldest message is older than dead_letter_age_alarm_seconds
+  drained_queues = merge(
+    { "delivery-dlq" = aws_sqs_queue.dlq.name },
+    local.use_sqs ? { "events" = aws_sqs_queue.events[0].name } : {},
+  )
+}
+
+resource "aws_sqs_queue" "parked" {
+  name                      = "${var.name_prefix}-security-events-parked"
   message_retention_seconds = 1209600
   kms_master_key_id         = var.kms_key_arn
   sqs_managed_sse_enabled   = var.kms_key_arn == null ? true : null
   tags                      = var.tags
+}
+
+resource "aws_sqs_queue" "dlq" {
+  name                       = "${var.name_prefix}-security-events-dlq"
+  message_retention_seconds  = 1209600
+  visibility_timeout_seconds = var.queue_visibility_timeout_seconds
+  kms_master_key_id          = local.dlq_kms_key
+  sqs_managed_sse_enabled    = local.dlq_kms_key == null ? true : null
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.parked.arn
+    maxReceiveCount     = 5
+  })
+  tags = var.tags
 }
 
 data "aws_iam_policy_document" "dlq" {
@@ -85,12 +117,32 @@ resource "aws_sqs_queue_policy" "dlq" {
   policy    = data.aws_iam_policy_document.dlq.json
 }
 
-resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
-  alarm_name          = "${var.name_prefix}-security-events-dlq-not-empty"
-  alarm_description   = "Security events could not be delivered to the chatops bot; see docs/troubleshooting.md."
+# The bot drains these queues: an old message means it is not (down, no permission, a queue URL not configured).
+resource "aws_cloudwatch_metric_alarm" "queue_age" {
+  for_each = local.drained_queues
+
+  alarm_name          = "${var.name_prefix}-security-events-${each.key}-age"
+  alarm_description   = "Security events wait in ${each.value} and the chatops bot is not draining it; see docs/troubleshooting.md."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.dead_letter_age_alarm_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  tags                = var.tags
+}
+
+# Nobody drains the parked queue: anything in it needs a person.
+resource "aws_cloudwatch_metric_alarm" "parked_not_empty" {
+  alarm_name          = "${var.name_prefix}-security-events-parked-not-empty"
+  alarm_description   = "Security events the chatops bot could not read or record were parked; see docs/troubleshooting.md."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
+  dimensions          = { QueueName = aws_sqs_queue.parked.name }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1
@@ -203,7 +255,7 @@ resource "aws_sqs_queue" "events" {
   kms_master_key_id          = var.kms_key_arn
   sqs_managed_sse_enabled    = var.kms_key_arn == null ? true : null
   redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    deadLetterTargetArn = aws_sqs_queue.parked.arn
     maxReceiveCount     = 5
   })
   tags = var.tags
@@ -298,6 +350,25 @@ data "aws_iam_policy_document" "kms" {
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  # SNS moves undeliverable notifications into the dead-letter queue, which this key encrypts for an sns target.
+  statement {
+    sid       = "KeyPolicySnsDeadLetters"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
     }
 
     condition {

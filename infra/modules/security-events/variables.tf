@@ -129,6 +129,17 @@ variable "queue_visibility_timeout_seconds" {
   }
 }
 
+variable "dead_letter_age_alarm_seconds" {
+  description = "Alarm when the oldest message in a queue the bot drains (the delivery dead-letter queue, and the sqs target queue) is older than this many seconds: the bot is not draining it."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.dead_letter_age_alarm_seconds >= 60 && var.dead_letter_age_alarm_seconds <= 1209600
+    error_message = "dead_letter_age_alarm_seconds must be between 60 and 1209600."
+  }
+}
+
 variable "kms_key_arn" {
   description = "Customer-managed KMS key for the SNS topic and the queues. Its key policy must let events.amazonaws.com (and sns.amazonaws.com) use it. null: queues use SSE-SQS, and an SNS target gets a key created here."
   type        = string
@@ -141,7 +152,7 @@ variable "kms_key_arn" {
 }
 
 variable "alarm_actions" {
-  description = "SNS topic ARNs notified when events land in the dead-letter queue or deliveries fail (e.g. an on-call topic)."
+  description = "SNS topic ARNs notified when deliveries fail, when a drained queue is not drained, or when events are parked (e.g. an on-call topic)."
   type        = list(string)
   default     = []
 
