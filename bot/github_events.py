@@ -253,6 +253,9 @@ class GitHubEvents:
             elif up.status == "completed":
                 new = await self._completed(u, r, up)
                 await record_outcome(u, new, at=self.clock())  # delivery figures (issue 16)
+            elif (up.attempt > r.attempt and r.state in _RERUNNABLE
+                  and await self._outside_rerun(u, r, up.triggering_actor, attempt=up.attempt)):
+                return  # a re-run started in GitHub of a finished, approved request: the card stays as it ended
             elif up.status == "in_progress" or (up.attempt > r.attempt and up.status in ("queued", "requested")):
                 froms = list(_WAITING)
                 if up.attempt > r.attempt:  # a re-run of a finished run
@@ -357,8 +360,31 @@ class GitHubEvents:
                 await self._judge(u, r, pr)
         self.pipeline.wake()
 
+    async def _outside_rerun(self, u: Unit, r: DeployRequest, actor: str, *, attempt: int) -> bool:
+        """Is this a re-run, started in GitHub by someone other than the bot, of a finished request whose
+        environment needs approvals? Its old approvals never carry over (a repository writer can press "Re-run"):
+        the card says so once, and the protection rule refuses it (``_judge``). The card's own Re-run button
+        re-runs through the bot's identity and is policy-checked in chat (``Pipeline._rerun``)."""
+        env = self.config.environments.get(r.environment)
+        if not actor or env is None or not (env.rollback_needs_approval if r.kind is RequestKind.ROLLBACK
+                                            else env.needs_approval):
+            return False
+        bot = await self.github.dispatch_actor()
+        if bot and actor.lower() == bot:
+            return False
+        if await u.claim_key(f"outside-rerun:{r.id}:{attempt}"):
+            RUNS_NOT_BOUND.labels(reason="rerun").inc()
+            await thread_note(u, self.config, r, f":no_entry: {actor} re-ran this run in GitHub (attempt {attempt}); "
+                                                 "its approvals do not carry over, so the bot refuses it. Use the "
+                                                 "card's Re-run button or request it again in chat.")
+        return True
+
     async def _judge(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest) -> None:
         now = self.clock()
+        if r.state.final and await self._outside_rerun(u, r, pr.actor, attempt=0):
+            return await self._refuse(u, r, pr, f"{r.id} already ended ({r.state.value.replace('_', ' ')}); a "
+                                                f"re-run started in GitHub by {pr.actor} does not reuse its approvals",
+                                      keep_request=True)
         approved = [a.person for a in await u.approvals(r.id) if a.decision == "approve"]
         verdict = judge(self.config, r, environment=pr.environment, sha=pr.sha, approvals=len(approved),
                         blocked=await self.pipeline.blocked(u, pr.environment, now))

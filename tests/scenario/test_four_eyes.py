@@ -328,3 +328,57 @@ async def test_the_failure_cards_roll_back_button_opens_the_approval_flow(stack:
         await asyncio.sleep(0.05)
     assert rollbacks and rollbacks[0]["state"] == "pending_approval"
     assert [d.workflow for d in stack.github.dispatches] == ["api-ci.yml"]
+
+
+# ---------------------------------------------------------------- a re-run in GitHub reuses no approval
+
+
+async def test_a_rerun_started_in_github_does_not_reuse_the_approval(tmp_path: Path) -> None:
+    """Review finding on item 5: a repository writer presses "Re-run all jobs" on an approved production run that
+    already ended. The new attempt (triggering_actor: the writer) must not pass the protection rule on the old
+    approval: the card says so in its thread and the rule is answered "rejected". The payloads are the simulator's
+    (the shapes of GitHub's published workflow_run and deployment_protection_rule events), signed."""
+    from sandbox import github_payloads as gp
+
+    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db", config_path=write(tmp_path)) as s:
+        s.github.protect("production", "custom")
+        rid = await request(s, "U0DEV", "api v1.4.2 to production")
+        await approval_card(s, rid)
+        await s.click("U0LEAD", "approve", rid, key="lead")
+        await wait_for(lambda: len(s.github.dispatches) == 1, what="dispatch")
+        run_id = s.github.dispatches[0].run_id
+        assert run_id is not None
+        await wait_for(lambda: s.github.runs[run_id].conclusion == "success", what="the run deploys")
+        for _ in range(100):
+            (req,) = await rows(s, "SELECT state FROM requests WHERE id = ?", rid)
+            if req["state"] == "succeeded":
+                break
+            await asyncio.sleep(0.05)
+        assert req["state"] == "succeeded"
+
+        fake, run = s.github, s.github.runs[run_id]
+        common = {"repository": gp.repository(fake.url, fake.repository, fake.repo_id, fake.default_branch),
+                  "sender": gp.user(fake.url, "mallory"), "installation": {"id": fake.installation_id}}
+        attempt = gp.workflow_run(fake.url, fake.repository, fake.repo_id, run)
+        attempt.update(status="queued", conclusion=None, run_attempt=2,
+                       triggering_actor=gp.user(fake.url, "mallory"))
+        await fake.send_webhook("workflow_run", {"action": "requested", "workflow_run": attempt, **common})
+        dep = gp.deployment(fake.url, fake.repository, dep_id=990_001, sha=run.head_sha, ref=run.head_branch,
+                            environment="production", creator="mallory", ts=0.0)
+        callback_url = f"{fake.url}/repos/{fake.repository}/actions/runs/{run_id}/deployment_protection_rule"
+        await fake.send_webhook("deployment_protection_rule", {
+            "action": "requested", "environment": "production", "event": "workflow_dispatch",
+            "deployment_callback_url": callback_url, "deployment": dep, "pull_requests": [], **common})
+
+        def answers() -> list[Any]:
+            return [r.body for r in fake.requests if r.method == "POST" and r.path.endswith(
+                f"/runs/{run_id}/deployment_protection_rule") and isinstance(r.body, dict)]
+
+        await wait_for(lambda: len(answers()) >= 2, what="the bot's answer to the re-run")
+        assert answers()[0]["state"] == "approved"  # the original, approved attempt
+        assert [a["state"] for a in answers()[1:]] == ["rejected"] * (len(answers()) - 1)
+        assert "does not reuse its approvals" in answers()[1]["comment"]
+        (req,) = await rows(s, "SELECT state FROM requests WHERE id = ?", rid)
+        assert req["state"] == "succeeded"  # the card stays as it ended
+        await wait_for(lambda: any("re-ran this run in GitHub" in message_text(m)
+                                   for m in s.card_messages("C0APPROVALS")), what="the note in the card's thread")
