@@ -97,7 +97,10 @@ class OAuthSettings:
             raise OAuthRefused(f"GitHub could not be reached ({type(exc).__name__}); try again") from exc
         if r.status != 200 or not isinstance(user, dict) or not isinstance(user.get("login"), str):
             raise OAuthRefused("GitHub did not tell who signed in")
-        return user["login"], int(user.get("id") or 0)
+        uid = user.get("id")
+        if not isinstance(uid, int) or isinstance(uid, bool) or not 0 < uid < 2**63:
+            raise OAuthRefused("GitHub did not give the account's numeric id")
+        return user["login"], uid
 
 
 def oauth_settings(env: Mapping[str, str]) -> OAuthSettings | None:

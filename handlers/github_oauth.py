@@ -14,6 +14,7 @@ import html
 
 from aiohttp import web
 
+from bot.errors import StoreError
 from bot.identity_commands import IdentityCommands
 from bot.ratelimit import KeyedRateLimiter
 
@@ -56,5 +57,8 @@ class OAuthCallbackHandler:
             return _page(400, "GitHub sign-in was cancelled or refused; nothing was linked.")
         if not code or not state or len(code) > 200:
             return _page(400, "This page needs the code and state GitHub sends; run /deploy link again.")
-        status, message, pending = await self._commands.complete(code=code, state=state)
+        try:
+            status, message, pending = await self._commands.complete(code=code, state=state)
+        except StoreError:  # the database is unreachable: nothing was linked; the page says to try again
+            return _page(503, "The bot cannot reach its database right now; nothing was linked. Try again shortly.")
         return _page(status, message, pending)
