@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from bot.security.model import SecurityEvent
-from bot.security.normalize import NotCloudTrail, flatten, parse_time
+from bot.security.normalize import NotCloudTrail, _get, _s, flatten, parse_time
 
 # detail-type -> (source kind, EventBridge source): the one list of what the bot accepts besides CloudTrail
 DETAIL_TYPES: dict[str, tuple[str, str]] = {
@@ -32,22 +32,6 @@ _MAX_TEXT = 500
 
 class NotAnAlertSource(ValueError):
     """The event is not a usable event of a known source. ``str(exc)`` is the reason."""
-
-
-def _s(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _get(d: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(p)
-    return d
 
 
 def _time(text: str, fallback: float) -> float:

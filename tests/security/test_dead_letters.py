@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ import boto3
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application
-from moto.server import ThreadedMotoServer
 
 from bot.app import STORE
 from bot.config import Config
@@ -39,15 +37,6 @@ from tests.security.conftest import API_KEY, SHARED_SNS, envelope, load, make_co
 REGION = "us-east-1"
 RULE = "arn:aws:events:us-east-1:123456789012:rule/chatops-cloudtrail-tampering"
 DESTINATION = "arn:aws:events:us-east-1:123456789012:api-destination/chatops-chatops-bot/0a1b2c3d"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

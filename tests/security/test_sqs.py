@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from bot.config import Config
 from bot.security.settings import security_settings
@@ -19,15 +17,6 @@ from bot.store.store import Store
 from tests.security.conftest import EXPECTED, load, make_config
 
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def client(endpoint: str, service: str) -> Any:
