@@ -17,6 +17,7 @@ RUN /opt/venv/bin/python -m pip install --no-input --require-hashes --no-deps --
 RUN /opt/venv/bin/python -m pip uninstall -y -q pip
 COPY bot /app/bot
 COPY handlers /app/handlers
+COPY chatops /app/chatops
 # bytecode compiled now, since the root filesystem is read-only at run time
 RUN /opt/venv/bin/python -m compileall -q /app /opt/venv/lib
 

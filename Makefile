@@ -42,7 +42,7 @@ test: $(STAMP) $(SCHEMA_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy bot handlers
+	$(BIN)/mypy bot chatops handlers
 	$(BIN)/lint-imports
 
 # requirements.lock: the image's hash-pinned runtime dependencies (docs/deploy-container.md)

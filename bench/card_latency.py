@@ -44,7 +44,7 @@ from sandbox.stack import SANDBOX_SECRETS, Stack
 
 REPOSITORY = "acme/platform"
 API = "https://api.github.com"
-JOBS = 8  # the card shows a run's first 8 jobs (bot/cards.py)
+JOBS = 8  # the card shows a run's first 8 jobs (bot/deploys/cards.py)
 JOB_STEPS = (("queued", None), ("in_progress", None), ("completed", "success"))
 RANK = {"queued": 0, "in_progress": 1, "success": 2}
 

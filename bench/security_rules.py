@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.alerts.normalize import parse_events
+from bot.alerts.worker import SecurityWorker
 from bot.config import load_config
-from bot.security.normalize import parse_events
-from bot.security.worker import SecurityWorker
 from bot.wire import parse_json
 
 ROOT = Path(__file__).resolve().parent.parent

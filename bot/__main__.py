@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot import install
 from bot.config import Config, load_config
+from bot.deploys import install
 from bot.environment import load_secrets
 from bot.errors import ChatOpsError, ConfigError
 from bot.logs import setup_logging
@@ -27,7 +27,7 @@ def _load(path: str) -> Config:
 
 
 def _online(config: Config) -> int:
-    from bot.online_check import online_checks
+    from bot.deploys.online_check import online_checks
 
     failed = 0
     for ok, line in asyncio.run(online_checks(config, os.environ)):
@@ -37,7 +37,7 @@ def _online(config: Config) -> int:
 
 
 def cmd_setup_github(path: str) -> int:
-    from bot.setup_github import setup_github
+    from bot.deploys.setup_github import setup_github
 
     config = load_config(path)
     failed = 0
@@ -48,7 +48,7 @@ def cmd_setup_github(path: str) -> int:
 
 
 def cmd_check_config(path: str, *, online: bool = False) -> int:
-    from bot.validate import load_valid_config  # the one validation: serve and reload use it too
+    from bot.runtime.validate import load_valid_config  # the one validation: serve and reload use it too
 
     problems: list[str] = []
     try:
@@ -60,7 +60,7 @@ def cmd_check_config(path: str, *, online: bool = False) -> int:
             print(f"error: {p}", file=sys.stderr)
         print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    from bot.gates import gate_warnings
+    from bot.deploys.gates import gate_warnings
 
     for warning in gate_warnings(config, os.environ):
         print(f"warning: {warning}")
@@ -69,26 +69,26 @@ def cmd_check_config(path: str, *, online: bool = False) -> int:
 
 
 def cmd_serve(path: str, workers_arg: int | None = None) -> int:
-    from bot.early_signals import EarlySignals
+    from bot.runtime.early_signals import EarlySignals
 
-    # first of all: a SIGHUP or SIGTERM during start-up is remembered, never fatal (bot/early_signals.py)
+    # first of all: a SIGHUP or SIGTERM during start-up is remembered, never fatal (bot/runtime/early_signals.py)
     early = EarlySignals.install()
-    from bot.app import build_app  # heavy imports only when serving
-    from bot.shutdown import drain_seconds, serve
-    from bot.supervisor import check_database, reuse_port, supervise, worker_count
-    from bot.validate import load_valid_config
+    from bot.runtime.shutdown import drain_seconds, serve
+    from bot.runtime.supervisor import check_database, reuse_port, supervise, worker_count
+    from bot.runtime.validate import load_valid_config
+    from chatops.app import build_app  # heavy imports only when serving
 
     config = load_valid_config(path, os.environ)  # every problem at once, as check-config and reload see them
     secrets = load_secrets(config, os.environ)
     workers = worker_count(workers_arg, os.environ)
     check_database(os.environ.get("DATABASE_URL", ""), workers)
-    if workers > 1:  # N processes on one port (SO_REUSEPORT); see bot/supervisor.py
+    if workers > 1:  # N processes on one port (SO_REUSEPORT); see bot/runtime/supervisor.py
         return supervise(path, workers, early=early)
     port = int(os.environ.get("PORT", "3000"))
     host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a web service listens on all interfaces
 
-    from bot.app import RELOADER
-    from bot.pidfile import write_pid_file
+    from bot.runtime.pidfile import write_pid_file
+    from chatops.app import RELOADER
 
     async def make() -> web.Application:
         return await build_app(config, secrets, config_path=path)
@@ -105,7 +105,7 @@ def cmd_serve(path: str, workers_arg: int | None = None) -> int:
         EarlySignals.install()  # the loop's handlers are gone: a late signal must not skip the clean-up
         if pid is not None:
             pid.remove()
-    return 0  # SIGTERM: drained and handed over (bot/shutdown.py)
+    return 0  # SIGTERM: drained and handed over (bot/runtime/shutdown.py)
 
 
 async def _audit(since: datetime | None) -> int:
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "setup-github":
             return cmd_setup_github(args.path)
         if args.cmd == "reload":
-            from bot.reload import cmd_reload
+            from bot.runtime.reload import cmd_reload
 
             return cmd_reload(os.environ)
         if args.cmd == "install-workflows":

@@ -304,7 +304,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     def expand(values: tuple[str, ...], path: str) -> tuple[str, ...]:
         out: list[str] = []
         for i, v in enumerate(values):
-            if v.startswith(TEAM_PREFIX):  # resolved at decision time from GitHub (bot/policy/teams.py)
+            if v.startswith(TEAM_PREFIX):  # resolved at decision time from GitHub (bot/identity/teams.py)
                 if _TEAM.match(v):
                     out.append(v.lower())
                 else:

@@ -75,7 +75,7 @@ class Actor:
     person: str | None
     channel: str = ""
     display: str = ""
-    identities: frozenset[str] = frozenset()  # every identity of the person (bot.identity_links), once resolved
+    identities: frozenset[str] = frozenset()  # every identity of the person (bot.identity.links), once resolved
     conversation: str = ""  # Teams: personal | channel | groupChat (where a reply would be seen)
 
     @property
@@ -89,7 +89,7 @@ class DeployCommand:
     ref: str
     environment: str
     force: bool = False
-    emergency: str = ""  # ``--emergency "<reason>"``: the reason (admins only; bot.pipeline)
+    emergency: str = ""  # ``--emergency "<reason>"``: the reason (admins only; bot.deploys.pipeline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ class StatusCommand:
 
 @dataclass(frozen=True, slots=True)
 class StatsCommand:
-    """``/deploy stats [service] [env] [period]``: delivery figures (bot.delivery_metrics)."""
+    """``/deploy stats [service] [env] [period]``: delivery figures (bot.deploys.delivery_metrics)."""
 
     service: str | None = None  # None: every service
     environment: str = "production"
@@ -162,7 +162,7 @@ class CancelCommand:
 
 @dataclass(frozen=True, slots=True)
 class IdentityCommand:
-    """``/deploy link [code]`` | ``unlink`` | ``whoami`` (bot/identity_commands.py)."""
+    """``/deploy link [code]`` | ``unlink`` | ``whoami`` (bot/identity/commands.py)."""
 
     action: str
     code: str = ""  # link <code>: confirms a sign-in finished at GitHub

@@ -22,7 +22,7 @@ class Secrets:
     github_api_url: str
     database_url: str
     teams_urls: Mapping[str, str]
-    slack_app_token: str = ""  # set: Slack over Socket Mode (bot/socket_mode.py), no /slack/events
+    slack_app_token: str = ""  # set: Slack over Socket Mode (bot/runtime/socket_mode.py), no /slack/events
     slack_hooks_url: str = "https://hooks.slack.com"  # response_urls elsewhere are refused
 
     def __repr__(self) -> str:

@@ -28,7 +28,7 @@ IGNORED = Counter("chatops_ignored_total", "Inbound items accepted but ignored",
 GITHUB_IGNORED = Counter("chatops_github_events_ignored_total", "Signed GitHub webhooks answered 2xx, not acted on",
                          ["event", "reason"])
 
-# Issue 16: delivery figures (DORA). Observed once per finished run (bot.delivery_metrics.record_outcome);
+# Issue 16: delivery figures (DORA). Observed once per finished run (bot.deploys.delivery_metrics.record_outcome);
 # outcome is success | failure | cancelled for deploys and "rollback" for rollback runs.
 _DELIVERY_BUCKETS = (300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 259200, 604800, 1209600,
                      2592000)

@@ -1,8 +1,8 @@
 """What a deploy changes: the commit range from what runs in the environment to the requested commit, and the
 requested commit's checks. Shown on approval cards (Slack and Teams alike) and kept with the request (the oldest
-commit's time is the start of the change's lead time, see ``bot.delivery_metrics``).
+commit's time is the start of the change's lead time, see ``bot.deploys.delivery_metrics``).
 
-Everything here is plain text for ``bot.cards``: commit titles and authors come from outside and each surface
+Everything here is plain text for ``bot.deploys.cards``: commit titles and authors come from outside and each surface
 escapes them where it renders them."""
 
 from __future__ import annotations

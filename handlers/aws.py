@@ -1,7 +1,7 @@
 """AWS ingress: EventBridge API destination (POST /aws/events) and SNS HTTPS subscription (POST /aws/sns).
 
 Verify first (fail closed), parse, record durably in the inbox, answer fast; the SecurityWorker does the rest.
-Wiring (bot/app.py): ``add_routes(app.router, store=store, settings=security_settings(config), api_key=...)``.
+Wiring (chatops/app.py): ``add_routes(app.router, store=store, settings=security_settings(config), api_key=...)``.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.alerts.normalize import NotCloudTrail, check_payload, inbox_key
+from bot.alerts.settings import SecuritySettings
+from bot.alerts.sns import CertLoader, SnsVerifier
+from bot.alerts.store_ops import bump
+from bot.alerts.worker import SOURCE
 from bot.domain import AuditEntry
 from bot.errors import ConfigError, VerificationError
-from bot.security.normalize import NotCloudTrail, check_payload, inbox_key
-from bot.security.settings import SecuritySettings
-from bot.security.sns import CertLoader, SnsVerifier
-from bot.security.store_ops import bump
-from bot.security.worker import SOURCE
 from bot.store.store import Store
 from bot.wire import MalformedBody, decode_utf8, parse_json
 from handlers.body import AWS_MAX_BODY, BodyRefused, read_body

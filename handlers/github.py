@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.deploys.pipeline import Pipeline
+from bot.identity.org_events import OrgEvents
 from bot.metrics import GITHUB_IGNORED, IGNORED, REQUESTS
-from bot.org_events import OrgEvents
-from bot.pipeline import Pipeline
 from bot.wire import MalformedBody, parse_json
 from handlers.body import GITHUB_MAX_BODY, BodyRefused, read_body
 from handlers.github_org import ORG_EVENTS, event_label, parse_org_event

@@ -1,6 +1,6 @@
 """``GET /github/oauth/callback``: GitHub sends the user back here after they authorized the App. The page shows
 who signed in and a one-time code; the link is made only when the chat account that asked sends the code back
-(bot.identity_commands). Every answer is a small HTML page (no stack trace, nothing echoed raw).
+(bot.identity.commands). Every answer is a small HTML page (no stack trace, nothing echoed raw).
 
 Anyone can call this URL, and a call with a signed state costs a database claim and an audit row, so callbacks
 are rate-limited per client address before anything else (issue 22 item 9): beyond the budget the answer is 429
@@ -15,8 +15,8 @@ import html
 from aiohttp import web
 
 from bot.errors import StoreError
-from bot.identity_commands import IdentityCommands
-from bot.ratelimit import KeyedRateLimiter
+from bot.identity.commands import IdentityCommands
+from bot.runtime.ratelimit import KeyedRateLimiter
 
 CALLBACK_PATH = "/github/oauth/callback"
 

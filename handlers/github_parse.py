@@ -7,10 +7,9 @@ from typing import Any
 
 import msgspec
 
-from bot.domain import DeploymentUpdate, GitHubUpdate, ProtectionRuleRequest, ReviewRequest
-from bot.run_payloads import MAX_ID as MAX_ID  # re-exported: the handlers import these from here
-from bot.run_payloads import BadPayload as BadPayload
-from bot.run_payloads import (  # shared with the reconciler (bot/reconcile.py)
+from bot.deploys.run_payloads import MAX_ID as MAX_ID  # re-exported: the handlers import these from here
+from bot.deploys.run_payloads import BadPayload as BadPayload
+from bot.deploys.run_payloads import (  # shared with the reconciler (bot/deploys/reconcile.py)
     _int,
     _login,
     _obj,
@@ -23,6 +22,7 @@ from bot.run_payloads import (  # shared with the reconciler (bot/reconcile.py)
     parse_workflow_job,
     parse_workflow_run,
 )
+from bot.domain import DeploymentUpdate, GitHubUpdate, ProtectionRuleRequest, ReviewRequest
 from bot.wire import parse_json, parse_json_fields
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.deploys.pipeline import Pipeline
 from bot.metrics import OUTBOX_BACKLOG, OUTBOX_DEPTH, OUTBOX_OLDEST
-from bot.pipeline import Pipeline
 
 
 class HealthHandler:

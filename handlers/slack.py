@@ -21,11 +21,11 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import parse
+from bot.deploys.commands import parse
+from bot.deploys.pipeline import Pipeline
 from bot.domain import Actor, Platform, Reply
 from bot.egress.slack import render_reply_text, render_slack
 from bot.metrics import ACKS, REQUESTS
-from bot.pipeline import Pipeline
 from bot.wire import MalformedBody, decode_utf8, has_lone_surrogate
 from handlers.body import SLACK_MAX_BODY, BodyRefused, read_body
 

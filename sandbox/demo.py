@@ -194,7 +194,7 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
           "(one per deployment, plus the approval request: a Teams webhook cannot edit a posted card, so it gets "
           "what needs a person and the outcome; teams.webhooks.ops.updates: all would post every change)")
 
-    from bot.app import STORE
+    from chatops.app import STORE
 
     assert stack.app is not None
     async with stack.app[STORE].unit() as u:

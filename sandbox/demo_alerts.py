@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from bot.security.pagerduty import dedup_key
+from bot.alerts.pagerduty import dedup_key
 from sandbox.pagerduty_fake import PagerDutyFake
 from sandbox.stack import SANDBOX_SECRETS, Stack, message_text
 

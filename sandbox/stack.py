@@ -1,6 +1,6 @@
 """The whole bot wired to the loopback fakes, in one process: used by the demo, scenario tests and benches.
 
-Nothing here is a test-only branch of the bot: the bot is built by ``bot.app.build_app`` exactly as
+Nothing here is a test-only branch of the bot: the bot is built by ``chatops.app.build_app`` exactly as
 ``python -m bot serve`` builds it, with base URLs pointing at the fakes.
 """
 
@@ -73,9 +73,9 @@ class Stack:
         }
 
     async def start_bot(self) -> None:
-        from bot.app import build_app
         from bot.config import load_config
         from bot.environment import load_secrets
+        from chatops.app import build_app
 
         config = load_config(self.config_path, env=self.env)
         secrets = load_secrets(config, self.env)

@@ -1,13 +1,13 @@
 """Emergency deploys (issue 25 item 3): an admin's ``/deploy … --emergency "<reason>"`` goes past a freeze, a lock
 and the promotion order (never past four eyes unless ``emergency.skip_approval: true``). The security and deploys
-channels are told, in the transaction that records the request (bot.pipeline)."""
+channels are told, in the transaction that records the request (bot.deploys.pipeline)."""
 
 from __future__ import annotations
 
 from bot.config import Config
-from bot.delivery_settings import teams_deploys_conversation
+from bot.delivery.routing import route
+from bot.delivery.settings import teams_deploys_conversation
 from bot.domain import TEAMS_BOT_PREFIX, Card, DeployRequest, Destination, Event, Fact, Op, OutboundMessage, Platform
-from bot.policy.routing import route
 from bot.store.store import Unit
 
 

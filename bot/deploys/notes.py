@@ -3,8 +3,9 @@ default) posts the commits it shipped since the previous deploy there, with auth
 compare API; in the request card's Slack thread, and as a notice to its Teams destinations. Where ``grafana`` is
 configured, an annotation marks the deploy on Grafana's dashboards.
 
-Both are durable GitHub jobs (``ghjob`` inbox items, bot.worker), queued in the transaction that records the
-success (bot.github_events), so the API calls never run inside the webhook's transaction and survive restarts."""
+Both are durable GitHub jobs (``ghjob`` inbox items, bot.runtime.worker), queued in the transaction that records
+the success (bot.deploys.github_events), so the API calls never run inside the webhook's transaction and survive
+restarts."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot import cards
 from bot.actions.changes import shipped
 from bot.actions.github import GitHubClient
 from bot.config import Config
+from bot.deploys import cards
 from bot.deploys.grafana import annotate
+from bot.deploys.pipeline import request_targets
 from bot.deploys.settings import deploy_settings
 from bot.domain import Card, DeployRequest, Link, Op, OutboundMessage, Platform, RequestKind
 from bot.errors import GitHubError
-from bot.pipeline import request_targets
 from bot.previews import Changes
 from bot.store.store import Store, Unit
 

@@ -1,7 +1,7 @@
 """Promotion order (issue 25 item 1): ``environments.<env>.promote_from: <source>`` lets into ``env`` only a commit
 that succeeded in ``source``: by the bot's own deployment records, else by GitHub's Deployments API for ``source``.
-Judged by the worker once the ref is resolved to a commit (bot.worker ``_resolve``); a refusal names the rule and
-offers the last good version of ``source``."""
+Judged by the worker once the ref is resolved to a commit (bot.runtime.worker ``_resolve``); a refusal names the rule
+and offers the last good version of ``source``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Issue 25's deploy settings, read from the config's raw YAML (like ``bot.delivery_settings``): ``emergency`` and
+"""Issue 25's deploy settings, read from the config's raw YAML (like ``bot.delivery.settings``): ``emergency`` and
 ``grafana``. Every problem names its key; ``check-config``, start-up and reload report them all at once
-(``bot.validate``). ``environments.<env>.promote_from`` and ``deploy_notes`` are parsed with their environment
+(``bot.runtime.validate``). ``environments.<env>.promote_from`` and ``deploy_notes`` are parsed with their environment
 (``bot.config``)."""
 
 from __future__ import annotations

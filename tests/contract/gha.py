@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bot.contract import ENVIRONMENTS, JOB_KINDS, plan_role_variable
+from bot.deploys.contract import ENVIRONMENTS, JOB_KINDS, plan_role_variable
 
 from .gha_expr import UNKNOWN, VarRef, interpolate, truthy
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from bot.config import Config, load_config
+from bot.deploys.gates import gate_warnings, judge
 from bot.domain import DeployRequest, Platform, RequestKind, RequestState
-from bot.gates import gate_warnings, judge
 from tests.infra import tfcheck
 
 ROOT = Path(__file__).resolve().parents[2]

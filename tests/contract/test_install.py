@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
-from bot.install import ALWAYS, SERVICES
+from bot.deploys.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
+from bot.deploys.install import ALWAYS, SERVICES
 from tests.contract.conftest import ROOT, git, run_install
 
 WORKFLOWS_DIR = ROOT / "workflows"
@@ -23,7 +23,7 @@ ENGINE_SRC = ROOT / "bot" / "actions" / "release"
 
 
 def expected_layout() -> dict[str, Path]:
-    """Installed path -> source file, derived from the source tree alone (not from bot.install)."""
+    """Installed path -> source file, derived from the source tree alone (not from bot.deploys.install)."""
     layout = {f".github/workflows/{p.name}": p for p in WORKFLOWS_DIR.glob("*.yml")}
     layout |= {f".github/actions/{p.relative_to(WORKFLOWS_DIR / 'actions').as_posix()}": p
                for p in WORKFLOWS_DIR.glob("actions/*/**/*") if p.is_file() and p.suffix != ".pyc"}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.install import PART_DIRS, PART_JOBS, SERVICES
+from bot.deploys.install import PART_DIRS, PART_JOBS, SERVICES
 from tests.contract.conftest import ROOT, git, run_install
 from tests.contract.test_installed_lint import run, tool
 

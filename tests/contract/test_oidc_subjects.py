@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.contract import ENVIRONMENTS, JOB_KINDS
+from bot.deploys.contract import ENVIRONMENTS, JOB_KINDS
 
 from .gha import RoleUse, Tree, role_uses
 from .tfmodel import account_roles, module_inputs
@@ -39,7 +39,8 @@ def _repo(environment: str) -> str:
 def test_every_role_variable_names_a_job_kind(uses: list[RoleUse]) -> None:
     # defect 1: workflows read AWS_DEPLOY_ROLE_ARN / AWS_WEB_ROLE_ARN, which nothing sets
     unknown = sorted({f"{u.where}: {u.variable}" for u in uses if u.kind is None})
-    assert unknown == [], "jobs assume roles from variables that are not in bot/contract.py:\n" + "\n".join(unknown)
+    assert unknown == [], ("jobs assume roles from variables that are not in bot/deploys/contract.py:\n"
+                           + "\n".join(unknown))
 
 
 def test_every_job_gets_a_subject_its_role_trusts(uses: list[RoleUse]) -> None:

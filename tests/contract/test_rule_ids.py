@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.security.rules import default_rules
+from bot.alerts.rules import default_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted([*(ROOT / "docs").glob("*.md"), ROOT / "README.md", *(ROOT / "infra" / "modules").glob("*/README.md")])
@@ -31,4 +31,4 @@ def test_the_pattern_finds_what_it_is_for() -> None:
 def test_every_rule_id_a_doc_names_exists(doc: Path) -> None:
     known = {r.id for r in default_rules()}
     unknown = named_rule_ids(doc.read_text(encoding="utf-8")) - known
-    assert not unknown, f"{doc.name} names rules that bot/security/rules.yml does not have: {sorted(unknown)}"
+    assert not unknown, f"{doc.name} names rules that bot/alerts/rules.yml does not have: {sorted(unknown)}"

@@ -1,6 +1,6 @@
 """Issue 11 defect 8: the security-events module forwards every event a shipped bot rule fires on.
 
-The patterns are generated from bot/security/rules.yml (``python -m bot.security.patterns``) into the module's
+The patterns are generated from bot/alerts/rules.yml (``python -m bot.alerts.patterns``) into the module's
 patterns.json, which main.tf reads. For each rule, a CloudTrail record that fires it (tests/fixtures/cloudtrail, see
 SOURCES.md) is wrapped as the EventBridge event CloudTrail emits and put on moto's EventBridge (server mode) whose
 rules carry the module's patterns, with an SQS target each: it must arrive at its rule's queue.
@@ -17,9 +17,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from bot.security.normalize import parse_events, parse_record
-from bot.security.patterns import PATTERNS_FILE, render
-from bot.security.rules import default_rules, rule_matches
+from bot.alerts.normalize import parse_events, parse_record
+from bot.alerts.patterns import PATTERNS_FILE, render
+from bot.alerts.rules import default_rules, rule_matches
 from tests.infra import tfcheck
 from tests.infra.tfcheck import MODULES
 
@@ -97,7 +97,7 @@ def module_patterns() -> dict[str, Any]:
 
 def test_the_committed_patterns_are_the_generated_ones() -> None:
     assert PATTERNS_FILE == MODULES / "security-events" / "patterns.json"
-    assert PATTERNS_FILE.read_text() == render(), "run: python -m bot.security.patterns --write"
+    assert PATTERNS_FILE.read_text() == render(), "run: python -m bot.alerts.patterns --write"
 
 
 def test_every_shipped_rule_has_a_pattern_and_a_firing_record() -> None:
@@ -108,7 +108,7 @@ def test_every_shipped_rule_has_a_pattern_and_a_firing_record() -> None:
 
 @pytest.mark.parametrize("rule_id", sorted(SOURCE_FIRING))
 def test_the_published_event_fires_the_bot_rule(rule_id: str) -> None:
-    from bot.security.rules import AllowList, best_rule
+    from bot.alerts.rules import AllowList, best_rule
 
     events, _ = parse_events(source_event(rule_id))
     assert len(events) == 1

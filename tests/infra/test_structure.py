@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.contract import JOB_KINDS
+from bot.deploys.contract import JOB_KINDS
 from tests.infra import tfcheck
 from tests.infra.tfcheck import INFRA, MODULE_NAMES, MODULES
 
@@ -75,7 +75,7 @@ def test_every_github_oidc_role_trusts_only_its_subjects() -> None:
     assert set(roles) == {n.removeprefix("trust_") for n in expected}
     for name, body in roles.items():
         assert body["assume_role_policy"] == f"${{data.aws_iam_policy_document.trust_{name}.json}}"
-    # one role per job kind, named ${name_prefix}-github-<suffix> (bot/contract.py)
+    # one role per job kind, named ${name_prefix}-github-<suffix> (bot/deploys/contract.py)
     suffixes = {str(body["name"]).removeprefix("${var.name_prefix}-github-") for body in roles.values()}
     assert suffixes == {kind.role_suffix for kind in JOB_KINDS.values()}
 

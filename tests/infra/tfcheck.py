@@ -26,7 +26,7 @@ _REPO = r"(\$\{var\.github_repository\}|[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
 _ENV = r"(\$\{var\.[a-z_]+_environment\}|[A-Za-z0-9_.-]+)"
 SUBJECT_RE = re.compile(rf"^repo:{_REPO}:(pull_request|ref:refs/heads/main|environment:{_ENV})$")
 
-# Which trust documents may accept a subject that names no environment (bot/contract.py: the plan and
+# Which trust documents may accept a subject that names no environment (bot/deploys/contract.py: the plan and
 # security-scan jobs name none). Every other OIDC trust accepts environment subjects only, and these
 # accept no environment subject (defect 2: any branch could name the plan environment).
 REPOSITORY_SCOPE_TRUSTS: dict[str, frozenset[str]] = {

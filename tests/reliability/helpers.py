@@ -60,7 +60,7 @@ def write_config(tmp: Path, *, card_update_interval: float = 0.2) -> Path:
 
 def trust_sns_certs_from(app: web.Application, ssl_context: Any) -> None:
     """Point the running app's SNS verifier at a loopback CA (what an on-prem CA bundle would do)."""
-    from bot.security.sns import SnsVerifier
+    from bot.alerts.sns import SnsVerifier
 
     for route in app.router.routes():
         if route.resource is not None and route.resource.canonical == "/aws/sns":
@@ -95,7 +95,7 @@ def envelope(record: dict[str, Any], *, envelope_id: str | None = None) -> dict[
 
 async def snapshot(stack: Stack) -> dict[str, int]:
     """Row counts of every table (security_counters: the sum of its counters)."""
-    from bot.app import STORE
+    from chatops.app import STORE
 
     assert stack.app is not None
     return await snapshot_store(stack.app[STORE])
@@ -112,7 +112,7 @@ async def snapshot_store(store: Any) -> dict[str, int]:
 
 
 async def rows(stack: Stack, sql: str, *args: Any) -> list[Any]:
-    from bot.app import STORE
+    from chatops.app import STORE
 
     assert stack.app is not None
     async with stack.app[STORE].unit() as u:

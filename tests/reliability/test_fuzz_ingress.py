@@ -109,7 +109,7 @@ class Bot:
             return resp.status
 
     async def counts(self) -> dict[str, int]:
-        from bot.app import STORE
+        from chatops.app import STORE
 
         assert self.stack is not None and self.stack.app is not None
         return await snapshot_store(self.stack.app[STORE])

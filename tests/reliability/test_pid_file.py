@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.pidfile import is_bot_command_line
+from bot.runtime.pidfile import is_bot_command_line
 from sandbox.process import free_port
 from sandbox.stack import ROOT, Stack
 from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres

@@ -99,7 +99,7 @@ async def test_sighup_and_bot_reload_change_who_may_deploy_and_a_bad_file_is_ref
         await until_answer(stack, accepted=False, what="newbie refused after `python -m bot reload`")
         assert log.read_text(errors="replace").count("config reloaded:") == 2
 
-        bot.proc.terminate()  # SIGTERM: drains and hands over (bot/shutdown.py), then removes the pid file
+        bot.proc.terminate()  # SIGTERM: drains and hands over (bot/runtime/shutdown.py), then removes the pid file
         assert bot.proc.wait(120) == 0
         assert not pid_file.exists(), "a stopped bot leaves no pid file behind"
         gone = run_reload(stack.env)

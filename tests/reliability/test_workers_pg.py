@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 
 from bot.errors import ConfigError
+from bot.runtime.supervisor import worker_count
 from bot.store.store import Store
-from bot.supervisor import worker_count
 from sandbox.process import BotProcess
 from sandbox.stack import ROOT, SANDBOX_SECRETS, Stack
 from tests.conftest import drop_pg_schema, new_pg_schema, require_postgres

@@ -42,7 +42,7 @@ async def clocked(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[Stack,
 
 
 async def state_of(stack: Stack, rid: str) -> str:
-    from bot.app import STORE
+    from chatops.app import STORE
 
     assert stack.app is not None
     async with stack.app[STORE].unit() as u:

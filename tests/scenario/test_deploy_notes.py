@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import STORE
 from bot.domain import RequestState
+from chatops.app import STORE
 from sandbox.grafana_fake import GrafanaFake
 from sandbox.stack import Stack, message_text, wait_for
 from tests.scenario.test_github_flow import write_config

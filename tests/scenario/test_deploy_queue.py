@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import STORE
 from bot.domain import DeployRequest, RequestState
+from chatops.app import STORE
 from sandbox import github_payloads as gp
 from sandbox.stack import Stack, message_text, wait_for
 

@@ -37,9 +37,9 @@ def routes(**extra: Any) -> dict[str, Any]:
 
 async def replica(stack: Stack, clock: Clock) -> web.AppRunner:
     """A second bot process on the same database (its workers start with the runner)."""
-    from bot.app import build_app
     from bot.config import load_config
     from bot.environment import load_secrets
+    from chatops.app import build_app
 
     config = load_config(stack.config_path, env=stack.env)
     app = await build_app(config, load_secrets(config, stack.env), env=stack.env, clock=clock)
@@ -130,7 +130,7 @@ async def test_quiet_hours_hold_a_success_and_let_a_failure_through(tmp_path: Pa
 def test_check_config_names_bad_digest_and_quiet_hours_keys(tmp_path: Path, extra: dict[str, Any],
                                                             problem: str) -> None:
     from bot.config import load_config
-    from bot.delivery_settings import delivery_settings
+    from bot.delivery.settings import delivery_settings
 
     config = load_config(write_config(tmp_path, **routes(**extra)),
                          env={"TEAMS_OPS_WEBHOOK_URL": "https://example.invalid/x"})

@@ -1,6 +1,6 @@
 """Issue 21, items 1-8, through the real HTTP app: each attack on four eyes as an attacker with a chat account and a
 GitHub account would try it (signed Slack commands, Teams activities, signed GitHub webhooks, the OAuth callback).
-Each of these passed (the attack worked) before the identity model of bot/identity_links.py."""
+Each of these passed (the attack worked) before the identity model of bot/identity/links.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import STORE
+from chatops.app import STORE
 from sandbox.bot_framework_fake import BotFrameworkFake
 from sandbox.stack import Stack, message_text, wait_for
 from tests.scenario.test_org_policy import callback, code_of, link, state_of

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from bot.config import load_config
-from bot.online_check import online_checks
+from bot.deploys.online_check import online_checks
 from sandbox.stack import EXAMPLE_CONFIG, Stack
 
 NARROW = """\

@@ -10,7 +10,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.app import STORE
+from chatops.app import STORE
 from sandbox.stack import EXAMPLE_CONFIG, Stack, wait_for
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from bot.app import PIPELINE, STORE
+from chatops.app import PIPELINE, STORE
 from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
 
 

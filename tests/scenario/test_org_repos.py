@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bot.app import STORE
+from chatops.app import STORE
 from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
 
 
@@ -105,7 +105,7 @@ def test_check_config_validates_repositories_and_reports_duplicates(tmp_path: Pa
 
 
 def test_the_callback_guard_accepts_exactly_the_configured_repositories() -> None:
-    from bot.repos import GitHubRepos
+    from bot.deploys.repos import GitHubRepos
 
     repos = GitHubRepos(env={"GITHUB_TOKEN": "t"}, base_url="http://127.0.0.1:9/",
                         repositories=lambda: ("acme/platform", "acme/api"))

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import STORE
 from bot.domain import AuditEntry, DeployRequest, RequestState
+from chatops.app import STORE
 from sandbox import github_payloads as gp
 from sandbox.stack import Stack, message_text, wait_for
 from tests.scenario.test_github_flow import write_config

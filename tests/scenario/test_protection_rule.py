@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.app import STORE
+from chatops.app import STORE
 from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
 
 

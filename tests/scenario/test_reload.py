@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.app import PIPELINE, RELOADER
+from chatops.app import PIPELINE, RELOADER
 from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
 
 
@@ -41,7 +41,7 @@ async def test_a_valid_change_applies_and_an_invalid_one_is_refused(tmp_path: Pa
         serving = stack.app[PIPELINE].config
         bad = dict(data, environments={**data["environments"], "qa": {"deployers": ["nobody"], "gate": "maybe"}})
         path.write_text(yaml.safe_dump(bad))
-        with caplog.at_level(logging.ERROR, logger="bot.reload"):
+        with caplog.at_level(logging.ERROR, logger="bot.runtime.reload"):
             assert not stack.app[RELOADER].reload()
         assert stack.app[PIPELINE].config is serving
         logged = [r.getMessage() for r in caplog.records]

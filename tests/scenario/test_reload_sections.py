@@ -1,4 +1,4 @@
-"""Issue 22 item 7: a reload validates with the same function as serve and check-config (bot/validate.py), so
+"""Issue 22 item 7: a reload validates with the same function as serve and check-config (bot/runtime/validate.py), so
 a file either refuses is refused on reload too, one test per config section; the old config keeps serving and
 commands over signed HTTP keep working (before, a bad quiet_hours reloaded and every command then failed)."""
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.app import PIPELINE, RELOADER
+from chatops.app import PIPELINE, RELOADER
 from sandbox.stack import EXAMPLE_CONFIG, SANDBOX_SECRETS, Stack
 
 Edit = Callable[[dict[str, Any]], None]
@@ -64,7 +64,7 @@ async def test_reload_refuses_what_serve_refuses(tmp_path: Path, section: str,
         checked = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "check-config", str(path)],
                                           env=env, capture_output=True, text=True, timeout=60, check=False)
         assert checked.returncode == 1 and names in checked.stderr, checked.stderr  # check-config refuses it
-        with caplog.at_level(logging.ERROR, logger="bot.reload"):
+        with caplog.at_level(logging.ERROR, logger="bot.runtime.reload"):
             assert not stack.app[RELOADER].reload()
         assert stack.app[PIPELINE].config is serving
         assert any(names in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]

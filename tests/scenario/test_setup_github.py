@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, Github, GithubException
 
 from bot.config import load_config
-from bot.online_check import online_checks
-from bot.setup_github import setup_github
+from bot.deploys.online_check import online_checks
+from bot.deploys.setup_github import setup_github
 from sandbox.stack import EXAMPLE_CONFIG, ROOT, Stack
 
 APP_ID = "4242"

@@ -22,7 +22,7 @@ def request_id(answer: dict) -> str:
 
 
 async def audit(stack: Stack) -> list:
-    from bot.app import STORE
+    from chatops.app import STORE
 
     assert stack.app is not None
     async with stack.app[STORE].unit() as u:

@@ -75,7 +75,7 @@ class Driver:
 
 async def effects(stack: Stack, rid: str) -> dict[str, Any]:
     """What a deploy + approval left behind, independent of the transport."""
-    from bot.app import STORE
+    from chatops.app import STORE
 
     assert stack.app is not None
     async with stack.app[STORE].unit() as u:

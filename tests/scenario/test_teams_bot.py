@@ -1,4 +1,4 @@
-"""Teams bot approvals end to end, through the composed app (``bot.app.build_app`` via ``Stack``).
+"""Teams bot approvals end to end, through the composed app (``chatops.app.build_app`` via ``Stack``).
 
 Loopback stand-ins (``sandbox.bot_framework_fake``): Bot Framework OpenID metadata + JWKS that sign the
 activities sent to the bot, Entra's token endpoint (the bot's outgoing token, via ``TEAMS_TOKEN_URL``) and
@@ -20,7 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.app import STORE
+from chatops.app import STORE
 from sandbox.bot_framework_fake import KEY_ID, BotFrameworkFake, ConnectorCall
 from sandbox.schemas import validate_adaptive_card
 from sandbox.stack import Stack, card_of, message_text, wait_for

@@ -66,7 +66,7 @@ async def test_bad_updates_value_is_refused_by_the_config_check(tmp_path: Path) 
     import pytest
 
     from bot.config import load_config
-    from bot.delivery_settings import delivery_settings
+    from bot.delivery.settings import delivery_settings
     from bot.errors import ConfigError
 
     path = write_config(tmp_path, **{"teams.webhooks": {"ops": {"url_env": "TEAMS_OPS_WEBHOOK_URL",

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from bot.alerts.sns import string_to_sign
 from bot.config import Config, parse_config
-from bot.security.sns import string_to_sign
 from bot.store.store import Store
 from sandbox.paths import PUBLISHED_FIXTURES
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import STORE
+from chatops.app import STORE
 from sandbox.bot_framework_fake import BotFrameworkFake
 from sandbox.signing import sign_github
 from sandbox.stack import SANDBOX_SECRETS, Stack

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import STORE
+from bot.alerts.settings import security_settings
 from bot.config import parse_config
 from bot.errors import ConfigError
-from bot.security.settings import security_settings
+from chatops.app import STORE
 from sandbox.stack import SANDBOX_SECRETS, Stack, message_text, wait_for
 from tests.scenario.test_github_flow import write_config
 

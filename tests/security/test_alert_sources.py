@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import STORE
+from chatops.app import STORE
 from sandbox.stack import SANDBOX_SECRETS, Stack, message_text, wait_for
 from tests.scenario.test_github_flow import write_config
 

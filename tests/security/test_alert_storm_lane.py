@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import STORE
+from chatops.app import STORE
 from sandbox.stack import SANDBOX_SECRETS, Stack, message_text
 from tests.scenario.test_github_flow import write_config
 from tests.security.conftest import envelope, load

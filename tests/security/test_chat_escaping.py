@@ -12,13 +12,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import cards
+from bot.alerts.cards import render_alert_card
+from bot.alerts.model import GitHubContext, SecurityEvent, Severity
+from bot.alerts.store_ops import Alert
+from bot.deploys import cards
 from bot.domain import Card, DeployRequest, Platform, RequestKind, RequestState
 from bot.egress.slack import render_slack
 from bot.egress.teams import render_messagecard, render_teams
-from bot.security.cards import render_alert_card
-from bot.security.model import GitHubContext, SecurityEvent, Severity
-from bot.security.store_ops import Alert
 from sandbox.schemas import validate_adaptive_card
 from sandbox.stack import Stack, message_text, wait_for
 

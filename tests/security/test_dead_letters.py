@@ -23,13 +23,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application
 
-from bot.app import STORE
+from bot.alerts.settings import parse_security
+from bot.alerts.sqs import SqsPoller
+from bot.alerts.worker import SecurityWorker
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.security.settings import parse_security
-from bot.security.sqs import SqsPoller
-from bot.security.worker import SecurityWorker
 from bot.store.store import Store
+from chatops.app import STORE
 from handlers.aws import add_routes
 from sandbox.stack import EXAMPLE_CONFIG, Stack, wait_for
 from tests.security.conftest import API_KEY, SHARED_SNS, envelope, load, make_config
@@ -195,7 +195,7 @@ def test_drained_queues_are_the_target_and_the_delivery_dlq() -> None:
 async def test_the_app_drains_the_delivery_dlq_into_one_card(
     moto_endpoint: str, sqs: Any, delivery_dlq: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Through the real app (sandbox Stack): bot/app.py starts a poller for security.sqs.delivery_dlq_url, and an
+    """Through the real app (sandbox Stack): chatops/app.py starts a poller for security.sqs.delivery_dlq_url, and an
     EventBridge dead letter ends as one card in the security channel; a second copy adds nothing."""
     for key, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():

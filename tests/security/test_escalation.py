@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import STORE
+from bot.alerts.pagerduty import dedup_key, pagerduty_settings
 from bot.config import parse_config
 from bot.errors import ConfigError
-from bot.security.pagerduty import dedup_key, pagerduty_settings
+from chatops.app import STORE
 from sandbox.pagerduty_fake import PagerDutyFake
 from sandbox.stack import SANDBOX_SECRETS, Stack, message_text, wait_for
 from tests.scenario.test_github_flow import write_config

@@ -124,7 +124,8 @@ async def test_non_ascii_auth_headers_are_a_401_with_one_log_line(world: World, 
     status, answer = await exchange(world.host_port, head("POST", path, [*headers, ("Content-Type",
                                     b"application/json"), ("Content-Length", str(len(body)).encode())]) + body)
     assert status == 401, answer
-    mine = [r for r in caplog.records if r.name.startswith(("handlers", "bot.app")) and r.levelno >= logging.WARNING]
+    mine = [r for r in caplog.records
+            if r.name.startswith(("handlers", "chatops.app")) and r.levelno >= logging.WARNING]
     assert len(mine) == 1, [r.getMessage() for r in mine]
     assert not any(r.exc_info for r in caplog.records), "a traceback was logged"
 

@@ -10,10 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.alerts.settings import security_settings
+from bot.alerts.store_ops import counters
+from bot.alerts.worker import SecurityWorker
 from bot.config import Config
-from bot.security.settings import security_settings
-from bot.security.store_ops import counters
-from bot.security.worker import SecurityWorker
 from bot.store.store import Store
 from handlers.aws import add_routes
 from tests.security.conftest import API_KEY, EXPECTED, TOPIC, LoopbackTls, envelope, load

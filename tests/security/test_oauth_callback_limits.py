@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.app import STORE
 from bot.domain import AuditEntry
 from bot.store.store import Store
+from chatops.app import STORE
 from sandbox.stack import Stack
 from tests.scenario.test_org_policy import state_of
 

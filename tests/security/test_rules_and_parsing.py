@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from bot.alerts.normalize import NotCloudTrail, parse_events, parse_payload, parse_record
+from bot.alerts.settings import parse_security
+from bot.alerts.sns import SnsVerifier
+from bot.alerts.worker import SecurityWorker
 from bot.errors import ConfigError, VerificationError
-from bot.security.normalize import NotCloudTrail, parse_events, parse_payload, parse_record
-from bot.security.settings import parse_security
-from bot.security.sns import SnsVerifier
-from bot.security.worker import SecurityWorker
 from bot.store.store import Store
 from tests.security.conftest import EXPECTED, SHARED_SNS, envelope, load, make_config
 

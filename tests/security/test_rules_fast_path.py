@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.security.model import SecurityEvent
-from bot.security.normalize import _MAX_FIELD, _s, flatten, parse_events
-from bot.security.rules import AllowList, Rule, best_rule, default_rules, parse_rules, rule_matches
+from bot.alerts.model import SecurityEvent
+from bot.alerts.normalize import _MAX_FIELD, _s, flatten, parse_events
+from bot.alerts.rules import AllowList, Rule, best_rule, default_rules, parse_rules, rule_matches
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "cloudtrail"
 

@@ -8,11 +8,11 @@ from typing import Any
 import boto3
 import pytest
 
+from bot.alerts.settings import security_settings
+from bot.alerts.sqs import SqsPoller
+from bot.alerts.store_ops import counters
+from bot.alerts.worker import SecurityWorker
 from bot.config import Config
-from bot.security.settings import security_settings
-from bot.security.sqs import SqsPoller
-from bot.security.store_ops import counters
-from bot.security.worker import SecurityWorker
 from bot.store.store import Store
 from tests.security.conftest import EXPECTED, load, make_config
 

@@ -6,11 +6,11 @@ import copy
 import json
 from typing import Any
 
+from bot.alerts.actions import handle_alert_action
+from bot.alerts.store_ops import get_alert
+from bot.alerts.worker import SecurityWorker, record_raw
 from bot.config import Config
 from bot.domain import Actor, Card, Platform
-from bot.security.actions import handle_alert_action
-from bot.security.store_ops import get_alert
-from bot.security.worker import SecurityWorker, record_raw
 from bot.store.store import Store
 from tests.security.conftest import envelope, load, make_config
 

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import USAGE, parse, validate_ref
 from bot.config import Config, load_config
+from bot.deploys.commands import USAGE, parse, validate_ref
 from bot.domain import (
     ApproveCommand,
     ApproveListCommand,

@@ -1,5 +1,5 @@
 """Issue 25's deploy keys: promote_from, deploy_notes, emergency and grafana are validated with their key paths
-(through bot.validate, the one validation serve, check-config and reload share)."""
+(through bot.runtime.validate, the one validation serve, check-config and reload share)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 from bot.config import parse_config
 from bot.deploys.settings import deploy_settings, promotion_target, skips_approval
 from bot.errors import ConfigError
-from bot.validate import settings_problems
+from bot.runtime.validate import settings_problems
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chatops.yml"
 ENV = {"TEAMS_OPS_WEBHOOK_URL": "https://example.webhook.office.com/workflows/ops"}

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from bot.config import load_config
+from bot.deploys.github_events import GitHubEvents, unchanged
+from bot.deploys.pipeline import Pipeline
+from bot.deploys.repos import GitHubRepos
 from bot.domain import DeployRequest, Platform, RequestKind, RequestState, RunUpdate
-from bot.github_events import GitHubEvents, unchanged
-from bot.pipeline import Pipeline
-from bot.repos import GitHubRepos
 from bot.store.store import Store
 from sandbox.stack import EXAMPLE_CONFIG
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.delivery.outbox import Outbox
 from bot.domain import Card, Destination, Op, OutboundMessage, Platform
 from bot.egress.slack import SlackSender
-from bot.outbox import Outbox
 from bot.store.store import Store
 from sandbox.slack_fake import SlackCall, SlackFake
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import cards
+from bot.deploys import cards
 from bot.domain import (
     Approval,
     Button,

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from bot.config import parse_config
+from bot.deploys.pipeline import Pipeline
 from bot.domain import (
     Actor,
     DeployCommand,
@@ -33,10 +34,9 @@ from bot.domain import (
     RequestState,
     new_request_id,
 )
-from bot.identity_commands import IdentityCommands
-from bot.identity_links import add_pending, resolve_github
-from bot.pipeline import Pipeline
-from bot.policy.teams import TeamDirectory
+from bot.identity.commands import IdentityCommands
+from bot.identity.links import add_pending, resolve_github
+from bot.identity.teams import TeamDirectory
 from bot.store.store import Store
 
 HUMANS = 3

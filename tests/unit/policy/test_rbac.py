@@ -10,8 +10,8 @@ import yaml
 
 from bot.config import Config, load_config, parse_config
 from bot.domain import Actor, Approval, DeployRequest, Platform, RequestKind, RequestState
-from bot.policy.rbac import can_cancel, can_decide, can_deploy, can_lock, can_view
-from bot.policy.teams import TeamView
+from bot.identity.rbac import can_cancel, can_decide, can_deploy, can_lock, can_view
+from bot.identity.teams import TeamView
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "chatops.yml"
 ENV = {"TEAMS_OPS_WEBHOOK_URL": "https://example.invalid/hook"}

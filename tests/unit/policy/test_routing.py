@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 
 from bot.config import Config, load_config, parse_config
+from bot.delivery.routing import Target, route
 from bot.domain import Destination, Event, Platform
-from bot.policy.routing import Target, route
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "chatops.yml"
 ENV = {"TEAMS_OPS_WEBHOOK_URL": "https://example.invalid/hook", "TEAMS_SEC_URL": "https://example.invalid/sec"}

@@ -1,0 +1,42 @@
+"""The one validation of a config file, used by ``serve``, ``check-config`` and reload (issue 22 item 7): the
+config's own sections (``load_config``), the secrets it needs (``load_secrets``), the delivery settings
+(metrics, digests, quiet hours, Teams updates), the security section and the deploy settings (emergency,
+grafana). Every problem names its key."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from bot.alerts.pagerduty import pagerduty_settings
+from bot.alerts.settings import security_settings
+from bot.config import Config, load_config
+from bot.delivery.settings import delivery_settings
+from bot.deploys.settings import deploy_settings
+from bot.environment import load_secrets, secret_problems
+from bot.errors import ConfigError
+
+
+def settings_problems(config: Config, env: Mapping[str, str]) -> list[str]:
+    """What is wrong beyond the config's own parse: secrets, security and delivery settings (all of them)."""
+    problems: list[str] = []
+    for check in (lambda: load_secrets(config, env), lambda: security_settings(config),
+                  lambda: delivery_settings(config), lambda: pagerduty_settings(config, env),
+                  lambda: deploy_settings(config, env)):
+        try:
+            check()
+        except ConfigError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+    return problems
+
+
+def load_valid_config(path: str | os.PathLike[str], env: Mapping[str, str]) -> Config:
+    """The config at ``path`` when everything about it is valid; else ``ConfigError`` with every problem."""
+    try:
+        config = load_config(path, env=env)
+    except ConfigError as exc:  # name the missing secrets too, so one run lists every problem
+        raise ConfigError(exc.problems + [p for p in secret_problems(env) if p not in exc.problems]) from exc
+    problems = settings_problems(config, env)
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -1,0 +1,373 @@
+"""Background work over durable state: resolve refs, dispatch, expire, apply workflow-run updates.
+
+Every step starts with a conditional claim in the store, so a restart or a second replica resumes
+exactly where the first stopped, without a second dispatch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from bot.actions.changes import deployed_sha, fetch_changes
+from bot.actions.github import GitHubClient
+from bot.config import Config
+from bot.delivery.settings import cached_settings
+from bot.deploys.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
+from bot.deploys.digest import Schedules
+from bot.deploys.github_events import GitHubEvents, unchanged
+from bot.deploys.pipeline import (
+    Pipeline,
+    enqueue_callback,
+    enqueue_card,
+    github_update_from_json,
+    notify_requester,
+    utcnow,
+)
+from bot.deploys.promotion import promotion_refusal
+from bot.deploys.repos import GitHubRepos
+from bot.domain import AuditEntry, DeployRequest, GitHubUpdate, RequestKind, RequestState, RunUpdate
+from bot.errors import GitHubError
+from bot.metrics import DISPATCHES
+from bot.previews import Changes
+from bot.store.delivery_ops import save_changes
+from bot.store.store import Store, Unit
+from bot.tasks import idle
+
+log = logging.getLogger(__name__)
+DISPATCH_LEASE_S = 60.0
+GATHER_S = 0.05  # after a part batch of webhooks, the next pass waits this long (at most ~20 such passes/s)
+GITHUB_BATCH = 100  # webhooks claimed per pass: most are a few reads (a repeat, or a run no service owns)
+
+
+def _parsed(items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
+    """Recorded webhooks by inbox id, parsed; an unreadable one is left out here and fails where it is applied."""
+    out = {}
+    for item in items:
+        with contextlib.suppress(Exception):  # reported by the apply loop, which parses it again
+            out[int(item["id"])] = github_update_from_json(item["body"])
+    return out
+
+
+class Worker:
+    def __init__(self, *, pipeline: Pipeline, github: GitHubRepos,
+                 clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None,
+                 retention_days: int = 30, audit_retention_days: int = 365,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.pipeline = pipeline
+        self.store: Store = pipeline.store
+        self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock, env=env)
+        self.retention_s = retention_days * 86400
+        self.audit_retention_s = max(1, audit_retention_days) * 86400  # docs/security.md, "Audit log"
+        self._pruned_at: datetime | None = None
+        self.github = github
+        self.clock = clock
+        self.wake_outbox = wake_outbox
+        self._event = asyncio.Event()
+        self._webhooks_partial = False  # the last pass took fewer webhooks than a batch
+        self.schedules = Schedules(store=self.store, config=self.config, settings=cached_settings(self.config),
+                                   clock=clock)  # digests and quiet-hours summaries (issue 16)
+
+    @property
+    def config(self) -> Config:  # read at each use: a reloaded config applies to the next step
+        return self.pipeline.config
+
+    async def _client(self, r: DeployRequest) -> GitHubClient:
+        """The GitHub client of the request's service's repository."""
+        return await self.github.client(self.config.repo_of(r.service))
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                did = await self.run_once()
+            except Exception:
+                log.exception("worker pass failed")
+                did = 0
+            if did:
+                self.wake_outbox()
+                if self._webhooks_partial:
+                    # a part batch of webhooks: let the stream gather for a moment (each pass reads the request
+                    # tables whatever its size; back-to-back passes of a few webhooks took the CPU ingest needs)
+                    await idle(asyncio.Event(), stop, seconds=GATHER_S)
+                continue
+            await idle(self._event, stop, seconds=interval)
+
+    async def run_once(self) -> int:
+        done = 0
+        async with self.store.unit() as u:
+            received = await u.requests_in([RequestState.RECEIVED])
+            approved = await u.requests_in([RequestState.APPROVED, RequestState.DISPATCHING])
+            pending = await u.requests_in([RequestState.PENDING_APPROVAL])
+        for r in received:
+            done += await self._resolve(r)
+        for r in pending:
+            if r.expires_at and self.clock() >= r.expires_at:
+                done += await self._expire(r)
+        for r in approved:
+            done += await self._dispatch(r.id)
+        if received:  # resolved requests that need no approval are now APPROVED
+            async with self.store.unit() as u:
+                ready = await u.requests_in([RequestState.APPROVED])
+            for r in ready:
+                done += await self._dispatch(r.id)
+        done += await self._apply_github()
+        done += await self._correlate()
+        done += await self.schedules.run_once()
+        await self._prune()
+        return done
+
+    async def _prune(self) -> None:
+        """Once an hour, drop finished bookkeeping older than the retention window, and audit rows older than the
+        audit retention."""
+        now = self.clock()
+        if self._pruned_at and (now - self._pruned_at).total_seconds() < 3600:
+            return
+        self._pruned_at = now
+        removed, more = 0, True
+        while more:  # short transactions: the loop and the other writers go on between them
+            async with self.store.unit() as u:
+                n, more = await u.prune(older_than_s=self.retention_s)
+            removed += n
+        if removed:
+            log.info("pruned %d finished rows older than %d days", removed, self.retention_s // 86400)
+        audited, more = 0, True
+        while more:
+            async with self.store.unit() as u:
+                n, more = await u.prune_audit(older_than_s=self.audit_retention_s)
+            audited += n
+        if audited:
+            log.info("pruned %d audit rows older than %d days", audited, self.audit_retention_s // 86400)
+
+    async def _correlate(self) -> int:
+        """A server that did not return the run id (older GHES): find the run by the request id our workflows
+        put in their run-name, a few seconds after the dispatch."""
+        async with self.store.unit() as u:
+            blind = [r for r in await u.requests_in([RequestState.DISPATCHED])
+                     if r.run_id is None and r.updated_at and 2 < (self.clock() - r.updated_at).total_seconds() < 600]
+        found = 0
+        for r in blind[:10]:
+            try:
+                run = await (await self._client(r)).find_run(workflow=r.workflow, request_id=r.id,
+                                                             actor=await self.github.dispatch_actor())
+            except GitHubError:
+                continue
+            if run is None or (r.sha and run.head_sha and run.head_sha != r.sha):
+                continue  # a run at another commit is not this request's, whatever its title says
+            async with self.store.unit() as u:
+                await u.update_request(r.id, run_id=run.run_id, run_url=run.html_url)
+                new = await u.get_request(r.id)
+                if new:
+                    await enqueue_card(u, self.config, new)
+            found += 1
+        return found
+
+    async def _resolve(self, r: DeployRequest) -> int:
+        sha, ref = "", r.ref
+        repository = self.config.repo_of(r.service)
+        try:
+            gh = await self._client(r)
+        except GitHubError as exc:  # the App is not installed there: say so
+            return 0 if exc.transient else await self._fail(r, [RequestState.RECEIVED], str(exc))
+        try:
+            if r.kind is RequestKind.DEPLOY:
+                sha = await gh.resolve_sha(r.ref)
+            elif not ref:  # a rollback runs at its repository's default branch
+                ref = await gh.default_branch()
+        except GitHubError as exc:
+            if exc.transient:
+                log.warning("resolving %s for %s failed, will retry", r.ref or "the default branch", r.id)
+                return 0
+            what = f"no ref `{r.ref}`" if r.kind is RequestKind.DEPLOY else "no default branch"
+            return await self._fail(r, [RequestState.RECEIVED], f"GitHub has {what} in {repository}")
+        if sha:
+            try:
+                refusal = await promotion_refusal(self.store, gh, self.config, r, sha)
+            except GitHubError as exc:
+                if exc.transient:
+                    log.warning("checking the promotion order for %s failed, will retry", r.id)
+                    return 0
+                refusal = f"GitHub could not say whether {sha[:7]} succeeded where {r.environment} promotes from"
+            if refusal:  # the card shows the reason, the requester is told privately
+                return await self._fail(r, [RequestState.RECEIVED], refusal, action="promotion", result="denied",
+                                        sha=sha)
+        env = self.config.environments.get(r.environment)
+        held_by_bot = r.approvals_required and (env is None or env.gate != "github")  # github: asked at the rule
+        to = RequestState.PENDING_APPROVAL if held_by_bot else RequestState.APPROVED
+        changes = await self._changes(r, sha) if sha else None
+        async with self.store.unit() as u:
+            new = await u.transition(r.id, from_states=[RequestState.RECEIVED], to=to, sha=sha, ref=ref)
+            if new and changes:
+                await save_changes(u, r.id, changes, at=self.clock())
+            if new:
+                await enqueue_card(u, self.config, new)
+        return 1 if new else 0
+
+    async def _changes(self, r: DeployRequest, sha: str) -> Changes:
+        """What the deploy changes against what runs there: the bot's own record, else GitHub's Deployments."""
+        async with self.store.unit() as u:
+            last = await u.deployments(r.service, r.environment, limit=1)
+        gh = await self._client(r)  # the service's repository
+        base = last[0].sha if last and last[0].sha else await deployed_sha(gh, r.environment)
+        return await fetch_changes(gh, base=base, head=sha)
+
+    async def _expire(self, r: DeployRequest) -> int:
+        async with self.store.unit() as u:
+            new = await u.transition(r.id, from_states=[RequestState.PENDING_APPROVAL], to=RequestState.EXPIRED,
+                                     detail="No decision before the approval window closed.")
+            if new and new.callback_url:
+                await enqueue_callback(u, new, approved=False, comment="Expired without enough approvals in chat")
+            if new:
+                await enqueue_card(u, self.config, new)
+                await notify_requester(u, new, f"{new.id} expired without enough approvals.", tone="warning")
+        return 1 if new else 0
+
+    async def _fail(self, r: DeployRequest, from_states: list[RequestState], reason: str, *,
+                    action: str = "dispatch", result: str = "failed", sha: str = "") -> int:
+        async with self.store.unit() as u:
+            new = await u.transition(r.id, from_states=from_states, to=RequestState.DISPATCH_FAILED, detail=reason,
+                                     **({"sha": sha} if sha else {}))
+            if new:
+                await u.audit(AuditEntry(self.clock(), "bot", action, r.id, r.channel, result, reason[:500]))
+                await enqueue_card(u, self.config, new)
+                await notify_requester(u, new, f"{new.id} could not start: {reason}", tone="danger")
+        DISPATCHES.labels(result="failed").inc()
+        return 1
+
+    async def _dispatch(self, request_id: str) -> int:
+        async with self.store.unit() as u:
+            previous = await u.get_request(request_id)
+            r = await u.claim_dispatch(request_id, lease_s=DISPATCH_LEASE_S)
+        if previous is not None and r is None and previous.state is RequestState.APPROVED:
+            return await self._queued(previous)
+        if r is None or previous is None:
+            return 0  # someone else has it
+        try:
+            gh = await self._client(r)
+        except GitHubError as exc:
+            return 0 if exc.transient else await self._fail(r, [RequestState.DISPATCHING], str(exc))
+        if previous.state is RequestState.DISPATCHING:
+            # an earlier attempt's outcome is unknown: look for its run before dispatching again
+            try:
+                found = await gh.find_run(workflow=r.workflow, request_id=r.id,
+                                          actor=await self.github.dispatch_actor())
+            except GitHubError:
+                return 0
+            if found:
+                return await self._dispatched(r, found.run_id, found.html_url)
+        if r.approvals_required and r.kind is RequestKind.DEPLOY:
+            try:
+                sha = await gh.resolve_sha(r.ref)
+            except GitHubError as exc:
+                if exc.transient:
+                    return 0
+                sha = ""
+            if sha != r.sha:
+                return await self._fail(r, [RequestState.DISPATCHING],
+                                        f"`{r.ref}` moved to {sha[:7] or 'nowhere'} after approval of "
+                                        f"{r.sha[:7]}; the approval is void, request again")
+        inputs = dict(zip(DEPLOY_INPUTS, (r.environment, r.id, r.requester), strict=True))
+        if r.kind is RequestKind.ROLLBACK:
+            inputs = dict(zip(ROLLBACK_INPUTS, (r.service, r.environment, r.target_version, r.id), strict=True))
+        try:
+            result = await gh.dispatch(workflow=r.workflow, ref=r.ref, inputs=inputs)
+        except GitHubError as exc:
+            if exc.transient:
+                DISPATCHES.labels(result="retry").inc()
+                log.warning("dispatch of %s failed transiently (%s); will look it up and retry", r.id, exc.status)
+                return 0
+            return await self._fail(r, [RequestState.DISPATCHING], str(exc))
+        DISPATCHES.labels(result="ok").inc()
+        log.info("dispatched %s as %s run %s", r.id, r.workflow, result.run_id)
+        return await self._dispatched(r, result.run_id, result.run_url)
+
+    async def _queued(self, r: DeployRequest) -> int:
+        """The request waits for its turn: GitHub keeps one running and one pending run per concurrency group and
+        cancels an older pending run for a newer one, so the bot dispatches a (service, environment)'s next request
+        only when the previous run has finished. The card says which request it waits for (once per change)."""
+        async with self.store.unit() as u:
+            holder = await u.lane_holder(r.id)
+            behind = holder.id if holder else ""
+            if behind == r.queued_behind:
+                return 0
+            new = await u.transition(r.id, from_states=[RequestState.APPROVED], to=RequestState.APPROVED,
+                                     queued_behind=behind)
+            if new:
+                await enqueue_card(u, self.config, new)
+        return 1 if new else 0
+
+    async def _dispatched(self, r: DeployRequest, run_id: int | None, run_url: str) -> int:
+        async with self.store.unit() as u:
+            new = await u.transition(r.id, from_states=[RequestState.DISPATCHING], to=RequestState.DISPATCHED,
+                                     run_id=run_id, run_url=run_url, lease_until=None)
+            if new:
+                await enqueue_card(u, self.config, new)
+        return 1
+
+    @staticmethod
+    async def _repeats(u: Unit, items: list[dict[str, Any]], updates: dict[int, GitHubUpdate]) -> set[int]:
+        """The inbox ids of the webhooks that would change nothing, judged in order against one read of their
+        runs' requests: a workflow-run update that ``unchanged`` says repeats its request, before any item of
+        the same run that is applied (an item applied first could change what the later ones find)."""
+        runs = {up.run_id for up in updates.values() if isinstance(up, RunUpdate)}
+        known = await u.requests_by_runs(runs) if runs else {}
+        skipped: set[int] = set()
+        for item in items:
+            up = updates.get(int(item["id"]))
+            run_id = getattr(up, "run_id", None)
+            r = known.get(run_id) if isinstance(run_id, int) else None
+            if isinstance(up, RunUpdate) and r is not None and unchanged(r, up):
+                skipped.add(int(item["id"]))
+            elif isinstance(run_id, int):
+                known.pop(run_id, None)  # this item is applied: the run's later items are judged when applied
+        return skipped
+
+    async def _apply_github(self) -> int:
+        """Drain recorded webhooks and queued GitHub jobs; a failing item is retried, then parked.
+        Outcomes are written back in one transaction per batch (applying is idempotent: conditional writes)."""
+        done = 0
+        # Leases bound how long a crashed process holds items back: webhooks are mostly database work, but a
+        # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those;
+        # GitHub jobs make API calls with a 15 s timeout each (fewer items, longer lease).
+        for source, limit, lease_s in (("github", GITHUB_BATCH, 60.0), ("ghjob", 5, 90.0)):
+            async with self.store.unit() as u:
+                items = await u.inbox_claim(source=source, limit=limit, lease_s=lease_s)
+                updates = _parsed(items) if source == "github" else {}
+                if source == "github":
+                    self._webhooks_partial = 0 < len(items) < limit
+                    # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each
+                    # job): one read finds them, and they are done in this transaction, against what it read
+                    skipped = await self._repeats(u, items, updates)
+                    await u.inbox_done_many(sorted(skipped))
+                    items = [i for i in items if int(i["id"]) not in skipped]
+                    done += len(skipped)
+            outcomes: list[tuple[int, str, str]] = []
+            for item in items:
+                state, error = "done", ""
+                try:
+                    if source == "github":
+                        await self.events.apply(updates.get(int(item["id"])) or github_update_from_json(item["body"]))
+                    else:
+                        await self.events.run_job(json.loads(item["body"]))
+                except GitHubError as exc:
+                    log.warning("github job %s failed (%s)", item["kind"], exc)
+                    state, error = ("pending" if exc.transient and item["attempts"] < 8 else "failed"), str(exc)
+                except Exception as exc:
+                    log.exception("applying github item %s failed", item["kind"])
+                    state, error = ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
+                outcomes.append((int(item["id"]), state, error))
+            if outcomes:
+                async with self.store.unit() as u:
+                    await u.inbox_done_many([i for i, state, _ in outcomes if state == "done"])
+                    for item_id, state, error in outcomes:
+                        if state != "done":
+                            await u.inbox_done(item_id, state=state, error=error)
+            done += len(outcomes)
+        return done

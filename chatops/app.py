@@ -1,0 +1,249 @@
+"""Composition root: builds the aiohttp application and wires everything. No logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+
+from aiohttp import web
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alerts.actions import handle_alert_action
+from bot.alerts.pagerduty import PagerDutySender, pagerduty_settings
+from bot.alerts.settings import security_settings
+from bot.alerts.sqs import SqsPoller
+from bot.alerts.worker import SecurityWorker
+from bot.config import Config
+from bot.delivery.outbox import Outbox
+from bot.delivery.settings import delivery_settings
+from bot.deploys.pipeline import Pipeline, utcnow
+from bot.deploys.reconcile import Reconciler
+from bot.deploys.redeliver import Redeliverer
+from bot.deploys.repos import GitHubRepos
+from bot.domain import Actor, Platform
+from bot.egress import Sender
+from bot.egress.slack import SlackSender
+from bot.egress.teams import TeamsSender, TeamsSenders
+from bot.egress.teams_auth import bot_connections
+from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
+from bot.environment import Secrets
+from bot.errors import ConfigError, StoreUnavailable
+from bot.identity.commands import IdentityCommands
+from bot.identity.oauth import oauth_settings
+from bot.identity.org_events import OrgEvents
+from bot.identity.teams import TeamDirectory, github_fetch
+from bot.logs import protect_handlers, quiet_libraries
+from bot.runtime.chat import ChatRunner
+from bot.runtime.ratelimit import KeyedRateLimiter
+from bot.runtime.reload import Reloader
+from bot.runtime.shutdown import GRACE_S, LIFECYCLE, Lifecycle, release_leases, stop_tasks
+from bot.runtime.socket_mode import SocketMode
+from bot.runtime.worker import Worker
+from bot.store.store import Store
+from bot.store.teams import StoreConversationRefs
+from handlers.aws import add_routes as add_aws_routes
+from handlers.body import BODY_POLICY, GITHUB_MAX_BODY, BodyPolicy
+from handlers.github import GitHubWebhookHandler
+from handlers.github_oauth import OAuthCallbackHandler
+from handlers.health import HealthHandler
+from handlers.slack import SlackHandler, build_bolt
+from handlers.teams import DEFAULT_OPENID_METADATA_URL, BotTokenVerifier, add_teams_routes
+
+log = logging.getLogger(__name__)
+
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline", Pipeline)
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
+WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
+RELOADER: web.AppKey[Reloader] = web.AppKey("reloader", Reloader)
+
+
+STORE_RETRY_AFTER_S = 5
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except StoreUnavailable:  # never acknowledge what could not be stored: the sender retries (issue 24 item 5)
+        log.warning("store unavailable on %s %s: refused with 503", request.method, request.path)
+        return web.json_response({"error": "store unavailable; nothing was recorded, retry later"}, status=503,
+                                 headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error; nothing was changed"}, status=500)
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        return default
+
+
+def _teams_bot_adapter(env: Mapping[str, str]) -> CloudAdapter | None:
+    """The Teams bot's SDK adapter (replies and proactive posts), when TEAMS_APP_ID is set."""
+    if not env.get("TEAMS_APP_ID"):
+        return None
+    missing = [n for n in ("TEAMS_APP_PASSWORD", "TEAMS_APP_TENANT_ID") if not env.get(n)]
+    if missing:
+        raise ConfigError([f"env {n}: is not set (needed because TEAMS_APP_ID is set)" for n in missing])
+    return build_adapter(bot_connections(app_id=env["TEAMS_APP_ID"], app_password=env["TEAMS_APP_PASSWORD"],
+                                         tenant_id=env["TEAMS_APP_TENANT_ID"],
+                                         authority_url=env.get("TEAMS_AUTHORITY_URL", ""),
+                                         token_url=env.get("TEAMS_TOKEN_URL", "")))
+
+
+def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Config, store: Store,
+                   pipeline: Pipeline, env: Mapping[str, str]) -> None:
+    """The Teams bot (interactive approvals) at POST /teams/messages."""
+
+    def person_of(aad_object_id: str) -> str | None:
+        person = pipeline.config.person_by("teams", aad_object_id)  # the config in force (reloads)
+        return person.key if person else None
+
+    bot = TeamsBot(ChatRunner(pipeline), person_of=person_of, refs=StoreConversationRefs(store))
+    verifier = BotTokenVerifier(app_id=env["TEAMS_APP_ID"],
+                                metadata_url=env.get("TEAMS_OPENID_METADATA_URL", DEFAULT_OPENID_METADATA_URL))
+    if not config.teams_tenant_id:
+        raise ConfigError(["teams.tenant_id: is required when the Teams bot is enabled (TEAMS_APP_ID is set)"])
+    add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot, tenant_id=config.teams_tenant_id)
+
+
+async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None,
+                    clock: Callable[[], datetime] = utcnow, config_path: str = "") -> web.Application:
+    env = os.environ if env is None else env
+    quiet_libraries()
+    protect_handlers(secrets.slack_hooks_url)
+    delivery_settings(config)  # a bad metrics/digest/quiet-hours section stops start-up here
+    store = await Store.open(secrets.database_url)
+    slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
+    pipeline_ref: list[Pipeline] = []  # the repositories come from the config in force (reloads)
+    github = GitHubRepos(env=env, base_url=secrets.github_api_url,
+                         repositories=lambda: pipeline_ref[0].config.repositories,
+                         throttle=env.get("GITHUB_THROTTLE", "1") != "0")
+    teams_sender = TeamsSender(urls=secrets.teams_urls,
+                               formats={n: w.format for n, w in config.teams_webhooks.items()})
+    teams_adapter = _teams_bot_adapter(env)
+    teams_bot_sender = None if teams_adapter is None else TeamsBotSender(
+        teams_adapter, app_id=env["TEAMS_APP_ID"], references=StoreConversationRefs(store).reference)
+    if teams_adapter is None and config.teams_approvals_conversation:
+        log.warning("teams.bot.approvals_conversation is set but TEAMS_APP_ID is not: those cards will fail")
+    senders: dict[Platform, Sender] = {
+        Platform.SLACK: SlackSender(slack_client),
+        Platform.TEAMS: TeamsSenders(webhooks=teams_sender, bot=teams_bot_sender),
+    }
+    outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0),
+                    backoff_base=_float(env, "CHATOPS_OUTBOX_BACKOFF_BASE", 1.0),
+                    max_backoff=_float(env, "CHATOPS_OUTBOX_MAX_BACKOFF", 300.0),
+                    give_up_after=_float(env, "CHATOPS_OUTBOX_GIVE_UP_AFTER", 86400.0))
+    wakers: list[Callable[[], None]] = [outbox.wake]
+
+    def wake() -> None:
+        for w in wakers:
+            w()
+
+    pipeline = Pipeline(config=config, store=store, wake=wake, clock=clock)
+    pipeline_ref.append(pipeline)
+    pipeline.directory = TeamDirectory(github_fetch(github.org_client), ttl_s=lambda: pipeline.config.team_cache_ttl_s)
+    pipeline.commands = identity = IdentityCommands(pipeline, oauth_settings(env))
+    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
+                    retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)),
+                    audit_retention_days=int(_float(env, "CHATOPS_AUDIT_RETENTION_DAYS", 365)), env=env)
+    wakers.append(worker.wake)
+    reconciler = Reconciler(events=worker.events, clock=clock)  # issue 24: runs whose webhooks were lost
+    redeliverer = Redeliverer(store=store, github=github, config=lambda: pipeline.config)
+    security = security_settings(config)
+    pagerduty = pagerduty_settings(config, env)  # issue 25: escalations paged through the Events API v2
+
+    def epoch() -> float:
+        return clock().timestamp()
+
+    security_worker = SecurityWorker(store, config, settings=security, clock=epoch, page=pagerduty is not None)
+
+    async def alert_action(*, action_id: str, alert_id: str, actor: Actor) -> str:
+        return await handle_alert_action(store, config, action_id=action_id, alert_id=alert_id, actor=actor)
+
+    bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
+                      client=slack_client, alert_action=alert_action, hooks_url=secrets.slack_hooks_url)
+    org_events = OrgEvents(directory=lambda: pipeline.directory, forget_installation=github.forget_installation)
+    gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret, org_events=org_events)
+    lifecycle = Lifecycle()
+    health = HealthHandler(pipeline, not_ready=lifecycle.not_ready)
+
+    app = web.Application(client_max_size=GITHUB_MAX_BODY, middlewares=[_errors])
+    app[BODY_POLICY] = BodyPolicy(timeout_s=_float(env, "CHATOPS_BODY_TIMEOUT", 10.0),
+                                  max_pending=max(1, int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200))),
+                                  max_bytes=int(max(1.0, _float(env, "CHATOPS_MAX_BODY_MIB", 64)) * 1024 * 1024))
+    app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
+    app[LIFECYCLE] = lifecycle
+    if config_path:  # SIGHUP re-reads it (bot/runtime/reload.py)
+        app[RELOADER] = Reloader(path=config_path, pipeline=pipeline, env=env)
+    # one Slack transport: Socket Mode when an app token is set (no /slack/events), else signed HTTP
+    socket = None if not secrets.slack_app_token else SocketMode(
+        bolt=bolt, app_token=secrets.slack_app_token, api_url=secrets.slack_api_url, team_id=config.slack_team_id)
+    if socket is not None:
+        lifecycle.add_check(socket.not_ready)
+    else:
+        slack = SlackHandler(bolt, signing_secret=secrets.slack_signing_secret, team_id=config.slack_team_id)
+        app.router.add_post("/slack/events", slack.handle)
+    app.router.add_post("/github/webhook", gh.handle)
+    callbacks = KeyedRateLimiter(per_minute=max(1.0, _float(env, "CHATOPS_OAUTH_CALLBACKS_PER_MINUTE", 20.0)),
+                                 burst=max(1, int(_float(env, "CHATOPS_OAUTH_CALLBACK_BURST", 20))))
+    app.router.add_get("/github/oauth/callback", OAuthCallbackHandler(  # issue 14.5; rate-limited: issue 22.9
+        identity, limiter=callbacks, proxy_hops=int(_float(env, "CHATOPS_TRUSTED_PROXY_HOPS", 0))).handle)
+    add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
+    if teams_adapter is not None:
+        _add_teams_bot(app, adapter=teams_adapter, config=config, store=store, pipeline=pipeline, env=env)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(_: web.Application) -> None:
+        if socket is not None:
+            try:
+                await socket.start()  # a refused app token stops start-up here, before any worker runs
+            except BaseException:
+                await teams_sender.close()  # aiohttp runs no on_cleanup after a failed start-up
+                await store.close()
+                raise
+        tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+        tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
+        tasks.append(asyncio.create_task(reconciler.run(stop), name="reconcile"))
+        tasks.append(asyncio.create_task(redeliverer.run(stop), name="redeliver"))
+        tasks.append(asyncio.create_task(security_worker.run(stop), name="security"))
+        if pagerduty is not None:
+            tasks.append(asyncio.create_task(PagerDutySender(store, pagerduty, clock=epoch).run(stop),
+                                             name="pagerduty"))
+        for url in security.sqs.drained():  # the target queue and the delivery dead-letter queue
+            poller = SqsPoller(store, config, settings=security, queue_url=url)
+            tasks.append(asyncio.create_task(poller.run(stop), name=f"sqs:{url.rsplit('/', 1)[-1]}"))
+
+    async def stop_intake(_: web.Application) -> None:  # SIGTERM: the port is closed already
+        lifecycle.drain()
+        stop.set()  # workers finish their current step and claim nothing more
+        if socket is not None:
+            await socket.close(grace=GRACE_S)
+
+    async def shutdown(_: web.Application) -> None:
+        stop.set()
+        await stop_tasks(tasks, within=GRACE_S)
+        await release_leases(store)  # another replica takes the rest at once
+        await teams_sender.close()
+        await store.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop_intake)
+    app.on_cleanup.append(shutdown)
+    return app
