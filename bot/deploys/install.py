@@ -93,7 +93,7 @@ class Sources:
 
 def source_dirs() -> Sources:
     """Locate ``workflows/`` and the engine from the installed ``bot`` package (a checkout of this repository)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # bot/ (this module is bot/deploys/install.py)
     engine = package / "actions" / "release"
     workflows = package.parent / "workflows"
     if (workflows / "actions").is_dir() and (engine / "requirements.txt").is_file():

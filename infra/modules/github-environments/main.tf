@@ -7,7 +7,7 @@
 # exactly those names, so the protection configured here is what guards AWS.
 
 locals {
-  # One name per role (bot/contract.py JOB_KINDS, checked by tests/contract): GitHub variable => role kind suffix.
+  # One name per role (bot/deploys/contract.py JOB_KINDS, checked by tests/contract): GitHub variable => role kind suffix.
   # Environment-scoped: the job names the environment, so its OIDC subject is environment:<env>.
   environment_role_variables = {
     AWS_BUILD_ROLE_ARN         = "build"

@@ -17,8 +17,8 @@ locals {
 
   read_only_state = var.include_read_only_events ? "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" : "ENABLED"
 
-  # One EventBridge rule per bot detection rule, generated from bot/security/rules.yml by
-  # `python -m bot.security.patterns --write` (tests/infra/test_patterns.py checks the file is current).
+  # One EventBridge rule per bot detection rule, generated from bot/alerts/rules.yml by
+  # `python -m bot.alerts.patterns --write` (tests/infra/test_patterns.py checks the file is current).
   # read_only_events: "required" (the rule is about a read-only call, e.g. AssumeRoleWithWebIdentity),
   # "optional" (follows include_read_only_events) or "never" (the rule excludes read-only calls).
   generated = jsondecode(file("${path.module}/patterns.json"))

@@ -19,7 +19,7 @@ variable "name_prefix" {
 }
 
 variable "detections" {
-  description = "Bot rule ids to create EventBridge rules for (see patterns.json, generated from bot/security/rules.yml); null = every rule. Global-service events (console sign-in, IAM) are only delivered in us-east-1: deploy the module there with all of them, and in other regions with the regional ones (access-denied, github-oidc-misuse, cloudtrail-tampering, bot-resources-changed)."
+  description = "Bot rule ids to create EventBridge rules for (see patterns.json, generated from bot/alerts/rules.yml); null = every rule. Global-service events (console sign-in, IAM) are only delivered in us-east-1: deploy the module there with all of them, and in other regions with the regional ones (access-denied, github-oidc-misuse, cloudtrail-tampering, bot-resources-changed)."
   type        = list(string)
   default     = null
 
