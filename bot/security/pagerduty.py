@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import config_model as model
 from bot.config import Config
 from bot.errors import ConfigError
 from bot.security.model import Severity
@@ -44,7 +45,7 @@ from bot.store.store import Store
 
 log = logging.getLogger(__name__)
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-_KEYS = ("routing_key_env",)
+_KEYS = model.keys(model.PagerDuty)
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _PD_SEVERITY = {Severity.CRITICAL: "critical", Severity.HIGH: "error", Severity.MEDIUM: "warning",
                 Severity.LOW: "info"}
