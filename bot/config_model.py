@@ -43,7 +43,7 @@ class _Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defau
     pass
 
 
-class GitHub(_Model):
+class GitHub(_Model, frozen=True):
     """The default repository and how the bot talks to GitHub."""
 
     repository: Annotated[str, Meta(pattern=REPO, description="The default repository, owner/name.")]
@@ -55,7 +55,7 @@ class GitHub(_Model):
         description="How often failed webhook deliveries are redelivered.")] = "10m"
 
 
-class Slack(_Model):
+class Slack(_Model, frozen=True):
     """Slack: the one workspace served and the channels by name."""
 
     channels: Annotated[dict[str, Annotated[str, Meta(pattern=SLACK_CHANNEL)]], Meta(
@@ -65,7 +65,7 @@ class Slack(_Model):
         UNSET)
 
 
-class TeamsWebhook(_Model):
+class TeamsWebhook(_Model, frozen=True):
     """A Teams incoming webhook (Workflows); its URL is a secret read from the environment."""
 
     url_env: Annotated[str, Meta(pattern=ENV_NAME, description="The environment variable holding the URL.")]
@@ -76,7 +76,7 @@ class TeamsWebhook(_Model):
         "final")
 
 
-class TeamsBot(_Model):
+class TeamsBot(_Model, frozen=True):
     """The Teams bot (Bot Framework): where it posts approval requests and deployment cards."""
 
     approvals_conversation: Annotated[str, Meta(pattern=TEAMS_CONVERSATION, description=(
@@ -85,7 +85,7 @@ class TeamsBot(_Model):
         description="Where deployment cards are kept, edited in place.")] | UnsetType = UNSET
 
 
-class Teams(_Model):
+class Teams(_Model, frozen=True):
     """Microsoft Teams: incoming webhooks and the Teams bot."""
 
     webhooks: dict[str, TeamsWebhook] = {}
@@ -95,7 +95,7 @@ class Teams(_Model):
     ))] | UnsetType = UNSET
 
 
-class Person(_Model):
+class Person(_Model, frozen=True):
     """One person with every platform identity they have (at least one)."""
 
     slack: Annotated[str, Meta(pattern=SLACK_USER, description="Slack user id like U0123ABCD.")] | UnsetType = UNSET
@@ -103,7 +103,7 @@ class Person(_Model):
     teams: Annotated[str, Meta(min_length=1, description="Teams (Entra) object id.")] | UnsetType = UNSET
 
 
-class Environment(_Model):
+class Environment(_Model, frozen=True):
     """Who may deploy to an environment and what a deploy there needs."""
 
     deployers: Members = []
@@ -122,14 +122,14 @@ class Environment(_Model):
         "A successful deploy posts the commits it shipped (default: true for production)."))] = UNSET
 
 
-class AutoDeploy(_Model):
+class AutoDeploy(_Model, frozen=True):
     """Deploy a branch's new commits to an environment without a command (reserved: not supported yet)."""
 
     environment: str
     branch: str
 
 
-class Service(_Model):
+class Service(_Model, frozen=True):
     """A deployable service: its workflow, environments and owners."""
 
     workflow: Annotated[str, Meta(pattern=WORKFLOW, description="The workflow file the bot dispatches.")]
@@ -149,7 +149,7 @@ Kind = Literal["deployment", "rollback", "failure", "security", "approval"]
 Outcome = Literal["success", "failure", "cancelled"]
 
 
-class When(_Model):
+class When(_Model, frozen=True):
     """Route filters; a route matches when every filter given matches."""
 
     kind: Kind | list[Kind] = []
@@ -159,7 +159,7 @@ class When(_Model):
     outcome: Outcome | list[Outcome] = []
 
 
-class Digest(_Model):
+class Digest(_Model, frozen=True):
     """Collect the route's messages into one digest."""
 
     every: Annotated[Literal["1d", "1w"], Meta(description="Once a day or once a week.")] = "1w"
@@ -167,7 +167,7 @@ class Digest(_Model):
     tz: Annotated[str, Meta(description="A time zone like Europe/Berlin.")] = "UTC"
 
 
-class QuietHours(_Model):
+class QuietHours(_Model, frozen=True):
     """Hold the route's messages in this window (they go out when it ends)."""
 
     from_: HHMM = field(name="from")
@@ -175,7 +175,7 @@ class QuietHours(_Model):
     tz: Annotated[str, Meta(description="A time zone like Europe/Berlin.")] = "UTC"
 
 
-class Route(_Model):
+class Route(_Model, frozen=True):
     """Where alerts of some kinds go."""
 
     to: Annotated[str | list[str], Meta(description="Destinations: slack:<channel name> or teams:<webhook name>.")]
@@ -185,13 +185,13 @@ class Route(_Model):
     quiet_hours: QuietHours | UnsetType = UNSET
 
 
-class WeeklyFreeze(_Model):
+class WeeklyFreeze(_Model, frozen=True):
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
     from_: Annotated[str, Meta(description="A time like 16:00.")] = field(name="from", default="00:00")
     to: Annotated[str, Meta(description="A time like 18:00, later than from.")] = "23:59:59"
 
 
-class Freeze(_Model):
+class Freeze(_Model, frozen=True):
     """A window in which deploys to some environments are refused (admins may --force)."""
 
     environments: Names
@@ -203,17 +203,17 @@ class Freeze(_Model):
     weekly: WeeklyFreeze | UnsetType = UNSET
 
 
-class Access(_Model):
+class Access(_Model, frozen=True):
     viewers: Members = []
 
 
-class Sns(_Model):
+class Sns(_Model, frozen=True):
     topics: list[Annotated[str, Meta(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")]] = []
     cert_host_pattern: Annotated[str, Meta(description="A regular expression over the signing certificate's host.")] = (
         r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
 
-class Sqs(_Model):
+class Sqs(_Model, frozen=True):
     queue_url: Url | UnsetType = UNSET
     region: str | UnsetType = UNSET
     max_receives: Annotated[int, Meta(ge=1, le=1000)] = 5
@@ -223,11 +223,11 @@ class Sqs(_Model):
     delivery_dlq_url: Url | UnsetType = UNSET
 
 
-class GitHubOidc(_Model):
+class GitHubOidc(_Model, frozen=True):
     allowed_subjects: list[Annotated[str, Meta(pattern=r"^repo:")]] = []
 
 
-class Allow(_Model):
+class Allow(_Model, frozen=True):
     principals: Names = []
     source_ips: Names = []
     accounts: Names = []
@@ -238,7 +238,7 @@ Condition = Annotated[dict[Literal["equals", "in", "prefix", "glob", "not_glob",
     description="One operator: equals, in, prefix, glob, not_glob, exists or between.")]
 
 
-class Rule(_Model):
+class Rule(_Model, frozen=True):
     """A detection rule (bot/security/rules.yml): the id of a default rule overrides the keys given; a new id
     adds a rule, which needs title, severity and match. Unset keys of an override keep the default rule's."""
 
@@ -256,7 +256,7 @@ class Rule(_Model):
         description="false keeps its high/critical alerts from escalating (default true).")] = UNSET
 
 
-class Security(_Model):
+class Security(_Model, frozen=True):
     """Security alerts from AWS (EventBridge, SNS, SQS)."""
 
     enabled: bool = True
@@ -274,26 +274,26 @@ class Security(_Model):
     escalate_after: Duration = "5m"
 
 
-class Metrics(_Model):
+class Metrics(_Model, frozen=True):
     failure_window: Duration = "24h"
 
 
-class PagerDuty(_Model):
+class PagerDuty(_Model, frozen=True):
     routing_key_env: EnvVar = "PAGERDUTY_ROUTING_KEY"
 
 
-class Emergency(_Model):
+class Emergency(_Model, frozen=True):
     skip_approval: Annotated[bool, Meta(description="An emergency deploy needs no approval.")] = False
 
 
-class Grafana(_Model):
+class Grafana(_Model, frozen=True):
     url: Url
     token_env: EnvVar = "GRAFANA_TOKEN"  # noqa: S105 (the NAME of the variable, not a token)
     dashboard_uid: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | UnsetType = UNSET
     tags: list[Annotated[str, Meta(pattern=r"^[^\s,]{1,50}$")]] = []
 
 
-class ChatopsFile(_Model):
+class ChatopsFile(_Model, frozen=True):
     """chatops.yml: the ChatOps bot's configuration. Secrets never go here: they come from the environment."""
 
     github: GitHub

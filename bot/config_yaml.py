@@ -30,7 +30,7 @@ def parse_yaml(text: str) -> Document:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     lines: dict[str, int] = {}
     if node is not None:
         _walk(node, "", lines)
