@@ -216,3 +216,16 @@ def test_auto_deploy_is_reserved_in_the_model_and_refused_until_it_is_built() ->
     with pytest.raises(ConfigError) as err:
         parse_config(data, env=TEAMS_ENV)
     assert err.value.problems == ["services.api.auto_deploy: is not supported by this version of the bot"]
+
+
+def test_every_key_in_the_schema_is_read_by_a_parser() -> None:
+    """The parsers take their key lists from the model (bot.config_model.keys), so a key added to the model is
+    accepted: it must also be read somewhere, or the bot would take it and ignore it."""
+    schema = config_schema()
+    names: set[str] = set()
+    for definition in [schema, *schema["definitions"].values()]:
+        names |= set(definition.get("properties", {}))
+    parsers = ["bot/config.py", "bot/delivery_settings.py", "bot/security/settings.py", "bot/security/rules.py",
+               "bot/deploys/settings.py", "bot/security/pagerduty.py"]
+    source = "".join((ROOT / p).read_text(encoding="utf-8") for p in parsers)
+    assert sorted(n for n in names if f'"{n}"' not in source and f"'{n}'" not in source) == []
