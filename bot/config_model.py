@@ -28,13 +28,18 @@ ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 DURATION_PATTERN = r"^\d{1,9}\s*[smhdw]$"
 TEAMS_CONVERSATION = r"^[0-9A-Za-z]+:[^\s/]+$"
+ENV_VAR_NAME = r"^[A-Z_][A-Z0-9_]{0,127}$"  # grafana.token_env, pagerduty.routing_key_env
+HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+SNS_TOPIC = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+GRAFANA_UID = r"^[A-Za-z0-9_-]{1,40}$"  # Grafana dashboard UIDs: at most 40 characters
+GRAFANA_TAG = r"^[^\s,]{1,50}$"
 
 Duration = Annotated[str, Meta(pattern=DURATION_PATTERN, description="A duration like 90s, 30m, 2h, 1d or 1w.")]
 Names = Annotated[str | list[str], Meta(description="One name or a list of names.")]
 Members = Annotated[str | list[str], Meta(
     description="Person keys, group names and github-team:<org>/<team-slug> entries (groups are expanded).")]
-HHMM = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="A time like 09:00 (HH:MM).")]
-EnvVar = Annotated[str, Meta(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$", description="The NAME of an environment variable.")]
+HHMM = Annotated[str, Meta(pattern=HHMM_PATTERN, description="A time like 09:00 (HH:MM).")]
+EnvVar = Annotated[str, Meta(pattern=ENV_VAR_NAME, description="The NAME of an environment variable.")]
 Url = Annotated[str, Meta(pattern=r"^(https://|http://127\.0\.0\.1|http://localhost)",
                           description="An https URL (plain http only to this machine).")]
 
@@ -208,7 +213,7 @@ class Access(_Model, frozen=True):
 
 
 class Sns(_Model, frozen=True):
-    topics: list[Annotated[str, Meta(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")]] = []
+    topics: list[Annotated[str, Meta(pattern=SNS_TOPIC, description="An SNS topic ARN.")]] = []
     cert_host_pattern: Annotated[str, Meta(description="A regular expression over the signing certificate's host.")] = (
         r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
@@ -289,8 +294,8 @@ class Emergency(_Model, frozen=True):
 class Grafana(_Model, frozen=True):
     url: Url
     token_env: EnvVar = "GRAFANA_TOKEN"  # noqa: S105 (the NAME of the variable, not a token)
-    dashboard_uid: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | UnsetType = UNSET
-    tags: list[Annotated[str, Meta(pattern=r"^[^\s,]{1,50}$")]] = []
+    dashboard_uid: Annotated[str, Meta(pattern=GRAFANA_UID)] | UnsetType = UNSET
+    tags: list[Annotated[str, Meta(pattern=GRAFANA_TAG)]] = []
 
 
 class ChatopsFile(_Model, frozen=True):

@@ -18,7 +18,7 @@ from bot.errors import ConfigError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UPDATES = ("final", "all")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(model.HHMM_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ from bot.store.store import Store
 log = logging.getLogger(__name__)
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 _KEYS = model.keys(model.PagerDuty)
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_ENV_NAME = re.compile(model.ENV_VAR_NAME)
 _PD_SEVERITY = {Severity.CRITICAL: "critical", Severity.HIGH: "error", Severity.MEDIUM: "warning",
                 Severity.LOW: "info"}
 MAX_BACKOFF_S = 300.0

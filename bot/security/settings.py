@@ -17,7 +17,7 @@ _TOP = model.keys(model.Security)
 _SNS = model.keys(model.Sns)
 _SQS = model.keys(model.Sqs)
 _LOCAL = ("https://", "http://127.0.0.1", "http://localhost")
-_TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_TOPIC = re.compile(model.SNS_TOPIC)
 
 
 @dataclass(frozen=True, slots=True)
