@@ -74,8 +74,10 @@ def test_schema_describes_the_keys_for_editors() -> None:
 
 
 def test_example_names_the_schema_in_its_modeline() -> None:
-    """yaml-language-server reads `# yaml-language-server: $schema=<path relative to the YAML file>`
-    (https://github.com/redhat-developer/yaml-language-server#using-inlined-schema)."""
+    """yaml-language-server reads a modeline `# yaml-language-server: $schema=<url|relativeFilePath>`, the relative
+    path from the open YAML file (its README, https://github.com/redhat-developer/yaml-language-server#readme;
+    also https://nix-community.github.io/nixvim/plugins/lsp/servers/yamlls/index.html), and "Supports JSON Schema
+    7 and below": the schema is written as draft-07."""
     first = EXAMPLE.read_text(encoding="utf-8").splitlines()[0]
     assert first == "# yaml-language-server: $schema=../docs/chatops.schema.json"
     assert (EXAMPLE.parent / first.partition("$schema=")[2]).resolve() == SCHEMA_FILE
