@@ -42,12 +42,12 @@ def _walk(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
         for key, value in node.value:
             name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
             sub = f"{path}.{name}" if path else name
-            lines.setdefault(sub, key.start_mark.line + 1)
+            lines[sub] = key.start_mark.line + 1  # a repeated key: safe_load keeps the last value, so its line
             _walk(value, sub, lines)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             sub = f"{path}[{i}]"
-            lines.setdefault(sub, item.start_mark.line + 1)
+            lines[sub] = item.start_mark.line + 1
             _walk(item, sub, lines)
 
 
