@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.config import Config, load_config
+from bot.config_yaml import located
 from bot.deploys import install
 from bot.environment import load_secrets
 from bot.errors import ChatOpsError, ConfigError
@@ -54,7 +55,7 @@ def cmd_check_config(path: str, *, online: bool = False) -> int:
     try:
         config = load_valid_config(path, os.environ)
     except ConfigError as exc:
-        problems = exc.problems
+        problems = located(exc)  # "path: message (line N)"
     if problems:
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
@@ -138,12 +139,18 @@ def main(argv: list[str] | None = None) -> int:
                                                 "the repositories)")
     setup.add_argument("path")
     sub.add_parser("reload", help="make the running bot re-read its config (SIGHUP through $CHATOPS_PID_FILE)")
+    sub.add_parser("config-schema", help="print the JSON Schema of chatops.yml (docs/chatops.schema.json)")
     audit = sub.add_parser("audit", help="print the audit log")
     audit.add_argument("--since", help="ISO date or date-time (UTC if no zone)")
     install.add_parser(sub)
     args = parser.parse_args(argv)
     setup_logging()
     try:
+        if args.cmd == "config-schema":
+            from bot.config_model import schema_text
+
+            print(schema_text(), end="")
+            return 0
         if args.cmd == "check-config":
             return cmd_check_config(args.path, online=args.online)
         if args.cmd == "setup-github":
@@ -166,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_audit(since))
         return cmd_serve(_config_path(args.config), args.workers)
     except ConfigError as exc:
-        for p in exc.problems:
+        for p in located(exc):
             print(f"error: {p}", file=sys.stderr)
         return 1
     except ChatOpsError as exc:

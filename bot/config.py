@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -13,19 +14,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot import config_model as model
+from bot.config_yaml import parse_yaml
 from bot.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+\.ya?ml$")
-_SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_NAME = re.compile(model.NAME)
+_REPO = re.compile(model.REPO)
+_WORKFLOW = re.compile(model.WORKFLOW)
+_SLACK_CHANNEL = re.compile(model.SLACK_CHANNEL)
+_SLACK_USER = re.compile(model.SLACK_USER)
+_ENV_NAME = re.compile(model.ENV_NAME)
 TEAM_PREFIX = "github-team:"
 _TEAM = re.compile(r"^github-team:[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_TEAMS_CONVERSATION = re.compile(r"^[0-9A-Za-z]+:[^\s/]+$")  # 19:…@thread.tacv2, a:…, 19:…@thread.v2
+_TEAMS_CONVERSATION = re.compile(model.TEAMS_CONVERSATION)  # 19:…@thread.tacv2, a:…, 19:…@thread.v2
 GATES = ("none", "bot", "github")
 KINDS = ("deployment", "rollback", "failure", "security", "approval")
 OUTCOMES = ("success", "failure", "cancelled")
@@ -136,6 +139,7 @@ class Config:
     reconcile_after_s: int = 300  # github.reconcile_after: a waiting request quiet this long is read from the API
     redeliver_every_s: int = 600  # github.redeliver_every: how often failed hook deliveries are redelivered
     viewers: tuple[str, ...] = ()  # access.viewers: who else may see status and history (people, github-team:)
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # key path -> line in the file
 
     def repo_of(self, service: str) -> str:
         """The repository a service lives in (the default repository for an unknown service)."""
@@ -200,7 +204,7 @@ class _Checker:
                 self.add(f"{path}[{i}]", f"{v!r} is not one of {', '.join(a for a in allowed if a)}")
 
 
-SLACK_KEYS = ("channels", "team_id")  # team_id: the workspace the bot answers (issue 12.13)
+SLACK_KEYS = model.keys(model.Slack)  # team_id: the workspace the bot answers (issue 12.13)
 
 
 def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
@@ -213,19 +217,22 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{p}: not UTF-8 text (byte {exc.start})"]) from exc
     try:
-        data = yaml.safe_load(text)
+        doc = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([f"{p}: not valid YAML{where}"]) from exc
-    return parse_config(data, env=os.environ if env is None else env)
+    try:
+        config = parse_config(doc.data, env=os.environ if env is None else env)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, lines=doc.lines) from None
+    return dataclasses.replace(config, lines=doc.lines)
 
 
 def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     c = _Checker()
     root = c.mapping(data, "(root)")
-    known = {"github", "slack", "teams", "people", "groups", "environments", "services", "routes",
-             "security", "freezes", "admins", "metrics", "access", "pagerduty", "emergency", "grafana"}
+    known = set(model.keys(model.ChatopsFile))
     for key in root:
         if key not in known:
             c.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
@@ -233,8 +240,8 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     gh = c.mapping(root.get("github"), "github")
     repository = c.string(gh.get("repository"), "github.repository", pattern=_REPO, hint="expected owner/name")
     default_branch = c.string(gh.get("default_branch", "main"), "github.default_branch",
-                              pattern=re.compile(r"^[A-Za-z0-9._/-]{1,255}$"), hint="a branch name")
-    known_gh = ("repository", "default_branch", "team_cache_ttl", "reconcile_after", "redeliver_every")
+                              pattern=re.compile(model.BRANCH), hint="a branch name")
+    known_gh = model.keys(model.GitHub)
     for extra in set(gh) - set(known_gh):
         c.add(f"github.{extra}", f"unknown key (known: {', '.join(known_gh)})")
     team_ttl = _gh_duration(c, gh, "team_cache_ttl", 300)
@@ -287,8 +294,8 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
                 if ident in seen_ids:
                     c.add(f"{path}.{plat}", f"{ids[plat]!r} is already used by people.{seen_ids[ident]}")
                 seen_ids[ident] = str(key)
-        for extra in set(spec) - {"slack", "github", "teams"}:
-            c.add(f"{path}.{extra}", "unknown key (known: slack, github, teams)")
+        for extra in set(spec) - set(model.keys(model.Person)):
+            c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(model.keys(model.Person))})")
         if not ids:
             c.add(path, "needs at least one of slack, github, teams")
         people[str(key)] = Person(str(key), ids.get("slack", ""), ids.get("github", ""), ids.get("teams", ""))
@@ -319,16 +326,15 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
 
     admins = expand(c.str_list(root.get("admins"), "admins"), "admins") or groups.get("admins", ())
     access = c.mapping(root.get("access"), "access", required=False)
-    for extra in set(access) - {"viewers"}:
-        c.add(f"access.{extra}", "unknown key (known: viewers)")
+    for extra in set(access) - set(model.keys(model.Access)):
+        c.add(f"access.{extra}", f"unknown key (known: {', '.join(model.keys(model.Access))})")
     viewers = expand(c.str_list(access.get("viewers"), "access.viewers"), "access.viewers")
 
     environments: dict[str, Environment] = {}
     for name, spec in c.mapping(root.get("environments"), "environments").items():
         path = f"environments.{name}"
         spec = c.mapping(spec, path)
-        env_keys = ("deployers", "approvers", "approvals", "approval_ttl", "gate", "require_verified_identity",
-                    "rollback_approval", "promote_from", "deploy_notes")
+        env_keys = model.keys(model.Environment)
         for extra in set(spec) - set(env_keys):
             c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(env_keys)})")
         deployers = expand(c.str_list(spec.get("deployers"), f"{path}.deployers"), f"{path}.deployers")
@@ -376,8 +382,8 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         path = f"routes[{i}]"
         spec = c.mapping(spec, path)
         when = c.mapping(spec.get("when"), f"{path}.when", required=False)
-        for extra in set(when) - {"kind", "service", "environment", "branch", "outcome"}:
-            c.add(f"{path}.when.{extra}", "unknown filter (known: kind, service, environment, branch, outcome)")
+        for extra in set(when) - set(model.keys(model.When)):
+            c.add(f"{path}.when.{extra}", f"unknown filter (known: {', '.join(model.keys(model.When))})")
         kinds = c.str_list(when.get("kind"), f"{path}.when.kind")
         c.choice(kinds, f"{path}.when.kind", KINDS)
         svcs = c.str_list(when.get("service"), f"{path}.when.service")
@@ -475,9 +481,8 @@ def _gh_duration(c: _Checker, gh: Mapping[str, Any], key: str, default: int, *, 
     return value
 
 
-_SERVICE_KEYS = ("workflow", "rollback_workflow", "environments", "repository", "default_branch", "owners",
-                 "approvers")
-_BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,255}$")
+_SERVICE_KEYS = model.keys(model.Service)
+_BRANCH = re.compile(model.BRANCH)
 
 
 def _services(c: _Checker, raw: Any, *, environments: Mapping[str, Environment],
@@ -492,6 +497,8 @@ def _services(c: _Checker, raw: Any, *, environments: Mapping[str, Environment],
         spec = c.mapping(spec, path)
         for extra in set(spec) - set(_SERVICE_KEYS):
             c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(_SERVICE_KEYS)})")
+        if "auto_deploy" in spec:  # reserved in the model (bot.config_model.AutoDeploy); not implemented here
+            c.add(f"{path}.auto_deploy", "is not supported by this version of the bot")
         wf = c.string(spec.get("workflow"), f"{path}.workflow", pattern=_WORKFLOW, hint="a workflow file name")
         rb = spec.get("rollback_workflow", "")
         if rb:
@@ -551,8 +558,8 @@ def _freezes(c: _Checker, raw: Any, environments: Mapping[str, Environment]) -> 
     for i, spec in enumerate(raw):
         path = f"freezes[{i}]"
         spec = c.mapping(spec, path)
-        for extra in set(spec) - {"environments", "reason", "timezone", "from", "to", "weekly"}:
-            c.add(f"{path}.{extra}", "unknown key (known: environments, reason, timezone, from, to, weekly)")
+        for extra in set(spec) - set(model.keys(model.Freeze)):
+            c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(model.keys(model.Freeze))})")
         envs = c.str_list(spec.get("environments"), f"{path}.environments")
         if not envs:
             c.add(f"{path}.environments", "names no environment")
@@ -596,11 +603,11 @@ def _freezes(c: _Checker, raw: Any, environments: Mapping[str, Environment]) -> 
 
 def _teams_bot(c: _Checker, teams: Mapping[str, Any]) -> str:
     """``teams.bot``: returns ``approvals_conversation`` ("" when the bot posts no approval requests)."""
-    for extra in set(teams) - {"webhooks", "bot", "tenant_id"}:
-        c.add(f"teams.{extra}", "unknown key (known: webhooks, bot, tenant_id)")
+    for extra in set(teams) - set(model.keys(model.Teams)):
+        c.add(f"teams.{extra}", f"unknown key (known: {', '.join(model.keys(model.Teams))})")
     spec = c.mapping(teams.get("bot"), "teams.bot", required=False)
-    for extra in set(spec) - {"approvals_conversation", "deploys_conversation"}:
-        c.add(f"teams.bot.{extra}", "unknown key (known: approvals_conversation, deploys_conversation)")
+    for extra in set(spec) - set(model.keys(model.TeamsBot)):
+        c.add(f"teams.bot.{extra}", f"unknown key (known: {', '.join(model.keys(model.TeamsBot))})")
     if spec.get("approvals_conversation") is None:
         return ""
     return c.string(spec.get("approvals_conversation"), "teams.bot.approvals_conversation",
@@ -608,8 +615,8 @@ def _teams_bot(c: _Checker, teams: Mapping[str, Any]) -> str:
                     hint="expected a Teams conversation id like 19:…@thread.tacv2 (URL-decoded, not a link)")
 
 
-_SLACK_TEAM = re.compile(r"^T[A-Z0-9]{2,}$")
-_TENANT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_SLACK_TEAM = re.compile(model.SLACK_TEAM)
+_TENANT = re.compile(model.TENANT)
 
 
 def _pins(c: _Checker, slack: Mapping[str, Any], teams: Mapping[str, Any], env: Mapping[str, str], *,

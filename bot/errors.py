@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ChatOpsError(Exception):
     """Base of every error the bot raises on purpose."""
 
 
 class ConfigError(ChatOpsError):
-    """The configuration is invalid. ``problems`` lists one line per problem, each naming its key path."""
+    """The configuration is invalid. ``problems`` lists one line per problem, each naming its key path;
+    ``lines`` (key path -> line in the file, when it was read from one) lets ``bot.config_yaml.located`` add the
+    line to each."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, lines: Mapping[str, int] | None = None) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+        self.lines: Mapping[str, int] = lines or {}
 
 
 class StoreError(ChatOpsError):

@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import config_model as model
 from bot.alerts.model import Severity
 from bot.alerts.store_ops import Alert
 from bot.config import Config
@@ -44,8 +45,8 @@ from bot.store.store import Store
 
 log = logging.getLogger(__name__)
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-_KEYS = ("routing_key_env",)
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_KEYS = model.keys(model.PagerDuty)
+_ENV_NAME = re.compile(model.ENV_VAR_NAME)
 _PD_SEVERITY = {Severity.CRITICAL: "critical", Severity.HIGH: "error", Severity.MEDIUM: "warning",
                 Severity.LOW: "info"}
 MAX_BACKOFF_S = 300.0

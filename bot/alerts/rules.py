@@ -11,12 +11,13 @@ from typing import Any
 
 import yaml
 
+from bot import config_model as model
 from bot.alerts.model import SecurityEvent, Severity
 
 OPERATORS = ("equals", "in", "prefix", "glob", "not_glob", "exists", "between")
-RULE_KEYS = ("id", "title", "severity", "enabled", "match", "any_of", "allow", "source", "escalate")
+RULE_KEYS = model.keys(model.Rule)
 SOURCES = ("cloudtrail", "guardduty", "securityhub", "cloudwatch", "health")  # = bot.alerts.sources.KINDS
-ALLOW_KEYS = ("principals", "source_ips", "accounts")
+ALLOW_KEYS = model.keys(model.Allow)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 

@@ -7,18 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import config_model as model
 from bot.alerts.rules import AllowList, Rule, default_rules, parse_allow, parse_rules
 from bot.config import Config, parse_duration
 from bot.errors import ConfigError
 
 DEFAULT_CERT_HOST = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
-_TOP = ("enabled", "window", "card_update_interval", "sns", "sqs", "github_oidc", "own_resources", "allow",
-        "rules", "responders", "subjects", "fold_after", "escalate_after")
-_SNS = ("topics", "cert_host_pattern")
-_SQS = ("queue_url", "region", "max_receives", "dead_letter_queue_url", "wait_seconds", "visibility_timeout",
-        "delivery_dlq_url")
+_TOP = model.keys(model.Security)
+_SNS = model.keys(model.Sns)
+_SQS = model.keys(model.Sqs)
 _LOCAL = ("https://", "http://127.0.0.1", "http://localhost")
-_TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_TOPIC = re.compile(model.SNS_TOPIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +166,7 @@ def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
         visibility_timeout=_int(sq, "visibility_timeout", "security.sqs", problems, default=60, lo=0, hi=43200),
         delivery_dlq_url=delivery_dlq,
     )
-    gh = _mapping(root.get("github_oidc"), "security.github_oidc", ("allowed_subjects",), problems)
+    gh = _mapping(root.get("github_oidc"), "security.github_oidc", model.keys(model.GitHubOidc), problems)
     subjects = _strings(gh.get("allowed_subjects"), "security.github_oidc.allowed_subjects", problems)
     for i, s in enumerate(subjects):
         if not s.startswith("repo:"):

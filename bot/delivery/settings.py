@@ -11,13 +11,14 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot import config_model as model
 from bot.config import Config, parse_duration
 from bot.domain import RequestState
 from bot.errors import ConfigError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UPDATES = ("final", "all")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(model.HHMM_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,8 @@ def _digest(spec: Any, path: str, problems: list[str]) -> Digest | None:
     if not isinstance(spec, dict):
         problems.append(f"{path}: must be a mapping like {{every: 1w, at: \"Mon 09:00\", tz: Europe/Berlin}}")
         return None
-    for extra in set(spec) - {"every", "at", "tz"}:
-        problems.append(f"{path}.{extra}: unknown key (known: every, at, tz)")
+    for extra in set(spec) - set(model.keys(model.Digest)):
+        problems.append(f"{path}.{extra}: unknown key (known: {', '.join(model.keys(model.Digest))})")
     try:
         every = parse_duration(str(spec.get("every", "1w")))
     except ValueError as exc:
@@ -91,8 +92,8 @@ def _quiet(spec: Any, path: str, problems: list[str]) -> QuietHours | None:
     if not isinstance(spec, dict):
         problems.append(f"{path}: must be a mapping like {{from: \"20:00\", to: \"08:00\", tz: Europe/Berlin}}")
         return None
-    for extra in set(spec) - {"from", "to", "tz"}:
-        problems.append(f"{path}.{extra}: unknown key (known: from, to, tz)")
+    for extra in set(spec) - set(model.keys(model.QuietHours)):
+        problems.append(f"{path}.{extra}: unknown key (known: {', '.join(model.keys(model.QuietHours))})")
     start = _hhmm(spec.get("from"), f"{path}.from", problems)
     end = _hhmm(spec.get("to"), f"{path}.to", problems)
     if start == end and not any(p.startswith(path) for p in problems):
@@ -128,8 +129,8 @@ def parse_delivery(raw: Mapping[str, Any]) -> DeliverySettings:
     if not isinstance(metrics, dict):
         problems.append("metrics: must be a mapping like {failure_window: 24h}")
         metrics = {}
-    for extra in set(metrics) - {"failure_window"}:
-        problems.append(f"metrics.{extra}: unknown key (known: failure_window)")
+    for extra in set(metrics) - set(model.keys(model.Metrics)):
+        problems.append(f"metrics.{extra}: unknown key (known: {', '.join(model.keys(model.Metrics))})")
     if "failure_window" in metrics:
         try:
             window = parse_duration(str(metrics["failure_window"]))

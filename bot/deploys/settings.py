@@ -10,14 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot import config_model as model
 from bot.config import Config
 from bot.errors import ConfigError
 
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
-_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # Grafana dashboard UIDs: at most 40 characters
-_TAG = re.compile(r"^[^\s,]{1,50}$")
-EMERGENCY_KEYS = ("skip_approval",)
-GRAFANA_KEYS = ("url", "token_env", "dashboard_uid", "tags")
+_ENV_NAME = re.compile(model.ENV_VAR_NAME)
+_UID = re.compile(model.GRAFANA_UID)  # Grafana dashboard UIDs: at most 40 characters
+_TAG = re.compile(model.GRAFANA_TAG)
+EMERGENCY_KEYS = model.keys(model.Emergency)
+GRAFANA_KEYS = model.keys(model.Grafana)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Mapping
 
+from bot.config_yaml import located
 from bot.deploys.pipeline import Pipeline
 from bot.errors import ConfigError
 from bot.runtime.pidfile import PidFileError, is_this_bot, pid_file, read_pid
@@ -39,7 +40,7 @@ class Reloader:
             config = load_valid_config(self.path, self.env)
         except ConfigError as exc:
             self.refused += 1
-            for problem in exc.problems:
+            for problem in located(exc):
                 log.error("config reload refused: %s", problem)
             log.error("config reload refused with %d problem(s); the previous config keeps serving",
                       len(exc.problems))

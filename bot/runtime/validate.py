@@ -35,8 +35,9 @@ def load_valid_config(path: str | os.PathLike[str], env: Mapping[str, str]) -> C
     try:
         config = load_config(path, env=env)
     except ConfigError as exc:  # name the missing secrets too, so one run lists every problem
-        raise ConfigError(exc.problems + [p for p in secret_problems(env) if p not in exc.problems]) from exc
+        raise ConfigError(exc.problems + [p for p in secret_problems(env) if p not in exc.problems],
+                          lines=exc.lines) from exc
     problems = settings_problems(config, env)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, lines=config.lines)  # each problem's line: bot.config_yaml.located
     return config
