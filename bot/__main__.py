@@ -153,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return cmd_reload(os.environ)
         if args.cmd == "install-workflows":
-            return install.cmd_install_workflows(args.dest, services=args.services, force=args.force)
+            return install.cmd_install_workflows(args.dest, services=args.services, force=args.force,
+                                                 with_infra=args.with_infra, infra_repo=args.infra_repo,
+                                                 infra_ref=args.infra_ref)
         if args.cmd == "audit":
             since = None
             if args.since:
