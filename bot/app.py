@@ -24,6 +24,7 @@ from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
 from bot.environment import Secrets
 from bot.errors import ConfigError, StoreUnavailable
 from bot.identity_commands import IdentityCommands
+from bot.identity_revoke import revoke_links
 from bot.logs import protect_handlers, quiet_libraries
 from bot.oauth import oauth_settings
 from bot.org_events import OrgEvents
@@ -174,7 +175,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
                       client=slack_client, alert_action=alert_action, hooks_url=secrets.slack_hooks_url)
-    org_events = OrgEvents(directory=lambda: pipeline.directory, forget_installation=github.forget_installation)
+    org_events = OrgEvents(directory=lambda: pipeline.directory, forget_installation=github.forget_installation,
+                           revoke=lambda github_id: revoke_links(pipeline.store, github_id, clock=pipeline.clock))
     gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret, org_events=org_events)
     lifecycle = Lifecycle()
     health = HealthHandler(pipeline, not_ready=lifecycle.not_ready)
