@@ -49,7 +49,7 @@ from bot.worker import Worker
 from handlers.aws import add_routes as add_aws_routes
 from handlers.body import BODY_POLICY, GITHUB_MAX_BODY, BodyPolicy
 from handlers.github import GitHubWebhookHandler
-from handlers.github_oauth import OAuthCallbackHandler
+from handlers.github_oauth import CALLBACK_PATH, OAuthCallbackHandler
 from handlers.health import HealthHandler
 from handlers.slack import SlackHandler, build_bolt
 from handlers.teams import DEFAULT_OPENID_METADATA_URL, BotTokenVerifier, add_teams_routes
@@ -200,7 +200,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     app.router.add_post("/github/webhook", gh.handle)
     callbacks = KeyedRateLimiter(per_minute=max(1.0, _float(env, "CHATOPS_OAUTH_CALLBACKS_PER_MINUTE", 20.0)),
                                  burst=max(1, int(_float(env, "CHATOPS_OAUTH_CALLBACK_BURST", 20))))
-    app.router.add_get("/github/oauth/callback", OAuthCallbackHandler(  # issue 14.5; rate-limited: issue 22.9
+    app.router.add_get(CALLBACK_PATH, OAuthCallbackHandler(  # issue 14.5; rate-limited: issue 22.9
         identity, limiter=callbacks, proxy_hops=int(_float(env, "CHATOPS_TRUSTED_PROXY_HOPS", 0))).handle)
     add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
     if teams_adapter is not None:
