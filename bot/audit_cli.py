@@ -9,13 +9,15 @@ Messages name the SQLite path but never a PostgreSQL URL (it may carry a passwor
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
 from bot.domain import AuditEntry
 from bot.errors import ChatOpsError, StoreError
-from bot.store.db import PostgresDatabase, SqliteDatabase
+from bot.store.db import PostgresDatabase
+from bot.store.sqlite import SqliteDatabase
 from bot.store.store import Store
 
 AUDIT_MIGRATION = 1  # bot/store/migrations/0001_core.sql creates the audit table
@@ -31,7 +33,7 @@ async def _open(url: str) -> Store:
                                "or postgresql://...), the one `serve` uses")
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
-        if not path or path == ":memory:" or not Path(path).is_file():
+        if not path or path == ":memory:" or not await asyncio.to_thread(Path(path).is_file):
             raise AuditUnavailable(f"DATABASE_URL: no SQLite database at {path or '(empty path)'!r}; nothing was "
                                    "created (point it at the file the bot writes)")
         db: SqliteDatabase | PostgresDatabase = await SqliteDatabase.open(path)

@@ -34,4 +34,5 @@ async def revoke_links(store: Store, github_id: int, *, clock: Callable[[], date
                                      f"{row['github_login']} revoked the GitHub App's authorization"[:500]))
     log.info("github app authorization revoked by github id %d: %d link(s), %d pending sign-in(s) removed",
              github_id, len(rows), pending)
-    return f"authorization revoked: {len(rows)} link(s) and {pending} pending sign-in(s) of github id {github_id} removed"
+    return (f"authorization revoked: {len(rows)} link(s) and {pending} pending sign-in(s) of github id {github_id} "
+            "removed")

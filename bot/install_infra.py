@@ -21,13 +21,22 @@ infra-ci.yml and security.yml are pointed at DIR.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["InfraSource", "REPO_PATTERN", "TAG_PATTERN", "default_source", "infra_files", "point_workflow_at",
-           "pinned_source", "valid_dir"]
+__all__ = [
+    "REPO_PATTERN",
+    "TAG_PATTERN",
+    "InfraSource",
+    "default_source",
+    "infra_files",
+    "pinned_source",
+    "point_workflow_at",
+    "valid_dir",
+]
 
 REPO_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 # tags of this repository are v<semver> (docs/release-engine.md: "tag v1.4.1"); a pre-release suffix is allowed
@@ -75,9 +84,12 @@ def valid_dir(text: str) -> str:
 
 
 def _origin_repo(checkout: Path) -> str:
+    git = shutil.which("git")
+    if git is None:
+        return ""
     try:
-        done = subprocess.run(["git", "-C", str(checkout), "remote", "get-url", "origin"], capture_output=True,
-                              text=True, timeout=10, check=False)
+        done = subprocess.run([git, "-C", str(checkout), "remote", "get-url", "origin"],  # noqa: S603 - fixed argv
+                              capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
     match = _GITHUB_REMOTE.search(done.stdout.strip()) if done.returncode == 0 else None
