@@ -97,6 +97,8 @@ def test_infra_jobs_are_installed_and_point_at_what_exists(api_with_infra: Path)
     assert _missing_paths(api_with_infra) == []
     done = run([tool("actionlint"), "-no-color", "-shellcheck=", "-pyflakes="], api_with_infra)
     assert done.returncode == 0, done.stdout + done.stderr
+    done = run([tool("zizmor"), "--offline", "."], api_with_infra)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_another_directory_moves_the_workflow_paths_with_it(tmp_path: Path) -> None:
