@@ -16,7 +16,6 @@ from bot.deploys import install
 from bot.environment import load_secrets
 from bot.errors import ChatOpsError, ConfigError
 from bot.logs import setup_logging
-from bot.store.store import Store
 
 
 def _config_path(arg: str | None) -> str:
@@ -110,13 +109,9 @@ def cmd_serve(path: str, workers_arg: int | None = None) -> int:
 
 
 async def _audit(since: datetime | None) -> int:
-    url = os.environ.get("DATABASE_URL", "") or "sqlite:///chatops.db"
-    store = await Store.open(url)
-    try:
-        async with store.unit() as u:
-            entries = await u.audit_log(since=since, limit=100000)
-    finally:
-        await store.close()
+    from bot.runtime.audit_cli import read_audit  # reads an existing database only (never creates one)
+
+    entries = await read_audit(os.environ, since=since)
     for e in entries:
         print(f"{e.at:%Y-%m-%dT%H:%M:%SZ}\t{e.actor}\t{e.action}\t{e.target}\t{e.channel or '-'}\t{e.result}"
               f"\t{e.detail}")
@@ -160,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return cmd_reload(os.environ)
         if args.cmd == "install-workflows":
-            return install.cmd_install_workflows(args.dest, services=args.services, force=args.force)
+            return install.cmd_install_workflows(args.dest, services=args.services, force=args.force,
+                                                 with_infra=args.with_infra, infra_repo=args.infra_repo,
+                                                 infra_ref=args.infra_ref)
         if args.cmd == "audit":
             since = None
             if args.since:

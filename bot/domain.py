@@ -469,12 +469,14 @@ class OrgChange:
 
     ``installation``: an installation deleted or suspended (``installation_id``); ``team_members``: team
     memberships in ``org`` may have changed (for ``login`` only, when it is known; "" is unknown, i.e. every
-    cached answer of that organization, or of every organization when ``org`` is "")."""
+    cached answer of that organization, or of every organization when ``org`` is ""); ``authorization_revoked``:
+    GitHub account ``github_id`` revoked the App's authorization (its identity links go)."""
 
-    kind: str  # installation | team_members
+    kind: str  # installation | team_members | authorization_revoked
     org: str = ""
     login: str = ""
     installation_id: int = 0
+    github_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

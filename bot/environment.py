@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.config import Config
 from bot.errors import ConfigError
+from bot.github_app_key import app_key_problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,23 @@ class Secrets:
         return "Secrets(<hidden>)"
 
 
-REQUIRED_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_WEBHOOK_SECRET", "CHATOPS_EVENTS_API_KEY")
+REQUIRED_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_WEBHOOK_SECRET")
+EVENTS_API_KEY = "CHATOPS_EVENTS_API_KEY"
+
+
+def eventbridge_route_used(config: Config) -> bool:
+    """Whether security events arrive at ``POST /aws/events`` (EventBridge API destination, the security-events
+    module's default ``target_type``): security is on and the config names no other way in (``security.sns.topics``
+    for an SNS subscription, ``security.sqs.queue_url`` for an SQS queue). Only then is CHATOPS_EVENTS_API_KEY
+    required; the route is mounted whenever the key is set."""
+    raw = config.raw.get("security")
+    security = raw if isinstance(raw, Mapping) else {}
+    if security.get("enabled", True) is False:
+        return False
+    sns, sqs = security.get("sns"), security.get("sqs")
+    topics = sns.get("topics") if isinstance(sns, Mapping) else None
+    queue = sqs.get("queue_url") if isinstance(sqs, Mapping) else None
+    return not topics and not queue
 
 
 def secret_problems(env: Mapping[str, str]) -> list[str]:
@@ -44,6 +61,7 @@ def secret_problems(env: Mapping[str, str]) -> list[str]:
     )
     if not env.get("GITHUB_TOKEN") and not has_app:
         problems.append("env GITHUB_TOKEN: is not set (or set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)")
+    problems += app_key_problems(env)
     db = env.get("DATABASE_URL", "") or "sqlite:///chatops.db"
     if not db.startswith(("sqlite:///", "postgresql://", "postgres://")):
         problems.append("env DATABASE_URL: must start with sqlite:/// or postgresql://")
@@ -53,6 +71,10 @@ def secret_problems(env: Mapping[str, str]) -> list[str]:
 def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
     """Read secrets from the environment; every missing one is a problem (a missing secret never disables a check)."""
     problems = secret_problems(env)
+    if eventbridge_route_used(config) and not env.get(EVENTS_API_KEY):
+        problems.append(f"env {EVENTS_API_KEY}: is not set (security events arrive through the EventBridge API "
+                        "destination, POST /aws/events, because the config sets neither security.sns.topics nor "
+                        "security.sqs.queue_url; or set security.enabled: false)")
     db = env.get("DATABASE_URL", "") or "sqlite:///chatops.db"
     teams = {name: env.get(w.url_env, "") for name, w in config.teams_webhooks.items()}
     for name, url in teams.items():
@@ -70,7 +92,7 @@ def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
         github_token=env.get("GITHUB_TOKEN", ""),
         github_webhook_secret=env["GITHUB_WEBHOOK_SECRET"],
-        events_api_key=env["CHATOPS_EVENTS_API_KEY"],
+        events_api_key=env.get(EVENTS_API_KEY, ""),  # "" = POST /aws/events is not mounted
         slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
         github_api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
         database_url=db,

@@ -35,6 +35,7 @@ from bot.errors import ConfigError, StoreUnavailable
 from bot.identity.commands import IdentityCommands
 from bot.identity.oauth import oauth_settings
 from bot.identity.org_events import OrgEvents
+from bot.identity.revoke import revoke_links
 from bot.identity.teams import TeamDirectory, github_fetch
 from bot.logs import protect_handlers, quiet_libraries
 from bot.runtime.chat import ChatRunner
@@ -48,7 +49,7 @@ from bot.store.teams import StoreConversationRefs
 from handlers.aws import add_routes as add_aws_routes
 from handlers.body import BODY_POLICY, GITHUB_MAX_BODY, BodyPolicy
 from handlers.github import GitHubWebhookHandler
-from handlers.github_oauth import OAuthCallbackHandler
+from handlers.github_oauth import CALLBACK_PATH, OAuthCallbackHandler
 from handlers.health import HealthHandler
 from handlers.slack import SlackHandler, build_bolt
 from handlers.teams import DEFAULT_OPENID_METADATA_URL, BotTokenVerifier, add_teams_routes
@@ -174,7 +175,8 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
 
     bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
                       client=slack_client, alert_action=alert_action, hooks_url=secrets.slack_hooks_url)
-    org_events = OrgEvents(directory=lambda: pipeline.directory, forget_installation=github.forget_installation)
+    org_events = OrgEvents(directory=lambda: pipeline.directory, forget_installation=github.forget_installation,
+                           revoke=lambda github_id: revoke_links(pipeline.store, github_id, clock=pipeline.clock))
     gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret, org_events=org_events)
     lifecycle = Lifecycle()
     health = HealthHandler(pipeline, not_ready=lifecycle.not_ready)
@@ -198,7 +200,7 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     app.router.add_post("/github/webhook", gh.handle)
     callbacks = KeyedRateLimiter(per_minute=max(1.0, _float(env, "CHATOPS_OAUTH_CALLBACKS_PER_MINUTE", 20.0)),
                                  burst=max(1, int(_float(env, "CHATOPS_OAUTH_CALLBACK_BURST", 20))))
-    app.router.add_get("/github/oauth/callback", OAuthCallbackHandler(  # issue 14.5; rate-limited: issue 22.9
+    app.router.add_get(CALLBACK_PATH, OAuthCallbackHandler(  # issue 14.5; rate-limited: issue 22.9
         identity, limiter=callbacks, proxy_hops=int(_float(env, "CHATOPS_TRUSTED_PROXY_HOPS", 0))).handle)
     add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
     if teams_adapter is not None:

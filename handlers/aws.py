@@ -155,10 +155,13 @@ def add_routes(
     cert_loader: CertLoader | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> SnsVerifier:
-    """Register ``POST /aws/events`` and ``POST /aws/sns``. Returns the SNS verifier (its cert cache)."""
+    """Register ``POST /aws/events`` (only with an API key: without one nothing could pass its check, and
+    bot/environment.py requires the key whenever the config routes events there) and ``POST /aws/sns``. Returns
+    the SNS verifier (its cert cache)."""
     verifier = SnsVerifier(host_pattern=settings.cert_host_pattern, cert_loader=cert_loader,
                            ssl_context=ssl_context)
-    router.add_post("/aws/events", EventBridgeHandler(store, api_key=api_key))
+    if api_key:
+        router.add_post("/aws/events", EventBridgeHandler(store, api_key=api_key))
     router.add_post("/aws/sns", SnsHandler(store, settings=settings, verifier=verifier))
     return verifier
 

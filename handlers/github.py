@@ -58,7 +58,7 @@ class GitHubWebhookHandler:
         GITHUB_IGNORED.labels(event=event_label(event), reason=reason).inc()
         return self._answer(202, f"ignored: {text}")
 
-    def _org_event(self, event: str, payload: dict[str, Any]) -> web.Response:
+    async def _org_event(self, event: str, payload: dict[str, Any]) -> web.Response:
         """installation, membership, organization, team, ...: events without a repository (see handlers/github_org)."""
         try:
             change = parse_org_event(event, payload)
@@ -66,7 +66,7 @@ class GitHubWebhookHandler:
             return self._answer(400, f"payload missing fields we need: {exc}")
         if change is None or self._org_events is None:
             return self._ignored(event, "unhandled_action", f"{event} {str(payload.get('action', ''))[:40]}".strip())
-        return self._answer(200, self._org_events.apply(change))
+        return self._answer(200, await self._org_events.apply_async(change))
 
     def _answer(self, status: int, text: str) -> web.Response:
         REQUESTS.labels(route="github", status=str(status)).inc()
@@ -104,7 +104,7 @@ class GitHubWebhookHandler:
         if event == "ping":
             return self._answer(200, "pong")
         if event in ORG_EVENTS:
-            return self._org_event(event, payload)
+            return await self._org_event(event, payload)
         if event not in PARSERS:  # answered whatever it carries: many events name no repository
             return self._ignored(event, "unhandled_event", f"event {event} is not handled")
         repository = payload.get("repository")

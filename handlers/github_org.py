@@ -2,8 +2,9 @@
 
 Payload fields as documented in https://docs.github.com/en/webhooks/webhook-events-and-payloads (``installation``:
 ``installation.id`` with action ``deleted`` / ``suspend``; ``membership``: ``member.login``, ``organization.login``;
-``organization``: ``membership.user.login`` with ``member_removed``; ``team``: ``organization.login``) and the
-octokit payload examples in tests/fixtures/published/github/events.
+``organization``: ``membership.user.login`` with ``member_removed``; ``team``: ``organization.login``;
+``github_app_authorization``: action ``revoked``, the account in ``sender.id``) and the octokit payload examples in
+tests/fixtures/published/github/events.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def parse_org_event(event: str, payload: dict[str, Any]) -> OrgChange | None:
         if not isinstance(inst_id, int) or isinstance(inst_id, bool) or not 0 < inst_id <= MAX_ID:
             raise BadPayload("installation.id is missing or not a number")
         return OrgChange("installation", installation_id=inst_id)
+    if event == "github_app_authorization":  # "someone revokes their authorization of a GitHub App"
+        if action != "revoked":
+            return None
+        sender = payload.get("sender")
+        uid = sender.get("id") if isinstance(sender, dict) else None
+        if not isinstance(uid, int) or isinstance(uid, bool) or not 0 < uid <= MAX_ID:
+            raise BadPayload("sender.id is missing or not a number")
+        return OrgChange("authorization_revoked", github_id=uid)
     if event == "membership":  # added or removed, to a team or (via a parent team) its children
         return OrgChange("team_members", org=org, login=_login(payload.get("member")))
     if event == "organization" and action in ("member_removed", "member_added"):

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.deploys import install_infra
 from bot.deploys.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
 
 __all__ = [
@@ -153,9 +154,18 @@ def drop_jobs(text: str, jobs: Iterable[str]) -> str:
     return "".join(line for line, k in zip(lines, keep, strict=True) if k)
 
 
-def plan(services: Iterable[str] | None = None, sources: Sources | None = None) -> list[Planned]:
+@dataclass(frozen=True, slots=True)
+class InfraLayout:
+    """``--with-infra``: where the Terraform root goes (relative to DEST) and what its module sources pin."""
+
+    directory: str
+    source: install_infra.InfraSource
+
+
+def plan(services: Iterable[str] | None = None, sources: Sources | None = None,
+         infra: InfraLayout | None = None) -> list[Planned]:
     """Every file install-workflows writes, in a stable order. ``services=None`` means all (every job too); else
-    the jobs of PART_JOBS whose part is not among ``services`` are left out."""
+    the jobs of PART_JOBS whose part is not among ``services`` are left out. ``infra``: also the Terraform root."""
     src = sources or source_dirs()
     chosen = None if services is None else frozenset(services)
     out = []
@@ -164,6 +174,8 @@ def plan(services: Iterable[str] | None = None, sources: Sources | None = None) 
         unwanted = [job for job, part in PART_JOBS.get(name, {}).items() if chosen is not None and part not in chosen]
         if unwanted:
             content = drop_jobs(content.decode("utf-8"), unwanted).encode("utf-8")
+        if infra is not None:
+            content = install_infra.point_workflow_at(name, content.decode("utf-8"), infra.directory).encode("utf-8")
         out.append(Planned(f".github/workflows/{name}", content))
     for action in sorted(src.workflows.glob("actions/*/action.yml")):
         for path in sorted(action.parent.rglob("*")):  # action.yml and the scripts it runs from its own directory
@@ -175,6 +187,10 @@ def plan(services: Iterable[str] | None = None, sources: Sources | None = None) 
     for module in sorted(src.engine.glob("*.py")):
         out.append(Planned(f"{ENGINE_DIR}/{ENGINE_MODULE}/{module.name}", module.read_bytes()))
     out.append(Planned(f"{ENGINE_DIR}/requirements.txt", (src.engine / "requirements.txt").read_bytes()))
+    if infra is not None:
+        terraform = src.workflows.parent / "infra"
+        out += [Planned(dest, content, user_data=user_data)
+                for dest, content, user_data in install_infra.infra_files(terraform, infra.source, infra.directory)]
     return out
 
 
@@ -256,13 +272,19 @@ def _write(dest: Path, rel: str, content: bytes) -> None:
         os.close(parent)
 
 
-def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = False) -> Outcome:
-    """Write the pipeline into ``dest``. Raises :class:`InstallError` (nothing written) on a bad DEST or conflicts."""
+def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = False,
+            infra: InfraLayout | None = None) -> Outcome:
+    """Write the pipeline into ``dest``. Raises :class:`InstallError` (nothing written) on a bad DEST or conflicts.
+    With ``infra`` the Terraform root is laid out too, and the infra service (infra-ci, the Terraform scans) is
+    installed whatever ``services`` says."""
     if not dest.exists():
         raise InstallError(f"{dest}: no such directory (give the root of a repository checkout)")
     if not dest.is_dir():
         raise InstallError(f"{dest}: not a directory (give the root of a repository checkout)")
-    files = plan(services_for(dest, services))
+    chosen = services_for(dest, services)
+    if infra is not None:
+        chosen = chosen | {"infra"}
+    files = plan(chosen, infra=infra)
     written: list[str] = []
     unchanged: list[str] = []
     kept: list[str] = []
@@ -355,12 +377,28 @@ def _report(dest: Path, outcome: Outcome) -> None:
     print(next_steps(dest))
 
 
-def cmd_install_workflows(dest: str, *, services: frozenset[str] | None, force: bool) -> int:
+def infra_layout(directory: str | None, *, repo: str | None, ref: str | None) -> InfraLayout | None:
+    """``--with-infra DIR [--infra-repo] [--infra-ref]`` as an :class:`InfraLayout` (None without ``--with-infra``)."""
+    if directory is None:
+        if repo or ref:
+            raise InstallError("--infra-repo and --infra-ref only go with --with-infra DIR")
+        return None
+    checkout = source_dirs().workflows.parent
+    try:
+        return InfraLayout(install_infra.valid_dir(directory),
+                           install_infra.default_source(checkout, repo=repo, ref=ref))
+    except install_infra.InfraInstallError as exc:
+        raise InstallError(str(exc)) from exc
+
+
+def cmd_install_workflows(dest: str, *, services: frozenset[str] | None, force: bool, with_infra: str | None = None,
+                          infra_repo: str | None = None, infra_ref: str | None = None) -> int:
     """The CLI body: 0 on success, 1 (with the reason on stderr) when nothing could be written."""
     path = Path(dest)
     try:
-        outcome = install(path, services=services, force=force)
-    except InstallError as exc:
+        layout = infra_layout(with_infra, repo=infra_repo, ref=infra_ref)
+        outcome = install(path, services=services, force=force, infra=layout)
+    except (InstallError, install_infra.InfraInstallError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
@@ -378,3 +416,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help=f"comma-separated subset of {','.join(sorted(SERVICES))} (default: api and worker, plus "
                         "infra and web where the repository has infra/ or web/)")
     p.add_argument("--force", action="store_true", help="overwrite files that differ (and your config templates)")
+    p.add_argument("--with-infra", metavar="DIR", default=None,
+                   help="also lay out the Terraform root in DIR (relative to DEST, e.g. infra): DIR/examples/complete "
+                        "with module sources pinned to a tag of this repository, DIR/environments/*")
+    p.add_argument("--infra-repo", metavar="OWNER/NAME", default=None,
+                   help="GitHub repository the modules come from (default: this checkout's origin remote)")
+    p.add_argument("--infra-ref", metavar="TAG", default=None,
+                   help="tag the module sources are pinned to (default: v<version> of this checkout)")

@@ -3,13 +3,15 @@
 - an installation deleted or suspended: its cached installation token (``GitHubRepos.forget_installation``);
 - team memberships changed (``membership``, ``organization`` member_removed, ``team``): the team-membership
   answers of that organization (``TeamDirectory.forget``), so a removed member cannot approve for the rest of
-  the cache's TTL.
+  the cache's TTL;
+- a user revoked the App's authorization (``github_app_authorization`` revoked): that account's identity links
+  (``revoke``, bot/identity/revoke.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.domain import OrgChange
 from bot.identity.teams import TeamDirectory
@@ -19,9 +21,19 @@ log = logging.getLogger(__name__)
 
 class OrgEvents:
     def __init__(self, *, directory: Callable[[], TeamDirectory | None],
-                 forget_installation: Callable[[int], bool]) -> None:
+                 forget_installation: Callable[[int], bool],
+                 revoke: Callable[[int], Awaitable[str]] | None = None) -> None:
         self._directory = directory
         self._forget_installation = forget_installation
+        self._revoke = revoke
+
+    async def apply_async(self, change: OrgChange) -> str:
+        """Like :meth:`apply`, for changes that write to the store (a revoked authorization)."""
+        if change.kind == "authorization_revoked":
+            if self._revoke is None:
+                return "authorization revoked: no identity links are kept here"
+            return await self._revoke(change.github_id)
+        return self.apply(change)
 
     def apply(self, change: OrgChange) -> str:
         """Apply ``change``; returns what was done (for the webhook's answer and the log)."""

@@ -20,8 +20,6 @@ web_bucket_name          = "acme-payments-web-dev"
 cloudfront_distribution_id = "E1DEVEXAMPLE01"
 alarm_names                = ["payments-api-dev-5xx", "payments-worker-dev-errors"]
 
-enable_instant_rollback = true
-
 # dev keeps it cheap and needs no public endpoint: the bot polls an SQS queue.
 security_events_target = "sqs"
 

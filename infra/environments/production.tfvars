@@ -18,9 +18,6 @@ web_bucket_name            = "acme-payments-web-production"
 cloudfront_distribution_id = "E3PRODEXAMPLE3"
 alarm_names                = ["payments-api-production-5xx", "payments-worker-production-errors"]
 
-# Production rollbacks go through rollback.yml and its environment approval.
-enable_instant_rollback = false
-
 bot_base_url           = "https://chatops.acme.example"
 security_events_target = "api_destination"
 alarm_actions          = ["arn:aws:sns:us-east-1:333333333333:oncall"]

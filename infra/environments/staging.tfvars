@@ -17,8 +17,6 @@ web_bucket_name            = "acme-payments-web-staging"
 cloudfront_distribution_id = "E2STAGEXAMPLE2"
 alarm_names                = ["payments-api-staging-5xx", "payments-worker-staging-errors"]
 
-enable_instant_rollback = true
-
 bot_base_url           = "https://chatops-staging.acme.example"
 security_events_target = "api_destination"
 alarm_actions          = ["arn:aws:sns:us-east-1:222222222222:oncall-staging"]

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config import Config, load_config
 from bot.deploys.gates import gate_warnings, judge
@@ -103,6 +105,8 @@ def test_check_config_warns_when_a_gate_needs_an_app_it_does_not_have(tmp_path: 
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stdout.splitlines() if line.startswith("warning: ")]
     assert any("environments.production.gate: github" in w and "GitHub App" in w for w in warnings), done.stdout
-    with_app = check_config(path, {"GITHUB_APP_ID": "123456", "GITHUB_APP_PRIVATE_KEY": "-----BEGIN"})
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    with_app = check_config(path, {"GITHUB_APP_ID": "123456", "GITHUB_APP_PRIVATE_KEY": key.decode()})
     assert with_app.returncode == 0 and "warning:" not in with_app.stdout, with_app.stdout + with_app.stderr
     assert gate_warnings(load_config(path, env=ENV), {"GITHUB_APP_ID": "1"}) == []

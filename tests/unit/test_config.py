@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config import load_config, parse_config, parse_duration
 from bot.environment import load_secrets
@@ -232,7 +234,9 @@ def test_github_app_credentials_replace_the_token() -> None:
     env = {k: v for k, v in SECRETS.items() if k != "GITHUB_TOKEN"}
     with pytest.raises(ConfigError):
         load_secrets(config, env)
-    load_secrets(config, {**env, "GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY": "-----BEGIN"})
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    load_secrets(config, {**env, "GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY": key.decode()})
 
 
 # ------------------------------------------------------------------------------------------ check-config CLI

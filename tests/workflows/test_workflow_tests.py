@@ -240,6 +240,8 @@ def test_the_lambda_test_runs_before_docker_push_and_its_failure_stops_the_leg(
     for step in steps[: push + 1]:
         assert "continue-on-error" not in step, step
         condition = str(step.get("if", ""))
+        if uses(step, "test-report"):  # the report of the image test runs always (it uploads reports, pushes nothing)
+            continue
         assert not re.search(r"always\(\)|failure\(\)|cancelled\(\)", condition), f"runs after a failure: {step}"
     if "strategy" in job:
         assert job["strategy"].get("fail-fast") is True

@@ -387,7 +387,7 @@ class LambdaReleaser:
         chain = self._chain(function, current, target_version)
         self._reporter.report("in_progress", f"{function}: rolling back {alias} {current}->{target_version}")
         try:
-            undone = undo_migrations(chain, migration_runner)
+            undone = undo_migrations(chain, migration_runner, before=target_record)
         except MigrationFailed as exc:
             self._reporter.report("failure", f"{function}: rollback stopped: {exc}")
             raise

@@ -3,6 +3,12 @@
 Rolling back past a release that migrated the database runs the configured
 down-migration step first; if it fails (or none is configured) the rollback
 stops with :class:`MigrationFailed` before any traffic moves.
+
+A release record's migration (``--migration-up R --migration-down R0``, from the workflows' ``vars.MIGRATION_UP``
+and ``vars.MIGRATION_DOWN``) names the schema revision the release runs against and the one before it. Those
+variables stay set across releases, so a release *migrated* only when its ``up`` differs from the ``up`` of the
+release it replaced: a run of releases recording the same revision is one migration, undone once, by the oldest
+of them (:func:`migrated`).
 """
 
 from __future__ import annotations
@@ -56,9 +62,27 @@ class CommandMigrationRunner:
             )
 
 
-def undo_migrations(releases: Sequence[ReleaseRecord], runner: MigrationRunner | None) -> list[Migration]:
-    """Undo the migrations of ``releases`` (newest first). Returns what was undone."""
-    pending = [r for r in releases if r.migration is not None]
+def migrated(releases: Sequence[ReleaseRecord], before: ReleaseRecord | None = None) -> list[ReleaseRecord]:
+    """The releases of ``releases`` (newest first, each replacing the next; the last replacing ``before``) that
+    changed the schema revision: a migration whose ``up`` equals its predecessor's is the same schema, not a new
+    migration."""
+    out: list[ReleaseRecord] = []
+    for i, record in enumerate(releases):
+        if record.migration is None:
+            continue
+        predecessor = releases[i + 1] if i + 1 < len(releases) else before
+        if predecessor is not None and predecessor.migration is not None \
+                and predecessor.migration.up == record.migration.up:
+            continue
+        out.append(record)
+    return out
+
+
+def undo_migrations(releases: Sequence[ReleaseRecord], runner: MigrationRunner | None, *,
+                    before: ReleaseRecord | None = None) -> list[Migration]:
+    """Undo the migrations of ``releases`` (newest first; ``before``: the release they go back to). Returns what
+    was undone."""
+    pending = migrated(releases, before)
     if pending and runner is None:
         names = ", ".join(r.release for r in pending)
         raise MigrationFailed(

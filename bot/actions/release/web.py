@@ -244,7 +244,7 @@ class WebReleaser:
         chain = self._chain(ledger, ledger.live, target)
         self._reporter.report("in_progress", f"web: rolling back {ledger.live} -> {target}")
         try:
-            undo_migrations(chain, migration_runner)
+            undo_migrations(chain, migration_runner, before=ledger.record(target))
         except MigrationFailed as exc:
             self._reporter.report("failure", f"web: rollback stopped: {exc}")
             raise

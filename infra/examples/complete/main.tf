@@ -8,7 +8,6 @@ module "chatops_bot" {
   # DATABASE_URL is not a secret here: chatops-bot-service connects with the RDS-managed password.
   secrets                    = concat(["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "CHATOPS_EVENTS_API_KEY"], var.slack_socket_mode ? ["SLACK_APP_TOKEN"] : [], var.teams_webhook_env_vars)
   lambda_function_names      = concat(var.lambda_function_names, var.api_function_names)
-  enable_instant_rollback    = var.enable_instant_rollback
   alarm_names                = var.alarm_names
   web_bucket_name            = var.web_bucket_name
   cloudfront_distribution_id = var.cloudfront_distribution_id

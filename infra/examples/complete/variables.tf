@@ -108,12 +108,6 @@ variable "alarm_names" {
   default     = []
 }
 
-variable "enable_instant_rollback" {
-  description = "Let the bot move Lambda aliases itself on /rollback."
-  type        = bool
-  default     = false
-}
-
 variable "bot_base_url" {
   description = "Public HTTPS base URL of the bot, e.g. https://chatops.example.com."
   type        = string

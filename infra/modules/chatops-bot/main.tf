@@ -187,16 +187,6 @@ data "aws_iam_policy_document" "bot" {
   }
 
   dynamic "statement" {
-    for_each = var.enable_instant_rollback && length(var.lambda_function_names) > 0 ? [1] : []
-    content {
-      sid       = "InstantRollbackMovesAliases"
-      effect    = "Allow"
-      actions   = ["lambda:UpdateAlias"]
-      resources = concat(local.function_arns, local.qualified_function_arns)
-    }
-  }
-
-  dynamic "statement" {
     for_each = length(local.alarm_arns) == 0 ? [] : [local.alarm_arns]
     content {
       sid       = "ReadAlarms"

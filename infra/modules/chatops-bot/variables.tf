@@ -71,7 +71,7 @@ variable "kms_key_arn" {
 }
 
 variable "lambda_function_names" {
-  description = "Lambda functions whose aliases and versions `/deploy status` shows (and, with enable_instant_rollback, `/rollback` moves)."
+  description = "Lambda functions whose aliases and versions `/deploy status` shows (read only: `/rollback` runs rollback.yml, which moves the alias)."
   type        = list(string)
   default     = []
 
@@ -79,12 +79,6 @@ variable "lambda_function_names" {
     condition     = alltrue([for n in var.lambda_function_names : can(regex("^[A-Za-z0-9_-]{1,64}$", n))])
     error_message = "lambda_function_names must be literal function names (no wildcards)."
   }
-}
-
-variable "enable_instant_rollback" {
-  description = "Let the bot move Lambda aliases itself for an instant `/rollback` (lambda:UpdateAlias). false: rollbacks always go through the rollback.yml workflow and its environment approval."
-  type        = bool
-  default     = false
 }
 
 variable "alarm_names" {

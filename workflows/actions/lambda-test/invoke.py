@@ -1,8 +1,10 @@
 """Invoke a Lambda image running locally (the Runtime Interface Emulator) with every test event of a function.
 
-Usage: python invoke.py URL EVENTS_DIR
+Usage: python invoke.py URL EVENTS_DIR [--junit FILE]
   URL         the emulator's invocation URL, e.g. http://127.0.0.1:9000/2015-03-31/functions/function/invocations
   EVENTS_DIR  .github/lambda-tests/<function>: *.json files {"event": {...}, "expect": {...}}
+  --junit     also write the results as JUnit XML (one testcase per event, a <failure> with its problems), the
+              format the test-report action reads (the dialect pytest --junitxml writes)
 expect: "status" (HTTP status of the invocation, default 200), "response" (fields the JSON response must
 have, compared by equality), "body" (fields the JSON-decoded response "body" must have), "error" (true when
 the function is expected to raise; default false: any errorType fails the test).
@@ -16,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +75,24 @@ def wait_ready(url: str, seconds: float = 30) -> None:
             time.sleep(0.5)
 
 
+def write_junit(path: Path, suite: str, results: list[tuple[Path, list[str], float]]) -> None:
+    """``results`` ((event file, problems, seconds) each) as one JUnit <testsuite>."""
+    failures = sum(1 for _, problems, _ in results if problems)
+    root = ET.Element("testsuite", name=suite, tests=str(len(results)), failures=str(failures), errors="0",
+                      skipped="0", time=f"{sum(s for _, _, s in results):.3f}")
+    for event, problems, seconds in results:
+        case = ET.SubElement(root, "testcase", classname=suite, name=event.name, file=event.as_posix(),
+                             time=f"{seconds:.3f}")
+        if problems:
+            ET.SubElement(case, "failure", message=problems[0]).text = "\n".join(problems)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
 def main(argv: list[str]) -> int:
+    junit = None
+    if len(argv) == 4 and argv[2] == "--junit":
+        junit, argv = Path(argv[3]), argv[:2]
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
@@ -82,19 +102,23 @@ def main(argv: list[str]) -> int:
         print(f"::error title=lambda-test::no test events in {folder}", file=sys.stderr)
         return 2
     wait_ready(url)
-    failed = 0
+    results: list[tuple[Path, list[str], float]] = []
     for path in cases:
+        started = time.monotonic()
         try:
             case = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             print(f"::error title=lambda-test::{path.name} is not JSON ({exc})")
-            failed += 1
+            results.append((path, [f"not JSON ({exc})"], 0.0))
             continue
         status, response = invoke(url, case.get("event"))
         problems = check(case, status, response)
         print(f"{'FAIL' if problems else 'ok  '} {path.name}" + "".join(f"\n     {p}" for p in problems))
-        failed += bool(problems)
+        results.append((path, problems, time.monotonic() - started))
+    failed = sum(1 for _, problems, _ in results if problems)
     print(f"{len(cases) - failed}/{len(cases)} events passed")
+    if junit is not None:
+        write_junit(junit, f"lambda-test {folder.name}", results)
     return 1 if failed else 0
 
 
