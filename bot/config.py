@@ -476,7 +476,7 @@ def _gh_duration(c: _Checker, gh: Mapping[str, Any], key: str, default: int, *, 
 
 
 _SERVICE_KEYS = ("workflow", "rollback_workflow", "environments", "repository", "default_branch", "owners",
-                 "approvers")
+                 "approvers", "auto_deploy")  # auto_deploy: bot/deploys/auto_settings.py
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,255}$")
 
 

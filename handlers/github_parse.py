@@ -24,6 +24,7 @@ from bot.run_payloads import (  # shared with the reconciler (bot/reconcile.py)
     parse_workflow_run,
 )
 from bot.wire import parse_json, parse_json_fields
+from handlers.github_checks import parse_check_suite, parse_push, parse_status
 
 
 def parse_protection_rule(payload: dict[str, Any]) -> ProtectionRuleRequest | None:
@@ -189,6 +190,9 @@ PARSERS: dict[str, Any] = {
     "deployment_status": parse_deployment_status,
     "deployment_review": parse_deployment_review,
     "deployment_protection_rule": parse_protection_rule,
+    "push": parse_push,  # auto-deploy (handlers/github_checks.py)
+    "check_suite": parse_check_suite,
+    "status": parse_status,
 }
 
 
