@@ -136,7 +136,7 @@ class ChecksMixin:
                                  "protected": branch == "main"}],
                    "created_at": gp.iso(time.time()), "updated_at": gp.iso(time.time()),
                    "repository": gp.repository(self.url, self.repository, self.repo_id, "main"),
-                   "sender": gp.user(self.url, "ci-bot")}
+                   "sender": gp.user(self.url, "ci-bot"), "avatar_url": f"{gp.HTML}/ci-bot.png"}
         return await self.send_webhook("status", payload)
 
     # handlers ----------------------------------------------------------------------------------

@@ -58,10 +58,9 @@ def _one(config: Config, name: str, spec: Any, problems: list[str]) -> AutoDeplo
         problems.append(f"{path}.environment: {name} does not deploy to {env!r} (services.{name}.environments: "
                         f"{', '.join(service.environments)})")
         ok = False
-    branch = spec.get("branch", service.default_branch)
+    branch = spec.get("branch")
     if not isinstance(branch, str) or not branch:
-        problems.append(f"{path}.branch: is required (services.{name}.default_branch is not set): the branch whose "
-                        "pushes are deployed, like main")
+        problems.append(f"{path}.branch: is required: the branch whose green pushes are deployed, like main")
         ok = False
     elif branch_problem(branch):
         problems.append(f"{path}.branch: {branch_problem(branch)}")
