@@ -29,8 +29,9 @@ def auto_config(tmp_path: Path, **changes: Any) -> Path:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db", config_path=auto_config(tmp_path)) as s:
+async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
+    """SQLite and PostgreSQL (tests/conftest.py): the conditional writes are the exactly-once guarantee."""
+    async with Stack(database_url=database_url, config_path=auto_config(tmp_path)) as s:
         yield s
 
 
