@@ -250,6 +250,8 @@ class AutoDeployer:
         """Paused commits whose environment is free again are requested (the policy is asked again)."""
         async with self.store.unit() as u:
             rows = await ops.paused(u)
+        if not rows:
+            return 0
         done = 0
         autos = configured(self.config)
         for row in rows:

@@ -209,3 +209,19 @@ async def test_four_eyes_applies_to_the_pusher_and_a_newer_commit_cancels_a_wait
         await until(s, newer.id, RequestState.SUCCEEDED)
         assert len(gh.dispatches) == 1
         assert re.search(r"auto-deploy", "\n".join(texts(s, "C0APPROVALS")))
+
+
+async def test_a_malformed_check_webhook_is_a_400_and_records_nothing(stack: Stack) -> None:
+    gh = stack.github
+    sha = await gh.push("main", message="x", author="dev-gh")
+    await until_row(stack, sha, "waiting")
+    bad = {"action": "completed", "check_suite": {"head_sha": "<!channel>", "head_branch": "main",
+                                                  "status": "completed", "conclusion": "success"},
+           "repository": {"full_name": "acme/platform"}, "sender": {"login": "x", "id": 1}}
+    delivery = await gh.send_webhook("check_suite", bad)
+    assert delivery.status == 400 and "not a commit SHA" in delivery.response
+    delivery = await gh.send_webhook("push", {"ref": "refs/heads/main", "after": sha, "sender": "dev-gh",
+                                              "repository": {"full_name": "acme/platform"}})
+    assert delivery.status == 400
+    await settle(stack)
+    assert gh.dispatches == [] and (await auto_row(stack, sha))["state"] == "waiting"
