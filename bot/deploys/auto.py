@@ -94,12 +94,22 @@ class AutoDeployer:
 
     # ------------------------------------------------------------------ webhooks
     async def push(self, up: PushUpdate) -> None:
+        """Raises GitHubError (transient: the webhook is retried)."""
         for a in self._autos(up.repository):
             if a.branch != up.branch:
                 continue
+            # GitHub does not promise that webhooks arrive in order: a late push of an older commit must not
+            # supersede the newer head, so the branch's head is read first
+            head = await self._head(await self.github.client(self.config.repo_of(a.service)), a.branch)
             async with self.store.unit() as u:
                 await ops.add_commit(u, service=a.service, sha=up.sha, branch=a.branch, environment=a.environment,
                                      pusher=up.pusher, pusher_id=up.pusher_id)
+                if head != up.sha:
+                    await ops.move(u, a.service, up.sha, from_states=ops.OPEN, to=ops.SUPERSEDED,
+                                   detail=f"superseded by {head[:7]}")
+                    continue
+                # the head again (a branch reset to it): it may be deployed again once its checks are green
+                await ops.move(u, a.service, up.sha, from_states=[ops.SUPERSEDED], to=ops.WAITING)
                 await ops.supersede_older(u, a.service, up.sha)
                 await self._cancel_older(u, a, up.sha)
                 await ops.prune(u, a.service)

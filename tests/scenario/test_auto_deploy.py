@@ -163,6 +163,11 @@ async def test_an_older_commit_checked_after_a_newer_push_is_never_deployed(stac
     await gh.finish_suite(old)  # green, on main, but no longer its head
     await settle(stack)
     assert await auto_row(stack, old) == {} and gh.dispatches == []
+    # the lost push is redelivered late (GitHub does not promise order): it supersedes nothing
+    lost = next(d for d in gh.deliveries if d.event == "push" and d.payload["after"] == old)
+    assert (await gh.redeliver(lost.delivery_id)).status == 202
+    await until_row(stack, old, "superseded")
+    assert (await auto_row(stack, new))["state"] == "waiting"
     await gh.finish_suite(new)
     row = await until_row(stack, new, "requested")
     assert (await request(stack, row["request_id"])).sha == new
