@@ -176,9 +176,34 @@ class _WorkflowJob(_Envelope):
     workflow_job: _Job | _Opt = msgspec.UNSET
 
 
+class _Push(_Envelope):  # a push names every commit it carries: read the four fields auto-deploy needs
+    ref: Any = msgspec.UNSET
+    after: Any = msgspec.UNSET
+    deleted: Any = msgspec.UNSET
+
+
+class _Suite(msgspec.Struct):
+    head_sha: Any = msgspec.UNSET
+    head_branch: Any = msgspec.UNSET
+    conclusion: Any = msgspec.UNSET
+
+
+class _CheckSuite(_Envelope):
+    check_suite: _Suite | _Opt = msgspec.UNSET
+
+
+class _Status(_Envelope):  # not its commit object (the status event carries the whole commit)
+    sha: Any = msgspec.UNSET
+    state: Any = msgspec.UNSET
+    branches: Any = msgspec.UNSET
+
+
 FIELDS: dict[str, msgspec.json.Decoder[Any]] = {
     "workflow_run": msgspec.json.Decoder(_WorkflowRun),
     "workflow_job": msgspec.json.Decoder(_WorkflowJob),
+    "push": msgspec.json.Decoder(_Push),
+    "check_suite": msgspec.json.Decoder(_CheckSuite),
+    "status": msgspec.json.Decoder(_Status),
 }
 ENVELOPE = msgspec.json.Decoder(_Envelope)  # events no parser reads: the handler's checks only
 
