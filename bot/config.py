@@ -497,8 +497,6 @@ def _services(c: _Checker, raw: Any, *, environments: Mapping[str, Environment],
         spec = c.mapping(spec, path)
         for extra in set(spec) - set(_SERVICE_KEYS):
             c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(_SERVICE_KEYS)})")
-        if "auto_deploy" in spec:  # reserved in the model (bot.config_model.AutoDeploy); not implemented here
-            c.add(f"{path}.auto_deploy", "is not supported by this version of the bot")
         wf = c.string(spec.get("workflow"), f"{path}.workflow", pattern=_WORKFLOW, hint="a workflow file name")
         rb = spec.get("rollback_workflow", "")
         if rb:

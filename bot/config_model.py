@@ -128,7 +128,8 @@ class Environment(_Model, frozen=True):
 
 
 class AutoDeploy(_Model, frozen=True):
-    """Deploy a branch's new commits to an environment without a command (reserved: not supported yet)."""
+    """Deploy a branch's new commits to an environment once all their checks are green, on behalf of the pusher
+    (the environment's policy still applies; bot/deploys/auto.py)."""
 
     environment: str
     branch: str

@@ -229,6 +229,7 @@ class DeployRequest:
     cancel_requested_by: str = ""  # `/deploy cancel` asked GitHub to cancel the run (who asked, for the card)
     promoted_from: str = ""  # made by promotion: the environment ``sha`` succeeded in (the worker holds it to sha)
     emergency: str = ""  # an admin's emergency deploy: the reason they gave (past freezes, locks, promotion order)
+    auto_deploy: str = ""  # made by auto-deploy (services.<svc>.auto_deploy): the branch whose green push it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,7 +461,29 @@ class DeploymentUpdate:
     run_repository: str = ""  # the repository the status's run URL points into ("" = no URL)
 
 
-GitHubUpdate = RunUpdate | ProtectionRuleRequest | ReviewRequest | DeploymentUpdate
+@dataclass(frozen=True, slots=True)
+class PushUpdate:
+    """A ``push`` to a branch: its new head commit and who pushed it (auto-deploy, bot.deploys.auto)."""
+
+    repository: str  # owner/name, lowercased
+    branch: str  # the branch name (refs/heads/ stripped)
+    sha: str  # ``after``: the branch's new head
+    pusher: str  # ``sender.login``: the account that pushed
+    pusher_id: int = 0  # ``sender.id``
+
+
+@dataclass(frozen=True, slots=True)
+class CheckUpdate:
+    """A commit's checks moved: ``check_suite`` completed, or a commit ``status`` (auto-deploy)."""
+
+    repository: str  # owner/name, lowercased
+    sha: str
+    branches: tuple[str, ...]  # check_suite.head_branch, or the status event's branches (names)
+    conclusion: str  # check_suite conclusion, or the status state
+    source: str  # check_suite | status
+
+
+GitHubUpdate = RunUpdate | ProtectionRuleRequest | ReviewRequest | DeploymentUpdate | PushUpdate | CheckUpdate
 
 
 @dataclass(frozen=True, slots=True)

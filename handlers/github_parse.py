@@ -24,6 +24,7 @@ from bot.deploys.run_payloads import (  # shared with the reconciler (bot/deploy
 )
 from bot.domain import DeploymentUpdate, GitHubUpdate, ProtectionRuleRequest, ReviewRequest
 from bot.wire import parse_json, parse_json_fields
+from handlers.github_checks import parse_check_suite, parse_push, parse_status
 
 
 def parse_protection_rule(payload: dict[str, Any]) -> ProtectionRuleRequest | None:
@@ -175,9 +176,34 @@ class _WorkflowJob(_Envelope):
     workflow_job: _Job | _Opt = msgspec.UNSET
 
 
+class _Push(_Envelope):  # a push names every commit it carries: read the four fields auto-deploy needs
+    ref: Any = msgspec.UNSET
+    after: Any = msgspec.UNSET
+    deleted: Any = msgspec.UNSET
+
+
+class _Suite(msgspec.Struct):
+    head_sha: Any = msgspec.UNSET
+    head_branch: Any = msgspec.UNSET
+    conclusion: Any = msgspec.UNSET
+
+
+class _CheckSuite(_Envelope):
+    check_suite: _Suite | _Opt = msgspec.UNSET
+
+
+class _Status(_Envelope):  # not its commit object (the status event carries the whole commit)
+    sha: Any = msgspec.UNSET
+    state: Any = msgspec.UNSET
+    branches: Any = msgspec.UNSET
+
+
 FIELDS: dict[str, msgspec.json.Decoder[Any]] = {
     "workflow_run": msgspec.json.Decoder(_WorkflowRun),
     "workflow_job": msgspec.json.Decoder(_WorkflowJob),
+    "push": msgspec.json.Decoder(_Push),
+    "check_suite": msgspec.json.Decoder(_CheckSuite),
+    "status": msgspec.json.Decoder(_Status),
 }
 ENVELOPE = msgspec.json.Decoder(_Envelope)  # events no parser reads: the handler's checks only
 
@@ -189,6 +215,9 @@ PARSERS: dict[str, Any] = {
     "deployment_status": parse_deployment_status,
     "deployment_review": parse_deployment_review,
     "deployment_protection_rule": parse_protection_rule,
+    "push": parse_push,  # auto-deploy (handlers/github_checks.py)
+    "check_suite": parse_check_suite,
+    "status": parse_status,
 }
 
 

@@ -23,6 +23,7 @@ from aiohttp import web
 from sandbox import github_payloads as gp
 from sandbox import github_workflows as gw
 from sandbox.base import LoopbackServer
+from sandbox.github_checks import ChecksMixin
 from sandbox.github_history import HistoryMixin
 from sandbox.github_hooks import WebhookSender
 from sandbox.github_org import OrgMixin
@@ -89,7 +90,7 @@ Handler = Callable[[web.Request, dict[str, str], Any], Awaitable[web.StreamRespo
 _O_R = r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 
 
-class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
+class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer):
     def __init__(
         self,
         repository: str = "acme/platform",
@@ -146,6 +147,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
         self.hooks = WebhookSender(webhook_url, webhook_secret)
         self.sim = RunSimulator(self)
         self._history_init()
+        self._checks_init()
         super().__init__()
 
     # configuration -----------------------------------------------------------------------------
@@ -273,6 +275,7 @@ class GitHubFake(HistoryMixin, OrgMixin, RestMixin, LoopbackServer):
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/pending_deployments$", self._review_pending),
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/deployment_protection_rule$", self._protection),
                 *self.history_routes(_O_R),
+                *self.checks_routes(_O_R),
                 ("GET", _O_R + r"/contents/(?P<path>.+)$", self._get_contents),
                 ("GET", _O_R + r"/environments/(?P<env>[^/]+)/deployment_protection_rules$", self._get_rules),
                 ("POST", _O_R + r"/environments/(?P<env>[^/]+)/deployment_protection_rules$", self._add_rule),

@@ -64,6 +64,9 @@ def request_card(
     if r.emergency:  # marked wherever the card lives: who went past the rules, and why
         title = f"EMERGENCY {title}"
         facts.append(Fact("Emergency", r.emergency))
+    if r.auto_deploy:  # made by auto-deploy (bot.deploys.auto) on behalf of the pusher
+        title = f"{title} (auto-deploy)"
+        facts.append(Fact("Auto-deploy", f"green push to {r.auto_deploy}"))
     if r.promoted_from:
         facts.append(Fact("Promoted from", f"{r.promoted_from} ({r.sha[:7]})"))
     if r.kind is RequestKind.DEPLOY:

@@ -15,12 +15,14 @@ from bot.actions.github import RunInfo
 from bot.config import Config
 from bot.delivery.routing import route
 from bot.deploys import cards
+from bot.deploys.auto import AutoDeployer
 from bot.deploys.delivery_metrics import record_outcome
 from bot.deploys.gates import judge
 from bot.deploys.notes import post_annotation, post_notes, queue_notes
 from bot.deploys.pipeline import Pipeline, enqueue_callback, enqueue_card, notify_requester, thread_note
 from bot.deploys.repos import GitHubRepos
 from bot.domain import (
+    CheckUpdate,
     Deployment,
     DeploymentUpdate,
     DeployRequest,
@@ -31,6 +33,7 @@ from bot.domain import (
     OutboundMessage,
     Platform,
     ProtectionRuleRequest,
+    PushUpdate,
     RequestKind,
     RequestState,
     ReviewRequest,
@@ -117,6 +120,7 @@ class GitHubEvents:
         self.store = pipeline.store
         self.github = github
         self.clock = clock
+        self.auto = AutoDeployer(pipeline=pipeline, github=github, clock=clock)  # issue 25 item 2
 
     @property
     def config(self) -> Config:  # read at each use: a reloaded config applies to the next item
@@ -130,6 +134,10 @@ class GitHubEvents:
             await self._protection(update)
         elif isinstance(update, ReviewRequest):
             await self._review(update)
+        elif isinstance(update, PushUpdate):
+            await self.auto.push(update)
+        elif isinstance(update, CheckUpdate):
+            await self.auto.checks(update)
         else:
             await self._deployment(update)
 

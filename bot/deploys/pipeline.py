@@ -37,6 +37,7 @@ from bot.domain import (
     AuditEntry,
     CancelCommand,
     Card,
+    CheckUpdate,
     Command,
     DeployCommand,
     DeploymentUpdate,
@@ -51,6 +52,7 @@ from bot.domain import (
     Platform,
     PromoteCommand,
     ProtectionRuleRequest,
+    PushUpdate,
     RejectCommand,
     Reply,
     RequestKind,
@@ -74,7 +76,8 @@ log = logging.getLogger(__name__)
 
 
 _GITHUB_TYPES: dict[str, type[GitHubUpdate]] = {
-    t.__name__: t for t in (RunUpdate, ProtectionRuleRequest, ReviewRequest, DeploymentUpdate)
+    t.__name__: t for t in (RunUpdate, ProtectionRuleRequest, ReviewRequest, DeploymentUpdate, PushUpdate,
+                            CheckUpdate)
 }
 
 

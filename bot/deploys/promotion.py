@@ -32,6 +32,9 @@ async def promotion_refusal(store: Store, github: GitHubClient, config: Config, 
     if r.promoted_from and r.sha and sha != r.sha:  # a promotion is for one commit: the ref must still name it
         return (f"`{r.ref}` now points at {sha[:7]}, not at {r.sha[:7]} that succeeded in {r.promoted_from}; "
                 "promote a tag, or request the new commit through the promotion order")
+    if r.auto_deploy and r.sha and sha != r.sha:  # auto-deploy is for one green commit (bot.deploys.auto)
+        return (f"`{r.ref}` moved on to {sha[:7]} before {r.sha[:7]} started: auto-deploy takes the newer commit "
+                "once its checks are green")
     if not env.promote_from or r.emergency:
         return ""
     source = env.promote_from

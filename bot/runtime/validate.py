@@ -12,6 +12,7 @@ from bot.alerts.pagerduty import pagerduty_settings
 from bot.alerts.settings import security_settings
 from bot.config import Config, load_config
 from bot.delivery.settings import delivery_settings
+from bot.deploys.auto_settings import auto_deploys
 from bot.deploys.settings import deploy_settings
 from bot.environment import load_secrets, secret_problems
 from bot.errors import ConfigError
@@ -22,7 +23,7 @@ def settings_problems(config: Config, env: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     for check in (lambda: load_secrets(config, env), lambda: security_settings(config),
                   lambda: delivery_settings(config), lambda: pagerduty_settings(config, env),
-                  lambda: deploy_settings(config, env)):
+                  lambda: deploy_settings(config, env), lambda: auto_deploys(config)):
         try:
             check()
         except ConfigError as exc:

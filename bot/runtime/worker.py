@@ -119,6 +119,7 @@ class Worker:
             for r in ready:
                 done += await self._dispatch(r.id)
         done += await self._apply_github()
+        done += await self.events.auto.resume()  # auto-deploys paused by a lock or freeze (bot.deploys.auto)
         done += await self._correlate()
         done += await self.schedules.run_once()
         await self._prune()

@@ -46,7 +46,7 @@ _REQ_COLS = (
     "id, kind, service, environment, ref, requester, requester_platform, requester_id, channel, state, "
     "created_at, updated_at, workflow, approvals_required, expires_at, sha, target_version, run_id, run_url, "
     "response_url, detail, callback_url, jobs, attempt, requester_identities, queued_behind, cancel_requested_by, "
-    "promoted_from, emergency"
+    "promoted_from, emergency, auto_deploy"
 )
 
 
@@ -83,6 +83,7 @@ def _request(row: Row) -> DeployRequest:
         cancel_requested_by=str(row["cancel_requested_by"] or ""),
         promoted_from=str(row["promoted_from"] or ""),
         emergency=str(row["emergency"] or ""),
+        auto_deploy=str(row["auto_deploy"] or ""),
     )
 
 
@@ -133,13 +134,13 @@ class Unit(OutboxOps):
 
     async def insert_request(self, r: DeployRequest) -> None:
         await self.c.execute(
-            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 29)})",
+            f"INSERT INTO requests ({_REQ_COLS}) VALUES ({', '.join('?' * 30)})",
             r.id, r.kind.value, r.service, r.environment, r.ref, r.requester, r.requester_platform.value,
             r.requester_id, r.channel, r.state.value, ts(r.created_at), ts(r.updated_at or r.created_at),
             r.workflow, r.approvals_required, ts(r.expires_at), r.sha, r.target_version, r.run_id, r.run_url,
             r.response_url, r.detail, r.callback_url, json.dumps(r.jobs), r.attempt,
             " ".join(sorted(r.requester_identities)), r.queued_behind, r.cancel_requested_by, r.promoted_from,
-            r.emergency,
+            r.emergency, r.auto_deploy,
         )
 
     async def get_request(self, request_id: str, *, for_update: bool = False) -> DeployRequest | None:

@@ -212,15 +212,20 @@ def test_serve_refuses_a_bad_config_naming_path_and_line(tmp_path: Path) -> None
     assert "error: services.api.workflow: 'api ci' is not valid: a workflow file name (line 12)" in done.stderr
 
 
-def test_auto_deploy_is_reserved_in_the_model_and_refused_until_it_is_built() -> None:
+def test_auto_deploy_is_in_the_model_and_its_values_checked_by_both() -> None:
+    """Issue 25 item 2 landed after the model reserved the key: the schema and the bot accept a good value and both
+    refuse one the bot would refuse (bot/deploys/auto_settings.py)."""
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["services"]["api"]["auto_deploy"] = {"environment": "staging", "branch": "main"}
     assert schema_errors(data) == []
     from bot.config import parse_config
+    from bot.deploys.auto_settings import auto_deploys
 
-    with pytest.raises(ConfigError) as err:
-        parse_config(data, env=TEAMS_ENV)
-    assert err.value.problems == ["services.api.auto_deploy: is not supported by this version of the bot"]
+    auto_deploys(parse_config(data, env=TEAMS_ENV))
+    data["services"]["api"]["auto_deploy"] = {"environment": "staging"}
+    assert schema_errors(data) != []
+    with pytest.raises(ConfigError):
+        auto_deploys(parse_config(data, env=TEAMS_ENV))
 
 
 def test_every_key_in_the_schema_is_read_by_a_parser() -> None:
@@ -231,6 +236,6 @@ def test_every_key_in_the_schema_is_read_by_a_parser() -> None:
     for definition in [schema, *schema["definitions"].values()]:
         names |= set(definition.get("properties", {}))
     parsers = ["bot/config.py", "bot/delivery/settings.py", "bot/alerts/settings.py", "bot/alerts/rules.py",
-               "bot/deploys/settings.py", "bot/alerts/pagerduty.py"]
+               "bot/deploys/settings.py", "bot/alerts/pagerduty.py", "bot/deploys/auto_settings.py"]
     source = "".join((ROOT / p).read_text(encoding="utf-8") for p in parsers)
     assert sorted(n for n in names if f'"{n}"' not in source and f"'{n}'" not in source) == []

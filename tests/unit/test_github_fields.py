@@ -18,7 +18,7 @@ from bot.wire import MalformedBody, parse_json
 from handlers.github_parse import FIELDS, PARSERS, BadPayload, parse_event, read_payload
 from sandbox.paths import PUBLISHED_FIXTURES
 
-FIXTURES = sorted((PUBLISHED_FIXTURES / "github").glob("*.octokit.json"))
+FIXTURES = sorted((PUBLISHED_FIXTURES / "github").rglob("*.octokit.json"))  # events/: every published event
 
 
 def _event(path: Path) -> str:
