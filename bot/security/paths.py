@@ -16,33 +16,56 @@ from bot.security.normalize import _MAX_FIELD, _s, flatten
 
 _MAX_DEPTH = 5
 _MAX_ITEMS = 50
-_PLANS: dict[str, tuple[tuple[str, ...], ...]] = {}
+_PLANS: dict[str, tuple[tuple[tuple[str, ...], ...], bool]] = {}
 
 
-def _keys(path: str) -> tuple[tuple[str, ...], ...]:
-    """For each part of the path, the keys the rest of the path can start with (``a``, ``a.b``, ``a.b.c``)."""
-    keys = _PLANS.get(path)
-    if keys is None:
+def _keys(path: str) -> tuple[tuple[tuple[str, ...], ...], bool]:
+    """For each part of the path, the keys the rest of the path can start with (``a``, ``a.b``, ``a.b.c``); and
+    whether the path can be walked key by key (no empty part, not deeper than the depth limit)."""
+    plan = _PLANS.get(path)
+    if plan is None:
         parts = path.split(".")
         keys = tuple(tuple(".".join(parts[i:j]) for j in range(i + 1, len(parts) + 1)) for i in range(len(parts)))
+        plan = (keys, all(parts) and len(parts) <= _MAX_DEPTH)
         if len(_PLANS) < 4096:  # paths come from the rules: few; the bound is for anything else
-            _PLANS[path] = keys
-    return keys
+            _PLANS[path] = plan
+    return plan
 
 
 def values_at(doc: Any, path: str) -> list[str]:
     """The scalar values of ``doc`` (a dict, as flatten is called on a record) at ``path``, as text."""
     if not isinstance(doc, dict):
         return []
-    if path and "." not in path and "" not in doc:  # most rule paths: a top-level key (eventName, errorCode, ...)
-        v = doc.get(path)
-        if type(v) is str:
-            return [v] if len(v) <= _MAX_FIELD else []
-        if v is None or isinstance(v, dict):
-            return []
+    keys, simple = _keys(path)
+    if simple:
+        got = _walk(doc, keys)
+        if got is not None:
+            return got
     out: list[str] = []
-    _from_dict(doc, _keys(path), 0, 0, out, path == "")
+    _from_dict(doc, keys, 0, 0, out, path == "")
     return out
+
+
+def _walk(doc: dict[Any, Any], keys: tuple[tuple[str, ...], ...]) -> list[str] | None:
+    """The common case: a chain of objects, one key per part, no key holding a dot or empty. None: not that case
+    (a list on the way, a key with a dot, an empty key, a non-text value at the end), read by ``_from_dict``."""
+    node = doc
+    last = len(keys) - 1
+    for i, alternatives in enumerate(keys):
+        if "" in node:
+            return None
+        for key in alternatives[1:]:
+            if key in node:
+                return None
+        v = node.get(alternatives[0])
+        if i == last:
+            if type(v) is str:
+                return [v] if len(v) <= _MAX_FIELD else []
+            return [] if v is None or isinstance(v, dict) else None
+        if not isinstance(v, dict):
+            return None if isinstance(v, list) else []  # a value or nothing here: nothing deeper
+        node = v
+    return []  # not reached: keys has at least one part
 
 
 # ``i`` counts the parts of the path the keys above have taken. While every key above is "" the prefix is still

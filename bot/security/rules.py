@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -62,7 +63,7 @@ class AllowList:
     accounts: tuple[str, ...] = ()
 
     def allows(self, e: SecurityEvent) -> bool:
-        if any(fnmatchcase(e.principal_arn, p) for p in self.principals):
+        if self.principals and any(fnmatchcase(e.principal_arn, p) for p in self.principals):
             return True
         if e.account and e.account in self.accounts:
             return True
@@ -132,7 +133,7 @@ def _fetcher(event: SecurityEvent, derived: Mapping[str, str]) -> Fetch:
         index = field_index(event)
         return lambda path: _values(index, derived, path)
     if not derived:
-        return lambda path: values_at(doc, path)
+        return partial(values_at, doc)
     return lambda path: [derived[path]] if path in derived else values_at(doc, path)
 
 
