@@ -4,7 +4,8 @@ normaliser builds its event in one pass. Each fast piece is compared with the st
 - ``values_at`` / ``values_under`` with ``flatten`` filtered by path (published records and generated documents,
   including keys that hold dots, deep nesting, long lists and long values);
 - ``parse_record`` with the implementation before the change (kept below as ``reference_record``);
-- the security worker's derived ``bot.own_resource`` and its classification with those of the flattened event.
+- the security worker's derived ``bot.own_resource`` and its classification with those of the flattened event;
+- each compiled condition (sets, one regex per glob list) with ``Condition.holds``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bot.security.normalize import (
     parse_time,
 )
 from bot.security.paths import values_at, values_under
+from bot.security.rules import Condition, _test
 from bot.security.worker import SecurityWorker
 from bot.store.store import Store
 from tests.security.conftest import make_config
@@ -197,3 +199,14 @@ def test_worker_reads_own_resources_and_classifies_as_from_the_flattened_record(
         flattened = replace(lazy, fields=tuple(flatten(record)), doc=None)
         assert worker.derived(lazy) == worker.derived(flattened)
         assert worker.classify(lazy) == worker.classify(flattened)
+
+
+texts = st.text(alphabet="aZ*?[]!.-", max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["equals", "in", "prefix", "glob", "not_glob"]), st.lists(texts, min_size=1, max_size=3),
+       st.lists(texts, max_size=4))
+def test_compiled_conditions_answer_as_condition_holds(op: str, patterns: list[str], values: list[str]) -> None:
+    c = Condition("p", op, tuple(patterns[:1] if op == "equals" else patterns))
+    assert _test(c)(values) == c.holds(values)
