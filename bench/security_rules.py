@@ -1,10 +1,10 @@
 """``python -m bench.security_rules``: CloudTrail records evaluated per second, in process (issue 27 item 5).
 
 What is timed is what the security worker does per record before it touches the store: normalise
-(``parse_events``: payload -> ``SecurityEvent``, every field flattened) and classify (the bot's derived facts,
-then ``best_rule`` over the shipped default rules and the allow-list). Two rows: from the parsed JSON object
-(``normalise + rules``, the target: >= 100,000 records/s) and from the recorded text (``+ JSON``, what one
-inbox item costs the worker).
+(``parse_events``: payload -> ``SecurityEvent``, which keeps its record for the rules to read by path) and classify
+(the bot's derived facts, then ``best_rule`` over the shipped default rules and the allow-list). Two rows: from the
+parsed JSON object (``normalise + rules``, the target: >= 100,000 records/s) and from the recorded text
+(``+ JSON``, what one inbox item costs the worker).
 
 Records: every published CloudTrail sample in ``tests/fixtures/cloudtrail`` (see its SOURCES.md; a log file's
 ``Records`` count one each), each also wrapped as the EventBridge event AWS delivers, plus the bench's own

@@ -3,7 +3,9 @@ it came by."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from enum import StrEnum
 from typing import Any
 
@@ -42,7 +44,9 @@ class GitHubContext:
 
 @dataclass(frozen=True, slots=True)
 class SecurityEvent:
-    """One CloudTrail record, normalized. ``fields`` keeps the record's scalar values by dotted path for rules."""
+    """One CloudTrail record, normalized. Rules read the record's scalar values by dotted path: ``fields`` holds them
+    flattened (the other alert sources), or ``doc`` holds the document they are read from on demand (a CloudTrail
+    record: most rules read two or three paths of it, so it is not flattened per event; issue 27 item 5)."""
 
     event_id: str
     event_time: float  # epoch seconds
@@ -64,20 +68,44 @@ class SecurityEvent:
     fields: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     source_kind: str = "cloudtrail"  # or guardduty | securityhub | cloudwatch | health (bot/alerts/sources.py)
     summary: str = ""  # a finding's / alarm's / Health event's own title (empty for CloudTrail)
+    doc: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # read by path (paths.py)
+
+    def all_fields(self) -> tuple[tuple[str, str], ...]:
+        """Every scalar value by dotted path, in document order (``flatten``)."""
+        if self.doc is None:
+            return self.fields
+        from bot.alerts.normalize import flatten  # normalize builds on this module
+
+        return self.fields + tuple(flatten(self.doc))
 
     def field_value(self, path: str) -> str | None:
-        for k, v in self.fields:
+        for k, v in self.all_fields():
             if k == path:
                 return v
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("fields")
+        data = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name not in ("fields", "doc")}
+        data["github"] = asdict(self.github)
         return data
+
+    @classmethod
+    def of(cls, values: tuple[Any, ...]) -> SecurityEvent:
+        """The event of every field's value in declaration order: what ``cls(*values)`` builds, without the frozen
+        ``__init__``'s generic ``object.__setattr__`` per field (the normaliser builds one per CloudTrail record,
+        issue 27 item 5). Every field must be given."""
+        if len(values) != len(_SETTERS):
+            raise TypeError(f"SecurityEvent.of takes {len(_SETTERS)} values, got {len(values)}")
+        event = object.__new__(cls)
+        for put, value in zip(_SETTERS, values, strict=True):
+            put(event, value)
+        return event
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SecurityEvent:
         gh = GitHubContext(**data.get("github", {}))
-        keys = {k: data[k] for k in data if k not in ("github", "fields")}
+        keys = {k: data[k] for k in data if k not in ("github", "fields", "doc")}
         return cls(**keys, github=gh)
+
+
+_SETTERS = tuple(SecurityEvent.__dict__[f.name].__set__ for f in dataclass_fields(SecurityEvent))

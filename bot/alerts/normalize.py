@@ -174,26 +174,43 @@ def _principal(ui: dict[str, Any], account: str) -> str:
     return f"{ptype or 'unknown'}:{acct}:{pid}" if pid or acct else "unknown"
 
 
+_TOP = ("eventID", "eventSource", "eventName", "eventType", "recipientAccountId", "awsRegion", "sourceIPAddress",
+        "userAgent", "errorCode", "errorMessage")
+_ASSUME = frozenset({"AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
+
+
+def _texts(d: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """``_s`` of each key's value, in one call (this runs for every CloudTrail record: issue 27 item 5)."""
+    return [v if type(v) is str else _s(v) for v in map(d.get, keys)]
+
+
 def parse_record(record: dict[str, Any], *, account: str = "", region: str = "") -> SecurityEvent:
     """One CloudTrail record -> SecurityEvent. Raises NotCloudTrail when it lacks what we need."""
     _check_record(record)
-    event_id = _s(record.get("eventID"))
+    return _event(record, account, region)
+
+
+def _event(record: dict[str, Any], account: str, region: str) -> SecurityEvent:
+    # parse_record after _check_record (parse_payload has checked every record it returns)
+    event_id, source, name, etype, recipient, aws_region, ip, agent, error, message = _texts(record, _TOP)
     if not event_id:
         raise NotCloudTrail("eventID is missing")
-    if not isinstance(record.get("eventTime"), str):
+    event_time = record.get("eventTime")
+    if not isinstance(event_time, str):
         raise NotCloudTrail("eventTime is missing")
     ui = record.get("userIdentity")
     ui = ui if isinstance(ui, dict) else {}
-    acct = _s(record.get("recipientAccountId")) or _s(ui.get("accountId")) or account
-    params = record.get("requestParameters")
-    params = params if isinstance(params, dict) else {}
+    acct = recipient or _s(ui.get("accountId")) or account
     ptype = _s(ui.get("type"))
     arn = _s(ui.get("arn"))
-    issuer = _s(_get(ui, "sessionContext", "sessionIssuer", "arn"))
+    context = ui.get("sessionContext")
+    issuer = _s(_get(context, "sessionIssuer", "arn")) if context is not None else ""
     session = ""
     if ptype == "AssumedRole" and "/" in arn:
         session = arn.rsplit("/", 1)[-1]
-    if record.get("eventName") in ("AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"):
+    if name in _ASSUME:
+        params = record.get("requestParameters")
+        params = params if isinstance(params, dict) else {}
         session = _s(params.get("roleSessionName")) or session
         issuer = issuer or _s(params.get("roleArn"))
     subject = ""
@@ -201,28 +218,17 @@ def parse_record(record: dict[str, Any], *, account: str = "", region: str = "")
         subject = _s(ui.get("userName"))
     mfa = _s(_get(record, "additionalEventData", "MFAUsed")).lower()
     if mfa not in ("yes", "no"):
-        attr = _s(_get(ui, "sessionContext", "attributes", "mfaAuthenticated")).lower()
-        mfa = {"true": "yes", "false": "no"}.get(attr, "")
-    return SecurityEvent(
-        event_id=event_id[:200],
-        event_time=parse_time(record["eventTime"]),
-        event_source=_s(record.get("eventSource")),
-        event_name=_s(record.get("eventName")),
-        event_type=_s(record.get("eventType")),
-        account=acct,
-        region=_s(record.get("awsRegion")) or region,
-        source_ip=_s(record.get("sourceIPAddress")),
-        user_agent=_s(record.get("userAgent"))[:300],
-        error_code=_s(record.get("errorCode")),
-        error_message=_s(record.get("errorMessage"))[:500],
-        principal_arn=_principal(ui, acct),
-        principal_type=ptype,
-        session_issuer=issuer,
-        session_name=session,
-        mfa_used=mfa,
-        github=github_context(subject, session),
-        fields=tuple(flatten(record)),
-    )
+        attr = _s(_get(context, "attributes", "mfaAuthenticated")).lower() if context is not None else ""
+        mfa = _MFA.get(attr, "")
+    return SecurityEvent.of((
+        event_id[:200], parse_time(event_time), source, name, etype, acct, aws_region or region, ip, agent[:300],
+        error, message[:500], arn or _principal(ui, acct), ptype, issuer, session, mfa,
+        github_context(subject, session), (), "cloudtrail", "",
+        record,  # doc: rules read it by path (bot/alerts/paths.py), it is not flattened per record
+    ))
+
+
+_MFA = {"true": "yes", "false": "no"}
 
 
 _SOURCE_TYPES: frozenset[str] = frozenset()
@@ -271,7 +277,7 @@ def parse_events(obj: Any) -> tuple[list[SecurityEvent], list[str]]:
     skipped: list[str] = []
     for record, account, region in parse_payload(obj):
         try:
-            events.append(parse_record(record, account=account, region=region))
+            events.append(_event(record, account, region))
         except NotCloudTrail as exc:
             skipped.append(str(exc))
     return events, skipped

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -13,6 +16,7 @@ import yaml
 
 from bot import config_model as model
 from bot.alerts.model import SecurityEvent, Severity
+from bot.alerts.paths import values_at
 
 OPERATORS = ("equals", "in", "prefix", "glob", "not_glob", "exists", "between")
 RULE_KEYS = model.keys(model.Rule)
@@ -60,7 +64,7 @@ class AllowList:
     accounts: tuple[str, ...] = ()
 
     def allows(self, e: SecurityEvent) -> bool:
-        if any(fnmatchcase(e.principal_arn, p) for p in self.principals):
+        if self.principals and any(fnmatchcase(e.principal_arn, p) for p in self.principals):
             return True
         if e.account and e.account in self.accounts:
             return True
@@ -87,12 +91,14 @@ class Rule:
 
 
 FieldIndex = Mapping[str, list[str]]
+Fetch = Callable[[str], Sequence[str]]
 
 
 def field_index(event: SecurityEvent) -> dict[str, list[str]]:
-    """The event's values by dotted path (in record order), built once per event for all rules."""
+    """The event's values by dotted path (in record order), every path at once (``best_rule`` reads a CloudTrail
+    record's paths on demand instead)."""
     index: dict[str, list[str]] = {}
-    for k, v in event.fields:
+    for k, v in event.all_fields():
         index.setdefault(k, []).append(v)
     return index
 
@@ -103,8 +109,8 @@ def _values(index: FieldIndex, derived: Mapping[str, str], path: str) -> list[st
     return index.get(path, [])
 
 
-def _all(conds: Sequence[Condition], index: FieldIndex, derived: Mapping[str, str]) -> bool:
-    return all(c.holds(_values(index, derived, c.path)) for c in conds)
+def _all(conds: Sequence[Condition], fetch: Fetch) -> bool:
+    return all(c.holds(fetch(c.path)) for c in conds)
 
 
 def rule_matches(rule: Rule, event: SecurityEvent, derived: Mapping[str, str], *,
@@ -112,24 +118,72 @@ def rule_matches(rule: Rule, event: SecurityEvent, derived: Mapping[str, str], *
     if not rule.enabled or rule.source != event.source_kind:
         return False
     fields = field_index(event) if index is None else index
-    if not _all(rule.match, fields, derived):
+
+    def fetch(path: str) -> list[str]:
+        return _values(fields, derived, path)
+
+    if not _all(rule.match, fetch):
         return False
-    return not rule.any_of or any(_all(block, fields, derived) for block in rule.any_of)
+    return not rule.any_of or any(_all(block, fetch) for block in rule.any_of)
+
+
+def _fetcher(event: SecurityEvent, derived: Mapping[str, str]) -> Fetch:
+    """The values at a path: the bot's derived facts, else the event's (a CloudTrail record read path by path)."""
+    doc = event.doc
+    if doc is None or event.fields:
+        index = field_index(event)
+        return lambda path: _values(index, derived, path)
+    if not derived:
+        return partial(values_at, doc)
+    return lambda path: [derived[path]] if path in derived else values_at(doc, path)
+
+
+def _passes(checks: tuple[Check, ...], fetch: Fetch) -> bool:
+    for path, test in checks:
+        if not test(fetch(path)):
+            return False
+    return True
 
 
 def best_rule(
     rules: Sequence[Rule], event: SecurityEvent, derived: Mapping[str, str], *, allow: AllowList
 ) -> tuple[Rule | None, bool]:
     """The most severe matching rule (file order breaks ties) and whether an allow-list suppressed it."""
-    index = field_index(event)
+    fetch = _fetcher(event, derived)
     best: Rule | None = None
-    for r in _plan(rules).candidates(event.source_kind, _values(index, derived, "eventName")):
-        if _all(r.match, index, derived) and (not r.any_of or any(_all(b, index, derived) for b in r.any_of)):
+    for r, match, any_of in _plan(rules).candidates(event.source_kind, fetch("eventName")):
+        if _passes(match, fetch) and (not any_of or any(_passes(block, fetch) for block in any_of)):
             best = r  # candidates come most severe first, then in file order: the first match is the answer
             break
     if best is None:
         return None, False
     return best, allow.allows(event) or best.allow.allows(event)
+
+
+Test = Callable[[Sequence[str]], bool]
+Check = tuple[str, Test]
+Planned = tuple[Rule, tuple[Check, ...], tuple[tuple[Check, ...], ...]]
+
+
+def _test(c: Condition) -> Test:
+    """``c.holds`` as one function built once per rule set: sets for equals/in, one regex for a glob list (the same
+    answers: tests/security/test_rules_fast_path.py)."""
+    if c.op in ("equals", "in"):
+        wanted = frozenset(c.values)
+        return lambda values: not wanted.isdisjoint(values)
+    if c.op in ("glob", "not_glob"):
+        rx = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in c.values))
+        if c.op == "glob":
+            return lambda values: any(rx.match(v) for v in values)
+        return lambda values: not any(rx.match(v) for v in values)
+    if c.op == "prefix":
+        starts = tuple(c.values)
+        return lambda values: any(v.startswith(starts) for v in values)
+    return c.holds  # exists, between
+
+
+def _checks(conds: Sequence[Condition]) -> tuple[Check, ...]:
+    return tuple((c.path, _test(c)) for c in conds)
 
 
 class _Plan:
@@ -144,27 +198,41 @@ class _Plan:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = rules
         order = sorted(range(len(rules)), key=lambda i: (-rules[i].severity.rank, i))
-        self._ordered = [rules[i] for i in order if rules[i].enabled]
-        self._names = [_names(r) for r in self._ordered]
-        self._memo: dict[tuple[str, tuple[str, ...]], list[Rule]] = {}
+        enabled = [rules[i] for i in order if rules[i].enabled]
+        self._names = [_names(r) for r in enabled]
+        # a gated rule is a candidate only when its eventName condition holds: it is not checked twice
+        self._ordered: list[Planned] = [(r, _checks(_ungated(r.match)), tuple(_checks(b) for b in r.any_of))
+                                        for r in enabled]
+        self._memo: dict[tuple[str, tuple[str, ...]], list[Planned]] = {}
 
-    def candidates(self, kind: str, names: Sequence[str]) -> list[Rule]:
+    def candidates(self, kind: str, names: Sequence[str]) -> list[Planned]:
         key = (kind, tuple(names))
         hit = self._memo.get(key)
         if hit is None:
-            hit = [r for r, gate in zip(self._ordered, self._names, strict=True)
-                   if r.source == kind and (gate is None or any(n in gate for n in names))]
+            hit = [p for p, gate in zip(self._ordered, self._names, strict=True)
+                   if p[0].source == kind and (gate is None or any(n in gate for n in names))]
             if len(self._memo) >= self._MAX_KEYS:
                 self._memo.clear()
             self._memo[key] = hit
         return hit
 
 
-def _names(rule: Rule) -> frozenset[str] | None:
-    for c in rule.match:
+def _gate(conds: Sequence[Condition]) -> int | None:
+    """The index of the condition that gates a rule by eventName (the first ``eventName: {equals|in: ...}``)."""
+    for i, c in enumerate(conds):
         if c.path == "eventName" and c.op in ("equals", "in"):
-            return frozenset(c.values)
+            return i
     return None
+
+
+def _names(rule: Rule) -> frozenset[str] | None:
+    i = _gate(rule.match)
+    return None if i is None else frozenset(rule.match[i].values)
+
+
+def _ungated(conds: Sequence[Condition]) -> tuple[Condition, ...]:
+    i = _gate(conds)
+    return tuple(c for n, c in enumerate(conds) if n != i)
 
 
 _PLANS: dict[int, _Plan] = {}

@@ -21,6 +21,7 @@ from bot.alerts.cards import enqueue_card, enqueue_join_note
 from bot.alerts.escalation import escalate_due
 from bot.alerts.model import SecurityEvent
 from bot.alerts.normalize import NotCloudTrail, parse_events
+from bot.alerts.paths import values_at, values_under
 from bot.alerts.rules import Rule, best_rule
 from bot.alerts.settings import SecuritySettings, security_settings
 from bot.alerts.store_ops import (
@@ -51,6 +52,13 @@ _OWN_PATHS = ("resources.ARN", "requestParameters.")
 async def record_raw(unit: Unit, *, key: str, kind: str, body: str) -> bool:
     """Durably record one raw item (EventBridge event / CloudTrail payload). False = already recorded."""
     return await unit.inbox_add(source=SOURCE, key=key, kind=kind, body=body)
+
+
+def _own_values(e: SecurityEvent) -> list[str]:
+    """The values at resources.ARN and under requestParameters. (a CloudTrail record is read by path, not flattened)."""
+    if e.doc is None or e.fields:
+        return [v for k, v in e.all_fields() if k == _OWN_PATHS[0] or k.startswith(_OWN_PATHS[1])]
+    return values_at(e.doc, _OWN_PATHS[0]) + values_under(e.doc, _OWN_PATHS[1].rstrip("."))
 
 
 class SecurityWorker:
@@ -115,7 +123,7 @@ class SecurityWorker:
             ok = any(fnmatchcase(e.github.subject, p) for p in self._subjects)
             out["bot.github_subject_allowed"] = "true" if ok else "false"
         if self.settings.own_resources:
-            values = [v for k, v in e.fields if k == _OWN_PATHS[0] or k.startswith(_OWN_PATHS[1])]
+            values = _own_values(e)
             hit = any(fnmatchcase(v, p) for v in values for p in self.settings.own_resources)
             out["bot.own_resource"] = "true" if hit else "false"
         return out
