@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.contract import JOB_KINDS
+from bot.oidc_subjects import job_subjects
 from tests.infra import tfcheck
 from tests.infra.tfcheck import INFRA, MODULE_NAMES, MODULES
 
@@ -51,25 +52,32 @@ def test_readme_documents_inputs_outputs_and_an_example(module: str) -> None:
 def test_every_github_oidc_role_trusts_only_its_subjects() -> None:
     files = tfcheck.load_dir(MODULES / "github-oidc")
     docs = tfcheck.policy_documents(files)
-    deploy_env = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
-    expected = {
-        # defect 2: pull requests get the `pull_request` subject; no environment may reach the plan role
-        "trust_infra_plan": [
-            "repo:${var.github_repository}:pull_request",
-            "repo:${var.github_repository}:ref:refs/heads/main",
-        ],
-        "trust_infra_apply": ["repo:${var.github_repository}:environment:${var.apply_environment}"],
-        "trust_build": deploy_env,
-        "trust_lambda_deploy": deploy_env,
-        "trust_web_deploy": deploy_env,
-        "trust_api_deploy": deploy_env,
-        "trust_security_scan": ["repo:${var.github_repository}:ref:refs/heads/main"],
+    # the one source (bot/oidc_subjects.py), with the module's variables in place of a repository and environment;
+    # defect 2: pull requests get the `pull_request` subject; no environment may reach the plan role;
+    # issue 22 item 13: each role trusts only its own workflows' jobs
+    repo, deploy, apply = "${var.github_repository}", "${var.deploy_environment}", "${var.apply_environment}"
+    kinds = {
+        "trust_infra_plan": ("plan", deploy),
+        "trust_infra_apply": ("apply", apply),
+        "trust_build": ("build", deploy),
+        "trust_lambda_deploy": ("lambda-deploy", deploy),
+        "trust_web_deploy": ("web-deploy", deploy),
+        "trust_api_deploy": ("api-deploy", deploy),
+        "trust_security_scan": ("security-scan", deploy),
     }
+    expected = {
+        name: list(job_subjects(kind, repository=repo, environment=env)) for name, (kind, env) in kinds.items()
+    }
+    assert expected["trust_infra_plan"] == [
+        f"repo:{repo}:pull_request:job_workflow_ref:{repo}/.github/workflows/infra-ci.yml@refs/pull/*/merge",
+        f"repo:{repo}:ref:refs/heads/main:job_workflow_ref:{repo}/.github/workflows/infra-ci.yml@refs/heads/main",
+    ]
     assert {n for n in docs if n.startswith("trust_")} == set(expected)
     for name, subjects in expected.items():
         (statement,) = tfcheck.statements(docs[name])
         sub = [c for c in statement["condition"] if c["variable"].endswith(":sub")]
         assert [c["values"] for c in sub] == [subjects], name
+        assert [c["test"] for c in sub] == ["StringLike"], name
 
     roles = {name: body for t, name, body in tfcheck.typed(files, "resource") if t == "aws_iam_role"}
     assert set(roles) == {n.removeprefix("trust_") for n in expected}

@@ -20,11 +20,21 @@ MODULES = INFRA / "modules"
 MODULE_NAMES = ("github-oidc", "security-events", "github-environments", "chatops-bot", "chatops-bot-service")
 
 OIDC_PREFIX = "token.actions.githubusercontent.com:"
-# A subject is the configured repository (a validated variable or a literal owner/name)
-# followed by exactly pull_request, the main branch or one named environment. Nothing else.
-_REPO = r"(\$\{var\.github_repository\}|[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
-_ENV = r"(\$\{var\.[a-z_]+_environment\}|[A-Za-z0-9_.-]+)"
-SUBJECT_RE = re.compile(rf"^repo:{_REPO}:(pull_request|ref:refs/heads/main|environment:{_ENV})$")
+# A subject follows the repository's customised template (repo, context, job_workflow_ref; github-environments,
+# bot/oidc_subjects.py): the configured repository (a validated variable or a literal owner/name), exactly
+# pull_request, the main branch or one named environment, then the job's workflow file in the SAME repository at a
+# ref. The only wildcards allowed are in that ref: a release tag (refs/tags/v*) or a pull request's merge ref.
+# Nothing else.
+_REPO = r"(?:\$\{var\.github_repository\}|[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
+_ENV = r"(?:\$\{var\.[a-z_]+_environment\}|[A-Za-z0-9_.-]+)"
+SUBJECT_RE = re.compile(
+    rf"^repo:(?P<repo>{_REPO}):(?P<context>pull_request|ref:refs/heads/main|environment:{_ENV})"
+    r":job_workflow_ref:(?P=repo)/\.github/workflows/(?P<workflow>[A-Za-z0-9_.-]+\.ya?ml)"
+    r"@(?P<ref>refs/heads/main|refs/tags/v\*|refs/pull/\*/merge)$"
+)
+# which refs each context may run at: a pull request only at its merge ref, a branch subject only at that branch
+CONTEXT_REFS = {"pull_request": {"refs/pull/*/merge"}, "ref:refs/heads/main": {"refs/heads/main"}}
+ENVIRONMENT_REFS = {"refs/heads/main", "refs/tags/v*"}
 
 # Which trust documents may accept a subject that names no environment (bot/contract.py: the plan and
 # security-scan jobs name none). Every other OIDC trust accepts environment subjects only, and these
@@ -188,7 +198,7 @@ def check_statement(where: str, st: dict[str, Any]) -> list[str]:
 
 
 def check_oidc_trust(where: str, st: dict[str, Any]) -> list[str]:
-    """A GitHub OIDC trust statement: pinned aud, StringEquals sub on main or one environment."""
+    """A GitHub OIDC trust statement: pinned aud, sub on main or one environment and one workflow file (SUBJECT_RE)."""
     errors: list[str] = []
     if st.get("effect", "Allow") != "Allow":
         return errors
@@ -210,8 +220,10 @@ def check_oidc_trust(where: str, st: dict[str, Any]) -> list[str]:
     for cond in conditions:
         variable = str(cond.get("variable", ""))
         by_var.setdefault(variable, []).append(cond)
-        if variable.startswith(OIDC_PREFIX) and cond.get("test") != "StringEquals":
-            errors.append(f"{where}: {variable} must be compared with StringEquals, not {cond.get('test')!r}")
+        # sub: StringLike (the ref of a tag or pull request varies; SUBJECT_RE bounds the wildcards); others equal
+        wanted = "StringLike" if variable == OIDC_PREFIX + "sub" else "StringEquals"
+        if variable.startswith(OIDC_PREFIX) and cond.get("test") != wanted:
+            errors.append(f"{where}: {variable} must be compared with {wanted}, not {cond.get('test')!r}")
 
     aud = by_var.get(OIDC_PREFIX + "aud", [])
     if not any(c.get("test") == "StringEquals" and c.get("values") == ["sts.amazonaws.com"] for c in aud):
@@ -226,11 +238,14 @@ def check_oidc_trust(where: str, st: dict[str, Any]) -> list[str]:
             errors.append(f"{where}: sub values must be a literal, non-empty list, got {values!r}")
             continue
         for value in values:
-            if not isinstance(value, str) or not SUBJECT_RE.fullmatch(value):
+            match = SUBJECT_RE.fullmatch(value) if isinstance(value, str) else None
+            if match is None:
                 errors.append(
-                    f"{where}: subject {value!r} is not "
-                    "repo:<repo>:pull_request, repo:<repo>:ref:refs/heads/main or repo:<repo>:environment:<name>"
+                    f"{where}: subject {value!r} is not repo:<repo>:pull_request, repo:<repo>:ref:refs/heads/main "
+                    "or repo:<repo>:environment:<name>, then :job_workflow_ref:<repo>/.github/workflows/<file>@<ref>"
                 )
+            elif match["ref"] not in CONTEXT_REFS.get(match["context"], ENVIRONMENT_REFS):
+                errors.append(f"{where}: subject {value!r}: a {match['context']} job does not run at {match['ref']}")
     return errors
 
 
@@ -242,7 +257,8 @@ def check_trust_scope(where: str, document: str, st: dict[str, Any]) -> list[str
         if cond.get("variable") != OIDC_PREFIX + "sub" or not isinstance(cond.get("values"), list):
             continue
         for value in cond["values"]:
-            tail = str(value).split(":", 2)[-1]
+            match = SUBJECT_RE.fullmatch(str(value))
+            tail = match["context"] if match else str(value).split(":", 2)[-1]
             if tail.startswith("environment:"):
                 if document in REPOSITORY_SCOPE_TRUSTS:
                     errors.append(f"{where}: {document} must not accept the environment subject {value!r}")

@@ -110,6 +110,18 @@ resource "github_repository_environment" "this" {
   }
 }
 
+# The repository's OIDC subject template: repo, context and job_workflow_ref, so every token names the workflow
+# file its job is defined in, e.g. "repo:acme/payments:environment:production:job_workflow_ref:acme/payments/
+# .github/workflows/web-ci.yml@refs/heads/main" (https://docs.github.com/en/actions/reference/security/oidc,
+# "Customizing the subject claims for an organization or repository"). The github-oidc roles trust exactly these
+# subjects, each only for its own workflows (bot/oidc_subjects.py OIDC_CLAIM_KEYS; tests/contract checks both).
+# Applying this changes the subject of every workflow of the repository: apply the github-oidc roles first.
+resource "github_actions_repository_oidc_subject_claim_customization_template" "this" {
+  repository         = var.repository
+  use_default        = false
+  include_claim_keys = ["repo", "context", "job_workflow_ref"]
+}
+
 # Which refs may deploy: branches (e.g. main) and tags (e.g. v*, so `/deploy api v1.4.2 to production` runs).
 resource "github_repository_environment_deployment_policy" "this" {
   for_each = local.deployment_policies
