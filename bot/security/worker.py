@@ -18,6 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from bot.config import Config
+from bot.oidc_subjects import allowed_subjects
 from bot.security.cards import enqueue_card, enqueue_join_note
 from bot.security.escalation import escalate_due
 from bot.security.model import SecurityEvent
@@ -75,7 +76,10 @@ class SecurityWorker:
         self.batch = batch
         self.idle_s = idle_s
         self.gather_s = gather_s  # after a part batch: let items gather (bounds passes to ~1/gather_s per second)
-        self._subjects = self.settings.github_allowed_subjects or (f"repo:{config.repository}:*",)
+        # default: exactly the subjects the shipped workflows present, for every configured repository (issue 22
+        # item 14: `repo:<repo>:*` silenced any branch or pull request of the main repository and flagged the others)
+        repos = [config.repository, *(s.repository for s in config.services.values())]
+        self._subjects = self.settings.github_allowed_subjects or allowed_subjects(repos, config.environments)
         self.page = page  # escalations are also triggered in PagerDuty (bot/security/pagerduty.py)
 
     async def run(self, stop: asyncio.Event) -> None:
