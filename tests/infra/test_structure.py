@@ -353,3 +353,45 @@ def test_bot_role_drains_the_dead_letters_and_sends_only_to_the_parked_queue() -
     example = dict(tfcheck.labelled(tfcheck.load_dir(EXAMPLE), "module"))["chatops_bot"]
     assert example["events_dead_letter_queue_arn"] == "${module.security_events.dead_letter_queue_arn}"
     assert example["events_parked_queue_arn"] == "${module.security_events.parked_queue_arn}"
+
+
+def _aws_resource_types() -> set[str]:
+    return {
+        t for m in MODULE_NAMES for t, _, _ in tfcheck.typed(tfcheck.load_dir(MODULES / m), "resource")
+        if t.startswith("aws_")
+    }
+
+
+def test_the_plan_role_reads_configuration_and_its_state_only() -> None:
+    # issue 22 item 12: the plan role was AWS ReadOnlyAccess and every pull request can assume it, so a PR could read
+    # every S3 object and DynamoDB item of the account. Now: the state objects and the configuration reads of the
+    # resource types the modules use, nothing else.
+    types = _aws_resource_types()
+    assert types - set(tfcheck.PLAN_REFRESH_ACTIONS) == set(), "a resource type whose refresh reads are not listed"
+    assert set(tfcheck.PLAN_REFRESH_ACTIONS) - types == set(), "refresh reads listed for a type no module uses"
+    files = tfcheck.load_dir(MODULES / "github-oidc")
+    docs = tfcheck.policy_documents(files)
+    (refresh,) = tfcheck.statements(docs["infra_plan_refresh"])
+    assert set(refresh["actions"]) == frozenset().union(*tfcheck.PLAN_REFRESH_ACTIONS.values())
+    assert refresh["resources"] == ["*"] and refresh["sid"] == "PlanRefreshConfiguration"
+    assert not [a for a in refresh["actions"] if tfcheck.DATA_READ_ACTION.match(a)]
+    assert docs["infra_plan"]["source_policy_documents"] == [
+        "${data.aws_iam_policy_document.state_read.json}",
+        "${data.aws_iam_policy_document.infra_plan_refresh.json}",
+    ]
+    # the only data reads: the state objects under the state prefix and the lock table's lock items
+    for st in tfcheck.statements(docs["state_read"]):
+        for action in st["actions"]:
+            if tfcheck.DATA_READ_ACTION.match(action):
+                assert st["resources"] in (
+                    ["${local.state_bucket_arn}/${var.state_key_prefix}*"], ["${statement.value}"]
+                ), (action, st["resources"])
+    # and no managed policy by default; ReadOnlyAccess refused by the variable's validation
+    variables = dict(tfcheck.labelled(files, "variable"))
+    assert variables["plan_policy_arns"]["default"] == {}
+    (validation,) = variables["plan_policy_arns"]["validation"]
+    pattern = re.search(r'regex\("([^"]*ReadOnlyAccess[^"]*)"', validation["condition"])
+    assert pattern, validation["condition"]
+    hcl_regex = pattern.group(1).replace("\\\\", "\\")
+    assert re.search(hcl_regex, "arn:aws:iam::aws:policy/ReadOnlyAccess")
+    assert re.search(hcl_regex, "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess") is None

@@ -58,6 +58,75 @@ STAR_RESOURCE_ALLOWED: dict[str, tuple[frozenset[str] | str, str]] = {
     ),
 }
 
+# What `terraform plan` calls to refresh each AWS resource type infra/modules/* uses (the read functions of
+# terraform-provider-aws 5.99.1, internal/service/<service>/<type>.go: Describe/List/Get of configuration and
+# tags). The data sources used (aws_caller_identity, aws_partition, aws_region, aws_iam_policy_document) need no
+# permission (sts:GetCallerIdentity is always allowed). A new resource type fails tests/infra until its reads are
+# listed here and in the plan role's policy (issue 22 item 12).
+PLAN_REFRESH_ACTIONS: dict[str, frozenset[str]] = {
+    "aws_cloudwatch_event_api_destination": frozenset({"events:DescribeApiDestination"}),
+    "aws_cloudwatch_event_connection": frozenset({"events:DescribeConnection"}),
+    "aws_cloudwatch_event_rule": frozenset({"events:DescribeRule", "events:ListTagsForResource"}),
+    "aws_cloudwatch_event_target": frozenset({"events:ListTargetsByRule"}),
+    "aws_cloudwatch_log_group": frozenset(
+        {"logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:ListTagsLogGroup"}
+    ),
+    "aws_cloudwatch_metric_alarm": frozenset({"cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"}),
+    "aws_db_instance": frozenset({"rds:DescribeDBInstances", "rds:ListTagsForResource"}),
+    "aws_db_parameter_group": frozenset(
+        {"rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource"}
+    ),
+    "aws_db_subnet_group": frozenset({"rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"}),
+    "aws_ecs_cluster": frozenset({"ecs:DescribeClusters", "ecs:ListTagsForResource"}),
+    "aws_ecs_service": frozenset({"ecs:DescribeServices", "ecs:ListTagsForResource"}),
+    "aws_ecs_task_definition": frozenset({"ecs:DescribeTaskDefinition", "ecs:ListTagsForResource"}),
+    "aws_iam_openid_connect_provider": frozenset({"iam:GetOpenIDConnectProvider"}),
+    "aws_iam_role": frozenset({"iam:GetRole", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"}),
+    "aws_iam_role_policy": frozenset({"iam:GetRolePolicy"}),
+    "aws_iam_role_policy_attachment": frozenset({"iam:ListAttachedRolePolicies"}),
+    "aws_kms_alias": frozenset({"kms:ListAliases"}),
+    "aws_kms_key": frozenset(
+        {"kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"}
+    ),
+    "aws_lb": frozenset(
+        {"elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+         "elasticloadbalancing:DescribeTags"}
+    ),
+    "aws_lb_listener": frozenset(
+        {"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerAttributes",
+         "elasticloadbalancing:DescribeTags"}
+    ),
+    "aws_lb_listener_rule": frozenset({"elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTags"}),
+    "aws_lb_target_group": frozenset(
+        {"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroupAttributes",
+         "elasticloadbalancing:DescribeTags"}
+    ),
+    "aws_route53_record": frozenset({"route53:ListResourceRecordSets", "route53:GetHostedZone"}),
+    "aws_secretsmanager_secret": frozenset({"secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"}),
+    "aws_secretsmanager_secret_rotation": frozenset({"secretsmanager:DescribeSecret"}),
+    "aws_security_group": frozenset({"ec2:DescribeSecurityGroups"}),
+    "aws_vpc_security_group_egress_rule": frozenset({"ec2:DescribeSecurityGroupRules"}),
+    "aws_vpc_security_group_ingress_rule": frozenset({"ec2:DescribeSecurityGroupRules"}),
+    "aws_sns_topic": frozenset({"sns:GetTopicAttributes", "sns:ListTagsForResource"}),
+    "aws_sns_topic_policy": frozenset({"sns:GetTopicAttributes"}),
+    "aws_sns_topic_subscription": frozenset({"sns:GetSubscriptionAttributes"}),
+    "aws_sqs_queue": frozenset({"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"}),
+    "aws_sqs_queue_policy": frozenset({"sqs:GetQueueAttributes"}),
+}
+STAR_RESOURCE_ALLOWED["PlanRefreshConfiguration"] = (
+    frozenset().union(*PLAN_REFRESH_ACTIONS.values()),
+    "configuration reads of the resource types terraform plan refreshes; most have no resource-level permissions",
+)
+# Calls that return data (not configuration): the plan role, which every pull request can assume, gets none of
+# them beyond its own state objects and lock (Service Authorization Reference, access level "Read" on payloads).
+DATA_READ_ACTION = re.compile(
+    r"^(s3:GetObject.*|dynamodb:(GetItem|BatchGetItem|Query|Scan|GetRecords|ExecuteStatement|PartiQLSelect)"
+    r"|secretsmanager:GetSecretValue|sqs:ReceiveMessage|kms:(Decrypt|GenerateDataKey.*|ReEncrypt.*)"
+    r"|ssm:GetParameters?(ByPath)?|logs:(GetLogEvents|FilterLogEvents|StartQuery|GetQueryResults|StartLiveTail)"
+    r"|lambda:GetFunction|ecr:(BatchGetImage|GetDownloadUrlForLayer)|athena:GetQueryResults|sts:AssumeRole.*"
+    r"|.*\*.*)$"
+)
+
 
 # ---------------------------------------------------------------------------
 # Parsing
