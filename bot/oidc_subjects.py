@@ -2,8 +2,8 @@
 policies (infra/modules/github-oidc, checked by tests/contract) and the security rules' allow-list.
 
 The github-environments module customises the repository's subject template to ``OIDC_CLAIM_KEYS``, so GitHub
-issues (docs.github.com/en/actions/reference/security/oidc#customizing-the-subject-claims-for-an-organization-or-repository,
-"Example: ... job_workflow_ref")::
+issues (https://docs.github.com/en/actions/reference/security/oidc, "Customizing the subject claims for an
+organization or repository", and its example with ``job_workflow_ref``)::
 
     repo:<owner>/<repo>:<context>:job_workflow_ref:<owner>/<repo>/.github/workflows/<file>@<ref>
 

@@ -10,12 +10,11 @@ presents names its workflow file, and each role's StringLike patterns name the w
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
-import re
 
 from bot.contract import ENVIRONMENTS, JOB_KINDS
 from bot.oidc_subjects import JOB_WORKFLOWS, OIDC_CLAIM_KEYS, job_subjects
