@@ -18,6 +18,11 @@ RUN /opt/venv/bin/python -m pip uninstall -y -q pip
 COPY bot /app/bot
 COPY handlers /app/handlers
 COPY chatops /app/chatops
+# AWS's RDS CA bundle (certs/SOURCES.md), pinned: the bot verifies the database server's certificate against it
+# (PGSSLMODE=verify-full, PGSSLROOTCERT=/etc/ssl/certs/rds-global-bundle.pem: infra/modules/chatops-bot-service)
+ARG RDS_BUNDLE_SHA256=05c6b4a9bf4daa95c888711481e19cc8e2e11aed4de8db759f51f4a6fce64917
+COPY certs/rds-global-bundle.pem /opt/certs/rds-global-bundle.pem
+RUN echo "${RDS_BUNDLE_SHA256}  /opt/certs/rds-global-bundle.pem" | sha256sum -c -
 # bytecode compiled now, since the root filesystem is read-only at run time
 RUN /opt/venv/bin/python -m compileall -q /app /opt/venv/lib
 
@@ -28,6 +33,7 @@ RUN useradd --uid "${UID}" --user-group --no-create-home --home-dir /nonexistent
  && mkdir -p /data /config && chown "${UID}:${UID}" /data
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app /app
+COPY --from=build /opt/certs/rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -124,8 +124,13 @@ class LocalRunner:
         env = {k: to_string(interpolate(v, contexts)) for k, v in (doc.get("env") or {}).items()}
         contexts["env"] = env
         env.update({k: to_string(interpolate(v, contexts)) for k, v in (job.get("env") or {}).items()})
-        subject = f"environment:{env_name}" if env_name else ("pull_request" if event == "pull_request" else
+        context = f"environment:{env_name}" if env_name else ("pull_request" if event == "pull_request" else
                                                                 f"ref:{ref}")
+        # the repository's subject template is repo, context, job_workflow_ref (infra/modules/github-environments):
+        # GitHub appends the file the job is defined in at the run's ref (https://docs.github.com/en/actions/
+        # reference/security/oidc, "Customizing the subject claims"); the subject here omits the leading repo:<o>/<r>:
+        repository = self.github.get("repository", "")
+        subject = f"{context}:job_workflow_ref:{repository}/.github/workflows/{workflow}@{ref}"
         state = _Job(contexts={**contexts, "runner": {"temp": tempfile.mkdtemp(prefix="runner-temp-")},
                                "oidc_subject": subject}, env=env, result=JobResult("success", {}))
         defaults = ((job.get("defaults") or {}).get("run") or {}).get("working-directory")

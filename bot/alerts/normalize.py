@@ -147,6 +147,9 @@ def github_context(subject: str, session_name: str) -> GitHubContext:
     m = _SUBJECT.match(subject)
     if m:
         repo, rest = m.group(1), m.group(2)
+        # a customised template (repo, context, job_workflow_ref) appends the workflow file: the ref shown is the
+        # context's (the full subject stays in `subject`)
+        rest = rest.partition(":job_workflow_ref:")[0]
         kind, _, value = rest.partition(":")
         ref = value if kind == "ref" else rest
     s = _GHA_SESSION.match(session_name)

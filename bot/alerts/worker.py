@@ -42,6 +42,7 @@ from bot.alerts.store_ops import (
     save_counts,
 )
 from bot.config import Config
+from bot.oidc_subjects import allowed_subjects
 from bot.store.store import Store, Unit
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,10 @@ class SecurityWorker:
         self.batch = batch
         self.idle_s = idle_s
         self.gather_s = gather_s  # after a part batch: let items gather (bounds passes to ~1/gather_s per second)
-        self._subjects = self.settings.github_allowed_subjects or (f"repo:{config.repository}:*",)
+        # default: exactly the subjects the shipped workflows present, for every configured repository (issue 22
+        # item 14: `repo:<repo>:*` silenced any branch or pull request of the main repository and flagged the others)
+        repos = [config.repository, *(s.repository for s in config.services.values())]
+        self._subjects = self.settings.github_allowed_subjects or allowed_subjects(repos, config.environments)
         self.page = page  # escalations are also triggered in PagerDuty (bot/alerts/pagerduty.py)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
 from bot.deploys import install_infra
-from bot.deploys.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
 
 __all__ = [
     "ALWAYS",
@@ -332,7 +332,7 @@ def _read_variables(dest: Path) -> list[str]:
 
 
 def next_steps(dest: Path) -> str:
-    """What to set after installing: role variables per scope (bot/deploys/contract.py), user-set ones, the lint
+    """What to set after installing: role variables per scope (bot/contract.py), user-set ones, the lint
     commands."""
     env_kinds = [k for k in JOB_KINDS.values() if k.scope == "environment"]
     repo_kinds = [k for k in JOB_KINDS.values() if k.scope == "repository"]

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions.github import GitHubClient
 from bot.config import Config
-from bot.deploys.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
+from bot.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.deploys.repos import GitHubRepos
 from bot.deploys.setup_github import setup_github
 from bot.deploys.workflow_check import dispatch_problems

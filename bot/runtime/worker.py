@@ -17,8 +17,8 @@ from typing import Any
 from bot.actions.changes import deployed_sha, fetch_changes
 from bot.actions.github import GitHubClient
 from bot.config import Config
+from bot.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.delivery.settings import cached_settings
-from bot.deploys.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.deploys.digest import Schedules
 from bot.deploys.github_events import GitHubEvents, unchanged
 from bot.deploys.pipeline import (

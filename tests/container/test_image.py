@@ -158,3 +158,14 @@ def test_compose_file_is_valid_with_the_committed_env_example(docker_engine: Non
         key, _, value = line.partition("=")
         if line and not line.startswith("#"):
             assert value in ("", "change-me"), key
+
+
+def test_image_carries_the_pinned_rds_ca_bundle(bot_image: str) -> None:
+    # issue 22 item 11: the task's PGSSLROOTCERT (chatops-bot-service db_sslrootcert) exists in the image, as pinned
+    import hashlib
+
+    want = hashlib.sha256((ROOT / "certs" / "rds-global-bundle.pem").read_bytes()).hexdigest()
+    path = "/etc/ssl/certs/rds-global-bundle.pem"
+    script = f"import hashlib; print(hashlib.sha256(open({path!r}, 'rb').read()).hexdigest())"
+    out = run("docker", "run", "--rm", "--network", "none", "--entrypoint", "python", bot_image, "-c", script)
+    assert out.stdout.strip() == want

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bot.deploys.contract import ENGINE_MODULE
+from bot.contract import ENGINE_MODULE
 
 # CLI service name -> IAM service prefix, where they differ.
 SERVICE_PREFIX = {"s3api": "s3", "monitoring": "cloudwatch", "stepfunctions": "states"}

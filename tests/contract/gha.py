@@ -4,7 +4,9 @@ Reads ``.github/workflows/*.yml`` and ``.github/actions/*/action.yml`` of a repo
 trigger it builds the run contexts GitHub can produce (event, ref, dispatch inputs), follows reusable workflows
 (``uses: ./.github/workflows/x.yml``) and local composite actions, and yields one ``RoleUse`` per job, context
 and role assumption. The subject rule (docs/oidc.md): a job that names an environment gets
-``environment:<name>``; otherwise a pull request gets ``pull_request`` and anything else ``ref:<ref>``.
+``environment:<name>``; otherwise a pull request gets ``pull_request`` and anything else ``ref:<ref>``. With the
+repository's subject template (repo, context, job_workflow_ref; bot/oidc_subjects.py) the full subject adds the file
+the job is defined in (a called reusable workflow's own file) at the run's ref: ``RoleUse.full_subject``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from bot.deploys.contract import ENVIRONMENTS, JOB_KINDS, plan_role_variable
+from bot.contract import ENVIRONMENTS, JOB_KINDS, plan_role_variable
 
 from .gha_expr import UNKNOWN, VarRef, interpolate, truthy
 
@@ -54,8 +56,17 @@ class RoleUse:
     variable: str  # the variable role-to-assume reads
     kind: str | None  # job kind of that variable, None when no contract variable
     environment: str | None  # the environment the job names, if any
-    subject: str  # the OIDC subject without the repo:<o>/<r>: prefix
+    subject: str  # the default template's OIDC subject without the repo:<o>/<r>: prefix (the `context` claim)
     steps: tuple[dict[str, Any], ...]  # the job's steps from the role assumption on (composites expanded)
+    workflow: str = ""  # the file the job is defined in: job_workflow_ref's path (a called workflow's own file)
+
+    def full_subject(self, repository: str) -> str:
+        """The sub GitHub issues with the template repo, context, job_workflow_ref (docs.github.com/en/actions/
+        reference/security/oidc, "Customizing the subject claims"): job_workflow_ref is <o>/<r>/<path>@<ref>."""
+        return (
+            f"repo:{repository}:{self.subject}:job_workflow_ref:"
+            f"{repository}/.github/workflows/{self.workflow}@{self.context.ref}"
+        )
 
     @property
     def account(self) -> str | None:
@@ -224,10 +235,12 @@ def _substitute_inputs(step: dict[str, Any], values: dict[str, Any]) -> dict[str
 def role_uses(tree: Tree) -> Iterator[RoleUse]:
     for name, workflow in tree.workflows.items():
         for ctx in contexts(workflow):
-            yield from _workflow_uses(tree, workflow, ctx, name, 0)
+            yield from _workflow_uses(tree, workflow, ctx, name, 0, name)
 
 
-def _workflow_uses(tree: Tree, workflow: dict[str, Any], ctx: Context, where: str, depth: int) -> Iterator[RoleUse]:
+def _workflow_uses(
+    tree: Tree, workflow: dict[str, Any], ctx: Context, where: str, depth: int, file: str
+) -> Iterator[RoleUse]:
     jobs: dict[str, dict[str, Any]] = workflow.get("jobs") or {}
     skipped: dict[str, bool] = {}
     for job_id in _topological(jobs):
@@ -241,12 +254,14 @@ def _workflow_uses(tree: Tree, workflow: dict[str, Any], ctx: Context, where: st
             label = f"{where}:{job_id}"
             uses = str(job.get("uses", ""))
             if uses.startswith("./.github/workflows/") and depth < 4:
-                callee = tree.workflows.get(uses.rsplit("/", 1)[-1])
+                callee_file = uses.rsplit("/", 1)[-1]
+                callee = tree.workflows.get(callee_file)
                 if callee is None:
                     raise AssertionError(f"{label}: calls {uses}, which is not installed")
-                yield from _workflow_uses(tree, callee, _call_context(callee, job, ctx, expr_ctx), label, depth + 1)
+                call_ctx = _call_context(callee, job, ctx, expr_ctx)
+                yield from _workflow_uses(tree, callee, call_ctx, label, depth + 1, callee_file)
                 continue
-            yield from _job_uses(tree, job, ctx, expr_ctx, label)
+            yield from _job_uses(tree, job, ctx, expr_ctx, label, file)
 
 
 def _needs(job: dict[str, Any]) -> list[str]:
@@ -291,7 +306,9 @@ def _call_context(callee: dict[str, Any], job: dict[str, Any], ctx: Context, exp
     return Context(ctx.event, ctx.ref, inputs)
 
 
-def _job_uses(tree: Tree, job: dict[str, Any], ctx: Context, expr_ctx: dict[str, Any], label: str) -> Iterator[RoleUse]:
+def _job_uses(
+    tree: Tree, job: dict[str, Any], ctx: Context, expr_ctx: dict[str, Any], label: str, file: str
+) -> Iterator[RoleUse]:
     steps = expand_steps(tree, job.get("steps") or [])
     for i, step in enumerate(steps):
         if not str(step.get("uses", "")).startswith(CREDENTIALS_ACTION):
@@ -310,4 +327,5 @@ def _job_uses(tree: Tree, job: dict[str, Any], ctx: Context, expr_ctx: dict[str,
             environment=environment,
             subject=_subject(ctx, environment),
             steps=tuple(following[:end]),
+            workflow=file,
         )

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from bot.deploys.contract import ENVIRONMENTS
+from bot.contract import ENVIRONMENTS
 
 from .aws_actions import cli_actions, engine_calls, engine_commands, iam_actions, missing, step_actions
 from .engine_recorder import LOG_ENV

@@ -13,6 +13,7 @@ Checked at each step: the bot's card, `/deploy status`, and the Lambda alias in 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,7 +56,12 @@ def trust_checker(environment: str) -> Any:
 
     def assume(role_arn: str, subject: str) -> None:
         role = roles.get(role_arn.rsplit("/", 1)[-1])
-        if role is None or f"repo:{repository}:{subject}" not in role.subjects:
+        # GitHub issues one repository in both parts of the sub; the rehearsal's GitHub fake serves the bot's example
+        # repository while the tfvars name another, so both parts take the tfvars one (as the prefix always did)
+        subject = re.sub(r":job_workflow_ref:[^/]+/[^/]+/", f":job_workflow_ref:{repository}/", subject)
+        full = f"repo:{repository}:{subject}"
+        # the sub is compared with StringLike (IAM: `*` any run of characters, `?` one)
+        if role is None or not any(fnmatch.fnmatchcase(full, p) for p in role.subjects):
             raise JobFailed(f"AssumeRoleWithWebIdentity refused: {role_arn} does not trust {subject}")
 
     return assume
@@ -120,8 +126,12 @@ async def test_first_run_deploys_then_rolls_back_to_a_named_version(tmp_path: Pa
         # every job assumed the role of its kind with the subject its environment gives it, and reported to
         # GitHub's deployments API through the engine
         roles = [role for _, result in pipeline.results for role in result.roles]
-        assert roles == [("arn:aws:iam::333333333333:role/chatops-production-github-api-deploy",
-                          "environment:production")] * 3
+        assert [r for r, _ in roles] == ["arn:aws:iam::333333333333:role/chatops-production-github-api-deploy"] * 3
+        # job_workflow_ref names the file the job is defined in: lambda-release.yml (called by api-ci.yml) for the
+        # deploys, rollback.yml for the rollback (dispatched at main), at the ref each run was dispatched at
+        assert [s.split(":job_workflow_ref:")[0] for _, s in roles] == ["environment:production"] * 3
+        assert [s.split("/.github/workflows/", 1)[1].split("@")[0] for _, s in roles] == [
+            "lambda-release.yml", "lambda-release.yml", "rollback.yml"], roles
         states = [s["state"] for s in stack.github.deployment_statuses]
         assert states.count("success") == 3, states
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.deploys.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
+from bot.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
 from bot.deploys.install import ALWAYS, SERVICES
 from tests.contract.conftest import ROOT, git, run_install
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.deploys.contract import ENVIRONMENTS
+from bot.contract import ENVIRONMENTS
 from tests.infra import tfcheck
 
 from . import workflow_model as wm

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, load_config
+from bot.contract import ENVIRONMENTS, JOB_KINDS, plan_role_variable
 from bot.deploys.commands import parse
-from bot.deploys.contract import ENVIRONMENTS, JOB_KINDS, plan_role_variable
 from bot.domain import DeployCommand, RollbackCommand
 from tests.contract import workflow_model as wm
 from tests.infra import tfcheck
@@ -83,7 +83,7 @@ def test_every_role_variable_belongs_to_a_job_kind_of_the_jobs_scope(layout: wm.
 
 
 def test_terraform_sets_each_role_variable_in_the_scope_of_its_job_kind() -> None:
-    # Catches defect 1 from the Terraform side: one name per role, the names bot/deploys/contract.py defines, computed
+    # Catches defect 1 from the Terraform side: one name per role, the names bot/contract.py defines, computed
     # from the naming rule (no role ARN typed into tfvars).
     local = wm.module_locals()
     environment_kinds = {k.variable: k.role_suffix for k in JOB_KINDS.values() if k.scope == "environment"}

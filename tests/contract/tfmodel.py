@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from bot.deploys.contract import JOB_KINDS
+from bot.contract import JOB_KINDS
 from tests.infra import tfcheck
 from tests.infra.tfcheck import INFRA, MODULES
 

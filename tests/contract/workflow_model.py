@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from bot.deploys.contract import ENVIRONMENTS, JOB_KINDS, JobKind, plan_role_variable
+from bot.contract import ENVIRONMENTS, JOB_KINDS, JobKind, plan_role_variable
 from tests.infra import tfcheck
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -169,7 +169,8 @@ def test_github_oidc_policy_attachments_are_keyed_by_name() -> None:
                       if t == "aws_iam_role_policy_attachment" and n == f"infra_{role}"]
         assert [a["for_each"] for a in attachment] == [f"${{var.{role}_policy_arns}}"]
         assert variables[f"{role}_policy_arns"]["type"] == "${map(string)}"
-    assert variables["plan_policy_arns"]["default"] == {"read-only": "arn:aws:iam::aws:policy/ReadOnlyAccess"}
+    # issue 22 item 12: no ReadOnlyAccess by default (every pull request can assume the plan role)
+    assert variables["plan_policy_arns"]["default"] == {}
 
 
 def test_database_password_is_not_rotated_at_first_apply() -> None:

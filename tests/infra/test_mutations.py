@@ -22,8 +22,12 @@ AUD = """    condition {
       values   = ["sts.amazonaws.com"]
     }
 """
-APPLY_SUB = 'values   = ["repo:${var.github_repository}:environment:${var.apply_environment}"]'
-DEPLOY_SUB = 'values   = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]'
+R = "${var.github_repository}"
+WF = f"job_workflow_ref:{R}/.github/workflows/"
+APPLY_SUB = f'"repo:{R}:environment:${{var.apply_environment}}:{WF}infra-ci.yml@refs/heads/main",'
+BUILD_SUB = f'"repo:{R}:environment:${{var.deploy_environment}}:{WF}api-ci.yml@refs/heads/main",'
+PLAN_PR_SUB = f'"repo:{R}:pull_request:{WF}infra-ci.yml@refs/pull/*/merge",'
+SCAN_SUB = f'"repo:{R}:ref:refs/heads/main:{WF}security.yml@refs/heads/main",'
 APPLY_ENV_VALIDATION = (
     "  validation {\n"
     '    condition     = can(regex("^[A-Za-z0-9_.-]{1,255}$", var.apply_environment))\n'
@@ -43,51 +47,40 @@ def _replace(old: str, new: str, count: int = 1) -> Callable[[str], str]:
 
 # (id, module, file, mutation)
 MUTATIONS: list[tuple[str, str, str, Callable[[str], str]]] = [
-    ("sub-widened-to-org", "github-oidc", "trust.tf", _replace(APPLY_SUB, 'values   = ["repo:acme/*"]')),
-    ("sub-any-ref", "github-oidc", "trust.tf", _replace(APPLY_SUB, 'values   = ["repo:${var.github_repository}:*"]')),
-    (
-        "sub-any-branch",
-        "github-oidc",
-        "trust.tf",
-        _replace(":ref:refs/heads/main", ":ref:refs/heads/*"),
-    ),
-    (
-        "sub-pull-request",
-        "github-oidc",
-        "trust.tf",
-        _replace(APPLY_SUB, 'values   = ["repo:${var.github_repository}:pull_request"]'),
-    ),
+    ("sub-widened-to-org", "github-oidc", "trust.tf", _replace(APPLY_SUB, '"repo:acme/*",')),
+    ("sub-any-ref", "github-oidc", "trust.tf", _replace(APPLY_SUB, f'"repo:{R}:*",')),
+    ("sub-any-branch", "github-oidc", "trust.tf", _replace(":ref:refs/heads/main:", ":ref:refs/heads/*:")),
+    ("sub-pull-request", "github-oidc", "trust.tf", _replace(APPLY_SUB, PLAN_PR_SUB)),
     # defect 2: a branch naming some environment must not reach the state-reading plan role
     (
         "plan-trusts-an-environment",
         "github-oidc",
         "trust.tf",
-        _replace(
-            '"repo:${var.github_repository}:pull_request",',
-            '"repo:${var.github_repository}:pull_request",\n'
-            '        "repo:${var.github_repository}:environment:infra-plan",',
-        ),
+        _replace(PLAN_PR_SUB, PLAN_PR_SUB + f'\n        "repo:{R}:environment:infra-plan:{WF}infra-ci.yml@refs/heads/main",'),
     ),
     (
         "deploy-trusts-main-branch",
         "github-oidc",
         "trust.tf",
-        _replace(DEPLOY_SUB, 'values   = ["repo:${var.github_repository}:ref:refs/heads/main"]'),
+        _replace(BUILD_SUB, f'"repo:{R}:ref:refs/heads/main:{WF}api-ci.yml@refs/heads/main",'),
     ),
+    ("build-trusts-pull-requests", "github-oidc", "trust.tf", _replace(BUILD_SUB, PLAN_PR_SUB)),
+    ("security-scan-trusts-pull-requests", "github-oidc", "trust.tf", _replace(SCAN_SUB, PLAN_PR_SUB)),
+    # issue 22 item 13: the workflow pin must name one file of this repository, and the ref stays bounded
+    ("sub-any-workflow", "github-oidc", "trust.tf", _replace(BUILD_SUB, BUILD_SUB.replace("api-ci.yml", "*"))),
     (
-        "build-trusts-pull-requests",
+        "sub-workflow-of-another-repository",
         "github-oidc",
         "trust.tf",
-        _replace(DEPLOY_SUB, 'values   = ["repo:${var.github_repository}:pull_request"]'),
+        _replace(BUILD_SUB, BUILD_SUB.replace(f"{WF}", "job_workflow_ref:evil-org/tools/.github/workflows/")),
     ),
+    ("sub-workflow-pin-dropped", "github-oidc", "trust.tf", _replace(BUILD_SUB, BUILD_SUB.split(":job_workflow_ref")[0] + '",')),
+    ("sub-any-branch-ref", "github-oidc", "trust.tf", _replace(BUILD_SUB, BUILD_SUB.replace("@refs/heads/main", "@refs/heads/*"))),
     (
-        "security-scan-trusts-pull-requests",
+        "pull-request-at-main-ref",
         "github-oidc",
         "trust.tf",
-        _replace(
-            'values   = ["repo:${var.github_repository}:ref:refs/heads/main"]',
-            'values   = ["repo:${var.github_repository}:pull_request"]',
-        ),
+        _replace(PLAN_PR_SUB, PLAN_PR_SUB.replace("@refs/pull/*/merge", "@refs/heads/*")),
     ),
     ("aud-dropped", "github-oidc", "trust.tf", _replace(AUD, "")),
     (
@@ -97,12 +90,12 @@ MUTATIONS: list[tuple[str, str, str, Callable[[str], str]]] = [
         _replace('values   = ["sts.amazonaws.com"]', 'values   = ["sigstore"]'),
     ),
     (
-        "sub-stringlike-wildcard",
+        "sub-compared-with-string-equals-elsewhere",
         "github-oidc",
         "trust.tf",
         _replace(
-            'test     = "StringEquals"\n      variable = "token.actions.githubusercontent.com:sub"',
-            'test     = "StringLike"\n      variable = "token.actions.githubusercontent.com:sub"',
+            'test     = "StringEquals"\n      variable = "token.actions.githubusercontent.com:aud"',
+            'test     = "StringLike"\n      variable = "token.actions.githubusercontent.com:aud"',
         ),
     ),
     (
@@ -125,11 +118,13 @@ MUTATIONS: list[tuple[str, str, str, Callable[[str], str]]] = [
         "github-oidc",
         "trust.tf",
         _replace(
-            """    condition {
-      test     = "StringEquals"
+            f"""    condition {{
+      test     = "StringLike"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${var.apply_environment}"]
-    }
+      values = [
+        {APPLY_SUB}
+      ]
+    }}
 """,
             "",
         ),

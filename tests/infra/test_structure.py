@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.deploys.contract import JOB_KINDS
+from bot.contract import JOB_KINDS
+from bot.contract import JOB_KINDS
+from bot.oidc_subjects import job_subjects
 from tests.infra import tfcheck
 from tests.infra.tfcheck import INFRA, MODULE_NAMES, MODULES
 
@@ -51,31 +53,38 @@ def test_readme_documents_inputs_outputs_and_an_example(module: str) -> None:
 def test_every_github_oidc_role_trusts_only_its_subjects() -> None:
     files = tfcheck.load_dir(MODULES / "github-oidc")
     docs = tfcheck.policy_documents(files)
-    deploy_env = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
-    expected = {
-        # defect 2: pull requests get the `pull_request` subject; no environment may reach the plan role
-        "trust_infra_plan": [
-            "repo:${var.github_repository}:pull_request",
-            "repo:${var.github_repository}:ref:refs/heads/main",
-        ],
-        "trust_infra_apply": ["repo:${var.github_repository}:environment:${var.apply_environment}"],
-        "trust_build": deploy_env,
-        "trust_lambda_deploy": deploy_env,
-        "trust_web_deploy": deploy_env,
-        "trust_api_deploy": deploy_env,
-        "trust_security_scan": ["repo:${var.github_repository}:ref:refs/heads/main"],
+    # the one source (bot/oidc_subjects.py), with the module's variables in place of a repository and environment;
+    # defect 2: pull requests get the `pull_request` subject; no environment may reach the plan role;
+    # issue 22 item 13: each role trusts only its own workflows' jobs
+    repo, deploy, apply = "${var.github_repository}", "${var.deploy_environment}", "${var.apply_environment}"
+    kinds = {
+        "trust_infra_plan": ("plan", deploy),
+        "trust_infra_apply": ("apply", apply),
+        "trust_build": ("build", deploy),
+        "trust_lambda_deploy": ("lambda-deploy", deploy),
+        "trust_web_deploy": ("web-deploy", deploy),
+        "trust_api_deploy": ("api-deploy", deploy),
+        "trust_security_scan": ("security-scan", deploy),
     }
+    expected = {
+        name: list(job_subjects(kind, repository=repo, environment=env)) for name, (kind, env) in kinds.items()
+    }
+    assert expected["trust_infra_plan"] == [
+        f"repo:{repo}:pull_request:job_workflow_ref:{repo}/.github/workflows/infra-ci.yml@refs/pull/*/merge",
+        f"repo:{repo}:ref:refs/heads/main:job_workflow_ref:{repo}/.github/workflows/infra-ci.yml@refs/heads/main",
+    ]
     assert {n for n in docs if n.startswith("trust_")} == set(expected)
     for name, subjects in expected.items():
         (statement,) = tfcheck.statements(docs[name])
         sub = [c for c in statement["condition"] if c["variable"].endswith(":sub")]
         assert [c["values"] for c in sub] == [subjects], name
+        assert [c["test"] for c in sub] == ["StringLike"], name
 
     roles = {name: body for t, name, body in tfcheck.typed(files, "resource") if t == "aws_iam_role"}
     assert set(roles) == {n.removeprefix("trust_") for n in expected}
     for name, body in roles.items():
         assert body["assume_role_policy"] == f"${{data.aws_iam_policy_document.trust_{name}.json}}"
-    # one role per job kind, named ${name_prefix}-github-<suffix> (bot/deploys/contract.py)
+    # one role per job kind, named ${name_prefix}-github-<suffix> (bot/contract.py)
     suffixes = {str(body["name"]).removeprefix("${var.name_prefix}-github-") for body in roles.values()}
     assert suffixes == {kind.role_suffix for kind in JOB_KINDS.values()}
 
@@ -346,3 +355,45 @@ def test_bot_role_drains_the_dead_letters_and_sends_only_to_the_parked_queue() -
     example = dict(tfcheck.labelled(tfcheck.load_dir(EXAMPLE), "module"))["chatops_bot"]
     assert example["events_dead_letter_queue_arn"] == "${module.security_events.dead_letter_queue_arn}"
     assert example["events_parked_queue_arn"] == "${module.security_events.parked_queue_arn}"
+
+
+def _aws_resource_types() -> set[str]:
+    return {
+        t for m in MODULE_NAMES for t, _, _ in tfcheck.typed(tfcheck.load_dir(MODULES / m), "resource")
+        if t.startswith("aws_")
+    }
+
+
+def test_the_plan_role_reads_configuration_and_its_state_only() -> None:
+    # issue 22 item 12: the plan role was AWS ReadOnlyAccess and every pull request can assume it, so a PR could read
+    # every S3 object and DynamoDB item of the account. Now: the state objects and the configuration reads of the
+    # resource types the modules use, nothing else.
+    types = _aws_resource_types()
+    assert types - set(tfcheck.PLAN_REFRESH_ACTIONS) == set(), "a resource type whose refresh reads are not listed"
+    assert set(tfcheck.PLAN_REFRESH_ACTIONS) - types == set(), "refresh reads listed for a type no module uses"
+    files = tfcheck.load_dir(MODULES / "github-oidc")
+    docs = tfcheck.policy_documents(files)
+    (refresh,) = tfcheck.statements(docs["infra_plan_refresh"])
+    assert set(refresh["actions"]) == frozenset().union(*tfcheck.PLAN_REFRESH_ACTIONS.values())
+    assert refresh["resources"] == ["*"] and refresh["sid"] == "PlanRefreshConfiguration"
+    assert not [a for a in refresh["actions"] if tfcheck.DATA_READ_ACTION.match(a)]
+    assert docs["infra_plan"]["source_policy_documents"] == [
+        "${data.aws_iam_policy_document.state_read.json}",
+        "${data.aws_iam_policy_document.infra_plan_refresh.json}",
+    ]
+    # the only data reads: the state objects under the state prefix and the lock table's lock items
+    for st in tfcheck.statements(docs["state_read"]):
+        for action in st["actions"]:
+            if tfcheck.DATA_READ_ACTION.match(action):
+                assert st["resources"] in (
+                    ["${local.state_bucket_arn}/${var.state_key_prefix}*"], ["${statement.value}"]
+                ), (action, st["resources"])
+    # and no managed policy by default; ReadOnlyAccess refused by the variable's validation
+    variables = dict(tfcheck.labelled(files, "variable"))
+    assert variables["plan_policy_arns"]["default"] == {}
+    (validation,) = variables["plan_policy_arns"]["validation"]
+    pattern = re.search(r'regex\("([^"]*ReadOnlyAccess[^"]*)"', validation["condition"])
+    assert pattern, validation["condition"]
+    hcl_regex = pattern.group(1).replace("\\\\", "\\")
+    assert re.search(hcl_regex, "arn:aws:iam::aws:policy/ReadOnlyAccess")
+    assert re.search(hcl_regex, "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess") is None

@@ -20,13 +20,23 @@ MODULES = INFRA / "modules"
 MODULE_NAMES = ("github-oidc", "security-events", "github-environments", "chatops-bot", "chatops-bot-service")
 
 OIDC_PREFIX = "token.actions.githubusercontent.com:"
-# A subject is the configured repository (a validated variable or a literal owner/name)
-# followed by exactly pull_request, the main branch or one named environment. Nothing else.
-_REPO = r"(\$\{var\.github_repository\}|[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
-_ENV = r"(\$\{var\.[a-z_]+_environment\}|[A-Za-z0-9_.-]+)"
-SUBJECT_RE = re.compile(rf"^repo:{_REPO}:(pull_request|ref:refs/heads/main|environment:{_ENV})$")
+# A subject follows the repository's customised template (repo, context, job_workflow_ref; github-environments,
+# bot/oidc_subjects.py): the configured repository (a validated variable or a literal owner/name), exactly
+# pull_request, the main branch or one named environment, then the job's workflow file in the SAME repository at a
+# ref. The only wildcards allowed are in that ref: a release tag (refs/tags/v*) or a pull request's merge ref.
+# Nothing else.
+_REPO = r"(?:\$\{var\.github_repository\}|[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
+_ENV = r"(?:\$\{var\.[a-z_]+_environment\}|[A-Za-z0-9_.-]+)"
+SUBJECT_RE = re.compile(
+    rf"^repo:(?P<repo>{_REPO}):(?P<context>pull_request|ref:refs/heads/main|environment:{_ENV})"
+    r":job_workflow_ref:(?P=repo)/\.github/workflows/(?P<workflow>[A-Za-z0-9_.-]+\.ya?ml)"
+    r"@(?P<ref>refs/heads/main|refs/tags/v\*|refs/pull/\*/merge)$"
+)
+# which refs each context may run at: a pull request only at its merge ref, a branch subject only at that branch
+CONTEXT_REFS = {"pull_request": {"refs/pull/*/merge"}, "ref:refs/heads/main": {"refs/heads/main"}}
+ENVIRONMENT_REFS = {"refs/heads/main", "refs/tags/v*"}
 
-# Which trust documents may accept a subject that names no environment (bot/deploys/contract.py: the plan and
+# Which trust documents may accept a subject that names no environment (bot/contract.py: the plan and
 # security-scan jobs name none). Every other OIDC trust accepts environment subjects only, and these
 # accept no environment subject (defect 2: any branch could name the plan environment).
 REPOSITORY_SCOPE_TRUSTS: dict[str, frozenset[str]] = {
@@ -47,6 +57,75 @@ STAR_RESOURCE_ALLOWED: dict[str, tuple[frozenset[str] | str, str]] = {
         "cloudwatch:GetMetricData has no resource-level permissions (Service Authorization Reference)",
     ),
 }
+
+# What `terraform plan` calls to refresh each AWS resource type infra/modules/* uses (the read functions of
+# terraform-provider-aws 5.99.1, internal/service/<service>/<type>.go: Describe/List/Get of configuration and
+# tags). The data sources used (aws_caller_identity, aws_partition, aws_region, aws_iam_policy_document) need no
+# permission (sts:GetCallerIdentity is always allowed). A new resource type fails tests/infra until its reads are
+# listed here and in the plan role's policy (issue 22 item 12).
+PLAN_REFRESH_ACTIONS: dict[str, frozenset[str]] = {
+    "aws_cloudwatch_event_api_destination": frozenset({"events:DescribeApiDestination"}),
+    "aws_cloudwatch_event_connection": frozenset({"events:DescribeConnection"}),
+    "aws_cloudwatch_event_rule": frozenset({"events:DescribeRule", "events:ListTagsForResource"}),
+    "aws_cloudwatch_event_target": frozenset({"events:ListTargetsByRule"}),
+    "aws_cloudwatch_log_group": frozenset(
+        {"logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:ListTagsLogGroup"}
+    ),
+    "aws_cloudwatch_metric_alarm": frozenset({"cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"}),
+    "aws_db_instance": frozenset({"rds:DescribeDBInstances", "rds:ListTagsForResource"}),
+    "aws_db_parameter_group": frozenset(
+        {"rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource"}
+    ),
+    "aws_db_subnet_group": frozenset({"rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"}),
+    "aws_ecs_cluster": frozenset({"ecs:DescribeClusters", "ecs:ListTagsForResource"}),
+    "aws_ecs_service": frozenset({"ecs:DescribeServices", "ecs:ListTagsForResource"}),
+    "aws_ecs_task_definition": frozenset({"ecs:DescribeTaskDefinition", "ecs:ListTagsForResource"}),
+    "aws_iam_openid_connect_provider": frozenset({"iam:GetOpenIDConnectProvider"}),
+    "aws_iam_role": frozenset({"iam:GetRole", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"}),
+    "aws_iam_role_policy": frozenset({"iam:GetRolePolicy"}),
+    "aws_iam_role_policy_attachment": frozenset({"iam:ListAttachedRolePolicies"}),
+    "aws_kms_alias": frozenset({"kms:ListAliases"}),
+    "aws_kms_key": frozenset(
+        {"kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"}
+    ),
+    "aws_lb": frozenset(
+        {"elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+         "elasticloadbalancing:DescribeTags"}
+    ),
+    "aws_lb_listener": frozenset(
+        {"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerAttributes",
+         "elasticloadbalancing:DescribeTags"}
+    ),
+    "aws_lb_listener_rule": frozenset({"elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTags"}),
+    "aws_lb_target_group": frozenset(
+        {"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroupAttributes",
+         "elasticloadbalancing:DescribeTags"}
+    ),
+    "aws_route53_record": frozenset({"route53:ListResourceRecordSets", "route53:GetHostedZone"}),
+    "aws_secretsmanager_secret": frozenset({"secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"}),
+    "aws_secretsmanager_secret_rotation": frozenset({"secretsmanager:DescribeSecret"}),
+    "aws_security_group": frozenset({"ec2:DescribeSecurityGroups"}),
+    "aws_vpc_security_group_egress_rule": frozenset({"ec2:DescribeSecurityGroupRules"}),
+    "aws_vpc_security_group_ingress_rule": frozenset({"ec2:DescribeSecurityGroupRules"}),
+    "aws_sns_topic": frozenset({"sns:GetTopicAttributes", "sns:ListTagsForResource"}),
+    "aws_sns_topic_policy": frozenset({"sns:GetTopicAttributes"}),
+    "aws_sns_topic_subscription": frozenset({"sns:GetSubscriptionAttributes"}),
+    "aws_sqs_queue": frozenset({"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"}),
+    "aws_sqs_queue_policy": frozenset({"sqs:GetQueueAttributes"}),
+}
+STAR_RESOURCE_ALLOWED["PlanRefreshConfiguration"] = (
+    frozenset().union(*PLAN_REFRESH_ACTIONS.values()),
+    "configuration reads of the resource types terraform plan refreshes; most have no resource-level permissions",
+)
+# Calls that return data (not configuration): the plan role, which every pull request can assume, gets none of
+# them beyond its own state objects and lock (Service Authorization Reference, access level "Read" on payloads).
+DATA_READ_ACTION = re.compile(
+    r"^(s3:GetObject.*|dynamodb:(GetItem|BatchGetItem|Query|Scan|GetRecords|ExecuteStatement|PartiQLSelect)"
+    r"|secretsmanager:GetSecretValue|sqs:ReceiveMessage|kms:(Decrypt|GenerateDataKey.*|ReEncrypt.*)"
+    r"|ssm:GetParameters?(ByPath)?|logs:(GetLogEvents|FilterLogEvents|StartQuery|GetQueryResults|StartLiveTail)"
+    r"|lambda:GetFunction|ecr:(BatchGetImage|GetDownloadUrlForLayer)|athena:GetQueryResults|sts:AssumeRole.*"
+    r"|.*\*.*)$"
+)
 
 
 # ---------------------------------------------------------------------------
@@ -188,7 +267,7 @@ def check_statement(where: str, st: dict[str, Any]) -> list[str]:
 
 
 def check_oidc_trust(where: str, st: dict[str, Any]) -> list[str]:
-    """A GitHub OIDC trust statement: pinned aud, StringEquals sub on main or one environment."""
+    """A GitHub OIDC trust statement: pinned aud, sub on main or one environment and one workflow file (SUBJECT_RE)."""
     errors: list[str] = []
     if st.get("effect", "Allow") != "Allow":
         return errors
@@ -210,8 +289,10 @@ def check_oidc_trust(where: str, st: dict[str, Any]) -> list[str]:
     for cond in conditions:
         variable = str(cond.get("variable", ""))
         by_var.setdefault(variable, []).append(cond)
-        if variable.startswith(OIDC_PREFIX) and cond.get("test") != "StringEquals":
-            errors.append(f"{where}: {variable} must be compared with StringEquals, not {cond.get('test')!r}")
+        # sub: StringLike (the ref of a tag or pull request varies; SUBJECT_RE bounds the wildcards); others equal
+        wanted = "StringLike" if variable == OIDC_PREFIX + "sub" else "StringEquals"
+        if variable.startswith(OIDC_PREFIX) and cond.get("test") != wanted:
+            errors.append(f"{where}: {variable} must be compared with {wanted}, not {cond.get('test')!r}")
 
     aud = by_var.get(OIDC_PREFIX + "aud", [])
     if not any(c.get("test") == "StringEquals" and c.get("values") == ["sts.amazonaws.com"] for c in aud):
@@ -226,11 +307,14 @@ def check_oidc_trust(where: str, st: dict[str, Any]) -> list[str]:
             errors.append(f"{where}: sub values must be a literal, non-empty list, got {values!r}")
             continue
         for value in values:
-            if not isinstance(value, str) or not SUBJECT_RE.fullmatch(value):
+            match = SUBJECT_RE.fullmatch(value) if isinstance(value, str) else None
+            if match is None:
                 errors.append(
-                    f"{where}: subject {value!r} is not "
-                    "repo:<repo>:pull_request, repo:<repo>:ref:refs/heads/main or repo:<repo>:environment:<name>"
+                    f"{where}: subject {value!r} is not repo:<repo>:pull_request, repo:<repo>:ref:refs/heads/main "
+                    "or repo:<repo>:environment:<name>, then :job_workflow_ref:<repo>/.github/workflows/<file>@<ref>"
                 )
+            elif match["ref"] not in CONTEXT_REFS.get(match["context"], ENVIRONMENT_REFS):
+                errors.append(f"{where}: subject {value!r}: a {match['context']} job does not run at {match['ref']}")
     return errors
 
 
@@ -242,7 +326,8 @@ def check_trust_scope(where: str, document: str, st: dict[str, Any]) -> list[str
         if cond.get("variable") != OIDC_PREFIX + "sub" or not isinstance(cond.get("values"), list):
             continue
         for value in cond["values"]:
-            tail = str(value).split(":", 2)[-1]
+            match = SUBJECT_RE.fullmatch(str(value))
+            tail = match["context"] if match else str(value).split(":", 2)[-1]
             if tail.startswith("environment:"):
                 if document in REPOSITORY_SCOPE_TRUSTS:
                     errors.append(f"{where}: {document} must not accept the environment subject {value!r}")

@@ -16,6 +16,9 @@ locals {
     PGPORT         = tostring(local.db_port)
     PGDATABASE     = local.db_name
     PGSSLMODE      = var.db_sslmode
+    # the RDS CA bundle the image carries (Dockerfile, certs/SOURCES.md): verify-full checks the server's
+    # certificate chain against it and its name against PGHOST (asyncpg, like libpq)
+    PGSSLROOTCERT = var.db_sslrootcert
   }
   environment = merge(var.environment_variables, local.fixed_environment)
 

@@ -203,7 +203,7 @@ variable "secrets_kms_key_arn" {
 }
 
 variable "environment_variables" {
-  description = "Plain (non-secret) environment variables of the container, e.g. GITHUB_APP_ID. The module sets PORT, CHATOPS_CONFIG, DATABASE_URL and PG* itself."
+  description = "Plain (non-secret) environment variables of the container, e.g. GITHUB_APP_ID. The module sets PORT, CHATOPS_CONFIG, DATABASE_URL and PG* (PGSSLMODE, PGSSLROOTCERT included) itself."
   type        = map(string)
   default     = {}
 
@@ -368,13 +368,24 @@ variable "db_monitoring_interval" {
 }
 
 variable "db_sslmode" {
-  description = "PGSSLMODE of the bot's connection. The database refuses unencrypted connections (rds.force_ssl); verify-full additionally needs the RDS CA bundle in the image and PGSSLROOTCERT in environment_variables."
+  description = "PGSSLMODE of the bot's connection. verify-full (default) checks the server certificate against db_sslrootcert and its name against the endpoint; verify-ca checks the chain only. require (encryption without verification) is refused: a man in the middle could read the database password."
   type        = string
-  default     = "require"
+  default     = "verify-full"
 
   validation {
-    condition     = contains(["require", "verify-ca", "verify-full"], var.db_sslmode)
-    error_message = "db_sslmode must be require, verify-ca or verify-full."
+    condition     = contains(["verify-ca", "verify-full"], var.db_sslmode)
+    error_message = "db_sslmode must be verify-full or verify-ca (require does not verify the server)."
+  }
+}
+
+variable "db_sslrootcert" {
+  description = "PGSSLROOTCERT: path, inside the image, of the CA bundle the server certificate is checked against. The chatops-bot image carries AWS's RDS global bundle here (certs/SOURCES.md); change it only for an image of your own."
+  type        = string
+  default     = "/etc/ssl/certs/rds-global-bundle.pem"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9._/-]+$", var.db_sslrootcert))
+    error_message = "db_sslrootcert must be an absolute path."
   }
 }
 

@@ -7,7 +7,7 @@
 # exactly those names, so the protection configured here is what guards AWS.
 
 locals {
-  # One name per role (bot/deploys/contract.py JOB_KINDS, checked by tests/contract): GitHub variable => role kind suffix.
+  # One name per role (bot/contract.py JOB_KINDS, checked by tests/contract): GitHub variable => role kind suffix.
   # Environment-scoped: the job names the environment, so its OIDC subject is environment:<env>.
   environment_role_variables = {
     AWS_BUILD_ROLE_ARN         = "build"
@@ -108,6 +108,18 @@ resource "github_repository_environment" "this" {
     protected_branches     = false
     custom_branch_policies = true
   }
+}
+
+# The repository's OIDC subject template: repo, context and job_workflow_ref, so every token names the workflow
+# file its job is defined in, e.g. "repo:acme/payments:environment:production:job_workflow_ref:acme/payments/
+# .github/workflows/web-ci.yml@refs/heads/main" (https://docs.github.com/en/actions/reference/security/oidc,
+# "Customizing the subject claims for an organization or repository"). The github-oidc roles trust exactly these
+# subjects, each only for its own workflows (bot/oidc_subjects.py OIDC_CLAIM_KEYS; tests/contract checks both).
+# Applying this changes the subject of every workflow of the repository: apply the github-oidc roles first.
+resource "github_actions_repository_oidc_subject_claim_customization_template" "this" {
+  repository         = var.repository
+  use_default        = false
+  include_claim_keys = ["repo", "context", "job_workflow_ref"]
 }
 
 # Which refs may deploy: branches (e.g. main) and tags (e.g. v*, so `/deploy api v1.4.2 to production` runs).

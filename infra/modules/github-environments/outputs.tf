@@ -9,8 +9,13 @@ output "protection_rule_environments" {
 }
 
 output "oidc_subjects" {
-  description = "OIDC `sub` claims GitHub will issue for jobs in these environments (owner shown as <owner>)."
-  value       = { for e in github_repository_environment.this : e.environment => "repo:<owner>/${var.repository}:environment:${e.environment}" }
+  description = "OIDC `sub` claims GitHub will issue for jobs in these environments (owner shown as <owner>; <file>@<ref>: the job's workflow file and the run's ref), with the repository's subject template repo, context, job_workflow_ref."
+  value       = { for e in github_repository_environment.this : e.environment => "repo:<owner>/${var.repository}:environment:${e.environment}:job_workflow_ref:<owner>/${var.repository}/.github/workflows/<file>@<ref>" }
+}
+
+output "oidc_subject_claim_keys" {
+  description = "The repository's OIDC subject template (claim keys in order)."
+  value       = github_actions_repository_oidc_subject_claim_customization_template.this.include_claim_keys
 }
 
 output "environment_variables" {

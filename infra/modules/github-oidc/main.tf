@@ -1,4 +1,4 @@
-# GitHub Actions OIDC provider and one role per job kind (bot/deploys/contract.py): build, lambda-deploy,
+# GitHub Actions OIDC provider and one role per job kind (bot/contract.py): build, lambda-deploy,
 # api-deploy, web-deploy, infra-apply, infra-plan, security-scan.
 #
 # Every trust policy:

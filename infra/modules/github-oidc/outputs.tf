@@ -39,14 +39,14 @@ output "security_scan_role_arn" {
 }
 
 output "trusted_subjects" {
-  description = "The exact OIDC `sub` values each role accepts, for review (empty list: role not created)."
+  description = "The OIDC `sub` patterns (IAM StringLike) each role accepts, for review (empty list: role not created). They assume the repository's subject template repo, context, job_workflow_ref (github-environments sets it)."
   value = {
-    build         = local.create_build_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
-    lambda_deploy = local.create_lambda_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
-    api_deploy    = local.create_api_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
-    web_deploy    = local.create_web_role ? ["repo:${var.github_repository}:environment:${var.deploy_environment}"] : []
-    infra_apply   = ["repo:${var.github_repository}:environment:${var.apply_environment}"]
-    infra_plan    = ["repo:${var.github_repository}:pull_request", "repo:${var.github_repository}:ref:refs/heads/main"]
-    security_scan = local.create_security_scan_role ? ["repo:${var.github_repository}:ref:refs/heads/main"] : []
+    build         = local.create_build_role ? local.trusted_subjects.build : []
+    lambda_deploy = local.create_lambda_role ? local.trusted_subjects.lambda_deploy : []
+    api_deploy    = local.create_api_role ? local.trusted_subjects.api_deploy : []
+    web_deploy    = local.create_web_role ? local.trusted_subjects.web_deploy : []
+    infra_apply   = local.trusted_subjects.infra_apply
+    infra_plan    = local.trusted_subjects.infra_plan
+    security_scan = local.create_security_scan_role ? local.trusted_subjects.security_scan : []
   }
 }

@@ -76,13 +76,84 @@ resource "aws_iam_role_policy_attachment" "infra_plan" {
 
 # The plan role reads the state and nothing secret: no secret value lives in the state (the EventBridge
 # API key is set outside Terraform), and plan_secret_arns is ignored. Pull requests from any branch
-# can assume this role, so it must never grant more than read-only refresh.
+# can assume this role (and run their own copy of infra-ci.yml), so it grants what `terraform plan` of this
+# configuration reads and nothing more (issue 22 item 12: it was AWS ReadOnlyAccess, which reads every S3 object,
+# DynamoDB item, queue message and log event of the account): the state objects (state_read) and the
+# describe / list / get-configuration calls that refresh the resource types of infra/modules/* (the provider's read
+# functions, terraform-provider-aws internal/service/<service>/<type>.go). No call here returns data: no object or
+# item reads, no secret values, no messages, no log events, no KMS decrypt (access levels: the Service
+# Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/). tests/infra
+# checks the list against the resource types the modules use and a deny-list of data reads.
+data "aws_iam_policy_document" "infra_plan_refresh" {
+  statement {
+    # Describe/List/Get of configuration have no resource-level permissions for most of these services (or are
+    # listed across the account); they return settings and tags, never payloads.
+    sid    = "PlanRefreshConfiguration"
+    effect = "Allow"
+    actions = [
+      "cloudwatch:DescribeAlarms",
+      "cloudwatch:ListTagsForResource",
+      "ec2:DescribeSecurityGroupRules",
+      "ec2:DescribeSecurityGroups",
+      "ecs:DescribeClusters",
+      "ecs:DescribeServices",
+      "ecs:DescribeTaskDefinition",
+      "ecs:ListTagsForResource",
+      "elasticloadbalancing:DescribeListenerAttributes",
+      "elasticloadbalancing:DescribeListeners",
+      "elasticloadbalancing:DescribeLoadBalancerAttributes",
+      "elasticloadbalancing:DescribeLoadBalancers",
+      "elasticloadbalancing:DescribeRules",
+      "elasticloadbalancing:DescribeTags",
+      "elasticloadbalancing:DescribeTargetGroupAttributes",
+      "elasticloadbalancing:DescribeTargetGroups",
+      "events:DescribeApiDestination",
+      "events:DescribeConnection",
+      "events:DescribeRule",
+      "events:ListTagsForResource",
+      "events:ListTargetsByRule",
+      "iam:GetOpenIDConnectProvider",
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies",
+      "iam:ListRolePolicies",
+      "kms:DescribeKey",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListAliases",
+      "kms:ListResourceTags",
+      "logs:DescribeLogGroups",
+      "logs:ListTagsForResource",
+      "logs:ListTagsLogGroup",
+      "rds:DescribeDBInstances",
+      "rds:DescribeDBParameterGroups",
+      "rds:DescribeDBParameters",
+      "rds:DescribeDBSubnetGroups",
+      "rds:ListTagsForResource",
+      "route53:GetHostedZone",
+      "route53:ListResourceRecordSets",
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:GetResourcePolicy",
+      "sns:GetSubscriptionAttributes",
+      "sns:GetTopicAttributes",
+      "sns:ListTagsForResource",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+      "sqs:ListQueueTags",
+    ]
+    resources = ["*"]
+  }
+}
+
 data "aws_iam_policy_document" "infra_plan" {
-  source_policy_documents = [data.aws_iam_policy_document.state_read.json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.state_read.json,
+    data.aws_iam_policy_document.infra_plan_refresh.json,
+  ]
 }
 
 resource "aws_iam_role_policy" "infra_plan" {
-  name   = "terraform-state-read"
+  name   = "terraform-plan-read"
   role   = aws_iam_role.infra_plan.id
   policy = data.aws_iam_policy_document.infra_plan.json
 }

@@ -1,16 +1,42 @@
 # Trust policies: who may assume each role.
 #
-# The OIDC `sub` claim is compared with StringEquals against literal subjects. GitHub builds the
-# subject from the job (docs/oidc.md):
-#   * a job that names an `environment:` gets "repo:<owner>/<repo>:environment:<name>" (even on main,
-#     even when dispatched at a tag);
-#   * a job without one gets "repo:<owner>/<repo>:pull_request" on pull requests and
-#     "repo:<owner>/<repo>:ref:<ref>" otherwise (push, schedule, dispatch).
+# The repository's OIDC subject template is customised (github-environments:
+# github_actions_repository_oidc_subject_claim_customization_template, claim keys repo, context,
+# job_workflow_ref), so GitHub issues (docs/oidc.md; https://docs.github.com/en/actions/reference/security/oidc
+# "Customizing the subject claims for an organization or repository"):
+#   repo:<owner>/<repo>:<context>:job_workflow_ref:<owner>/<repo>/.github/workflows/<file>@<ref>
+# where <context> is "environment:<name>" for a job that names an environment (even on main, even when
+# dispatched at a tag), else "pull_request" on pull requests and "ref:<ref>" otherwise, and <file> is the
+# workflow the job is defined in (a reusable workflow's own file).
+#
+# Each role trusts only the workflows whose jobs assume it (bot/oidc_subjects.py, one source; tests/contract
+# checks both sides): within one environment a build job cannot assume a deploy role. The sub is compared with
+# StringLike because the ref of a release tag (refs/tags/v*) and of a pull request (refs/pull/<n>/merge) vary;
+# the only wildcard is in that ref, after the literal workflow path. Which refs may name an environment at all
+# is the environments' deployment policy (github-environments: main and v* tags).
 # Only the plan role accepts pull_request; only the plan and security-scan roles accept a ref;
-# every other role accepts exactly one environment. tests/contract checks that against the workflows.
+# every other role accepts exactly one environment.
+
+locals {
+  # the sub patterns of each trust document, read back from the documents themselves (output trusted_subjects);
+  # flatten: the policy document renders a single value as a string
+  trusted_subjects = {
+    for name, doc in {
+      infra_plan    = data.aws_iam_policy_document.trust_infra_plan.json
+      infra_apply   = data.aws_iam_policy_document.trust_infra_apply.json
+      build         = data.aws_iam_policy_document.trust_build.json
+      lambda_deploy = data.aws_iam_policy_document.trust_lambda_deploy.json
+      web_deploy    = data.aws_iam_policy_document.trust_web_deploy.json
+      api_deploy    = data.aws_iam_policy_document.trust_api_deploy.json
+      security_scan = data.aws_iam_policy_document.trust_security_scan.json
+    } : name => flatten([jsondecode(doc).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:sub"]])
+  }
+}
 
 # Plans run on pull requests and on pushes to main, naming no environment. No environment subject:
-# a job naming some environment must not get the state-reading role (defect 2).
+# a job naming some environment must not get the state-reading role (defect 2). A pull request controls
+# its own copy of infra-ci.yml, so the workflow pin does not bound what a PR runs: the role's permissions do
+# (roles.tf: state objects and configuration reads only).
 data "aws_iam_policy_document" "trust_infra_plan" {
   statement {
     sid     = "GitHubActionsInfraPlan"
@@ -29,11 +55,11 @@ data "aws_iam_policy_document" "trust_infra_plan" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = "StringLike"
       variable = "token.actions.githubusercontent.com:sub"
       values = [
-        "repo:${var.github_repository}:pull_request",
-        "repo:${var.github_repository}:ref:refs/heads/main",
+        "repo:${var.github_repository}:pull_request:job_workflow_ref:${var.github_repository}/.github/workflows/infra-ci.yml@refs/pull/*/merge",
+        "repo:${var.github_repository}:ref:refs/heads/main:job_workflow_ref:${var.github_repository}/.github/workflows/infra-ci.yml@refs/heads/main",
       ]
     }
   }
@@ -57,9 +83,11 @@ data "aws_iam_policy_document" "trust_infra_apply" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = "StringLike"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${var.apply_environment}"]
+      values = [
+        "repo:${var.github_repository}:environment:${var.apply_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/infra-ci.yml@refs/heads/main",
+      ]
     }
   }
 }
@@ -83,9 +111,14 @@ data "aws_iam_policy_document" "trust_build" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = "StringLike"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
+      values = [
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/api-ci.yml@refs/heads/main",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/api-ci.yml@refs/tags/v*",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/build-and-deploy-lambda.yml@refs/heads/main",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/build-and-deploy-lambda.yml@refs/tags/v*",
+      ]
     }
   }
 }
@@ -108,9 +141,14 @@ data "aws_iam_policy_document" "trust_lambda_deploy" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = "StringLike"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
+      values = [
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/lambda-release.yml@refs/heads/main",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/lambda-release.yml@refs/tags/v*",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/rollback.yml@refs/heads/main",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/rollback.yml@refs/tags/v*",
+      ]
     }
   }
 }
@@ -133,9 +171,14 @@ data "aws_iam_policy_document" "trust_web_deploy" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = "StringLike"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
+      values = [
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/web-ci.yml@refs/heads/main",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/web-ci.yml@refs/tags/v*",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/rollback.yml@refs/heads/main",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/rollback.yml@refs/tags/v*",
+      ]
     }
   }
 }
@@ -158,9 +201,14 @@ data "aws_iam_policy_document" "trust_api_deploy" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = "StringLike"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${var.deploy_environment}"]
+      values = [
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/lambda-release.yml@refs/heads/main",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/lambda-release.yml@refs/tags/v*",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/rollback.yml@refs/heads/main",
+        "repo:${var.github_repository}:environment:${var.deploy_environment}:job_workflow_ref:${var.github_repository}/.github/workflows/rollback.yml@refs/tags/v*",
+      ]
     }
   }
 }
@@ -184,9 +232,11 @@ data "aws_iam_policy_document" "trust_security_scan" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = "StringLike"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:ref:refs/heads/main"]
+      values = [
+        "repo:${var.github_repository}:ref:refs/heads/main:job_workflow_ref:${var.github_repository}/.github/workflows/security.yml@refs/heads/main",
+      ]
     }
   }
 }

@@ -89,13 +89,16 @@ variable "state_lock_table_name" {
 }
 
 variable "plan_policy_arns" {
-  description = "Managed policies attached to the infra plan role so that `terraform plan` can refresh every resource, keyed by a name you choose (the key, not the ARN, is the for_each key, so an ARN known only after apply - a policy created in the same configuration - works). AWS's ReadOnlyAccess is the usual choice; a narrower customer-managed policy is better."
+  description = "Extra policies attached to the infra plan role, keyed by a name you choose (the key, not the ARN, is the for_each key, so an ARN known only after apply works). Empty by default: the role's own policy reads the state and the configuration of the resource types of these modules. Add only configuration reads for resources you add; broad AWS-managed read policies (ReadOnlyAccess, which reads every S3 object and DynamoDB item, and AdministratorAccess, PowerUserAccess, IAMFullAccess) are refused, because every pull request can assume this role."
   type        = map(string)
-  default     = { read-only = "arn:aws:iam::aws:policy/ReadOnlyAccess" }
+  default     = {}
 
   validation {
-    condition     = alltrue([for arn in values(var.plan_policy_arns) : can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/", arn))])
-    error_message = "plan_policy_arns must map names to IAM policy ARNs."
+    condition = alltrue([
+      for arn in values(var.plan_policy_arns) :
+      can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/", arn)) && !can(regex(":policy/(.*/)?(ReadOnlyAccess|AdministratorAccess|PowerUserAccess|IAMFullAccess|AmazonS3ReadOnlyAccess|AmazonDynamoDBReadOnlyAccess|SecretsManagerReadWrite)$", arn))
+    ])
+    error_message = "plan_policy_arns must map names to IAM policy ARNs, and not ReadOnlyAccess (it reads every S3 object and DynamoDB item), AdministratorAccess, PowerUserAccess, IAMFullAccess or other AWS-managed data-read policies."
   }
 }
 
