@@ -24,7 +24,8 @@ from bot.config import Config
 from bot.delivery.routing import route
 from bot.delivery.settings import teams_deploys_conversation
 from bot.deploys.auto_settings import AutoDeploy, configured
-from bot.deploys.pipeline import Pipeline, enqueue_card
+from bot.deploys.messages import enqueue_card
+from bot.deploys.pipeline import Pipeline
 from bot.deploys.repos import GitHubRepos
 from bot.domain import (
     TEAMS_BOT_PREFIX,
@@ -242,7 +243,8 @@ class AutoDeployer:
         return 1
 
     def _new_request(self, a: AutoDeploy, sha: str, actor: Actor, now: datetime) -> DeployRequest:
-        """As ``Pipeline._request`` makes a deploy request: the environment's approvals and gate apply."""
+        """As ``RequestCommands._request`` (bot.deploys.verbs.requests) makes a deploy request: the environment's
+        approvals and gate apply."""
         env = self.config.environments[a.environment]
         needs_approval = env.needs_approval and env.gate == "bot"
         return DeployRequest(

@@ -18,8 +18,9 @@ from bot.deploys import cards
 from bot.deploys.auto import AutoDeployer
 from bot.deploys.delivery_metrics import record_outcome
 from bot.deploys.gates import judge
+from bot.deploys.messages import enqueue_callback, enqueue_card, notify_requester, thread_note
 from bot.deploys.notes import post_annotation, post_notes, queue_notes
-from bot.deploys.pipeline import Pipeline, enqueue_callback, enqueue_card, notify_requester, thread_note
+from bot.deploys.pipeline import Pipeline
 from bot.deploys.repos import GitHubRepos
 from bot.domain import (
     CheckUpdate,
@@ -372,7 +373,8 @@ class GitHubEvents:
         """Is this a re-run, started in GitHub by someone other than the bot, of a finished request whose
         environment needs approvals? Its old approvals never carry over (a repository writer can press "Re-run"):
         the card says so once, and the protection rule refuses it (``_judge``). The card's own Re-run button
-        re-runs through the bot's identity and is policy-checked in chat (``Pipeline._rerun``)."""
+        re-runs through the bot's identity and is policy-checked in chat (``RequestCommands._rerun``,
+        bot.deploys.verbs.requests)."""
         env = self.config.environments.get(r.environment)
         if not actor or env is None or not (env.rollback_needs_approval if r.kind is RequestKind.ROLLBACK
                                             else env.needs_approval):

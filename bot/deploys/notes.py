@@ -19,7 +19,7 @@ from bot.actions.github import GitHubClient
 from bot.config import Config
 from bot.deploys import cards
 from bot.deploys.grafana import annotate
-from bot.deploys.pipeline import request_targets
+from bot.deploys.messages import request_targets
 from bot.deploys.settings import deploy_settings
 from bot.domain import Card, DeployRequest, Link, Op, OutboundMessage, Platform, RequestKind
 from bot.errors import GitHubError

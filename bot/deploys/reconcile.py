@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.deploys.github_events import GitHubEvents
-from bot.deploys.pipeline import enqueue_card, notify_requester
+from bot.deploys.messages import enqueue_card, notify_requester
 from bot.deploys.run_payloads import parse_workflow_job, parse_workflow_run
 from bot.domain import AuditEntry, DeployRequest, RequestState, RunUpdate
 from bot.errors import GitHubError

@@ -21,16 +21,11 @@ from bot.contract import DEPLOY_INPUTS, ROLLBACK_INPUTS
 from bot.delivery.settings import cached_settings
 from bot.deploys.digest import Schedules
 from bot.deploys.github_events import GitHubEvents, unchanged
-from bot.deploys.pipeline import (
-    Pipeline,
-    enqueue_callback,
-    enqueue_card,
-    github_update_from_json,
-    notify_requester,
-    utcnow,
-)
+from bot.deploys.messages import enqueue_callback, enqueue_card, notify_requester
+from bot.deploys.pipeline import Pipeline, utcnow
 from bot.deploys.promotion import promotion_refusal
 from bot.deploys.repos import GitHubRepos
+from bot.deploys.update_codec import github_update_from_json
 from bot.domain import AuditEntry, DeployRequest, GitHubUpdate, RequestKind, RequestState, RunUpdate
 from bot.errors import GitHubError
 from bot.metrics import DISPATCHES

@@ -38,8 +38,10 @@ class OutboxOps:
         others. The caller keeps each channel's rate limit across its lanes."""
         t = time.time()
         if self.c.dialect == "postgres":
-            # one claimer at a time across replicas (claims take milliseconds); the others try next pass
-            got = await self.c.fetchrow("SELECT pg_try_advisory_xact_lock(4243) AS ok")
+            # one claimer at a time across replicas (claims take milliseconds); the others try next pass. Advisory
+            # locks are database-wide: keyed by the schema too, so bots (or test runs) in other schemas of the same
+            # database never make this claim come back empty (it did: tests/unit/store/test_contract.py, 2 workers)
+            got = await self.c.fetchrow("SELECT pg_try_advisory_xact_lock(4243, hashtext(current_schema())) AS ok")
             if not got or not got["ok"]:
                 return []
         # lanes: a channel's messages (per priority; a post without a card is one of them), and each card's

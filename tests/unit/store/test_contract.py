@@ -836,3 +836,29 @@ async def test_one_replica_holds_a_job_lease(store: Store) -> None:
         assert await take_job(u.c, "reconcile", lease_s=60, owner="b")
         assert await take_job(u.c, "redeliver", lease_s=-1, owner="b")  # already run out
         assert await take_job(u.c, "redeliver", lease_s=60, owner="a")
+
+
+async def test_a_claim_in_another_schema_of_the_database_does_not_starve_this_one(pg_url: str) -> None:
+    """Advisory locks are database-wide (postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS): the
+    outbox claim's lock is keyed by the schema too, so another bot (or test run) using another schema of the same
+    database, caught in the middle of its own claim, does not make this one come back empty."""
+    import asyncpg
+
+    from tests.conftest import PG_DSN, drop_pg_schema, new_pg_schema
+
+    other, _ = await new_pg_schema()
+    conn = await asyncpg.connect(PG_DSN)
+    s = await Store.open(pg_url)
+    try:
+        async with s.unit() as u:
+            await u.enqueue(msg("card", card_key="c1", channel="C0A"))
+        async with conn.transaction():  # the other schema's claimer holds its lock, in any version of the key
+            await conn.execute(f'SET LOCAL search_path = "{other}"')
+            await conn.execute("SELECT pg_advisory_xact_lock(4243)")
+            await conn.execute("SELECT pg_advisory_xact_lock(4243, hashtext(current_schema()))")
+            async with s.unit() as u:
+                assert [m.key for m in await u.outbox_due(limit=10, lease_s=60)] == ["card"]
+    finally:
+        await s.close()
+        await conn.close()
+        await drop_pg_schema(other)
