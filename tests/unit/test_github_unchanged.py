@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bot.config import load_config
-from bot.deploys.github_events import GitHubEvents, unchanged
+from bot.deploys.github_events import GitHubEvents
+from bot.deploys.github_runs import unchanged
 from bot.deploys.pipeline import Pipeline
 from bot.deploys.repos import GitHubRepos
 from bot.domain import DeployRequest, Platform, RequestKind, RequestState, RunUpdate
