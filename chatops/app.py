@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
@@ -13,8 +14,8 @@ from microsoft_agents.hosting.aiohttp import CloudAdapter
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.actions import handle_alert_action
-from bot.alerts.pagerduty import PagerDutySender, pagerduty_settings
-from bot.alerts.settings import security_settings
+from bot.alerts.pagerduty import PagerDutySender, PagerDutySettings, pagerduty_settings
+from bot.alerts.settings import SecuritySettings, security_settings
 from bot.alerts.sqs import SqsPoller
 from bot.alerts.worker import SecurityWorker
 from bot.config import Config
@@ -119,12 +120,28 @@ def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Confi
     add_teams_routes(app, verifier=verifier, adapter=adapter, bot=bot, tenant_id=config.teams_tenant_id)
 
 
-async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None,
-                    clock: Callable[[], datetime] = utcnow, config_path: str = "") -> web.Application:
-    env = os.environ if env is None else env
-    quiet_libraries()
-    protect_handlers(secrets.slack_hooks_url)
-    delivery_settings(config)  # a bad metrics/digest/quiet-hours section stops start-up here
+@dataclass
+class _Parts:
+    """What build_app wires together (each built once, shared by routes and background tasks)."""
+
+    store: Store
+    slack_client: AsyncWebClient
+    github: GitHubRepos
+    teams_sender: TeamsSender
+    teams_adapter: CloudAdapter | None
+    outbox: Outbox
+    pipeline: Pipeline
+    identity: IdentityCommands
+    worker: Worker
+    reconciler: Reconciler
+    redeliverer: Redeliverer
+    security: SecuritySettings
+    pagerduty: PagerDutySettings | None
+    security_worker: SecurityWorker
+    epoch: Callable[[], float]
+
+
+async def _parts(config: Config, secrets: Secrets, env: Mapping[str, str], clock: Callable[[], datetime]) -> _Parts:
     store = await Store.open(secrets.database_url)
     slack_client = AsyncWebClient(token=secrets.slack_bot_token, base_url=secrets.slack_api_url)
     pipeline_ref: list[Pipeline] = []  # the repositories come from the config in force (reloads)
@@ -160,36 +177,36 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)),
                     audit_retention_days=int(_float(env, "CHATOPS_AUDIT_RETENTION_DAYS", 365)), env=env)
     wakers.append(worker.wake)
-    reconciler = Reconciler(events=worker.events, clock=clock)  # issue 24: runs whose webhooks were lost
-    redeliverer = Redeliverer(store=store, github=github, config=lambda: pipeline.config)
     security = security_settings(config)
     pagerduty = pagerduty_settings(config, env)  # issue 25: escalations paged through the Events API v2
 
     def epoch() -> float:
         return clock().timestamp()
 
-    security_worker = SecurityWorker(store, config, settings=security, clock=epoch, page=pagerduty is not None)
+    return _Parts(
+        store=store, slack_client=slack_client, github=github, teams_sender=teams_sender,
+        teams_adapter=teams_adapter, outbox=outbox, pipeline=pipeline, identity=identity, worker=worker,
+        reconciler=Reconciler(events=worker.events, clock=clock),  # issue 24: runs whose webhooks were lost
+        redeliverer=Redeliverer(store=store, github=github, config=lambda: pipeline.config),
+        security=security, pagerduty=pagerduty,
+        security_worker=SecurityWorker(store, config, settings=security, clock=epoch, page=pagerduty is not None),
+        epoch=epoch)
+
+
+def _routes(app: web.Application, p: _Parts, config: Config, secrets: Secrets, env: Mapping[str, str],
+            lifecycle: Lifecycle) -> SocketMode | None:
+    """Every route; the Slack transport (Socket Mode when an app token is set, else signed HTTP)."""
+    store, pipeline = p.store, p.pipeline
 
     async def alert_action(*, action_id: str, alert_id: str, actor: Actor) -> str:
         return await handle_alert_action(store, config, action_id=action_id, alert_id=alert_id, actor=actor)
 
     bolt = build_bolt(pipeline=pipeline, signing_secret=secrets.slack_signing_secret,
-                      client=slack_client, alert_action=alert_action, hooks_url=secrets.slack_hooks_url)
-    org_events = OrgEvents(directory=lambda: pipeline.directory, forget_installation=github.forget_installation,
+                      client=p.slack_client, alert_action=alert_action, hooks_url=secrets.slack_hooks_url)
+    org_events = OrgEvents(directory=lambda: pipeline.directory, forget_installation=p.github.forget_installation,
                            revoke=lambda github_id: revoke_links(pipeline.store, github_id, clock=pipeline.clock))
     gh = GitHubWebhookHandler(pipeline=pipeline, secret=secrets.github_webhook_secret, org_events=org_events)
-    lifecycle = Lifecycle()
     health = HealthHandler(pipeline, not_ready=lifecycle.not_ready)
-
-    app = web.Application(client_max_size=GITHUB_MAX_BODY, middlewares=[_errors])
-    app[BODY_POLICY] = BodyPolicy(timeout_s=_float(env, "CHATOPS_BODY_TIMEOUT", 10.0),
-                                  max_pending=max(1, int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200))),
-                                  max_bytes=int(max(1.0, _float(env, "CHATOPS_MAX_BODY_MIB", 64)) * 1024 * 1024))
-    app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = store, pipeline, outbox, worker
-    app[LIFECYCLE] = lifecycle
-    if config_path:  # SIGHUP re-reads it (bot/runtime/reload.py)
-        app[RELOADER] = Reloader(path=config_path, pipeline=pipeline, env=env)
-    # one Slack transport: Socket Mode when an app token is set (no /slack/events), else signed HTTP
     socket = None if not secrets.slack_app_token else SocketMode(
         bolt=bolt, app_token=secrets.slack_app_token, api_url=secrets.slack_api_url, team_id=config.slack_team_id)
     if socket is not None:
@@ -201,35 +218,41 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
     callbacks = KeyedRateLimiter(per_minute=max(1.0, _float(env, "CHATOPS_OAUTH_CALLBACKS_PER_MINUTE", 20.0)),
                                  burst=max(1, int(_float(env, "CHATOPS_OAUTH_CALLBACK_BURST", 20))))
     app.router.add_get(CALLBACK_PATH, OAuthCallbackHandler(  # issue 14.5; rate-limited: issue 22.9
-        identity, limiter=callbacks, proxy_hops=int(_float(env, "CHATOPS_TRUSTED_PROXY_HOPS", 0))).handle)
-    add_aws_routes(app.router, store=store, settings=security, api_key=secrets.events_api_key)
-    if teams_adapter is not None:
-        _add_teams_bot(app, adapter=teams_adapter, config=config, store=store, pipeline=pipeline, env=env)
+        p.identity, limiter=callbacks, proxy_hops=int(_float(env, "CHATOPS_TRUSTED_PROXY_HOPS", 0))).handle)
+    add_aws_routes(app.router, store=store, settings=p.security, api_key=secrets.events_api_key)
+    if p.teams_adapter is not None:
+        _add_teams_bot(app, adapter=p.teams_adapter, config=config, store=store, pipeline=pipeline, env=env)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    return socket
 
+
+def _background(app: web.Application, p: _Parts, config: Config, socket: SocketMode | None,
+                lifecycle: Lifecycle) -> None:
+    """The background tasks: started with the app, stopped (leases released) when it stops."""
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    store = p.store
 
     async def start(_: web.Application) -> None:
         if socket is not None:
             try:
                 await socket.start()  # a refused app token stops start-up here, before any worker runs
             except BaseException:
-                await teams_sender.close()  # aiohttp runs no on_cleanup after a failed start-up
+                await p.teams_sender.close()  # aiohttp runs no on_cleanup after a failed start-up
                 await store.close()
                 raise
-        tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
-        tasks.append(asyncio.create_task(outbox.run(stop), name="outbox"))
-        tasks.append(asyncio.create_task(reconciler.run(stop), name="reconcile"))
-        tasks.append(asyncio.create_task(redeliverer.run(stop), name="redeliver"))
-        tasks.append(asyncio.create_task(security_worker.run(stop), name="security"))
-        if pagerduty is not None:
-            tasks.append(asyncio.create_task(PagerDutySender(store, pagerduty, clock=epoch).run(stop),
+        tasks.append(asyncio.create_task(p.worker.run(stop), name="worker"))
+        tasks.append(asyncio.create_task(p.outbox.run(stop), name="outbox"))
+        tasks.append(asyncio.create_task(p.reconciler.run(stop), name="reconcile"))
+        tasks.append(asyncio.create_task(p.redeliverer.run(stop), name="redeliver"))
+        tasks.append(asyncio.create_task(p.security_worker.run(stop), name="security"))
+        if p.pagerduty is not None:
+            tasks.append(asyncio.create_task(PagerDutySender(store, p.pagerduty, clock=p.epoch).run(stop),
                                              name="pagerduty"))
-        for url in security.sqs.drained():  # the target queue and the delivery dead-letter queue
-            poller = SqsPoller(store, config, settings=security, queue_url=url)
+        for url in p.security.sqs.drained():  # the target queue and the delivery dead-letter queue
+            poller = SqsPoller(store, config, settings=p.security, queue_url=url)
             tasks.append(asyncio.create_task(poller.run(stop), name=f"sqs:{url.rsplit('/', 1)[-1]}"))
 
     async def stop_intake(_: web.Application) -> None:  # SIGTERM: the port is closed already
@@ -242,10 +265,30 @@ async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] 
         stop.set()
         await stop_tasks(tasks, within=GRACE_S)
         await release_leases(store)  # another replica takes the rest at once
-        await teams_sender.close()
+        await p.teams_sender.close()
         await store.close()
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop_intake)
     app.on_cleanup.append(shutdown)
+
+
+async def build_app(config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None,
+                    clock: Callable[[], datetime] = utcnow, config_path: str = "") -> web.Application:
+    env = os.environ if env is None else env
+    quiet_libraries()
+    protect_handlers(secrets.slack_hooks_url)
+    delivery_settings(config)  # a bad metrics/digest/quiet-hours section stops start-up here
+    p = await _parts(config, secrets, env, clock)
+    lifecycle = Lifecycle()
+    app = web.Application(client_max_size=GITHUB_MAX_BODY, middlewares=[_errors])
+    app[BODY_POLICY] = BodyPolicy(timeout_s=_float(env, "CHATOPS_BODY_TIMEOUT", 10.0),
+                                  max_pending=max(1, int(_float(env, "CHATOPS_MAX_PENDING_BODIES", 200))),
+                                  max_bytes=int(max(1.0, _float(env, "CHATOPS_MAX_BODY_MIB", 64)) * 1024 * 1024))
+    app[STORE], app[PIPELINE], app[OUTBOX], app[WORKER] = p.store, p.pipeline, p.outbox, p.worker
+    app[LIFECYCLE] = lifecycle
+    if config_path:  # SIGHUP re-reads it (bot/runtime/reload.py)
+        app[RELOADER] = Reloader(path=config_path, pipeline=p.pipeline, env=env)
+    socket = _routes(app, p, config, secrets, env, lifecycle)
+    _background(app, p, config, socket, lifecycle)
     return app

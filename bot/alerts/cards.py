@@ -39,21 +39,9 @@ def _duration(seconds: float) -> str:
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m"
 
 
-def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
-                      folded: Folded | None = None) -> Card:
-    """The alert's card. ``folded`` (for a rule's folded alert): how many principals, the busiest first."""
+def _alert_facts(alert: Alert, *, repository: str, folded: Folded | None) -> list[Fact]:
+    """Who, where and how often: the facts every alert card shows (the folded card names its principals)."""
     e = alert.sample
-    if alert.state == "resolved":
-        status, tone = f"Resolved by {alert.resolved_by}", "good"
-    elif alert.state == "acknowledged":
-        status, tone = f"Acknowledged by {alert.acked_by}", _TONE[alert.severity]
-    else:
-        status, tone = "Open", _TONE[alert.severity]
-    what = f"`{e.event_name}` on {e.event_source}"
-    if e.error_code:
-        what += f" failed: {e.error_code}"
-    if e.summary:  # a GuardDuty / Security Hub finding, an alarm, a Health event: its own title
-        what = f"{e.summary} (`{e.event_name}`, {e.event_type})"
     facts = [Fact("Severity", alert.severity.value)]
     if alert.escalated_at is not None and alert.state == "open":
         facts.append(Fact("Escalated", f"not acknowledged within {_duration(alert.escalated_at - alert.created_at)}"))
@@ -85,6 +73,25 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
         Fact("First seen", _when(alert.first_seen)),
         Fact("Last seen", _when(alert.last_seen)),
     ]
+    return facts
+
+
+def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
+                      folded: Folded | None = None) -> Card:
+    """The alert's card. ``folded`` (for a rule's folded alert): how many principals, the busiest first."""
+    e = alert.sample
+    if alert.state == "resolved":
+        status, tone = f"Resolved by {alert.resolved_by}", "good"
+    elif alert.state == "acknowledged":
+        status, tone = f"Acknowledged by {alert.acked_by}", _TONE[alert.severity]
+    else:
+        status, tone = "Open", _TONE[alert.severity]
+    what = f"`{e.event_name}` on {e.event_source}"
+    if e.error_code:
+        what += f" failed: {e.error_code}"
+    if e.summary:  # a GuardDuty / Security Hub finding, an alarm, a Health event: its own title
+        what = f"{e.summary} (`{e.event_name}`, {e.event_type})"
+    facts = _alert_facts(alert, repository=repository, folded=folded)
     if alert.assignee:
         facts.append(Fact("Assigned to", alert.assignee))
     buttons: tuple[Button, ...] = ()
@@ -95,6 +102,7 @@ def render_alert_card(alert: Alert, *, repository: str = "", mention: str = "",
             Button(RESOLVE, "Resolve", alert.id, "danger"),
         )
     links: tuple[Link, ...] = ()
+    gh = e.github
     run_url = gh.run_url if gh.repository else (
         f"https://github.com/{repository}/actions/runs/{gh.run_id}" if repository and gh.run_id else "")
     if run_url:

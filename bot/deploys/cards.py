@@ -39,6 +39,34 @@ def _duration(start: datetime, end: datetime | None) -> str:
     return f"{secs // 60}m {secs % 60:02d}s" if secs >= 60 else f"{secs}s"
 
 
+def _approval_facts(r: DeployRequest, approvals: list[Approval]) -> list[Fact]:
+    """Approvals so far (and when the request expires) of a request that needs them."""
+    if not r.approvals_required:
+        return []
+    ok = [a for a in approvals if a.decision == "approve"]
+    no = [a for a in approvals if a.decision == "reject"]
+    text = f"{len(ok)}/{r.approvals_required}"
+    if ok:
+        text += " · approved by " + ", ".join(a.person for a in ok)
+    if no:
+        text += " · rejected by " + ", ".join(a.person for a in no)
+    facts = [Fact("Approvals", text)]
+    if r.state is RequestState.PENDING_APPROVAL and r.expires_at:
+        facts.append(Fact("Expires", f"{r.expires_at:%Y-%m-%d %H:%M} UTC"))
+    return facts
+
+
+def _buttons(r: DeployRequest, promote_to: str) -> tuple[Button, ...]:
+    """What can be done from the card in the request's state."""
+    if r.state is RequestState.PENDING_APPROVAL:
+        return (Button("approve", "Approve", r.id, "primary"), Button("reject", "Reject", r.id, "danger"))
+    if r.state is RequestState.FAILED and r.kind is RequestKind.DEPLOY:
+        return (Button("rerun", "Re-run failed jobs", r.id), Button("rollback", "Roll back", r.id, "danger"))
+    if r.state is RequestState.SUCCEEDED and r.kind is RequestKind.DEPLOY and r.sha and promote_to:
+        return (Button("promote", f"Promote to {promote_to}", r.id, "primary"),)
+    return ()
+
+
 def request_card(
     r: DeployRequest,
     approvals: list[Approval],
@@ -71,30 +99,14 @@ def request_card(
         facts.append(Fact("Promoted from", f"{r.promoted_from} ({r.sha[:7]})"))
     if r.kind is RequestKind.DEPLOY:
         facts.append(Fact("Ref", f"{r.ref} @ {r.sha[:7] if r.sha else 'resolving…'}"))
-    if r.approvals_required:
-        ok = [a for a in approvals if a.decision == "approve"]
-        no = [a for a in approvals if a.decision == "reject"]
-        text = f"{len(ok)}/{r.approvals_required}"
-        if ok:
-            text += " · approved by " + ", ".join(a.person for a in ok)
-        if no:
-            text += " · rejected by " + ", ".join(a.person for a in no)
-        facts.append(Fact("Approvals", text))
-        if r.state is RequestState.PENDING_APPROVAL and r.expires_at:
-            facts.append(Fact("Expires", f"{r.expires_at:%Y-%m-%d %H:%M} UTC"))
+    facts.extend(_approval_facts(r, approvals))
     if r.state.final and r.updated_at:
         facts.append(Fact("Duration", _duration(r.created_at, r.updated_at)))
     if preview and r.state is not RequestState.RECEIVED:
         facts.extend(preview_facts(changes))
     if r.jobs:
         facts.append(Fact("Jobs", "\n".join(f"{j[0]}: {j[1]}" for j in r.jobs[:8])))
-    buttons: tuple[Button, ...] = ()
-    if r.state is RequestState.PENDING_APPROVAL:
-        buttons = (Button("approve", "Approve", r.id, "primary"), Button("reject", "Reject", r.id, "danger"))
-    elif r.state is RequestState.FAILED and r.kind is RequestKind.DEPLOY:
-        buttons = (Button("rerun", "Re-run failed jobs", r.id), Button("rollback", "Roll back", r.id, "danger"))
-    elif r.state is RequestState.SUCCEEDED and r.kind is RequestKind.DEPLOY and r.sha and promote_to:
-        buttons = (Button("promote", f"Promote to {promote_to}", r.id, "primary"),)
+    buttons = _buttons(r, promote_to)
     links = []
     if r.run_url:
         links.append(Link("Workflow run", r.run_url))

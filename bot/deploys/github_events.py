@@ -52,7 +52,6 @@ class GitHubEvents(ProtectionEvents):
         else:
             await self._deployment(update)
 
-
     def _ours(self, du: DeploymentUpdate, service: str) -> bool:
         """Is ``service`` a service of the repository the webhook came from? Every effect of a webhook belongs to
         ``payload.repository``: a signed event of one repository cannot speak for another's services."""

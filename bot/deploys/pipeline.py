@@ -111,7 +111,6 @@ class Pipeline:
             log.exception("command failed for %s", actor.label)  # policy fault = deny; never a traceback to users
             return Reply(":warning: Something went wrong on our side; nothing was changed. Please try again.")
 
-
     async def blocked(self, u: Unit, environment: str, at: datetime) -> str:
         """Why deploys into ``environment`` are refused right now (a lock or a freeze), or ""."""
         lock = await u.get_lock(environment)
@@ -119,7 +118,6 @@ class Pipeline:
             return f"{environment} is locked by {lock.holder}" + (f": {lock.reason}" if lock.reason else "")
         freeze = active_freeze(self.config, environment, at)
         return f"{environment} is frozen: {describe(freeze)}" if freeze else ""
-
 
     async def decide(self, request_id: str, *, approve: bool, actor: Actor, comment: str, idem_key: str) -> Reply:
         """Approve or reject ``request_id`` (bot.deploys.verbs.decisions)."""
@@ -153,7 +151,6 @@ class Pipeline:
             return await self.requests._promote(r, actor, idem_key=idem_key, response_url=response_url)
         return await self.handle(RollbackCommand(r.service, r.environment), actor, idem_key=idem_key,
                                  response_url=response_url)
-
 
     async def record_inbound(self, *, source: str, key: str, kind: str, body: str) -> bool:
         """Durably record an inbound item once; False if its key was seen before."""

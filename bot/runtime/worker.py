@@ -64,7 +64,6 @@ class Worker(DispatchSteps):
         self.schedules = Schedules(store=self.store, config=self.config, settings=cached_settings(self.config),
                                    clock=clock)  # digests and quiet-hours summaries (issue 16)
 
-
     def wake(self) -> None:
         self._event.set()
 
@@ -153,7 +152,6 @@ class Worker(DispatchSteps):
                     await enqueue_card(u, self.config, new)
             found += 1
         return found
-
 
     @staticmethod
     async def _repeats(u: Unit, items: list[dict[str, Any]], updates: dict[int, GitHubUpdate]) -> set[int]:

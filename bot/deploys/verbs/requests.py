@@ -4,7 +4,7 @@ blocks them (locks, freezes), and the request with its card, audit row and queue
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.deploys.commands import validate_ref
 from bot.deploys.emergency import announce_emergency
@@ -55,20 +55,14 @@ class RequestCommands(Family):
         return await self._request(DeployCommand(r.service, r.ref, target), actor, idem_key=idem_key,
                                    response_url=response_url, sha=r.sha, promoted_from=r.environment)
 
-    async def _request(self, cmd: DeployCommand | RollbackCommand, actor: Actor, *, idem_key: str,
-                       response_url: str, sha: str = "", promoted_from: str = "") -> Reply:
+    def _new_request(self, cmd: DeployCommand | RollbackCommand, actor: Actor, *, now: datetime, response_url: str,
+                     sha: str, promoted_from: str) -> DeployRequest:
+        """The request as the policy of its environment shapes it: approvals (none for gate github until GitHub
+        asks), expiry, the workflow, and who asked (every identity of the person, frozen)."""
         rollback = isinstance(cmd, RollbackCommand)
         emergency = cmd.emergency if isinstance(cmd, DeployCommand) else ""
-        action = "rollback" if rollback else "promote" if promoted_from else "deploy"
-        target = f"{cmd.service}/{cmd.environment}"
-        actor, teams = await self.who(actor, environment=cmd.environment, service=cmd.service)
-        decision = rbac.can_deploy(self.config, actor, cmd.environment, force=cmd.force, service=cmd.service,
-                                   teams=teams, emergency=bool(emergency))
-        if not decision.allowed:
-            return await self._denied(actor, action, target, decision.reason)
         env = self.config.environments[cmd.environment]
         service = self.config.services[cmd.service]
-        now = self.clock()
         # gate bot: the bot holds the dispatch until approved. gate github: the bot dispatches now and
         # approves when GitHub asks through the protection rule (bot.deploys.github_events)
         wants = env.rollback_needs_approval if rollback else env.needs_approval  # rollback_approval: none opts out
@@ -96,6 +90,21 @@ class RequestCommands(Family):
             promoted_from=promoted_from,
             emergency=emergency,
         )
+        return r
+
+    async def _request(self, cmd: DeployCommand | RollbackCommand, actor: Actor, *, idem_key: str,
+                       response_url: str, sha: str = "", promoted_from: str = "") -> Reply:
+        rollback = isinstance(cmd, RollbackCommand)
+        emergency = cmd.emergency if isinstance(cmd, DeployCommand) else ""
+        action = "rollback" if rollback else "promote" if promoted_from else "deploy"
+        target = f"{cmd.service}/{cmd.environment}"
+        actor, teams = await self.who(actor, environment=cmd.environment, service=cmd.service)
+        decision = rbac.can_deploy(self.config, actor, cmd.environment, force=cmd.force, service=cmd.service,
+                                   teams=teams, emergency=bool(emergency))
+        if not decision.allowed:
+            return await self._denied(actor, action, target, decision.reason)
+        now = self.clock()
+        r = self._new_request(cmd, actor, now=now, response_url=response_url, sha=sha, promoted_from=promoted_from)
         async with self.store.unit() as u:
             if not await u.claim_key(idem_key):
                 return Reply("Already received; nothing more to do.", ok=True)
@@ -117,17 +126,8 @@ class RequestCommands(Family):
             await enqueue_card(u, self.config, r)
             ahead = await u.lane_holder(r.id)  # one run per (service, environment) at a time (bot.runtime.worker)
         self.wake()
-        what = f"rollback of {cmd.service} in {cmd.environment}" if rollback else (
-            f"promotion of {cmd.service} {r.ref} ({sha[:7]}) from {promoted_from} to {cmd.environment}"
-            if promoted_from else f"{'emergency ' if emergency else ''}deploy of {cmd.service} {r.ref} to "
-                                  f"{cmd.environment}")
-        if r.approvals_required:  # the channel is markup: the surface renders it after the (escaped) text
-            return Reply(f":rocket: Request `{r.id}`: {what}. It needs {r.approvals_required} approval(s), in",
-                         ok=True, channel=self.config.approvals_channel())
-        if ahead is not None:
-            return Reply(f":rocket: Request `{r.id}`: {what}. Queued behind `{ahead.id}`: it starts when that run "
-                         "has finished.", ok=True)
-        return Reply(f":rocket: Request `{r.id}`: {what}. Starting the workflow now.", ok=True)
+        return self._answer(cmd, r, ahead_id=ahead.id if ahead is not None else None, rollback=rollback, sha=sha,
+                            promoted_from=promoted_from, emergency=emergency)
 
     async def _rerun(self, r: DeployRequest, actor: Actor, *, idem_key: str) -> Reply:
         """Re-run the failed jobs of a failed run (GitHub's rerun-failed-jobs), policy-checked like a deploy."""
@@ -153,3 +153,18 @@ class RequestCommands(Family):
             await enqueue_card(u, self.config, new)
         self.wake()
         return Reply(f":repeat: Re-running the failed jobs of `{r.id}`.", ok=True)
+
+    def _answer(self, cmd: DeployCommand | RollbackCommand, r: DeployRequest, *, ahead_id: str | None,
+                rollback: bool, sha: str, promoted_from: str, emergency: str) -> Reply:
+        """What the requester is told: approvals needed (and where), queued behind another run, or starting."""
+        what = f"rollback of {cmd.service} in {cmd.environment}" if rollback else (
+            f"promotion of {cmd.service} {r.ref} ({sha[:7]}) from {promoted_from} to {cmd.environment}"
+            if promoted_from else f"{'emergency ' if emergency else ''}deploy of {cmd.service} {r.ref} to "
+                                  f"{cmd.environment}")
+        if r.approvals_required:  # the channel is markup: the surface renders it after the (escaped) text
+            return Reply(f":rocket: Request `{r.id}`: {what}. It needs {r.approvals_required} approval(s), in",
+                         ok=True, channel=self.config.approvals_channel())
+        if ahead_id is not None:
+            return Reply(f":rocket: Request `{r.id}`: {what}. Queued behind `{ahead_id}`: it starts when that run "
+                         "has finished.", ok=True)
+        return Reply(f":rocket: Request `{r.id}`: {what}. Starting the workflow now.", ok=True)
