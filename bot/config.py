@@ -236,8 +236,44 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     for key in root:
         if key not in known:
             c.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
-
     gh = c.mapping(root.get("github"), "github")
+    repository, default_branch, team_ttl, reconcile_after, redeliver_every = _github(c, gh)
+    slack = c.mapping(root.get("slack"), "slack", required=False)
+    channels = _slack_channels(c, slack)
+    teams = c.mapping(root.get("teams"), "teams", required=False)
+    webhooks = _teams_webhooks(c, teams, env)
+    teams_approvals = _teams_bot(c, teams)
+    slack_team, teams_tenant = _pins(c, slack, teams, env, slack_enabled="slack" in root)
+    people = _people(c, root)
+    groups = _groups(c, root, people)
+    expand = _expander(c, groups, people)
+    admins = expand(c.str_list(root.get("admins"), "admins"), "admins") or groups.get("admins", ())
+    access = c.mapping(root.get("access"), "access", required=False)
+    for extra in set(access) - set(model.keys(model.Access)):
+        c.add(f"access.{extra}", f"unknown key (known: {', '.join(model.keys(model.Access))})")
+    viewers = expand(c.str_list(access.get("viewers"), "access.viewers"), "access.viewers")
+    environments: dict[str, Environment] = {}
+    for name, spec in c.mapping(root.get("environments"), "environments").items():
+        environments[str(name)] = _environment(c, name, c.mapping(spec, f"environments.{name}"), expand)
+    _promotion_order(c, environments)
+    services = _services(c, root.get("services"), environments=environments, expand=expand,
+                         default_repository=repository, default_branch=default_branch,
+                         explicit_branch="default_branch" in gh)
+    routes = _routes(c, root, services=services, environments=environments, channels=channels, webhooks=webhooks)
+    freezes = _freezes(c, root.get("freezes"), environments)
+    if c.problems:
+        raise ConfigError(c.problems)
+    return Config(
+        default_branch=default_branch, slack_team_id=slack_team, teams_tenant_id=teams_tenant, freezes=freezes,
+        teams_approvals_conversation=teams_approvals, repository=repository, slack_channels=channels,
+        teams_webhooks=webhooks, people=people, groups=groups, environments=environments, services=services,
+        routes=tuple(routes), admins=admins, viewers=viewers, raw=root, team_cache_ttl_s=team_ttl,
+        reconcile_after_s=reconcile_after, redeliver_every_s=redeliver_every,
+    )
+
+
+def _github(c: _Checker, gh: Mapping[str, Any]) -> tuple[str, str, int, int, int]:
+    """``github``: the default repository and branch, and the periods of the team cache, reconcile and redelivery."""
     repository = c.string(gh.get("repository"), "github.repository", pattern=_REPO, hint="expected owner/name")
     default_branch = c.string(gh.get("default_branch", "main"), "github.default_branch",
                               pattern=re.compile(model.BRANCH), hint="a branch name")
@@ -248,7 +284,10 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     reconcile_after = _gh_duration(c, gh, "reconcile_after", 300, least=1)
     redeliver_every = _gh_duration(c, gh, "redeliver_every", 600, least=1)
 
-    slack = c.mapping(root.get("slack"), "slack", required=False)
+    return repository, default_branch, team_ttl, reconcile_after, redeliver_every
+
+
+def _slack_channels(c: _Checker, slack: Mapping[str, Any]) -> dict[str, str]:
     channels_raw = c.mapping(slack.get("channels"), "slack.channels", required=False)
     channels: dict[str, str] = {}
     for name, cid in channels_raw.items():
@@ -258,7 +297,10 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
     for extra in sorted(set(slack) - set(SLACK_KEYS), key=str):
         c.add(f"slack.{extra}", f"unknown key (known: {', '.join(SLACK_KEYS)})")
 
-    teams = c.mapping(root.get("teams"), "teams", required=False)
+    return channels
+
+
+def _teams_webhooks(c: _Checker, teams: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, TeamsWebhook]:
     webhooks: dict[str, TeamsWebhook] = {}
     for name, spec in c.mapping(teams.get("webhooks"), "teams.webhooks", required=False).items():
         path = f"teams.webhooks.{name}"
@@ -271,9 +313,10 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         if url_env and not env.get(url_env):
             c.add(f"{path}.url_env", f"environment variable {url_env} is not set")
         webhooks[str(name)] = TeamsWebhook(str(name), url_env, str(fmt))
-    teams_approvals = _teams_bot(c, teams)
-    slack_team, teams_tenant = _pins(c, slack, teams, env, slack_enabled="slack" in root)
+    return webhooks
 
+
+def _people(c: _Checker, root: Mapping[str, Any]) -> dict[str, Person]:
     people: dict[str, Person] = {}
     seen_ids: dict[tuple[str, str], str] = {}
     for key, spec in c.mapping(root.get("people"), "people").items():
@@ -300,6 +343,10 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
             c.add(path, "needs at least one of slack, github, teams")
         people[str(key)] = Person(str(key), ids.get("slack", ""), ids.get("github", ""), ids.get("teams", ""))
 
+    return people
+
+
+def _groups(c: _Checker, root: Mapping[str, Any], people: Mapping[str, Person]) -> dict[str, tuple[str, ...]]:
     groups: dict[str, tuple[str, ...]] = {}
     for name, members in c.mapping(root.get("groups"), "groups", required=False).items():
         vals = c.str_list(members, f"groups.{name}")
@@ -307,6 +354,13 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
             if m not in people:
                 c.add(f"groups.{name}[{i}]", f"{m!r} is not a person in people")
         groups[str(name)] = vals
+
+    return groups
+
+
+def _expander(c: _Checker, groups: Mapping[str, tuple[str, ...]],
+              people: Mapping[str, Person]) -> Callable[[tuple[str, ...], str], tuple[str, ...]]:
+    """Entries of a policy list (a person, a group, or github-team:<org>/<slug>) expanded to people and teams."""
 
     def expand(values: tuple[str, ...], path: str) -> tuple[str, ...]:
         out: list[str] = []
@@ -324,55 +378,50 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
                 c.add(f"{path}[{i}]", f"{v!r} is neither a group nor a person")
         return tuple(dict.fromkeys(out))
 
-    admins = expand(c.str_list(root.get("admins"), "admins"), "admins") or groups.get("admins", ())
-    access = c.mapping(root.get("access"), "access", required=False)
-    for extra in set(access) - set(model.keys(model.Access)):
-        c.add(f"access.{extra}", f"unknown key (known: {', '.join(model.keys(model.Access))})")
-    viewers = expand(c.str_list(access.get("viewers"), "access.viewers"), "access.viewers")
+    return expand
 
-    environments: dict[str, Environment] = {}
-    for name, spec in c.mapping(root.get("environments"), "environments").items():
-        path = f"environments.{name}"
-        spec = c.mapping(spec, path)
-        env_keys = model.keys(model.Environment)
-        for extra in set(spec) - set(env_keys):
-            c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(env_keys)})")
-        deployers = expand(c.str_list(spec.get("deployers"), f"{path}.deployers"), f"{path}.deployers")
-        approvers = expand(c.str_list(spec.get("approvers"), f"{path}.approvers"), f"{path}.approvers")
-        approvals = spec.get("approvals", 0)
-        if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
-            c.add(f"{path}.approvals", "must be a whole number >= 0")
-            approvals = 0
-        elif approvals > len(approvers) and not any(a.startswith(TEAM_PREFIX) for a in approvers):
-            c.add(f"{path}.approvals", f"needs {approvals} approvals but only {len(approvers)} approvers exist")
-        ttl_s = 7200
-        if "approval_ttl" in spec:
-            try:
-                ttl_s = parse_duration(str(spec["approval_ttl"]))
-            except ValueError as exc:
-                c.add(f"{path}.approval_ttl", str(exc))
-        gate = spec.get("gate", "bot" if approvals else "none")
-        if gate not in GATES:
-            c.add(f"{path}.gate", f"{gate!r} is not one of {', '.join(GATES)}")
-        verified = spec.get("require_verified_identity", approvals > 0)
-        if not isinstance(verified, bool):
-            c.add(f"{path}.require_verified_identity", "must be true or false")
-            verified = True
-        rollback = spec.get("rollback_approval", "policy")
-        if rollback not in ("policy", "none"):
-            c.add(f"{path}.rollback_approval", f"{rollback!r} is not one of policy, none")
-            rollback = "policy"
-        notes = spec.get("deploy_notes", str(name) == "production")
-        if not isinstance(notes, bool):
-            c.add(f"{path}.deploy_notes", "must be true or false")
-            notes = False
-        environments[str(name)] = Environment(str(name), deployers, approvers, approvals, ttl_s, str(gate),
-                                              verified, str(rollback), _promote_from(c, spec, str(name)), notes)
-    _promotion_order(c, environments)
 
-    services = _services(c, root.get("services"), environments=environments, expand=expand,
-                         default_repository=repository, default_branch=default_branch,
-                         explicit_branch="default_branch" in gh)
+def _environment(c: _Checker, name: Any, spec: Mapping[str, Any],
+                 expand: Callable[[tuple[str, ...], str], tuple[str, ...]]) -> Environment:
+    path = f"environments.{name}"
+    env_keys = model.keys(model.Environment)
+    for extra in set(spec) - set(env_keys):
+        c.add(f"{path}.{extra}", f"unknown key (known: {', '.join(env_keys)})")
+    deployers = expand(c.str_list(spec.get("deployers"), f"{path}.deployers"), f"{path}.deployers")
+    approvers = expand(c.str_list(spec.get("approvers"), f"{path}.approvers"), f"{path}.approvers")
+    approvals = spec.get("approvals", 0)
+    if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
+        c.add(f"{path}.approvals", "must be a whole number >= 0")
+        approvals = 0
+    elif approvals > len(approvers) and not any(a.startswith(TEAM_PREFIX) for a in approvers):
+        c.add(f"{path}.approvals", f"needs {approvals} approvals but only {len(approvers)} approvers exist")
+    ttl_s = 7200
+    if "approval_ttl" in spec:
+        try:
+            ttl_s = parse_duration(str(spec["approval_ttl"]))
+        except ValueError as exc:
+            c.add(f"{path}.approval_ttl", str(exc))
+    gate = spec.get("gate", "bot" if approvals else "none")
+    if gate not in GATES:
+        c.add(f"{path}.gate", f"{gate!r} is not one of {', '.join(GATES)}")
+    verified = spec.get("require_verified_identity", approvals > 0)
+    if not isinstance(verified, bool):
+        c.add(f"{path}.require_verified_identity", "must be true or false")
+        verified = True
+    rollback = spec.get("rollback_approval", "policy")
+    if rollback not in ("policy", "none"):
+        c.add(f"{path}.rollback_approval", f"{rollback!r} is not one of policy, none")
+        rollback = "policy"
+    notes = spec.get("deploy_notes", str(name) == "production")
+    if not isinstance(notes, bool):
+        c.add(f"{path}.deploy_notes", "must be true or false")
+        notes = False
+    return Environment(str(name), deployers, approvers, approvals, ttl_s, str(gate),
+                       verified, str(rollback), _promote_from(c, spec, str(name)), notes)
+
+
+def _routes(c: _Checker, root: Mapping[str, Any], *, services: Mapping[str, Any], environments: Mapping[str, Any],
+            channels: Mapping[str, str], webhooks: Mapping[str, TeamsWebhook]) -> list[Route]:
     routes: list[Route] = []
     routes_raw = root.get("routes", [])
     if not isinstance(routes_raw, list):
@@ -413,30 +462,7 @@ def parse_config(data: Any, *, env: Mapping[str, str]) -> Config:
         routes.append(Route(to, kinds, svcs, envs, c.str_list(when.get("branch"), f"{path}.when.branch"),
                             outcomes, str(mention)))
 
-    freezes = _freezes(c, root.get("freezes"), environments)
-    if c.problems:
-        raise ConfigError(c.problems)
-    return Config(
-        default_branch=default_branch,
-        slack_team_id=slack_team,
-        teams_tenant_id=teams_tenant,
-        freezes=freezes,
-        teams_approvals_conversation=teams_approvals,
-        repository=repository,
-        slack_channels=channels,
-        teams_webhooks=webhooks,
-        people=people,
-        groups=groups,
-        environments=environments,
-        services=services,
-        routes=tuple(routes),
-        admins=admins,
-        viewers=viewers,
-        raw=root,
-        team_cache_ttl_s=team_ttl,
-        reconcile_after_s=reconcile_after,
-        redeliver_every_s=redeliver_every,
-    )
+    return routes
 
 
 def _promote_from(c: _Checker, spec: Mapping[str, Any], name: str) -> str:
