@@ -97,7 +97,7 @@ def show_jobs(first_run: FirstRun, workflow: str) -> None:
         print(f"  runner: {workflow} job {job}: {result.outcome} in {result.seconds:.1f} s, {len(ran)} steps ran")
         for step, what in result.stand_ins:
             if "@" not in step and not what.startswith(("actions/", "aws-actions/")):
-                print(f"    stand-in in {step[:50]!r}: {what[:110]}")
+                print(f"    stand-in in {step[:50]!r}: {what[:150]}")
 
 
 def show_alias(first_run: FirstRun, env: str) -> None:

@@ -96,8 +96,8 @@ def _image(ref: str) -> dict[str, str]:
     images = _images()
     key = ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
     if key not in images:
-        # the daemon's answer for an unknown local image (docker CLI, e.g. moby/moby#40255 "Error response from
-        # daemon: No such image: ...")
+        # the daemon's answer for an unknown local image, e.g. `docker tag` in a GitHub job:
+        # https://github.com/divviup/prio-server/pull/155 ("Error response from daemon: No such image: ...")
         raise Refused(f"Error response from daemon: No such image: {ref}")
     return images[key]
 
@@ -164,8 +164,8 @@ def _push(target: str) -> int:
     registry, _, path = target.partition("/")
     repository, _, tag = path.rpartition(":")
     if not (_state() / f"login-{registry}").exists():
-        # what docker prints pushing to ECR before `docker login` (AWS docs, "Troubleshooting Docker commands":
-        # https://docs.aws.amazon.com/AmazonECR/latest/userguide/common-errors-docker.html)
+        # what docker prints pushing to ECR without a login: https://github.com/aws/aws-cli/issues/3042
+        # (AWS docs, https://docs.aws.amazon.com/AmazonECR/latest/userguide/common-errors-docker.html)
         raise Refused("no basic auth credentials")
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -219,7 +219,9 @@ def trivy(args: list[str]) -> int:
         return 0
     if cmd == "image":
         if "--skip-db-update" in rest and not db.exists():
-            # trivy's refusal (aquasecurity/trivy pkg/db: "--skip-db-update cannot be specified on the first run")
+            # trivy's refusal when no database was downloaded (aquasecurity/trivy pkg/db/db.go, NeedsUpdate:
+            # "The first run cannot skip downloading DB"; the CLI prints "DB error: --skip-db-update cannot be
+            # specified on the first run")
             raise Refused("--skip-db-update cannot be specified on the first run")
         ref = _positional(rest, ("--severity", "--exit-code"))[0]
         _image(ref)  # trivy reads the image from the local daemon first: an unknown image is an error
@@ -307,17 +309,18 @@ def terraform(args: list[str]) -> int:
 # ---------------------------------------------------------------------------------------------------- npm
 def npm(args: list[str]) -> int:
     prefix = Path(_opt(args, "--prefix") or ".")
+    where = prefix.name if str(prefix) != "." else Path.cwd().name
     cmd = _positional(args, ("--prefix", "--audit-level", "--omit"))
     if not (prefix / "package.json").is_file():
         # npm's ENOENT for a directory without package.json ("npm error enoent Could not read package.json")
         raise Refused(f"npm error enoent Could not read package.json: {prefix / 'package.json'}")
     if cmd[:1] == ["ci"]:
         if not (prefix / "package-lock.json").is_file():
-            # https://docs.npmjs.com/cli/v10/commands/npm-ci: "If dependencies in the package lock do not match those
-            # in package.json, npm ci will exit with an error"; without a lockfile it refuses too
+            # https://docs.npmjs.com/cli/v10/commands/npm-ci: "The project must have an existing package-lock.json";
+            # npm's message: https://github.com/jolicode/docker-starter/pull/305
             raise Refused("npm error The `npm ci` command can only install with an existing package-lock.json")
         (prefix / "node_modules").mkdir(exist_ok=True)
-        _note(f"npm ci in {prefix} (nothing is downloaded: the lockfile is checked)")
+        _note(f"npm ci in {where} (nothing is downloaded: the lockfile is checked)")
         return 0
     if not (prefix / "node_modules").is_dir() and cmd[:1] in (["test"], ["run"]):
         raise Refused("sh: 1: next: not found (run npm ci first)")
@@ -345,7 +348,7 @@ def npm(args: list[str]) -> int:
               "to out/)")
         return 0
     if cmd[:1] == ["audit"]:
-        _note(f"npm audit in {prefix} (the advisory database is not reachable here)")
+        _note(f"npm audit in {where} (the advisory database is not reachable here)")
         print("found 0 vulnerabilities")
         return 0
     print(f"stand-in for npm: `npm {' '.join(cmd)}` is not implemented here", file=sys.stderr)
@@ -390,7 +393,10 @@ def gh(args: list[str]) -> int:
 
 # ---------------------------------------------------------------------------------------------------- scanners
 def scanner(tool: str, args: list[str]) -> int:
-    """checkov, pip-audit, bandit, zizmor, semgrep (what actions/python-tools installs from PyPI by hash)."""
+    """checkov, pip-audit, bandit, zizmor, semgrep (what actions/python-tools installs from PyPI by hash).
+
+    Nothing is scanned. What is checked: the tool's set was installed by python-tools in this job, and the
+    inputs the workflow points it at exist (a scan of a missing directory is refused: it would prove nothing)."""
     installed = (_state() / "python-tools").read_text().split() if (_state() / "python-tools").exists() else []
     sets = {"checkov": "checkov", "pip-audit": "pip-audit", "bandit": "lint", "zizmor": "lint", "semgrep": "semgrep"}
     if sets[tool] not in installed:
@@ -398,7 +404,7 @@ def scanner(tool: str, args: list[str]) -> int:
     if tool == "checkov":
         target = Path(_opt(args, "--directory", "-d") or ".")
         if not target.is_dir():
-            # checkov: "Directory ... does not exist; skipping it" then exit 2 with nothing scanned
+            # the stand-in's own rule (message not taken from checkov): a directory that is not there scans nothing
             raise Refused(f"Directory {target} does not exist")
     if tool == "zizmor":
         target = Path(_positional(args, ())[-1])
