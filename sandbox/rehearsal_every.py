@@ -36,7 +36,6 @@ def _dispatch(**inputs: str) -> dict[str, str]:
 
 TRIGGERS: tuple[Trigger, ...] = (
     Trigger("build-and-deploy-lambda.yml", "workflow_dispatch", _dispatch(), ref="refs/tags/v1.4.2"),
-    Trigger("web-ci.yml", "workflow_dispatch", _dispatch(), ref="refs/tags/v1.4.1"),
     Trigger("web-ci.yml", "workflow_dispatch", _dispatch(), ref="refs/tags/v1.4.2"),
     Trigger("rollback.yml", "workflow_dispatch", {**_dispatch(), "service": "web"}),
     Trigger("rollback.yml", "workflow_dispatch", {**_dispatch(), "service": "worker"}),

@@ -74,6 +74,18 @@ def seed_web(account: Any, bucket: str) -> str:
     return str(answer["Distribution"]["Id"])
 
 
+def publish_web_before(account: Any, bucket: str, distribution_id: str, workdir: Path) -> str:
+    """A site release from before the pipeline was installed (so a web rollback has somewhere to go)."""
+    from bot.actions.release import WebReleaser, make_clients
+
+    site = workdir / "site-before"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "index.html").write_text("<!DOCTYPE html><html lang=\"en\"><title>site</title><p>before</p>")
+    WebReleaser(make_clients(region="us-east-1", endpoint_url=account.endpoint), bucket=bucket,
+                distribution_id=distribution_id).publish(source=site, release="0.9.0", build_id="before")
+    return "0.9.0"
+
+
 class Edge:
     """CloudFront's edge for one distribution, on loopback: GET /path -> the origin's object (index.html for a
     directory), 404 when the origin has none (CloudFront passes S3's answer through)."""
