@@ -1,9 +1,11 @@
 """The parts of a repository the rehearsal installs beside the workflows, and the AWS they deploy into.
 
 - ``lay_out``: the project's examples as a team's repository holds them: ``web/`` (examples/web, the Next.js
-  site), ``services/worker/`` (examples/lambda/orders, the Lambda image ``.github/lambda-functions.json`` names)
-  with its test events in ``.github/lambda-tests/worker/``, and ``infra/`` (this repository's Terraform), so
-  ``install-workflows`` installs every workflow and every job, as it does in such a repository.
+  site), ``services/worker/`` and ``services/api/`` (examples/lambda/orders: the Lambda image
+  ``.github/lambda-functions.json`` names, and the image api-ci packages, with its unit tests and hash-pinned
+  ``requirements-dev.txt``) with their test events in ``.github/lambda-tests/<name>/``, and ``infra/`` (this
+  repository's Terraform), so ``install-workflows`` installs every workflow and every job, as it does in such a
+  repository.
 - ``seed_worker`` / ``seed_web``: what exists in an environment's account before the first deploy (the worker's
   ECR repository, function and alarm; the site's bucket and CloudFront distribution), in moto's server.
 - ``Edge``: the site's public URL (``SITE_URL``) on loopback, standing in for CloudFront's edge: it serves what
