@@ -12,7 +12,15 @@ The pinned third-party actions are replaced by stand-ins that do what the job re
 - ``aws-actions/configure-aws-credentials``: the role and the OIDC subject the job would present are checked
   by ``assume(role_arn, subject)`` (a trust policy), then moto's endpoint and test credentials are set;
 - ``aws-actions/amazon-ecr-login``: outputs the account's registry host;
-- ``actions/upload-artifact`` / ``download-artifact``: a directory per artifact name.
+- ``actions/upload-artifact`` / ``download-artifact``: a directory per artifact name;
+- ``actions/setup-node``, ``hashicorp/setup-terraform``: the tools are on PATH (as stand-ins, below).
+
+Tools a runner has that cannot run here (``docker``, ``trivy``, ``terraform``, ``npm``, ``gh``, the scanners) are
+stand-ins on PATH (``sandbox.standin_tools``), so ``run:`` scripts still execute for real; so are the repository's
+composite actions that download from outside (``setup-trivy``, ``python-tools``, ``accessibility``) or start a
+container (``lambda-test``: the image's handler answers on loopback and the action's ``invoke.py`` runs for real).
+Every stand-in a step used is recorded in ``JobResult.stand_ins``; a step that is neither executed nor stood in
+fails the job.
 
 Nothing here is used by the bot; the demo and the rehearsal test (tests/contract) use it with moto's server and
 the GitHub fake.
@@ -24,6 +32,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +41,8 @@ from typing import Any
 
 import yaml
 
+from sandbox import standin_tools
+from sandbox.actions_runner_standins import ACTION_STAND_INS, StandInFailed
 from sandbox.expressions import condition, interpolate, to_string
 
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -49,6 +60,9 @@ class JobResult:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step name, outcome)
     roles: list[tuple[str, str]] = field(default_factory=list)  # (role ARN, OIDC subject)
     log: str = ""
+    stand_ins: list[tuple[str, str]] = field(default_factory=list)  # (step name, what stood in for what)
+    job: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -60,6 +74,7 @@ class _Job:
     result: JobResult
     failed: bool = False
     workdir: Path | None = None
+    current: str = ""  # the step running (what its stand-ins are recorded under)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -71,6 +86,35 @@ def _load(path: Path) -> dict[str, Any]:
 def _needs(job: dict[str, Any]) -> list[str]:
     needs = job.get("needs") or []
     return [needs] if isinstance(needs, str) else list(needs)
+
+
+def _matrix(job: dict[str, Any], contexts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The legs of ``strategy.matrix``: ``include`` (a list or a ``fromJSON`` expression) or the product of
+    the axes (https://docs.github.com/en/actions/how-tos/write-workflows/choose-what-workflows-do/run-job-variations)."""
+    def deep(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [deep(v) for v in value]
+        return interpolate(value, contexts)
+
+    spec = deep((job.get("strategy") or {}).get("matrix"))
+    if not spec:
+        return [{}]
+    if not isinstance(spec, dict):
+        raise JobFailed(f"strategy.matrix must be a mapping, not {spec!r}")
+    legs: list[dict[str, Any]] = [{}]
+    for axis, values in spec.items():
+        if axis not in ("include", "exclude"):
+            legs = [{**leg, axis: value} for leg in legs for value in values]
+    include = spec.get("include") or []
+    if legs == [{}] and include:
+        legs = [dict(item) for item in include]
+    elif include:
+        raise JobFailed("matrix include beside axes is not supported by this runner")
+    if not legs or legs == [{}]:
+        raise JobFailed("the matrix has no legs")
+    return legs
 
 
 def _read_kv_file(path: Path) -> dict[str, str]:
@@ -96,8 +140,10 @@ def _read_kv_file(path: Path) -> dict[str, str]:
 class LocalRunner:
     def __init__(self, repo: Path, *, python_bin: Path, variables: Callable[[str | None], dict[str, str]],
                  github: Mapping[str, str], aws_endpoint: str | Mapping[str, str], aws_region: str = "us-east-1",
-                 assume: Callable[[str, str], None] | None = None) -> None:
+                 assume: Callable[[str, str], None] | None = None,
+                 secrets: Mapping[str, str] | None = None) -> None:
         self.repo = repo
+        self.secrets = dict(secrets or {})
         self.python_bin = python_bin
         self.variables = variables
         self.github = dict(github)
@@ -105,22 +151,28 @@ class LocalRunner:
         self.aws_region = aws_region
         self.assume = assume
         self.artifacts = Path(tempfile.mkdtemp(prefix="runner-artifacts-"))
+        self.executed: list[tuple[str, str, str]] = []  # (workflow, job, outcome) of every job run
+        self.standin_bin = standin_tools.install_bin(self.artifacts.parent / f"{self.artifacts.name}-bin")
 
     # ------------------------------------------------------------------ jobs
     def run(self, workflow: str, job_id: str, *, inputs: Mapping[str, str], event: str = "workflow_dispatch",
-            ref: str = "refs/heads/main", needs: Mapping[str, Any] | None = None) -> JobResult:
+            ref: str = "refs/heads/main", needs: Mapping[str, Any] | None = None,
+            matrix: Mapping[str, Any] | None = None, event_payload: Mapping[str, Any] | None = None) -> JobResult:
+        started = time.monotonic()
         doc = _load(self.repo / ".github" / "workflows" / workflow)
         job = doc["jobs"][job_id]
         wf_inputs = self._inputs(doc, inputs, event)
         github = {**self.github, "event_name": event, "ref": ref, "ref_name": ref.rsplit("/", 1)[-1],
-                  "workflow": doc.get("name", workflow), "job": job_id}
+                  "workflow": doc.get("name", workflow), "job": job_id, "event": dict(event_payload or {})}
         contexts: dict[str, Any] = {"inputs": wf_inputs, "github": github, "needs": dict(needs or {}),
-                                    "matrix": {}, "env": {}, "steps": {}}
+                                    "matrix": dict(matrix or {}), "env": {}, "steps": {}, "secrets": self.secrets}
         contexts["vars"] = self.variables(None)
         env_name = self._environment(job, contexts)
         contexts["vars"] = self.variables(env_name)
         if "uses" in job:
-            return self._call_reusable(job, contexts, event=event, ref=ref)
+            called = self._call_reusable(job, contexts, event=event, ref=ref)
+            self.executed.append((workflow, job_id, called.outcome))
+            return called
         env = {k: to_string(interpolate(v, contexts)) for k, v in (doc.get("env") or {}).items()}
         contexts["env"] = env
         env.update({k: to_string(interpolate(v, contexts)) for k, v in (job.get("env") or {}).items()})
@@ -140,12 +192,17 @@ class LocalRunner:
         outputs = {k: to_string(interpolate(v, state.contexts)) for k, v in (job.get("outputs") or {}).items()}
         state.result.outputs = outputs
         state.result.outcome = "failure" if state.failed else "success"
+        state.result.job = job_id
+        state.result.seconds = time.monotonic() - started
+        self.executed.append((workflow, job_id, state.result.outcome))
         return state.result
 
     def run_workflow(self, workflow: str, *, inputs: Mapping[str, str], event: str = "workflow_dispatch",
-                     ref: str = "refs/heads/main") -> dict[str, JobResult]:
+                     ref: str = "refs/heads/main",
+                     event_payload: Mapping[str, Any] | None = None) -> dict[str, JobResult]:
         """Every job of a workflow in `needs` order; a job whose `if:` is false (or whose needs failed) is
-        skipped, as GitHub does. Returns the jobs that ran."""
+        skipped, as GitHub does; a matrix job runs once per leg (its result: failure if any leg failed, the
+        outputs of the last leg). Returns the jobs that ran."""
         doc = _load(self.repo / ".github" / "workflows" / workflow)
         jobs: dict[str, Any] = doc["jobs"]
         done: dict[str, JobResult] = {}
@@ -158,15 +215,25 @@ class LocalRunner:
                 needs = {n: {"result": results[n], "outputs": done[n].outputs if n in done else {}}
                          for n in _needs(jobs[job_id])}
                 contexts = {"inputs": self._inputs(doc, inputs, event), "needs": needs, "github": {
-                    **self.github, "event_name": event, "ref": ref}, "vars": self.variables(None)}
+                    **self.github, "event_name": event, "ref": ref, "event": dict(event_payload or {})},
+                    "vars": self.variables(None)}
                 failed_need = any(needs[n]["result"] != "success" for n in needs)  # skipped counts, like GitHub
                 status = {"success": not failed_need, "failure": failed_need, "always": True,
                           "cancelled": False}.__getitem__
                 if not condition(jobs[job_id].get("if"), contexts, status):
                     results[job_id] = "skipped"
                     continue
-                done[job_id] = self.run(workflow, job_id, inputs=inputs, event=event, ref=ref, needs=needs)
-                results[job_id] = done[job_id].outcome
+                legs = [self.run(workflow, job_id, inputs=inputs, event=event, ref=ref, needs=needs, matrix=leg,
+                                 event_payload=event_payload) for leg in _matrix(jobs[job_id], contexts)]
+                merged = legs[-1]
+                for leg_result in legs[:-1]:
+                    merged.steps = leg_result.steps + merged.steps
+                    merged.roles = leg_result.roles + merged.roles
+                    merged.stand_ins = leg_result.stand_ins + merged.stand_ins
+                    merged.log = leg_result.log + merged.log
+                merged.outcome = "failure" if any(r.outcome != "success" for r in legs) else "success"
+                done[job_id] = merged
+                results[job_id] = merged.outcome
         return done
 
     def _inputs(self, doc: dict[str, Any], given: Mapping[str, str], event: str) -> dict[str, Any]:
@@ -219,6 +286,7 @@ class LocalRunner:
     def _step(self, step: dict[str, Any], state: _Job, *, scope: dict[str, Any],
               action_dir: Path | None = None) -> None:
         name = str(step.get("name") or step.get("uses") or str(step.get("run", ""))[:40])
+        state.current = name
         if not condition(step.get("if"), scope, self._status(state)):
             state.result.steps.append((name, "skipped"))
             self._record(step, scope, "skipped", {})
@@ -242,6 +310,8 @@ class LocalRunner:
     def _execute(self, step: dict[str, Any], state: _Job, *, scope: dict[str, Any],
                  action_dir: Path | None) -> dict[str, str]:
         env = {**state.env, **{k: to_string(interpolate(v, scope)) for k, v in (step.get("env") or {}).items()}}
+        if action_dir is not None:
+            env["GITHUB_ACTION_PATH"] = str(action_dir)
         with_ = {k: interpolate(v, scope) for k, v in (step.get("with") or {}).items()}
         if "run" in step:
             script = to_string(interpolate(step["run"], scope))
@@ -249,9 +319,20 @@ class LocalRunner:
             cwd = self.repo / to_string(interpolate(workdir, scope)) if workdir else (state.workdir or self.repo)
             return self._shell(script, env, state, cwd=cwd)
         uses = str(step["uses"])
+        stand_in = ACTION_STAND_INS.get(uses)
+        if stand_in is not None:
+            try:
+                what, outputs = stand_in(self, with_, state.env, Path(state.contexts["runner"]["temp"]))
+            except StandInFailed as exc:
+                raise JobFailed(str(exc)) from exc
+            state.result.stand_ins.append((state.current, f"{uses}: {what}"))
+            return outputs
         if uses.startswith("./.github/actions/"):
             return self._composite(self.repo / uses, with_, state, env)
-        return self._stand_in(uses.split("@", 1)[0], with_, state)
+        action = uses.split("@", 1)[0]
+        outputs = self._stand_in(action, with_, state)
+        state.result.stand_ins.append((state.current, f"{action}: {THIRD_PARTY_STAND_INS[action]}"))
+        return outputs
 
     def _composite(self, path: Path, with_: dict[str, Any], state: _Job, env: dict[str, str]) -> dict[str, str]:
         action = _load(path / "action.yml")
@@ -265,8 +346,10 @@ class LocalRunner:
         unknown = set(with_) - set(action.get("inputs") or {})
         if unknown:
             raise JobFailed(f"{path.name}: unexpected inputs {sorted(unknown)}")
-        scope = {**outer, "inputs": inputs, "steps": {}, "env": {**state.env, **env}}
-        inner = _Job(contexts=scope, env={**state.env, **env}, result=state.result, workdir=self.repo)
+        scope = {**outer, "inputs": inputs, "steps": {}, "env": {**state.env, **env},
+                 "github": {**outer["github"], "action_path": str(path)}}
+        inner = _Job(contexts=scope, env={**state.env, **env}, result=state.result, workdir=self.repo,
+                     current=state.current)
         for step in action["runs"]["steps"]:
             self._step(step, inner, scope=scope, action_dir=path)
             state.env.update({k: v for k, v in inner.env.items() if k not in env or inner.env[k] != env[k]})
@@ -282,8 +365,10 @@ class LocalRunner:
         env_file.touch()
         script_file = temp / f"step-{uuid.uuid4().hex}.sh"
         script_file.write_text(script)
+        used = temp / f"standins-{uuid.uuid4().hex}"
         full = {
-            "PATH": f"{self.python_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PATH": f"{self.python_bin}:{self.standin_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "REHEARSAL_STANDINS": str(used), "REHEARSAL_STANDIN_BIN": str(self.standin_bin),
             "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8",
             "GITHUB_WORKSPACE": str(self.repo), "GITHUB_OUTPUT": str(out_file), "GITHUB_ENV": str(env_file),
             "GITHUB_STEP_SUMMARY": str(temp / "summary.md"), "RUNNER_TEMP": str(temp),
@@ -296,14 +381,18 @@ class LocalRunner:
         done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)], cwd=cwd,
                               env=full, capture_output=True, text=True, timeout=300)
         state.result.log += done.stdout + done.stderr
+        if used.exists():
+            state.result.stand_ins.extend((state.current, line) for line in used.read_text().splitlines())
         state.env.update(_read_kv_file(env_file))
         if done.returncode != 0:
             raise JobFailed(f"exit {done.returncode}: {done.stderr.strip()[-400:]}")
         return _read_kv_file(out_file)
 
     def _stand_in(self, action: str, with_: dict[str, Any], state: _Job) -> dict[str, str]:
-        if action in ("actions/checkout", "actions/setup-python", "actions/setup-node", "hashicorp/setup-terraform"):
-            return {}
+        if action in THIRD_PARTY_STAND_INS and action not in ("aws-actions/configure-aws-credentials",
+                                                               "actions/upload-artifact",
+                                                               "actions/download-artifact"):
+            return {"registry": REGISTRY} if action == "aws-actions/amazon-ecr-login" else {}
         if action == "aws-actions/configure-aws-credentials":
             role = to_string(with_.get("role-to-assume"))
             subject = state.contexts["oidc_subject"]
@@ -322,14 +411,49 @@ class LocalRunner:
                               "AWS_REGION": to_string(with_.get("aws-region")) or self.aws_region,
                               "AWS_DEFAULT_REGION": to_string(with_.get("aws-region")) or self.aws_region})
             return {}
-        if action == "aws-actions/amazon-ecr-login":
-            return {"registry": REGISTRY}
         if action in ("actions/upload-artifact", "actions/download-artifact"):
-            store = self.artifacts / to_string(with_.get("name", "artifact"))
-            path = Path(to_string(with_.get("path", ".")).splitlines()[0].strip())
-            if action.endswith("upload-artifact"):
-                shutil.copytree(path, store, dirs_exist_ok=True) if path.is_dir() else None
-            else:
-                shutil.copytree(store, path, dirs_exist_ok=True)
+            return self._artifact(action, with_)
+        raise JobFailed(f"no stand-in for {action}: the step can neither run here nor be stood in")
+
+    def _artifact(self, action: str, with_: dict[str, Any]) -> dict[str, str]:
+        """Artifacts of this run (github.run_id), by name. upload-artifact's ``path`` is newline-separated
+        globs relative to the workspace; ``if-no-files-found: error`` fails the step when nothing matched, and
+        download-artifact fails for a name the run did not upload
+        (https://github.com/actions/upload-artifact#inputs, https://github.com/actions/download-artifact#inputs)."""
+        name = to_string(with_.get("name", "artifact"))
+        store = self.artifacts / self.github.get("run_id", "1") / name
+        paths = [p.strip() for p in to_string(with_.get("path", ".")).splitlines() if p.strip()]
+        if action.endswith("download-artifact"):
+            if not store.is_dir():
+                raise JobFailed(f"download-artifact: Artifact not found for name: {name}")
+            target = Path(paths[0]) if paths else Path(".")
+            shutil.copytree(store, target if target.is_absolute() else self.repo / target, dirs_exist_ok=True)
             return {}
-        raise JobFailed(f"no stand-in for {action}")
+        found = 0
+        for pattern in paths:
+            base = Path(pattern) if Path(pattern).is_absolute() else self.repo / pattern
+            for match in (sorted(base.parent.glob(base.name)) if any(c in pattern for c in "*?[") else [base]):
+                if match.is_dir():
+                    found += 1
+                    shutil.copytree(match, store, dirs_exist_ok=True)
+                elif match.is_file():
+                    found += 1
+                    store.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(match, store / match.name)
+        if not found and to_string(with_.get("if-no-files-found")) == "error":
+            raise JobFailed(f"upload-artifact: No files were found with the provided path: {' '.join(paths)}")
+        return {}
+
+
+# What each third-party action's stand-in does instead (recorded in JobResult.stand_ins).
+THIRD_PARTY_STAND_INS = {
+    "actions/checkout": "the installed repository is the workspace",
+    "actions/setup-python": "the job virtualenv (without this project) is first on PATH",
+    "actions/setup-node": "the machine's node and npm (npm as a stand-in) are on PATH",
+    "hashicorp/setup-terraform": "terraform on PATH (the stand-in; real for fmt where a binary exists)",
+    "aws-actions/configure-aws-credentials": "the role's trust policy is checked, then moto's endpoint and test "
+                                             "credentials are set",
+    "aws-actions/amazon-ecr-login": "outputs the registry host",
+    "actions/upload-artifact": "copied into this run's artifact directory",
+    "actions/download-artifact": "copied from this run's artifact directory",
+}

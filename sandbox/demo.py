@@ -86,6 +86,20 @@ async def command(stack: Stack, user: str, line: str) -> dict[str, Any]:
     return answer
 
 
+def show_jobs(first_run: FirstRun, workflow: str) -> None:
+    """What the rehearsal ran for the last run of ``workflow``: each job, its steps, and what stood in for what."""
+    results = [r for p in first_run.pipelines for wf, r in p.results if wf == workflow]
+    jobs: dict[str, Any] = {}
+    for result in results:  # the last run of each job
+        jobs[result.job] = result
+    for job, result in jobs.items():
+        ran = [name for name, outcome in result.steps if outcome != "skipped"]
+        print(f"  runner: {workflow} job {job}: {result.outcome} in {result.seconds:.1f} s, {len(ran)} steps ran")
+        for step, what in result.stand_ins:
+            if "@" not in step and not what.startswith(("actions/", "aws-actions/")):
+                print(f"    stand-in in {step[:50]!r}: {what[:150]}")
+
+
 def show_alias(first_run: FirstRun, env: str) -> None:
     state = first_run.accounts[env].alias(FirstRun.FUNCTION)
     print(f"  AWS ({env}): Lambda {FirstRun.FUNCTION} alias live -> version {state['version']} "
@@ -109,6 +123,7 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
                              for m in stack.card_messages("C0DEPLOYS")), "staging card shows success", timeout=120)
     show_card(stack, "C0DEPLOYS", rid)
     show_alias(first_run, "staging")
+    show_jobs(first_run, "api-ci.yml")
 
     print("\n== 2. Promotion order: production takes only what succeeded in staging (promote_from: staging)")
     refused = request_id(await command(stack, "U0DEV", "/deploy api v1.3.0 to production"))
@@ -177,6 +192,7 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
                              for m in stack.card_messages("C0DEPLOYS")), "rollback card shows success", timeout=120)
     show_card(stack, "C0DEPLOYS", rid)
     show_alias(first_run, "production")
+    show_jobs(first_run, "rollback.yml")
     if first_run.accounts["production"].alias(FirstRun.FUNCTION)["release"] != "1.4.1":
         raise StepFailed("the engine did not move production's alias back to release 1.4.1")
 
@@ -186,7 +202,7 @@ async def scenario(stack: Stack, first_run: FirstRun) -> None:
         raise StepFailed("status does not show the rollback")
 
     await preview_and_stats(stack)
-    await other_repository(stack)
+    await other_repository(stack, first_run)
     await alerts_step(stack, PD, CLOCK_OFFSET, expect=expect, show=lambda m: show_card(stack, "C0SECURITY", m) and None)
 
     await expect(lambda: len(stack.teams.accepted("ops")) >= 3, "Teams cards")
@@ -236,7 +252,7 @@ async def preview_and_stats(stack: Stack) -> None:
         raise StepFailed("/deploy stats did not print the figures")
 
 
-async def other_repository(stack: Stack) -> None:
+async def other_repository(stack: Stack, first_run: FirstRun) -> None:
     print("\n== 9. One bot, several repositories: web lives in acme/web (services.web.repository)")
     web = stack.github.repo(WEB_REPOSITORY)
     rid = request_id(await command(stack, "U0DEV", "/deploy web v1.4.2 to staging"))
@@ -248,8 +264,14 @@ async def other_repository(stack: Stack) -> None:
         raise StepFailed("the web deploy was dispatched in acme/platform too")
     await expect(lambda: any(rid in message_text(m) and WEB_REPOSITORY in message_text(m)
                              and "succeeded" in message_text(m) for m in stack.card_messages("C0DEPLOYS")),
-                 "the web card names acme/web and shows success", timeout=60)
+                 "the web card names acme/web and shows success", timeout=120)
     show_card(stack, "C0DEPLOYS", rid)
+    show_jobs(first_run, "web-ci.yml")
+    site = first_run.web("staging")
+    print(f"  AWS (staging): S3 bucket holds {site['objects']} objects; CloudFront origin -> {site['origin_path']}, "
+          f"{site['invalidations']} invalidation(s)")
+    if site["objects"] == 0 or site["invalidations"] == 0 or not site["origin_path"].startswith("/releases/"):
+        raise StepFailed("the web deploy put nothing in S3 or did not switch and invalidate CloudFront")
 
 
 def demo_config(tmp: Path) -> Path:

@@ -24,6 +24,7 @@ from sandbox import github_payloads as gp
 from sandbox import github_workflows as gw
 from sandbox.base import LoopbackServer
 from sandbox.github_checks import ChecksMixin
+from sandbox.github_comments import IssueComments
 from sandbox.github_history import HistoryMixin
 from sandbox.github_hooks import WebhookSender
 from sandbox.github_org import OrgMixin
@@ -123,6 +124,7 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
         self.workflow_sources: dict[str, str] = {}  # file -> its YAML (what dispatch checks and contents serve)
         self.environments: set[str] = {"dev", "staging", "production"}
         self.protection_rules: dict[str, list[dict[str, Any]]] = {}  # environment -> enabled custom rules
+        self.issue_comments = IssueComments()  # pull request comments (infra-ci's plan comment)
         for i, file in enumerate(DEFAULT_WORKFLOWS):
             self.add_workflow(file, workflow_id=161_000 + i)
         self.requests: list[GitHubRequest] = []
@@ -276,6 +278,7 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
                 ("POST", _O_R + r"/actions/runs/(?P<run>\d+)/deployment_protection_rule$", self._protection),
                 *self.history_routes(_O_R),
                 *self.checks_routes(_O_R),
+                *self.issue_comments.routes(_O_R),
                 ("GET", _O_R + r"/contents/(?P<path>.+)$", self._get_contents),
                 ("GET", _O_R + r"/environments/(?P<env>[^/]+)/deployment_protection_rules$", self._get_rules),
                 ("POST", _O_R + r"/environments/(?P<env>[^/]+)/deployment_protection_rules$", self._add_rule),

@@ -32,11 +32,15 @@ import boto3
 
 from sandbox import github_payloads as gp
 from sandbox.actions_runner import JobResult, LocalRunner
+from sandbox.rehearsal_parts import Edge, lay_out, seed_web, seed_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# The repository secrets the workflows read (infra-ci), as a team sets them; test values, never real ones.
+SECRETS = {"TF_PLAN_KEY": "rehearsal-plan-key-not-a-secret", "TF_GITHUB_READ_TOKEN": "ghp-rehearsal-read",
+           "TF_GITHUB_TOKEN": "ghp-rehearsal-write"}
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 log = logging.getLogger(__name__)
@@ -119,8 +123,10 @@ def job_python(where: Path) -> Path:
 
 
 def install_repository(dest: Path, *, tags: dict[str, str]) -> Path:
-    """install-workflows into a new git repository; one commit per tag, tagged (release versions)."""
+    """install-workflows into a new git repository holding the example parts (web/, services/worker/, infra/:
+    sandbox.rehearsal_parts), so every workflow and job is installed; one commit per tag, tagged."""
     dest.mkdir(parents=True, exist_ok=True)
+    lay_out(dest)
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     ident = ["-c", "user.name=Rehearsal", "-c", "user.email=rehearsal@example.invalid"]
 
@@ -188,17 +194,17 @@ class Pipeline:
 
     def __init__(self, *, repo: Path, python_bin: Path, github: Any, aws_endpoint: str | dict[str, str],
                  variables: dict[str | None, dict[str, str]],
-                 assume: Callable[[str, str], None] | None = None) -> None:
+                 assume: Callable[[str, str], None] | None = None, lock: asyncio.Lock | None = None) -> None:
         self.repo = repo
         self.github = github
         self.variables = variables
         self.results: list[tuple[str, JobResult]] = []
-        self._lock = asyncio.Lock()
+        self._lock = lock or asyncio.Lock()
         self.runner = LocalRunner(
             repo, python_bin=python_bin, variables=lambda env: {**variables[None], **variables.get(env, {})},
             github={"repository": github.repository, "api_url": github.url, "server_url": github.url,
                     "token": github.token, "sha": "", "run_id": "1"},
-            aws_endpoint=aws_endpoint, assume=assume)
+            aws_endpoint=aws_endpoint, assume=assume, secrets=SECRETS)
 
     def _version(self, ref: str) -> str:
         """What the package job computes (`python -m chatops_release version` at the ref), run for real."""
@@ -233,16 +239,17 @@ class Pipeline:
             needs = {"package": {"result": "success", "outputs": {"version": version}}}
             result = await asyncio.to_thread(self.runner.run, workflow, "deploy", inputs=inputs, ref=ref,
                                              event=run.event, needs=needs)
-        elif workflow == "rollback.yml":
+            result.job = "deploy"
+            self.results.append((workflow, result))
+        else:  # every job of the workflow, in `needs` order, for real (stand-ins where a tool cannot run here)
             jobs = await asyncio.to_thread(self.runner.run_workflow, workflow, inputs=inputs, ref=ref,
                                            event=run.event)
+            self.results.extend((workflow, r) for r in jobs.values())
             failed = [r for r in jobs.values() if r.outcome != "success"]
-            result = failed[0] if failed else list(jobs.values())[-1]
-            if len(jobs) < 2 and not failed:  # the lookup alone: no rollback job ran
-                result.outcome = "failure"
-        else:
-            return "success"
-        self.results.append((workflow, result))
+            result = failed[0] if failed else list(jobs.values())[-1] if jobs else JobResult("failure", {})
+            if not jobs or (workflow == "rollback.yml" and len(jobs) < 2 and not failed):
+                result.outcome = "failure"  # nothing ran (or only rollback's lookup): never a silent success
+                result.log += f"\n{workflow}: no job ran"
         if result.outcome != "success":
             log.warning("rehearsal job %s failed: %s", workflow, result.log[-2000:])
         return result.outcome
@@ -291,6 +298,9 @@ class FirstRun:
         self._servers: list[Any] = []
         self._health: _Health | None = None
         self.pipeline: Pipeline | None = None
+        self.pipelines: list[Pipeline] = []
+        self.edges: dict[str, Edge] = {}
+        self.variables: dict[str | None, dict[str, str]] | None = None
         self.repo = workdir / "repo"
 
     def release_version(self, tag: str) -> str:
@@ -304,31 +314,53 @@ class FirstRun:
         variables = terraform_variables(self.tfvars)
         self._health = _Health()
         endpoints: dict[str, str] = {}
+        servers = {env: self._moto() for env in self.environments}  # each its own process: like its own account
         for env in self.environments:
-            endpoint = self._moto()  # its own process: its own state, like its own AWS account
+            endpoint = self._ready(*servers[env])
             account_id = variables[env]["AWS_API_DEPLOY_ROLE_ARN"].split(":")[4]
             endpoints[account_id] = endpoint
             account = AwsAccount(endpoint)
             account.seed(function=self.FUNCTION, repository=self.REPOSITORY,
                          releases=[self.release_version(t) for t in self.tags],
                          alarms=[variables[env]["API_ALARM_NAME"]])
+            seed_worker(account, env)
+            distribution = seed_web(account, variables[env]["WEB_BUCKET"])
+            edge = Edge(account, distribution)
+            self.edges[env] = edge
             self.accounts[env] = account
             variables[env].update({"API_HEALTH_URL": self._health.url, "RELEASE_TRAFFIC_STEPS": "10,100",
-                                   "RELEASE_BAKE_SECONDS": "0", "RELEASE_FINAL_BAKE_SECONDS": "1"})
+                                   "RELEASE_BAKE_SECONDS": "0", "RELEASE_FINAL_BAKE_SECONDS": "1",
+                                   "WEB_DISTRIBUTION_ID": distribution, "SITE_URL": edge.url})
+        if "production" in self.environments:  # an output of production's github-oidc (known after apply)
+            production = variables["production"]["AWS_API_DEPLOY_ROLE_ARN"].split(":")[4]
+            variables[None]["AWS_SECURITY_ROLE_ARN"] = f"arn:aws:iam::{production}:role/chatops-production-github-" \
+                                                       "security-scan"
+        self.variables = variables
         github = self.stack.github
-        for tag in self.tags:
-            github.add_ref(tag, git_sha(self.repo, tag))
-        for env in protected_environments(self.tfvars):
-            github.protect(env, "custom")
-        self.pipeline = Pipeline(repo=self.repo, python_bin=self.python_bin or job_python(self.workdir),
-                                 github=github, aws_endpoint=endpoints, variables=variables, assume=self.assume)
-        github.executor = self.pipeline.execute
+        lock = asyncio.Lock()  # one job at a time across repositories: they share the installed checkout
+        python_bin = self.python_bin or job_python(self.workdir)
+        for fake in [github, *getattr(github, "children", {}).values()]:
+            for tag in self.tags:
+                fake.add_ref(tag, git_sha(self.repo, tag))
+            for env in protected_environments(self.tfvars):
+                fake.protect(env, "custom")
+            pipeline = Pipeline(repo=self.repo, python_bin=python_bin, github=fake, aws_endpoint=endpoints,
+                                variables=variables, assume=self.assume, lock=lock)
+            fake.executor = pipeline.execute
+            self.pipelines.append(pipeline)
+        self.pipeline = self.pipelines[0]
         return self.pipeline
 
-    def _moto(self) -> str:
+    def web(self, env: str) -> dict[str, Any]:
+        """The site in that environment's account: live origin path, objects in the bucket, invalidations."""
+        from sandbox.rehearsal_parts import web_state
+
+        assert self.variables is not None
+        return web_state(self.accounts[env], self.variables[env]["WEB_BUCKET"],
+                         self.variables[env]["WEB_DISTRIBUTION_ID"])
+
+    def _moto(self) -> tuple[subprocess.Popen[bytes], str]:
         import socket
-        import time
-        import urllib.request
 
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -336,7 +368,13 @@ class FirstRun:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._servers.append(proc)
-        endpoint = f"http://127.0.0.1:{port}"
+        return proc, f"http://127.0.0.1:{port}"
+
+    @staticmethod
+    def _ready(proc: subprocess.Popen[bytes], endpoint: str) -> str:
+        import time
+        import urllib.request
+
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -351,7 +389,10 @@ class FirstRun:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        self.stack.github.executor = None
+        for fake in [self.stack.github, *getattr(self.stack.github, "children", {}).values()]:
+            fake.executor = None
+        for edge in self.edges.values():
+            edge.stop()
         for proc in self._servers:
             proc.terminate()
             try:
