@@ -19,10 +19,7 @@ Nothing is written when any path under DEST that it would write through or to is
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import re
-import secrets
 import sys
 import textwrap
 from collections.abc import Iterable
@@ -31,6 +28,7 @@ from pathlib import Path
 
 from bot.contract import ENGINE_DIR, ENGINE_MODULE, ENVIRONMENTS, JOB_KINDS, plan_role_variable
 from bot.deploys import install_infra
+from bot.deploys.install_fs import cannot_be_file, current_bytes, first_symlink, write_inside
 
 __all__ = [
     "ALWAYS",
@@ -202,76 +200,6 @@ class Outcome:
     stale: list[str]  # engine modules in DEST that this version does not ship
 
 
-def _current(path: Path) -> bytes | None:
-    return path.read_bytes() if path.exists() else None
-
-
-def _symlinked(dest: Path, rel: str) -> str | None:
-    """The first path under ``dest`` on the way to ``rel`` (``rel`` included) that is a symbolic link, or None.
-
-    A link anywhere under the destination could point out of the checkout (``.github/actions -> /etc``); the
-    installer refuses it rather than writing through it or replacing it (docs/workflows.md)."""
-    current = dest
-    for part in Path(rel).parts:
-        current = current / part
-        if current.is_symlink():
-            return current.relative_to(dest).as_posix()
-        if not current.exists():
-            return None
-    return None
-
-
-def _blocked(dest: Path, rel: str) -> bool:
-    """True when ``rel`` cannot become a regular file: it is a directory, or a parent is not a directory."""
-    target = dest / rel
-    if target.is_dir() and not target.is_symlink():
-        return True
-    parent = target.parent
-    while parent != dest:
-        if parent.exists() and not parent.is_dir():
-            return True
-        parent = parent.parent
-    return False
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-
-
-def _open_parent(dest: Path, rel: str) -> int:
-    """A descriptor of ``rel``'s directory, created as needed, reached one component at a time with
-    ``O_NOFOLLOW``: a link swapped in after the check fails here (ELOOP/ENOTDIR) instead of being followed."""
-    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in Path(rel).parts[:-1]:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=fd)
-            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _write(dest: Path, rel: str, content: bytes) -> None:
-    name = Path(rel).name
-    tmp = f".{name}.{secrets.token_hex(6)}.tmp"
-    parent = _open_parent(dest, rel)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-            os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)  # a link at ``name`` is replaced, not followed
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=parent)
-            raise
-    finally:
-        os.close(parent)
-
-
 def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = False,
             infra: InfraLayout | None = None) -> Outcome:
     """Write the pipeline into ``dest``. Raises :class:`InstallError` (nothing written) on a bad DEST or conflicts.
@@ -290,17 +218,17 @@ def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = 
     kept: list[str] = []
     todo: list[Planned] = []
     conflicts: list[str] = []
-    links = sorted({link for item in files if (link := _symlinked(dest, item.dest))})
+    links = sorted({link for item in files if (link := first_symlink(dest, item.dest))})
     if links:
         raise InstallError(f"refusing to write through symbolic link(s) under {dest}: {', '.join(links)} (a link "
                            "could point outside the checkout; replace it with a real directory or file, or remove "
                            "it); nothing was written")
-    blocked = [item.dest for item in files if _blocked(dest, item.dest)]
+    blocked = [item.dest for item in files if cannot_be_file(dest, item.dest)]
     if blocked:
         raise InstallError(f"cannot write a file at {', '.join(blocked)} in {dest} (a directory or a file is in the "
                            "way); nothing was written")
     for item in files:
-        current = _current(dest / item.dest)
+        current = current_bytes(dest / item.dest)
         if current == item.content:
             unchanged.append(item.dest)
         elif current is None or force:
@@ -316,7 +244,7 @@ def install(dest: Path, *, services: Iterable[str] | None = None, force: bool = 
             f"nothing was written. Review them, then re-run with --force to overwrite:\n{listing}"
         )
     for item in todo:
-        _write(dest, item.dest, item.content)
+        write_inside(dest, item.dest, item.content)
         written.append(item.dest)
     shipped = {Path(f.dest).name for f in files if f.dest.startswith(f"{ENGINE_DIR}/{ENGINE_MODULE}/")}
     engine_dir = dest / ENGINE_DIR / ENGINE_MODULE

@@ -67,19 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default=None)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
+    _lambda_commands(sub)
+    _web_and_github_commands(sub)
+    return parser
 
-    def reporting(p: argparse.ArgumentParser) -> None:
-        g = p.add_argument_group(
-            "GitHub deployment reporting (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL)"
-        )
-        g.add_argument("--deployment-id", type=int, default=None, help="report to this existing deployment")
-        g.add_argument("--environment-url", default="")
-        g.add_argument("--log-url", default="", help="default: this workflow run's URL")
 
-    def migration(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--migration-up", default="", help="schema revision this release migrates to")
-        p.add_argument("--migration-down", default="", help="schema revision before this release")
+def _reporting_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "GitHub deployment reporting (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL)"
+    )
+    g.add_argument("--deployment-id", type=int, default=None, help="report to this existing deployment")
+    g.add_argument("--environment-url", default="")
+    g.add_argument("--log-url", default="", help="default: this workflow run's URL")
 
+
+def _migration_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--migration-up", default="", help="schema revision this release migrates to")
+    p.add_argument("--migration-down", default="", help="schema revision before this release")
+
+
+def _lambda_commands(sub: Any) -> None:
     p = sub.add_parser("lambda-deploy", help="blue/green deploy of an image digest")
     p.add_argument("--function", required=True)
     p.add_argument("--alias", default="live")
@@ -100,20 +107,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--health-attempts", type=int, default=3)
     p.add_argument("--health-interval", type=float, default=5.0)
     p.add_argument("--request-id", default="")
-    migration(p)
-    reporting(p)
+    _migration_args(p)
+    _reporting_args(p)
 
     p = sub.add_parser("lambda-rollback", help="move the alias back to the previous (or a given) version")
     p.add_argument("--function", required=True)
     p.add_argument("--alias", default="live")
     p.add_argument("--target-version", default="", help="a Lambda version number, or a release name (v1.4.1)")
     p.add_argument("--down-migration-command", default="", help="run before traffic moves; {from} {to}")
-    reporting(p)
+    _reporting_args(p)
 
     p = sub.add_parser("lambda-status", help="alias, weights and recorded release of a function")
     p.add_argument("--function", required=True)
     p.add_argument("--alias", default="live")
 
+
+def _web_and_github_commands(sub: Any) -> None:
     for name in ("web-publish", "web-rollback", "web-status"):
         p = sub.add_parser(name)
         p.add_argument("--bucket", required=True)
@@ -126,12 +135,12 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--build-id", default="")
             p.add_argument("--build-id-file", type=Path, default=None)
             p.add_argument("--request-id", default="")
-            migration(p)
+            _migration_args(p)
         if name == "web-rollback":
             p.add_argument("--to", default="", help="a release name, or a version (its newest <version>-run release)")
             p.add_argument("--down-migration-command", default="")
         if name != "web-status":
-            reporting(p)
+            _reporting_args(p)
 
     p = sub.add_parser("web-verify", help="fetch the deployed site's _release.json and compare build ids")
     p.add_argument("--url", required=True)
@@ -156,7 +165,6 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("version", help="semantic version of HEAD from git tags")
     p.add_argument("--repo", default=".")
-    return parser
 
 
 def _run_url() -> str:
