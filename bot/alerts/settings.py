@@ -115,26 +115,8 @@ def _subjects(value: Any, problems: list[str], *, people: Mapping[str, object] |
     return tuple(out)
 
 
-def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
-                   groups: Mapping[str, tuple[str, ...]] | None = None) -> SecuritySettings:
-    """Validate ``config.raw["security"]`` (None = defaults). Raises ConfigError listing every problem.
-    With ``people`` / ``groups`` (from the config), responders and subjects are checked against them."""
-    problems: list[str] = []
-    root = _mapping(data, "security", _TOP, problems)
-    enabled = root.get("enabled", True)
-    if not isinstance(enabled, bool):
-        problems.append("security.enabled: must be true or false")
-        enabled = True
-    window_s = 3600
-    if "window" in root:
-        try:
-            window_s = parse_duration(str(root["window"]))
-        except ValueError as exc:
-            problems.append(f"security.window: {exc}")
-    interval = root.get("card_update_interval", 1.0)
-    if not isinstance(interval, int | float) or isinstance(interval, bool) or not 0 <= interval <= 3600:
-        problems.append("security.card_update_interval: must be a number of seconds from 0 to 3600")
-        interval = 1.0
+def _sns(root: Mapping[str, Any], problems: list[str]) -> tuple[tuple[str, ...], str]:
+    """``security.sns``: the topics whose notifications the bot accepts, and the signing-certificate host."""
     sns = _mapping(root.get("sns"), "security.sns", _SNS, problems)
     topics = _strings(sns.get("topics"), "security.sns.topics", problems)
     for i, t in enumerate(topics):
@@ -146,6 +128,11 @@ def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
     except re.error as exc:
         problems.append(f"security.sns.cert_host_pattern: not a valid regular expression ({exc})")
         pattern = DEFAULT_CERT_HOST
+    return topics, str(pattern)
+
+
+def _sqs(root: Mapping[str, Any], problems: list[str]) -> SqsSettings:
+    """``security.sqs``: the queue the bot drains, its dead-letter queues and the receive settings."""
     sq = _mapping(root.get("sqs"), "security.sqs", _SQS, problems)
     urls = {key: str(sq.get(key, "")) for key in ("queue_url", "dead_letter_queue_url", "delivery_dlq_url")}
     for key, url in urls.items():
@@ -166,6 +153,31 @@ def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
         visibility_timeout=_int(sq, "visibility_timeout", "security.sqs", problems, default=60, lo=0, hi=43200),
         delivery_dlq_url=delivery_dlq,
     )
+    return sqs
+
+
+def parse_security(data: Any, *, people: Mapping[str, object] | None = None,
+                   groups: Mapping[str, tuple[str, ...]] | None = None) -> SecuritySettings:
+    """Validate ``config.raw["security"]`` (None = defaults). Raises ConfigError listing every problem.
+    With ``people`` / ``groups`` (from the config), responders and subjects are checked against them."""
+    problems: list[str] = []
+    root = _mapping(data, "security", _TOP, problems)
+    enabled = root.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append("security.enabled: must be true or false")
+        enabled = True
+    window_s = 3600
+    if "window" in root:
+        try:
+            window_s = parse_duration(str(root["window"]))
+        except ValueError as exc:
+            problems.append(f"security.window: {exc}")
+    interval = root.get("card_update_interval", 1.0)
+    if not isinstance(interval, int | float) or isinstance(interval, bool) or not 0 <= interval <= 3600:
+        problems.append("security.card_update_interval: must be a number of seconds from 0 to 3600")
+        interval = 1.0
+    topics, pattern = _sns(root, problems)
+    sqs = _sqs(root, problems)
     gh = _mapping(root.get("github_oidc"), "security.github_oidc", model.keys(model.GitHubOidc), problems)
     subjects = _strings(gh.get("allowed_subjects"), "security.github_oidc.allowed_subjects", problems)
     for i, s in enumerate(subjects):
