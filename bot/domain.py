@@ -3,10 +3,77 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from bot.domain_commands import (  # re-exported: every module reads its values from bot.domain
+    ApproveCommand as ApproveCommand,
+)
+from bot.domain_commands import (
+    ApproveListCommand as ApproveListCommand,
+)
+from bot.domain_commands import (
+    CancelCommand as CancelCommand,
+)
+from bot.domain_commands import (
+    Command as Command,
+)
+from bot.domain_commands import (
+    DeployCommand as DeployCommand,
+)
+from bot.domain_commands import (
+    IdentityCommand as IdentityCommand,
+)
+from bot.domain_commands import (
+    LockCommand as LockCommand,
+)
+from bot.domain_commands import (
+    PromoteCommand as PromoteCommand,
+)
+from bot.domain_commands import (
+    RejectCommand as RejectCommand,
+)
+from bot.domain_commands import (
+    RollbackCommand as RollbackCommand,
+)
+from bot.domain_commands import (
+    StatsCommand as StatsCommand,
+)
+from bot.domain_commands import (
+    StatusCommand as StatusCommand,
+)
+from bot.domain_commands import (
+    UnlockCommand as UnlockCommand,
+)
+from bot.domain_inbound import (  # re-exported: every module reads its values from bot.domain
+    CheckUpdate as CheckUpdate,
+)
+from bot.domain_inbound import (
+    DeploymentUpdate as DeploymentUpdate,
+)
+from bot.domain_inbound import (
+    GitHubUpdate as GitHubUpdate,
+)
+from bot.domain_inbound import (
+    OrgChange as OrgChange,
+)
+from bot.domain_inbound import (
+    ProtectionRuleRequest as ProtectionRuleRequest,
+)
+from bot.domain_inbound import (
+    PushUpdate as PushUpdate,
+)
+from bot.domain_inbound import (
+    ReviewRequest as ReviewRequest,
+)
+from bot.domain_inbound import (
+    RunUpdate as RunUpdate,
+)
+from bot.domain_inbound import (
+    TeamsConversation as TeamsConversation,
+)
 
 
 class Platform(StrEnum):
@@ -81,107 +148,6 @@ class Actor:
     @property
     def label(self) -> str:
         return self.person or f"{self.platform}:{self.platform_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class DeployCommand:
-    service: str
-    ref: str
-    environment: str
-    force: bool = False
-    emergency: str = ""  # ``--emergency "<reason>"``: the reason (admins only; bot.deploys.pipeline)
-
-
-@dataclass(frozen=True, slots=True)
-class PromoteCommand:
-    """``/deploy promote <service> <from> to <to>``: the commit that last succeeded in ``source``, requested for
-    ``target`` (through ``target``'s own policy)."""
-
-    service: str
-    source: str
-    target: str
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackCommand:
-    service: str
-    environment: str
-    target_version: str = ""  # empty = previous
-    force: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StatusCommand:
-    service: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StatsCommand:
-    """``/deploy stats [service] [env] [period]``: delivery figures (bot.deploys.delivery_metrics)."""
-
-    service: str | None = None  # None: every service
-    environment: str = "production"
-    period_s: int = 30 * 86400
-
-
-@dataclass(frozen=True, slots=True)
-class ApproveListCommand:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ApproveCommand:
-    request_id: str
-    comment: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RejectCommand:
-    request_id: str
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LockCommand:
-    environment: str
-    duration_s: int | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class UnlockCommand:
-    environment: str
-
-
-@dataclass(frozen=True, slots=True)
-class CancelCommand:
-    """``/deploy cancel <id>``: drop a waiting request, or cancel its workflow run."""
-
-    request_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityCommand:
-    """``/deploy link [code]`` | ``unlink`` | ``whoami`` (bot/identity/commands.py)."""
-
-    action: str
-    code: str = ""  # link <code>: confirms a sign-in finished at GitHub
-
-
-Command = (
-    DeployCommand
-    | PromoteCommand
-    | RollbackCommand
-    | StatusCommand
-    | StatsCommand
-    | ApproveListCommand
-    | ApproveCommand
-    | RejectCommand
-    | LockCommand
-    | UnlockCommand
-    | CancelCommand
-    | IdentityCommand
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,128 +352,3 @@ class Event:
     branch: str = ""
     outcome: str = ""  # success | failure | cancelled | "" (in progress)
     severity: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RunUpdate:
-    """A GitHub workflow run's progress, parsed from a webhook or the API."""
-
-    run_id: int
-    workflow: str  # file name, e.g. api-ci.yml
-    status: str  # queued | in_progress | completed | waiting | requested
-    conclusion: str  # success | failure | cancelled | ... | ""
-    html_url: str
-    head_sha: str
-    head_branch: str
-    title: str  # display_title / run-name
-    actor: str = ""
-    event: str = ""
-    jobs: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (job, state, failed step)
-    attempt: int = 1
-    path: str = ""  # the workflow file's path in the repository, e.g. .github/workflows/api-ci.yml
-    repository: str = ""  # owner/name the run belongs to
-    actor_id: int = 0  # GitHub's numeric user id of ``actor`` (the identity; a login can change)
-    triggering_actor: str = ""  # who started this attempt (a re-run can be someone else)
-    triggering_actor_id: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ProtectionRuleRequest:
-    """GitHub asks the bot (a custom deployment protection rule) whether a run may deploy."""
-
-    run_id: int
-    environment: str
-    callback_url: str
-    sha: str
-    ref: str
-    actor: str  # GitHub login that triggered the run
-    event: str
-    workflow: str = ""
-    deployment_id: int = 0  # one per job that names the environment: several requests can share a run
-    actor_id: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewRequest:
-    """A run waits for native environment reviewers (``deployment_review`` ``requested``)."""
-
-    run_id: int
-    environment: str
-    reviewers: tuple[str, ...]  # "user:<login>" | "team:<slug>"
-    html_url: str
-    head_sha: str
-    head_branch: str
-    title: str
-    requestor: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeploymentUpdate:
-    """``deployment`` created / ``deployment_status`` created: ties a run to an environment and reports
-    outcomes (the release engine says so when it rolled back automatically)."""
-
-    deployment_id: int
-    environment: str
-    state: str  # "created" for a new deployment, else the status state
-    description: str
-    sha: str
-    ref: str
-    creator: str
-    run_id: int | None = None
-    request_id: str = ""
-    service: str = ""
-    log_url: str = ""
-    repository: str = ""  # the payload's repository (owner/name, lowercased): every effect belongs to it
-    run_repository: str = ""  # the repository the status's run URL points into ("" = no URL)
-
-
-@dataclass(frozen=True, slots=True)
-class PushUpdate:
-    """A ``push`` to a branch: its new head commit and who pushed it (auto-deploy, bot.deploys.auto)."""
-
-    repository: str  # owner/name, lowercased
-    branch: str  # the branch name (refs/heads/ stripped)
-    sha: str  # ``after``: the branch's new head
-    pusher: str  # ``sender.login``: the account that pushed
-    pusher_id: int = 0  # ``sender.id``
-
-
-@dataclass(frozen=True, slots=True)
-class CheckUpdate:
-    """A commit's checks moved: ``check_suite`` completed, or a commit ``status`` (auto-deploy)."""
-
-    repository: str  # owner/name, lowercased
-    sha: str
-    branches: tuple[str, ...]  # check_suite.head_branch, or the status event's branches (names)
-    conclusion: str  # check_suite conclusion, or the status state
-    source: str  # check_suite | status
-
-
-GitHubUpdate = RunUpdate | ProtectionRuleRequest | ReviewRequest | DeploymentUpdate | PushUpdate | CheckUpdate
-
-
-@dataclass(frozen=True, slots=True)
-class OrgChange:
-    """A GitHub App or organization event that changes what the bot may have cached (issue 22 item 6).
-
-    ``installation``: an installation deleted or suspended (``installation_id``); ``team_members``: team
-    memberships in ``org`` may have changed (for ``login`` only, when it is known; "" is unknown, i.e. every
-    cached answer of that organization, or of every organization when ``org`` is ""); ``authorization_revoked``:
-    GitHub account ``github_id`` revoked the App's authorization (its identity links go)."""
-
-    kind: str  # installation | team_members | authorization_revoked
-    org: str = ""
-    login: str = ""
-    installation_id: int = 0
-    github_id: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class TeamsConversation:
-    """A stored Teams conversation reference, for proactive posts."""
-
-    conversation_id: str
-    conversation_type: str  # personal | channel | groupChat
-    tenant_id: str
-    person: str  # person key of the last known user in a personal chat, else ""
-    reference: dict[str, Any]  # ConversationReference JSON (camelCase, as the SDK dumps it)
