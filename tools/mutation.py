@@ -1,8 +1,8 @@
 """``make mutation``: mutmut on the modules that decide who may act and what alerts (docs/testing.md).
 
-    python tools/mutation.py --modules bot/policy/rbac.py ... --tests tests/unit/... [--max-children 1]
+    python tools/mutation.py --modules bot/policy/rbac.py ... --tests tests/unit/... [--skip TEST_ID ...]
 
-The Makefile holds the two lists (``MUTATE``, ``MUTATION_TESTS``). This script writes mutmut's configuration from
+The Makefile holds the lists (``MUTATE``, ``MUTATION_TESTS``, ``MUTATION_SKIP``). This script writes mutmut's configuration from
 them (``setup.cfg``, git-ignored; mutmut 3 reads ``[mutmut]`` there when pyproject has no ``[tool.mutmut]``), runs
 ``mutmut run``, then prints each module's score counting only the mutants that can change behaviour: the ones
 named in ``tools/mutation-equivalent.txt`` (each with the reason it cannot) are left out. It exits 1 when a module
@@ -26,7 +26,7 @@ DETECTED = {"killed", "timeout", "segfault"}  # a test run that fails, hangs or 
 _RESULT = re.compile(r"^\s*(\S+): (.+)$")
 
 
-def write_config(modules: list[str], tests: list[str]) -> None:
+def write_config(modules: list[str], tests: list[str], skip: list[str]) -> None:
     def block(key: str, values: list[str] | tuple[str, ...]) -> str:
         return f"{key}=\n" + "".join(f"    {v}\n" for v in values)
 
@@ -36,7 +36,7 @@ def write_config(modules: list[str], tests: list[str]) -> None:
         "source_paths=bot/\n"
         + block("only_mutate", modules)
         + block("pytest_add_cli_args_test_selection", tests)
-        + block("pytest_add_cli_args", ["-p", "no:cacheprovider", "-q"])
+        + block("pytest_add_cli_args", ["-p", "no:cacheprovider", "-q", *(f"--deselect={t}" for t in skip)])
         + block("also_copy", ALSO_COPY)
     )
     (ROOT / "setup.cfg").write_text(text, encoding="utf-8")
@@ -95,11 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modules", nargs="+", required=True)
     ap.add_argument("--tests", nargs="+", required=True)
+    ap.add_argument("--skip", nargs="*", default=[], help="test ids left out of the run (slow property tests)")
     ap.add_argument("--max-children", type=int, default=1)
     ap.add_argument("--min-score", type=float, default=95.0)
     ap.add_argument("--report-only", action="store_true", help="score the last run without running mutmut")
     args = ap.parse_args(argv)
-    write_config(args.modules, args.tests)
+    write_config(args.modules, args.tests, args.skip)
     if not args.report_only:
         subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],  # noqa: S603
                        cwd=ROOT, check=True)

@@ -242,3 +242,33 @@ def test_unknown_commands_and_help() -> None:
     assert answer == Reply(f"Unknown command `{'n' * 20}`. Commands: /deploy, /approve, /rollback.")
     assert parse("help", command="/deploy", config=CONFIG) == Reply(USAGE["deploy"], ok=True)
     assert parse("--force help", command="rollback", config=CONFIG) == Reply(USAGE["rollback"], ok=True)
+
+
+@pytest.mark.parametrize(("ref", "reason"), [
+    ("", "the ref is empty"),
+    ("x" * 256, "the ref is longer than 255 characters"),
+    ("-" + "r" * 60, f"`-{'r' * 39}` may not start with '-'"),
+    ("$" + "r" * 60, f"`${'r' * 39}` has characters a branch, tag or SHA cannot have"),
+    ("a.." + "r" * 60, f"`a..{'r' * 37}` is not a valid git ref name"),
+])
+def test_ref_reasons_quote_at_most_40_characters(ref: str, reason: str) -> None:
+    from bot.commands import validate_ref
+    assert validate_ref(ref) == reason
+
+
+def test_comments_keep_a_repeated_request_id() -> None:
+    from bot.domain import ApproveCommand, RejectCommand
+    text = "r-abcd2345 same as r-abcd2345, fine"
+    assert parse(text, command="approve", config=CONFIG) == ApproveCommand("r-abcd2345", "same as r-abcd2345, fine")
+    assert parse("reject " + text, command="approve", config=CONFIG) == RejectCommand(
+        "r-abcd2345", "same as r-abcd2345, fine")
+
+
+def test_unknown_names_are_quoted_up_to_40_characters() -> None:
+    long = "z" * 60
+    assert refused(deploy(f"{long} v1 to staging")) == f"Unknown service `{'z' * 40}` (known: api, web, worker)."
+    assert refused(deploy(f"api v1 to {long}")) == (
+        f"Unknown environment `{'z' * 40}` (known: dev, production, staging).")
+    assert refused(parse(long, command="approve", config=CONFIG), "approve") == (
+        f"`{'z' * 40}` is not a request id (they look like r-abcd2345).")
+    assert refused(deploy(f"status {long}")) == f"Unknown service `{'z' * 40}` (known: api, web, worker)."

@@ -315,3 +315,9 @@ def test_the_requester_is_recognised_by_the_platform_account_alone() -> None:
     assert can_decide(CONFIG, ANN, r, [elsewhere], at=NOW, teams=member(LEADS)).allowed
     by_key = Approval("r-abcd2345", "ann", Platform.TEAMS, "aad-ann", "approve", "", NOW)
     assert not can_decide(CONFIG, ANN, r, [by_key], at=NOW, teams=member(LEADS)).allowed
+
+
+def test_no_service_means_no_owner_rule_whatever_the_services_are_called() -> None:
+    cfg = config(services={"XXXX": {"workflow": "x.yml", "environments": ["staging"], "owners": ["eve"]}})
+    assert can_deploy(cfg, BOB, "staging").allowed  # no service named: only the environment's deployers count
+    assert not can_deploy(cfg, BOB, "staging", service="XXXX").allowed

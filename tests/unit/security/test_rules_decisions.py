@@ -383,3 +383,71 @@ def test_an_empty_value_list_is_refused_not_dropped(rules: list[dict[str, Any]])
     with pytest.raises(ConfigError) as err:
         parse_security({"rules": rules})
     assert any("must name at least one value" in p for p in err.value.problems), err.value.problems
+
+
+# ------------------------------------------------------------------------------------------ more survivors
+
+
+@pytest.mark.parametrize("op", ["equals", "in"])
+def test_equals_and_in_compare_text_not_patterns(op: str) -> None:
+    assert not Condition("f", op, ("Access*",)).holds(["AccessDenied"])
+    assert not Condition("f", op, ("[AB]",)).holds(["A"])
+    assert Condition("f", op, ("Access*",)).holds(["Access*"])
+
+
+def test_an_event_name_prefix_is_no_candidate_gate() -> None:
+    """Only equals/in on eventName narrow the candidates; a prefix must still see every name it covers."""
+    rules = parse_rules([{"id": "deletes", "title": "t", "severity": "high",
+                          "match": {"eventName": {"prefix": "Delete"}}}], "rules", [])
+    assert best_rule(rules, event(), {}, allow=AllowList())[0] is rules[0]
+    negated = parse_rules([{"id": "not-x", "title": "t", "severity": "high",
+                            "match": {"eventName": {"not_glob": "Describe*"}}}], "rules", [])
+    assert best_rule(negated, event(), {}, allow=AllowList())[0] is negated[0]
+
+
+def test_a_rules_list_changed_in_place_is_planned_afresh() -> None:
+    rules = list(parse_rules([rule("low", "low")], "rules", []))
+    assert best_rule(rules, event(), {}, allow=AllowList())[0].id == "low"  # type: ignore[union-attr]
+    rules += parse_rules([rule("critical", "critical")], "rules", [])
+    assert best_rule(rules, event(), {}, allow=AllowList())[0].id == "critical"  # type: ignore[union-attr]
+    frozen = tuple(rules)
+    for _ in range(2):  # a tuple's plan is remembered; asking twice gives the same answer
+        assert best_rule(frozen, event(), {}, allow=AllowList())[0].id == "critical"  # type: ignore[union-attr]
+
+
+def test_every_bad_condition_and_rule_is_reported_not_only_the_first() -> None:
+    problems: list[str] = []
+    conds = parse_conditions({"a": "bad", "b": {"regex": "x"}, "c": {"equals": "ok"}}, "m", problems)
+    assert conds == (Condition("c", "equals", ("ok",)),)
+    assert [p.split(":")[0] for p in problems] == ["m.a", "m.b.regex"]
+    problems = []
+    out = parse_rules(["nope", rule("a", "low"), rule("a", "low"), rule("b", "low")], "rules", problems)
+    assert [r.id for r in out] == ["a", "b"]
+    assert problems == ["rules[0]: must be a mapping", "rules[2].id: 'a' is defined twice"]
+
+
+def test_between_bounds_must_be_numbers() -> None:
+    problems: list[str] = []
+    assert parse_conditions({"a": {"between": ["low", "high"]}}, "m", problems) == ()
+    assert problems == ["m.a.between: must be [low, high] numbers with low < high"]
+
+
+def test_problems_inside_a_rule_name_the_rule_path() -> None:
+    problems: list[str] = []
+    parse_rules([rule("x", "low", colour="red", any_of=[{"a": {"regex": "."}}],
+                      allow={"ips": [], "source_ips": {"a": 1}})], "security.rules", problems)
+    assert problems == [
+        "security.rules[0].colour: unknown key (known: id, title, severity, enabled, match, any_of, allow, source, "
+        "escalate)",
+        "security.rules[0].any_of[0].a.regex: unknown operator (known: equals, in, prefix, glob, not_glob, exists, "
+        "between)",
+        "security.rules[0].allow.ips: unknown key (known: principals, source_ips, accounts)",
+        "security.rules[0].allow.source_ips: must be a string or a list of strings",
+    ]
+
+
+def test_rule_matches_needs_every_match_condition() -> None:
+    (r,) = parse_rules([rule("denied", "high")], "rules", [])
+    assert rule_matches(r, event(), {})
+    assert not rule_matches(r, event(errorCode="Throttling"), {})
+    assert not rule_matches(r, event(errorCode="Throttling"), {}, index={"errorCode": ["Throttling"]})
