@@ -2,11 +2,11 @@
 
     python tools/mutation.py --modules bot/policy/rbac.py ... --tests tests/unit/... [--skip TEST_ID ...]
 
-The Makefile holds the lists (``MUTATE``, ``MUTATION_TESTS``, ``MUTATION_SKIP``). This script writes mutmut's configuration from
-them (``setup.cfg``, git-ignored; mutmut 3 reads ``[mutmut]`` there when pyproject has no ``[tool.mutmut]``), runs
-``mutmut run``, then prints each module's score counting only the mutants that can change behaviour: the ones
-named in ``tools/mutation-equivalent.txt`` (each with the reason it cannot) are left out. It exits 1 when a module
-scores under ``--min-score`` or when a mutant listed as equivalent was killed (the list is stale).
+The Makefile holds the lists (``MUTATE``, ``MUTATION_TESTS``, ``MUTATION_SKIP``). This script writes mutmut's
+configuration from them (``setup.cfg``, git-ignored; mutmut 3 reads ``[mutmut]`` there when pyproject has no
+``[tool.mutmut]``), runs ``mutmut run``, then prints each module's score counting only the mutants that can change
+behaviour: the ones named in ``tools/mutation-equivalent.txt`` (each with the reason it cannot) are left out. It exits
+1 when a module scores under ``--min-score`` or when a mutant listed as equivalent was killed (the list is stale).
 """
 
 from __future__ import annotations
