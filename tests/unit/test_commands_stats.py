@@ -272,3 +272,9 @@ def test_unknown_names_are_quoted_up_to_40_characters() -> None:
     assert refused(parse(long, command="approve", config=CONFIG), "approve") == (
         f"`{'z' * 40}` is not a request id (they look like r-abcd2345).")
     assert refused(deploy(f"status {long}")) == f"Unknown service `{'z' * 40}` (known: api, web, worker)."
+
+
+def test_only_leading_slashes_are_dropped_from_the_command() -> None:
+    assert parse("status", command="//deploy", config=CONFIG) == StatusCommand(None)
+    assert parse("status", command="/Xdeploy", config=CONFIG) == Reply(
+        "Unknown command `Xdeploy`. Commands: /deploy, /approve, /rollback.")

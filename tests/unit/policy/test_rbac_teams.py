@@ -321,3 +321,8 @@ def test_no_service_means_no_owner_rule_whatever_the_services_are_called() -> No
     cfg = config(services={"XXXX": {"workflow": "x.yml", "environments": ["staging"], "owners": ["eve"]}})
     assert can_deploy(cfg, BOB, "staging").allowed  # no service named: only the environment's deployers count
     assert not can_deploy(cfg, BOB, "staging", service="XXXX").allowed
+
+
+def test_the_requester_may_cancel_from_another_account_by_person_key() -> None:
+    bob_on_teams = Actor(Platform.TEAMS, "aad-bob", "bob")  # no frozen identities, another platform account
+    assert can_cancel(CONFIG, bob_on_teams, request()).allowed
