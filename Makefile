@@ -56,8 +56,8 @@ lock: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m sandbox.soak --seconds 600
 
-# Mutation testing (docs/testing.md#mutation-testing): mutmut on the modules that decide who may act and what
-# alerts, with the fast tests that reach them. Not part of `make test`: about 20 minutes on one core. Fails when a
+# Mutation testing (docs/testing.md): mutmut on the modules that decide who may act and what
+# alerts, with the fast tests that reach them. Not part of `make test`: about 12 minutes on one core. Fails when a
 # module kills under 95 % of the mutants that can change behaviour (tools/mutation-equivalent.txt lists the rest).
 # Paths live only here: when a module moves, change MUTATE (and MUTATION_TESTS if its tests move).
 MUTATE := bot/policy/rbac.py bot/commands.py bot/security/rules.py

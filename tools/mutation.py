@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-score", type=float, default=95.0)
     ap.add_argument("--report-only", action="store_true", help="score the last run without running mutmut")
     args = ap.parse_args(argv)
-    write_config(args.modules, args.tests, args.skip)
-    if not args.report_only:
+    if not args.report_only:  # a report reads the last run's configuration as it was
+        write_config(args.modules, args.tests, args.skip)
         subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],  # noqa: S603
                        cwd=ROOT, check=True)
     return report(args.modules, args.min_score)

@@ -451,3 +451,11 @@ def test_rule_matches_needs_every_match_condition() -> None:
     assert rule_matches(r, event(), {})
     assert not rule_matches(r, event(errorCode="Throttling"), {})
     assert not rule_matches(r, event(errorCode="Throttling"), {}, index={"errorCode": ["Throttling"]})
+
+
+def test_a_rule_without_an_id_does_not_hide_the_rules_after_it() -> None:
+    problems: list[str] = []
+    out = parse_rules([{"title": "no id"}, rule("b", "low"), {"id": "c", "severity": "urgent"}], "rules", problems)
+    assert [r.id for r in out] == ["b", "c"]
+    assert problems[0] == "rules[0].id: must be a non-empty string"
+    assert any(p.startswith("rules[2].severity:") for p in problems)
