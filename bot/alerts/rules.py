@@ -290,6 +290,8 @@ def parse_conditions(spec: Any, path: str, problems: list[str]) -> tuple[Conditi
             vals = _str_list(value, f"{fpath}.{op}", problems)
             if op == "equals" and len(vals) != 1:
                 problems.append(f"{fpath}.equals: must be one value (use in: for several)")
+            elif value == []:  # dropping the condition would widen the rule (or empty an override's match)
+                problems.append(f"{fpath}.{op}: must name at least one value")
             elif vals:
                 out.append(Condition(str(fname), str(op), vals))
     return tuple(out)
