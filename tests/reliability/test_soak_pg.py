@@ -19,5 +19,11 @@ async def test_a_minute_of_faults_loses_nothing_and_duplicates_nothing(tmp_path:
         == rows["security events counted on alerts"] > 0
     assert rows["commands acknowledged"] == rows["requests created"] == rows["requests dispatched exactly once"] \
         == rows["cards showing a final state"] > 0
-    for fault in ("replica SIGKILL", "database sessions killed", "webhooks dropped", "Slack 429/500", "Teams 429"):
+    # production deploys need an approval: each was approved by one acknowledged click and dispatched once
+    assert rows["requests needing approval"] == rows["approve clicks acknowledged"] \
+        == rows["approvals recorded exactly once"] == rows["approved requests dispatched exactly once"] > 0
+    sent, dropped = (int(n) for n in str(rows["webhooks sent / dropped"]).split(" (")[0].split(" / "))
+    assert sent > 0 and dropped > 0  # a share of every webhook is lost (10 % on average; the reconciler finds them)
+    for fault in ("replica SIGKILL", "database sessions killed", "GitHub API 500", "GitHub API timeout (504 after 10 s)",
+                  "Slack 429/500", "Teams 429", "chat outage (Slack 503 x20)"):
         assert rows[f"fault: {fault}"] > 0, fault  # the faults were injected
