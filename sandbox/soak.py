@@ -34,7 +34,7 @@ import asyncpg
 from sandbox.github_fake import DEFAULT_TAGS
 from sandbox.process import BotProcess
 from sandbox.proxy import FailoverProxy
-from sandbox.stack import EXAMPLE_CONFIG, SANDBOX_SECRETS, Stack, message_text
+from sandbox.stack import EXAMPLE_CONFIG, SANDBOX_SECRETS, Stack, card_of, message_text
 
 PG_DSN = os.environ.get("CHATOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 API_KEY = SANDBOX_SECRETS["CHATOPS_EVENTS_API_KEY"]
@@ -53,6 +53,7 @@ TIMEOUTS = ((DISPATCHES, True), (DISPATCHES, False), (r"/commits/[^/]+$", False)
 # job: 15 s here) waits for its lease too. They come first and are not injected in the traffic's last 90 s (the
 # short run: after its first 15 s), so that a run ends within its settle time.
 KINDS = 7
+OUTAGE_S = 10.0
 SLOW_KINDS, SLOW_QUIET_S = (0, 1, 2), 90.0
 
 
@@ -189,10 +190,18 @@ class Soak:
         elif kind == 5:
             await self.kill_sessions()
         else:
-            # an outage counted in calls: the outbox spaces its retries out (backoff), so a few calls span seconds
-            slack.fail("chat.postMessage", 503, times=10)
-            slack.fail("chat.update", 503, times=10)
-            self.faults["chat outage (Slack 503 x20)"] += 1
+            self.restarts.append(asyncio.create_task(self.chat_outage()))
+
+    async def chat_outage(self) -> None:
+        """Slack's API answers 500 to every call for OUTAGE_S. (Counted in calls instead, an outage never ended in a
+        long run: the outbox backs off, so the failed calls came ever more slowly and the next outage began before
+        the last one was used up.)"""
+        self.faults[f"chat outage (Slack down {OUTAGE_S:.0f} s)"] += 1
+        self.stack.slack.down()
+        try:
+            await asyncio.sleep(OUTAGE_S)
+        finally:
+            self.stack.slack.up()
 
     # ------------------------------------------------------------------ end state
     async def db_rows(self, sql: str) -> list[dict[str, Any]]:
@@ -203,16 +212,21 @@ class Soak:
         finally:
             await conn.close()
 
-    def card_final(self, rid: str) -> bool:
-        return any(rid in message_text(m) and any(w in message_text(m).lower() for w in FINAL)
-                   for m in self.stack.card_messages("C0DEPLOYS"))
+    def cards(self, rid: str) -> list[str]:
+        """The text of each message in the deploys channel that is the card of ``rid`` (not a note naming it)."""
+        return [message_text(m) for m in self.stack.card_messages("C0DEPLOYS") if card_of(m.blocks, rid)]
+
+    def card_final(self, rid: str, state: str) -> bool:
+        """The request's one card shows its final state (the state the database holds)."""
+        cards = self.cards(rid)
+        return state in FINAL and len(cards) == 1 and state in cards[0].lower()
 
     async def settled(self) -> bool:
         pending = await self.db_rows(
             "SELECT (SELECT COUNT(*) FROM inbox WHERE state = 'pending') + (SELECT COUNT(*) FROM outbox "
             "WHERE state = 'pending') AS n")
-        ids = [r["id"] for r in await self.db_rows("SELECT id FROM requests")]
-        return int(pending[0]["n"]) == 0 and all(self.card_final(r) for r in ids)
+        states = await self.db_rows("SELECT id, state FROM requests")
+        return int(pending[0]["n"]) == 0 and all(self.card_final(r["id"], r["state"]) for r in states)
 
 
 async def _new_schema() -> tuple[str, str]:
@@ -314,13 +328,15 @@ async def report(soak: Soak, *, traffic_s: float, settle_s: float, settled: bool
     hooks = soak.stack.github.hooks
     sent = sum(1 for d in hooks.deliveries if not d.redelivery)
     acked = len(soak.requests)  # commands acknowledged (some only as "Already received": id unknown to the sender)
-    # an acknowledged click without its approval, and a request needing approval that none was clicked for, are
-    # lost; a second approval of one request, or an approval nobody's acknowledged click made, is duplicated
+    # an acknowledged click without its approval is lost (a request whose approval card never reached chat, so that
+    # nobody could click, is unfinished: "settled" is false); a second approval of one request, or an approval
+    # nobody's acknowledged click made, is duplicated
     lost = (sum(1 for e in soak.events if e not in per_event) + max(0, acked - len(requests))
             + sum(1 for r in soak.requests.values() if r and r not in requests) + soak.given_up
-            + sum(1 for rid in clicked if approvals.get(rid, 0) == 0) + sum(1 for rid in gated if rid not in clicked))
+            + sum(1 for rid in clicked if approvals.get(rid, 0) == 0))
     duplicated = (sum(n - 1 for n in per_event.values()) + sum(n - 1 for n in dispatches.values())
                   + max(0, len(requests) - acked) + sum(n - 1 for n in approvals.values())
+                  + sum(max(0, len(soak.cards(r)) - 1) for r in requests)
                   + sum(1 for rid in approvals if rid not in clicked))
     rows = {
         "traffic seconds": round(traffic_s, 1),
@@ -331,7 +347,8 @@ async def report(soak: Soak, *, traffic_s: float, settle_s: float, settled: bool
         "commands acknowledged": acked,
         "requests created": len(requests),
         "requests dispatched exactly once": sum(1 for r in requests if dispatches.get(r) == 1),
-        "cards showing a final state": sum(1 for r in requests if soak.card_final(r)),
+        "cards showing a final state": sum(1 for r, state in requests.items() if soak.card_final(r, state)),
+        "cards posted more than once": sum(1 for r in requests if len(soak.cards(r)) > 1),
         "requests needing approval": len(gated),
         "approve clicks acknowledged": len(clicked),
         "approvals recorded exactly once": sum(1 for rid in clicked if approvals.get(rid) == 1),
