@@ -10,6 +10,7 @@ at most 10 minutes ahead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -55,6 +56,16 @@ RUN_STATUSES = {
     "waiting",
     "pending",
 }
+
+
+@dataclass
+class Stall:
+    """A request GitHub terminates after its timeout window (see ``GitHubFake.time_out``)."""
+
+    pattern: re.Pattern[str]
+    remaining: int
+    processed: bool
+    after: float
 
 
 @dataclass
@@ -147,6 +158,7 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
         self.oauth_callback_url = ""  # the App's "Callback URL" setting (the Stack sets the bot's)
         self.browser_sessions: dict[str, str] = {}  # user_session cookie -> login (the fake's sign-in)
         self.hooks = WebhookSender(webhook_url, webhook_secret)
+        self.stalls: list[Stall] = []  # see time_out
         self.sim = RunSimulator(self)
         self._history_init()
         self._checks_init()
@@ -195,6 +207,17 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
     ) -> None:
         """The next ``times`` requests whose path matches ``path_regex`` answer ``status``."""
         self._add_fault(path_regex, status, times, retry_after)
+
+    def time_out(self, path_regex: str, *, times: int = 1, processed: bool = False, after: float = 10.0) -> None:
+        """The next ``times`` requests whose path matches ``path_regex`` time out the way GitHub's do: "If GitHub
+        takes more than 10 seconds to process an API request, GitHub will terminate the request and you will
+        receive a timeout response and a 'Server Error' message" (docs.github.com/en/rest/using-the-rest-api/
+        troubleshooting-the-rest-api#timeouts), with "either a 502 or 504 status code" (docs.github.com/en/graphql/
+        overview/rate-limits-and-node-limits-for-the-graphql-api#timeouts). The answer comes ``after`` seconds
+        (GitHub's window: 10), 504 ``{"message": "Server Error"}``. Whether a terminated request had its effect is
+        not said: ``processed=True`` applies it first (a dispatch whose run exists although its answer was a
+        timeout), ``processed=False`` drops it."""
+        self.stalls.append(Stall(re.compile(path_regex), times, processed, after))
 
     async def send_webhook(self, event: str, payload: dict[str, Any], delivery_id: str | None = None) -> Any:
         return await self.hooks.send(event, payload, delivery_id)
@@ -309,6 +332,10 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
                     rec.body = json.loads(raw)
                 except ValueError:
                     raise ApiError(400, "Problems parsing JSON") from None
+            stall = next((t for t in self.stalls if t.remaining > 0 and t.pattern.search(request.path)), None)
+            if stall is not None:
+                stall.remaining -= 1
+                return await self._timed_out(request, rec, stall)
             fault = self._take_fault(request.path)
             if fault is not None:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
@@ -336,6 +363,20 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
                 status=exc.status,
                 headers=headers,
             )
+
+    async def _timed_out(self, request: web.Request, rec: GitHubRequest, stall: Stall) -> web.Response:
+        """See ``time_out``: the request is (or is not) applied, and answered 504 ``Server Error`` late."""
+        if stall.processed:
+            for method, pattern, handler in self._table:
+                match = pattern.match(request.path)
+                if match and method == request.method:
+                    params = match.groupdict()
+                    self._authorize(request, params)
+                    await handler(request, params, rec.body)
+                    break
+        await asyncio.sleep(stall.after)
+        rec.status = 504
+        return web.json_response({"message": "Server Error"}, status=504)
 
     def _authorize(self, request: web.Request, params: dict[str, str]) -> None:
         if "inst" in params:

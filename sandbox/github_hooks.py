@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ class WebhookSender:
         self.url, self.secret = url, secret
         self.deliveries: list[Delivery] = []
         self.drops: list[list[Any]] = []  # [event, action or None, times left]: answered 502 by "the load balancer"
+        self.drop_rate = 0.0  # a share of all first deliveries lost the same way (see ``drop``), at random
+        self.random = random.Random(24)  # seeded: a run drops the same pattern of deliveries
+        self.dropped = 0  # first deliveries dropped (by ``drop`` or ``drop_rate``)
         self._next_id = 90_000_000_001
         self._later: set[asyncio.Task[Delivery]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -80,6 +84,7 @@ class WebhookSender:
         if self.url is None:
             return delivery
         if not redelivery and self._dropped(event, payload):
+            self.dropped += 1
             delivery.status, delivery.response = 502, "injected: 502 Bad Gateway from the load balancer"
             return delivery
         body = json.dumps(payload).encode()
@@ -104,7 +109,7 @@ class WebhookSender:
             if rule[0] == event and rule[1] in (None, payload.get("action")) and rule[2] > 0:
                 rule[2] -= 1
                 return True
-        return False
+        return self.drop_rate > 0 and self.random.random() < self.drop_rate
 
     async def redeliver(self, delivery_id: str) -> Delivery:
         """Re-send an earlier delivery with the same ``X-GitHub-Delivery`` id (GitHub's Redeliver)."""

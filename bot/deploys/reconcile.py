@@ -30,7 +30,10 @@ from bot.tasks import idle
 
 log = logging.getLogger(__name__)
 JOB = "reconcile"
-LEASE_S = 120.0  # renewed every pass (a pass is at most every 30 s): another replica takes over 2 min after a crash
+# The job lease is renewed every pass and lasts four pass periods, at least MIN_LEASE_S (a pass reads up to BATCH runs):
+# another replica takes the job over that long after a crash (2 min at the default window, 5 min). A fixed 2 min
+# would hold a short window's reconciliation (and the deploy lanes waiting on a lost webhook) for 2 min after a crash.
+PASSES_PER_LEASE, MIN_LEASE_S = 4, 15.0
 BATCH = 20  # requests read per pass (two API calls each): a backlog is worked off over a few passes
 _WAITING = (RequestState.DISPATCHED, RequestState.RUNNING)
 
@@ -46,14 +49,22 @@ class Reconciler:
     def config(self) -> Config:
         return self.events.config
 
+    @property
+    def period_s(self) -> float:
+        """A fifth of the window (between 0.2 s and 30 s): a lost webhook is noticed soon after the window."""
+        return min(30.0, max(0.2, self.config.reconcile_after_s / 5))
+
+    @property
+    def lease_s(self) -> float:
+        return max(MIN_LEASE_S, PASSES_PER_LEASE * self.period_s)
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.run_once()
             except Exception:
                 log.exception("reconcile pass failed")
-            # a fifth of the window (between 0.2 s and 30 s): a lost webhook is noticed soon after the window
-            await idle(asyncio.Event(), stop, seconds=min(30.0, max(0.2, self.config.reconcile_after_s / 5)))
+            await idle(asyncio.Event(), stop, seconds=self.period_s)
 
     def _quiet(self, r: DeployRequest, now: datetime) -> bool:
         """Nothing moved ``r`` (and this replica did not read its run) for ``github.reconcile_after``."""
@@ -63,7 +74,7 @@ class Reconciler:
     async def run_once(self) -> int:
         """One pass; returns how many requests were read. Nothing unless this replica holds the job."""
         async with self.store.unit() as u:
-            if not await take_job(u.c, JOB, lease_s=LEASE_S):
+            if not await take_job(u.c, JOB, lease_s=self.lease_s):
                 return 0
             waiting = await u.requests_in(list(_WAITING), limit=500)
         now = self.clock()

@@ -19,5 +19,12 @@ async def test_a_minute_of_faults_loses_nothing_and_duplicates_nothing(tmp_path:
         == rows["security events counted on alerts"] > 0
     assert rows["commands acknowledged"] == rows["requests created"] == rows["requests dispatched exactly once"] \
         == rows["cards showing a final state"] > 0
-    for fault in ("replica SIGKILL", "database sessions killed", "webhooks dropped", "Slack 429/500", "Teams 429"):
+    assert rows["cards posted more than once"] == 0
+    # production deploys need an approval: each was approved by one acknowledged click and dispatched once
+    assert rows["requests needing approval"] == rows["approve clicks acknowledged"] \
+        == rows["approvals recorded exactly once"] == rows["approved requests dispatched exactly once"] > 0
+    dropped = int(str(rows["webhooks dropped (10 % at random)"]).split(" ")[0])
+    assert rows["webhooks sent"] > dropped > 0  # the reconciler found the runs whose webhooks were lost
+    for fault in ("replica SIGKILL", "database sessions killed", "GitHub API 500",
+                  "GitHub API timeout (504 after 10 s)", "Slack 429/500", "Teams 429", "chat outage (Slack down 10 s)"):
         assert rows[f"fault: {fault}"] > 0, fault  # the faults were injected
