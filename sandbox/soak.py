@@ -50,8 +50,8 @@ TIMEOUTS = ((DISPATCHES, True), (DISPATCHES, False), (r"/commits/[^/]+$", False)
 # The schedule's kinds, one every 5 s in turn from the traffic's first second (see Soak.inject). Three are slow to
 # recover from, by design: a dispatch that failed (500, timeout) is looked up and retried once its lease
 # (bot.deploys.dispatch.DISPATCH_LEASE_S, 60 s) has run out, and what a SIGKILLed replica held (webhooks: 60 s; the
-# reconcile job: 15 s here) waits for its lease too. They come first and are not injected in the traffic's last 90 s (the
-# short run: after its first 15 s), so that a run ends within its settle time.
+# reconcile job: 15 s here) waits for its lease too. They come first and are not injected in the traffic's last
+# 90 s (the short run: after its first 15 s), so that a run ends within its settle time.
 KINDS = 7
 OUTAGE_S = 10.0
 SLOW_KINDS, SLOW_QUIET_S = (0, 1, 2), 90.0
