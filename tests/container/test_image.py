@@ -58,7 +58,7 @@ def test_image_holds_the_venv_and_the_code_only(bot_image: str) -> None:
     )
     out = run("docker", "run", "--rm", "--network", "none", "--entrypoint", "python", bot_image, "-c", script)
     found = json.loads(out.stdout)
-    assert found["app"] == ["bot", "handlers"]
+    assert found["app"] == ["bot", "chatops", "handlers"]  # chatops: the composition root (issue 26)
     assert found["bad"] == []
     assert found["venv"] is True
 

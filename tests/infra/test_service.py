@@ -115,7 +115,7 @@ def test_each_loosening_is_caught(tmp_path: Path, file: str, mutate: Callable[[s
 def test_routed_paths_are_routes_the_bot_serves() -> None:
     """Every path the load balancer can forward is registered by the bot with that method (one name, one source);
     /github/oauth/callback, which the bot does not serve, is off unless github_oauth_callback is set."""
-    source = "\n".join(p.read_text() for d in ("bot", "handlers") for p in (ROOT / d).rglob("*.py"))
+    source = "\n".join(p.read_text() for d in ("bot", "chatops", "handlers") for p in (ROOT / d).rglob("*.py"))
     constants = dict(re.findall(r'^(\w+)\s*=\s*"(/[^"]*)"', source, re.M))
     served = {
         (method.upper(), constants.get(arg, arg.strip('"')))
