@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import msgspec
@@ -19,6 +20,17 @@ _DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))  # ever
 _WIDE = b"0" * 19  # 19 digits: -9223372036854775809 is already past int64
 
 
+MAX_DEPTH = 1024  # orjson's nesting limit
+_DEFAULT_RECURSION = 1000  # CPython's default recursion limit (docs.python.org, sys.setrecursionlimit)
+
+
+def _refuse_depth(exc: orjson.JSONDecodeError) -> None:
+    """One depth limit whatever the process's recursion limit (a test runner or a library may raise it): orjson's
+    1024 levels (github.com/ijl/orjson, "JSONDecodeError ... depth limit exceeded"). GitHub's payloads are shallow."""
+    if str(exc).startswith("depth limit exceeded"):
+        raise MalformedBody("JSON nested too deeply") from exc
+
+
 def parse_json(raw: bytes | str) -> Any:
     """``json.loads`` that fails only with ``MalformedBody``: never UnicodeDecodeError or RecursionError.
 
@@ -29,8 +41,13 @@ def parse_json(raw: bytes | str) -> Any:
     if not surrogates and _WIDE not in data.translate(_DIGITS):  # a C scan: about 11 us for 17 KB, a regex took 150 us
         try:
             return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass  # json decides: it accepts a few things orjson does not, or names the refusal
+        except orjson.JSONDecodeError as exc:
+            _refuse_depth(exc)  # else json decides: it accepts a few things orjson does not, or names the refusal
+    else:  # json reads it, but the depth limit is orjson's on every path: json's follows sys.getrecursionlimit()
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            _refuse_depth(exc)
     try:
         value = json.loads(raw)
     except RecursionError as exc:
@@ -78,6 +95,13 @@ def parse_json_fields(raw: bytes, decoder: msgspec.json.Decoder[Any]) -> Any:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             return parse_json(raw)
+    # msgspec's own depth limit follows sys.getrecursionlimit() (about 1000 by default: deeper goes to parse_json
+    # below); when something raised it (hypothesis does), check the depth here, so the limit is the same
+    if sys.getrecursionlimit() > _DEFAULT_RECURSION and raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            _refuse_depth(exc)
     try:
         return msgspec.to_builtins(decoder.decode(raw))
     except (msgspec.DecodeError, RecursionError):

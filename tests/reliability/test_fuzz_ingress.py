@@ -276,7 +276,7 @@ def test_github_webhook_refuses_unsigned_or_malformed(bot: Bot, body: tuple[str,
 
 @FUZZ
 @given(body=garbage_bodies, ctype=content_types,
-       event=st.sampled_from(["workflow_run", "workflow_job", "ping", "push", ""]),
+       event=st.sampled_from(["workflow_run", "workflow_job", "ping", "push", "check_suite", "status", ""]),
        delivery=st.sampled_from(["", "d" * 101]) | st.uuids().map(str))
 def test_github_webhook_validly_signed_garbage_is_refused(bot: Bot, body: tuple[str, bytes], ctype: str | None,
                                                           event: str, delivery: str) -> None:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.wire import MalformedBody, has_lone_surrogate, parse_json
+from bot.wire import MalformedBody, has_lone_surrogate, parse_json, parse_json_fields
+from handlers.github_parse import ENVELOPE
 
 EDGES: list[bytes | str] = [
     b'{"id": 123456789012345678901234567890}',  # wider than 64 bits: orjson would read a float
@@ -67,3 +68,24 @@ json_values = st.recursive(
 def test_any_json_document_reads_as_json_reads_it(value: Any) -> None:
     raw = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
     assert repr(_outcome(parse_json, raw)) == repr(_outcome(reference, raw))
+
+
+def test_the_depth_limit_does_not_follow_the_recursion_limit() -> None:
+    """A signed 2,000-level `ping` got 200 while hypothesis had raised the recursion limit, 400 otherwise: the limit
+    is orjson's 1024 levels on every path (a lone surrogate escape takes the json path)."""
+    import sys
+
+
+    deep = b'{"a":' * 2000 + b"1" + b"}" * 2000
+    with_escape = b'{"s":"\\ud83d\\ude00",' + b'"a":' + b"[" * 2000 + b"]" * 2000 + b"}"  # json's path
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(50_000)
+    try:
+        for raw in (deep, with_escape):
+            with pytest.raises(MalformedBody, match="nested too deeply"):
+                parse_json(raw)
+            with pytest.raises(MalformedBody, match="nested too deeply"):  # the fields reader (GitHub ingest)
+                parse_json_fields(raw, ENVELOPE)
+        assert parse_json(b"[" * 1000 + b"]" * 1000) is not None
+    finally:
+        sys.setrecursionlimit(old)
