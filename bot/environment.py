@@ -39,7 +39,11 @@ def eventbridge_route_used(config: Config) -> bool:
     module's default ``target_type``): security is on and the config names no other way in (``security.sns.topics``
     for an SNS subscription, ``security.sqs.queue_url`` for an SQS queue). Only then is CHATOPS_EVENTS_API_KEY
     required; the route is mounted whenever the key is set."""
-    raw = config.raw.get("security")
+    return _route_used(config.raw)
+
+
+def _route_used(raw_config: object) -> bool:
+    raw = raw_config.get("security") if isinstance(raw_config, Mapping) else None
     security = raw if isinstance(raw, Mapping) else {}
     if security.get("enabled", True) is False:
         return False
@@ -47,6 +51,16 @@ def eventbridge_route_used(config: Config) -> bool:
     topics = sns.get("topics") if isinstance(sns, Mapping) else None
     queue = sqs.get("queue_url") if isinstance(sqs, Mapping) else None
     return not topics and not queue
+
+
+def events_key_problems(raw_config: object, env: Mapping[str, str]) -> list[str]:
+    """CHATOPS_EVENTS_API_KEY when the EventBridge route is used (``raw_config``: the YAML as read, which may be a
+    config with other problems: check-config names every problem in one run)."""
+    if not _route_used(raw_config) or env.get(EVENTS_API_KEY):
+        return []
+    return [f"env {EVENTS_API_KEY}: is not set (security events arrive through the EventBridge API destination, "
+            "POST /aws/events, because the config sets neither security.sns.topics nor security.sqs.queue_url; "
+            "or set security.enabled: false)"]
 
 
 def secret_problems(env: Mapping[str, str]) -> list[str]:
@@ -70,11 +84,7 @@ def secret_problems(env: Mapping[str, str]) -> list[str]:
 
 def load_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
     """Read secrets from the environment; every missing one is a problem (a missing secret never disables a check)."""
-    problems = secret_problems(env)
-    if eventbridge_route_used(config) and not env.get(EVENTS_API_KEY):
-        problems.append(f"env {EVENTS_API_KEY}: is not set (security events arrive through the EventBridge API "
-                        "destination, POST /aws/events, because the config sets neither security.sns.topics nor "
-                        "security.sqs.queue_url; or set security.enabled: false)")
+    problems = secret_problems(env) + events_key_problems(config.raw, env)
     db = env.get("DATABASE_URL", "") or "sqlite:///chatops.db"
     teams = {name: env.get(w.url_env, "") for name, w in config.teams_webhooks.items()}
     for name, url in teams.items():

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
 
 from bot.alerts.pagerduty import pagerduty_settings
 from bot.alerts.settings import security_settings
@@ -14,7 +17,7 @@ from bot.config import Config, load_config
 from bot.delivery.settings import delivery_settings
 from bot.deploys.auto_settings import auto_deploys
 from bot.deploys.settings import deploy_settings
-from bot.environment import load_secrets, secret_problems
+from bot.environment import events_key_problems, load_secrets, secret_problems
 from bot.errors import ConfigError
 
 
@@ -31,13 +34,21 @@ def settings_problems(config: Config, env: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def _raw_yaml(path: str | os.PathLike[str]) -> object:
+    """The file's YAML as read (None when it cannot be read): enough to tell which secrets it needs."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+
+
 def load_valid_config(path: str | os.PathLike[str], env: Mapping[str, str]) -> Config:
     """The config at ``path`` when everything about it is valid; else ``ConfigError`` with every problem."""
     try:
         config = load_config(path, env=env)
     except ConfigError as exc:  # name the missing secrets too, so one run lists every problem
-        raise ConfigError(exc.problems + [p for p in secret_problems(env) if p not in exc.problems],
-                          lines=exc.lines) from exc
+        more = secret_problems(env) + events_key_problems(_raw_yaml(path), env)
+        raise ConfigError(exc.problems + [p for p in more if p not in exc.problems], lines=exc.lines) from exc
     problems = settings_problems(config, env)
     if problems:
         raise ConfigError(problems, lines=config.lines)  # each problem's line: bot.config_yaml.located

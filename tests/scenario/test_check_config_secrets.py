@@ -114,3 +114,25 @@ async def test_without_the_key_the_eventbridge_route_is_not_served(tmp_path: Pat
         status, _ = await stack.post("/aws/events", b"{}", {"x-api-key": "", "Content-Type": "application/json"})
         assert status == 404
         assert (await stack.get("/readyz"))[0] == 200
+
+
+def test_a_config_with_other_problems_still_names_the_events_key(tmp_path) -> None:
+    """check-config names every problem in one run: a config that fails for another reason still says the events
+    key is missing when the EventBridge route would be used (and only then)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root)}
+    example = (root / "examples" / "chatops.yml").read_text(encoding="utf-8")  # its Teams URL variable is unset
+    cases = {"eventbridge": example, "sns": example.replace(
+        "security:\n", "security:\n  sns: {topics: ['arn:aws:sns:us-east-1:123456789012:chatops-security']}\n", 1)}
+    for name, text in cases.items():
+        path = tmp_path / f"{name}.yml"
+        path.write_text(text, encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "bot", "check-config", str(path)], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=60, check=False)
+        assert done.returncode == 1 and "TEAMS_OPS_WEBHOOK_URL" in done.stderr, done.stderr
+        assert ("CHATOPS_EVENTS_API_KEY" in done.stderr) is (name == "eventbridge"), (name, done.stderr)
