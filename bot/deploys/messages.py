@@ -85,8 +85,10 @@ async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
             continue  # a webhook cannot edit its card: post only what people need (teams.webhooks.*.updates)
         if await held(u, config, event=event, dest=dest, state=r.state, line=line, card_key=key, at=r.updated_at):
             continue  # the route's quiet hours (bot.delivery.quiet)
+        # a webhook's cards are separate posts, each one of the states it wants: none may supersede another (an edit
+        # of one card coalesces: only its newest state is sent; issue 24 item 4)
         await u.enqueue(OutboundMessage(f"{key}|{dest.platform}:{dest.address}|{token}", dest, Op.CARD, card,
-                                        card_key=key))
+                                        card_key=f"{key}|{token}" if webhook else key))
 
 
 async def notify_requester(u: Unit, r: DeployRequest, text: str, *, tone: str = "neutral") -> None:

@@ -97,3 +97,18 @@ async def test_teams_bot_deploys_conversation_edits_one_card_in_place(tmp_path: 
             posts = calls("post")
             assert len(posts) == 1
             assert {c.activity_id for c in calls("update")} == {posts[0].activity_id}
+
+
+async def test_updates_all_keeps_every_state_when_the_webhook_lags(tmp_path: Path, sqlite_url: str) -> None:
+    """A webhook cannot edit a card, so with `updates: all` every state is its own post: when the channel's rate
+    limit holds them back, none is superseded by a newer one (an editable card keeps only its newest state). CI
+    under load lost states this way; here the channel interval makes the wait certain."""
+    path = write_config(tmp_path, **{"teams.webhooks": {"ops": {"url_env": "TEAMS_OPS_WEBHOOK_URL",
+                                                                "updates": "all"}}})
+    async with Stack(database_url=sqlite_url, config_path=path,
+                     extra_env={"CHATOPS_CHANNEL_INTERVAL": "1.5"}) as stack:
+        rid = await staging_deploy(stack)
+        await wait_for(lambda: any("succeeded" in status_of(c) for c in stack.teams.cards("ops")), what="final",
+                       timeout=30)
+        cards = [c for c in stack.teams.cards("ops") if rid in status_of(c)]
+        assert len(cards) >= 4, [status_of(c)[:80] for c in cards]
