@@ -13,7 +13,6 @@ Checked at each step: the bot's card, `/deploy status`, and the Lambda alias in 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -56,12 +55,7 @@ def trust_checker(environment: str) -> Any:
 
     def assume(role_arn: str, subject: str) -> None:
         role = roles.get(role_arn.rsplit("/", 1)[-1])
-        # GitHub issues one repository in both parts of the sub; the rehearsal's GitHub fake serves the bot's example
-        # repository while the tfvars name another, so both parts take the tfvars one (as the prefix always did)
-        subject = re.sub(r":job_workflow_ref:[^/]+/[^/]+/", f":job_workflow_ref:{repository}/", subject)
-        full = f"repo:{repository}:{subject}"
-        # the sub is compared with StringLike (IAM: `*` any run of characters, `?` one)
-        if role is None or not any(fnmatch.fnmatchcase(full, p) for p in role.subjects):
+        if role is None or not tfmodel.role_trusts(role.subjects, repository, subject):
             raise JobFailed(f"AssumeRoleWithWebIdentity refused: {role_arn} does not trust {subject}")
 
     return assume

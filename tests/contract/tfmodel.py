@@ -8,7 +8,9 @@ it cannot evaluate raises, so a new shape of condition is noticed instead of gue
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -177,3 +179,13 @@ def _document_actions(docs: dict[str, dict[str, Any]], name: str, ev: Evaluator)
                 if content.get("effect", "Allow") == "Allow":
                     actions.update(content["actions"])
     return actions
+
+
+def role_trusts(subjects: Iterable[str], repository: str, subject: str) -> bool:
+    """Whether a role whose trust policy lists ``subjects`` takes a job's OIDC ``subject`` (the part after
+    ``repo:<repository>:``), as STS would: the sub is compared with StringLike (IAM: `*` any run of characters, `?`
+    one). GitHub issues one repository in both parts of the sub; the rehearsal's GitHub fake serves the bot's example
+    repository while the tfvars name another, so both parts take the tfvars one."""
+    subject = re.sub(r":job_workflow_ref:[^/]+/[^/]+/", f":job_workflow_ref:{repository}/", subject)
+    full = f"repo:{repository}:{subject}"
+    return any(fnmatch.fnmatchcase(full, p) for p in subjects)
