@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.domain import AuditEntry, DeployRequest, RequestState
+from bot.domain import RequestState
 from chatops.app import STORE
 from sandbox.stack import Stack, message_text, wait_for
+from tests.scenario.store_reads import audit, request, until
 from tests.scenario.test_github_flow import write_config
 
 AUTO = {"environment": "dev", "branch": "main"}
@@ -55,27 +56,6 @@ async def until_row(stack: Stack, sha: str, state: str) -> dict[str, Any]:
     raise TimeoutError(f"{sha[:7]} never became {state}: {await auto_row(stack, sha)}")
 
 
-async def request(stack: Stack, rid: str) -> DeployRequest:
-    assert stack.app is not None
-    async with stack.app[STORE].unit() as u:
-        r = await u.get_request(rid)
-    assert r is not None
-    return r
-
-
-async def until(stack: Stack, rid: str, *wanted: RequestState) -> DeployRequest:
-    for _ in range(750):
-        r = await request(stack, rid)
-        if r.state in wanted:
-            return r
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"{rid} never reached {wanted}")
-
-
-async def audit(stack: Stack) -> list[AuditEntry]:
-    assert stack.app is not None
-    async with stack.app[STORE].unit() as u:
-        return await u.audit_log()
 
 
 async def settle(stack: Stack) -> None:

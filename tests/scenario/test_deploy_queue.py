@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import DeployRequest, RequestState
+from bot.domain import RequestState
 from chatops.app import STORE
 from sandbox import github_payloads as gp
 from sandbox.stack import Stack, message_text, wait_for
+from tests.scenario.store_reads import request
 
 
 class Gate:
@@ -43,12 +44,6 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Stack, Gate]]:
             gate.finish(run_id)
 
 
-async def request(stack: Stack, rid: str) -> DeployRequest:
-    assert stack.app is not None
-    async with stack.app[STORE].unit() as u:
-        r = await u.get_request(rid)
-    assert r is not None
-    return r
 
 
 async def states(stack: Stack, *rids: str) -> list[RequestState]:
