@@ -10,6 +10,8 @@ workflow or job that did not run, or did not succeed.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,11 @@ def trust_checker() -> Any:
     def assume(role_arn: str, subject: str) -> None:
         env, role = roles.get(role_arn.rsplit("/", 1)[-1], (None, None))
         repository = tfmodel.module_inputs(env)["github_repository"] if env else ""
-        if role is None or f"repo:{repository}:{subject}" not in role.subjects:
+        # as in test_first_run.trust_checker: both parts of the sub name the tfvars' repository, and the sub is
+        # compared with StringLike (IAM: `*` any run of characters, `?` one)
+        subject = re.sub(r":job_workflow_ref:[^/]+/[^/]+/", f":job_workflow_ref:{repository}/", subject)
+        full = f"repo:{repository}:{subject}"
+        if role is None or not any(fnmatch.fnmatchcase(full, p) for p in role.subjects):
             raise JobFailed(f"AssumeRoleWithWebIdentity refused: {role_arn} does not trust {subject}")
 
     return assume
@@ -132,3 +138,18 @@ def test_the_lambda_images_were_pushed_to_ecr_and_released(every: tuple[rehearsa
             for t in i.get("imageTags", [])}
     assert "1.4.2" in tags, tags
     assert wiring.accounts["production"].alias("payments-worker")["version"] is not None
+
+
+def test_the_api_integration_tests_ran_against_a_postgres_service(
+        every: tuple[rehearsal.FirstRun, list[Any]]) -> None:
+    """api-ci's integration job: its postgres service container is a fresh database on this machine's server
+    (sandbox.service_containers), the example's integration tests store and read orders through DATABASE_URL,
+    and the package job starts on that real result."""
+    _, ran = every
+    jobs = {job: result for t, job, result in ran if t.workflow == "api-ci.yml"}
+    integration = jobs["integration"]
+    assert integration.steps[0] == ("Initialize containers", "success"), integration.steps
+    assert any("services.postgres (postgres:16)" in what for _, what in integration.stand_ins)
+    assert "3 passed" in integration.log and "orders_store.py" in integration.log, integration.log[-2000:]
+    assert list(jobs) == ["unit", "integration", "package", "deploy"]
+    assert all(result.outcome == "success" for result in jobs.values())
