@@ -134,8 +134,8 @@ def parse(label: str, spec: Any, interpolate: Callable[[Any], str]) -> Postgres:
 async def _provision(service: Postgres, admin_dsn: str) -> tuple[asyncpg.Connection, bool, str]:
     """Take the database's lock, create the role if missing, drop and create the database; returns the admin
     connection (it holds the lock), whether the role was created here, and the server's version."""
-    try:
-        admin = await asyncpg.connect(admin_dsn, timeout=10)
+    try:  # a job waiting for another job's database gives up after lock_timeout, naming why
+        admin = await asyncpg.connect(admin_dsn, timeout=10, server_settings={"lock_timeout": "300s"})
     except (OSError, asyncpg.PostgresError) as exc:
         raise ServiceFailed(f"services.{service.label}: this machine's PostgreSQL (the stand-in for "
                             f"{service.image}) is not reachable: {type(exc).__name__}") from exc
@@ -151,6 +151,10 @@ async def _provision(service: Postgres, admin_dsn: str) -> tuple[asyncpg.Connect
         await admin.execute(await admin.fetchval("SELECT format('CREATE DATABASE %I OWNER %I', $1::text, $2::text)",
                                                  service.database, service.user))
         version = str(await admin.fetchval("SHOW server_version"))
+    except asyncpg.PostgresError as exc:
+        await admin.close()
+        raise ServiceFailed(f"services.{service.label}: the stand-in could not provision {service.user}/"
+                            f"{service.database}: {type(exc).__name__}: {exc}") from exc
     except BaseException:
         await admin.close()
         raise
@@ -211,8 +215,10 @@ def start(services: Any, *, interpolate: Callable[[Any], str], container: Any = 
 
         def stop(loop: asyncio.AbstractEventLoop = loop, admin: asyncpg.Connection = admin,
                  service: Postgres = service, created: bool = created) -> None:
-            try:
+            try:  # best effort, like removing a container: a failure here does not change the job's outcome
                 loop.run_until_complete(_teardown(admin, service, created))
+            except (OSError, asyncpg.PostgresError) as exc:
+                started.notes.append(f"services.{service.label}: not cleaned up: {type(exc).__name__}")
             finally:
                 loop.close()
 

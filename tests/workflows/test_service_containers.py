@@ -84,7 +84,7 @@ def test_a_postgres_service_is_a_fresh_database_for_each_job(tmp_path: Path) -> 
         assert result.steps == [("Initialize containers", "success"), ("use the database", "success")]
         assert f"as: {user}@{db}" in result.log  # the job's own client, as the service's user, at localhost:5432
         assert "rows before: 0" in result.log, result.log  # the second job does not see the first one's row
-        [(step, note)] = [s for s in result.stand_ins if s[0] == "Initialize containers"]
+        [(_, note)] = [s for s in result.stand_ins if s[0] == "Initialize containers"]
         assert "services.postgres (postgres:16)" in note and "healthy" in note, note
     # removed with the job, as GitHub removes service containers: nothing is left on the server
     assert asyncio.run(_exists(user, db)) == (False, False)
@@ -119,3 +119,19 @@ def test_an_unreachable_server_fails_the_job(tmp_path: Path) -> None:
                                                                             event="push")
     assert result.outcome == "failure" and "is not reachable" in result.log, result.log
     assert result.steps == [("Initialize containers", "failure")]
+
+
+def test_an_existing_role_is_used_as_it_is_and_kept(tmp_path: Path) -> None:
+    """POSTGRES_USER defaults to postgres (https://hub.docker.com/_/postgres): the server's own superuser is used,
+    never altered or dropped; only the job's database comes and goes."""
+    require_postgres()
+    db = f"svc_{uuid.uuid4().hex[:10]}"
+    result = runner(tmp_path, job(f"""
+        image: postgres:16
+        env: {{POSTGRES_PASSWORD: secret, POSTGRES_DB: {db}}}
+        ports: ["5432:5432"]
+    """, user="postgres", db=db)).run("w.yml", "integration", inputs={}, event="push")
+    assert result.outcome == "success", result.log
+    assert f"as: postgres@{db}" in result.log
+    assert any("role postgres (existing)" in what for _, what in result.stand_ins), result.stand_ins
+    assert asyncio.run(_exists("postgres", db)) == (True, False)
