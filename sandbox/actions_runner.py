@@ -19,6 +19,8 @@ Tools a runner has that cannot run here (``docker``, ``trivy``, ``terraform``, `
 stand-ins on PATH (``sandbox.standin_tools``), so ``run:`` scripts still execute for real; so are the repository's
 composite actions that download from outside (``setup-trivy``, ``python-tools``, ``accessibility``) or start a
 container (``lambda-test``: the image's handler answers on loopback and the action's ``invoke.py`` runs for real).
+A job's ``services:`` are started before its first step by ``sandbox.service_containers`` (``postgres:<tag>`` is a
+fresh database on this machine's PostgreSQL; any other service fails the job, naming it).
 Every stand-in a step used is recorded in ``JobResult.stand_ins``; a step that is neither executed nor stood in
 fails the job.
 
@@ -41,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from sandbox import standin_tools
+from sandbox import service_containers, standin_tools
 from sandbox.actions_runner_standins import ACTION_STAND_INS, StandInFailed
 from sandbox.expressions import condition, interpolate, to_string
 
@@ -141,8 +143,10 @@ class LocalRunner:
     def __init__(self, repo: Path, *, python_bin: Path, variables: Callable[[str | None], dict[str, str]],
                  github: Mapping[str, str], aws_endpoint: str | Mapping[str, str], aws_region: str = "us-east-1",
                  assume: Callable[[str, str], None] | None = None,
-                 secrets: Mapping[str, str] | None = None) -> None:
+                 secrets: Mapping[str, str] | None = None,
+                 postgres_admin: str = service_containers.ADMIN_DSN) -> None:
         self.repo = repo
+        self.postgres_admin = postgres_admin  # the server that stands in for postgres service containers
         self.secrets = dict(secrets or {})
         self.python_bin = python_bin
         self.variables = variables
@@ -187,8 +191,13 @@ class LocalRunner:
                                "oidc_subject": subject}, env=env, result=JobResult("success", {}))
         defaults = ((job.get("defaults") or {}).get("run") or {}).get("working-directory")
         state.workdir = self.repo / to_string(interpolate(defaults, contexts)) if defaults else self.repo
-        for step in job.get("steps", []):
-            self._step(step, state, scope=state.contexts)
+        services = self._services(job, state)
+        try:
+            for step in job.get("steps", []) if services is not None else []:
+                self._step(step, state, scope=state.contexts)
+        finally:
+            if services is not None:
+                services.stop()
         outputs = {k: to_string(interpolate(v, state.contexts)) for k, v in (job.get("outputs") or {}).items()}
         state.result.outputs = outputs
         state.result.outcome = "failure" if state.failed else "success"
@@ -196,6 +205,24 @@ class LocalRunner:
         state.result.seconds = time.monotonic() - started
         self.executed.append((workflow, job_id, state.result.outcome))
         return state.result
+
+    def _services(self, job: dict[str, Any], state: _Job) -> service_containers.Started | None:
+        """``services:`` start before the first step ("Initialize containers"); None when they cannot, and the
+        job fails without running a step, as on GitHub (sandbox.service_containers)."""
+        if not job.get("services"):
+            return service_containers.Started()
+        try:
+            started = service_containers.start(job["services"], container=job.get("container"),
+                                               admin_dsn=self.postgres_admin,
+                                               interpolate=lambda v: to_string(interpolate(v, state.contexts)))
+        except service_containers.ServiceFailed as exc:
+            state.failed = True
+            state.result.log += f"\n[Initialize containers] failed: {exc}"
+            state.result.steps.append(("Initialize containers", "failure"))
+            return None
+        state.result.steps.append(("Initialize containers", "success"))
+        state.result.stand_ins.extend(("Initialize containers", note) for note in started.notes)
+        return started
 
     def run_workflow(self, workflow: str, *, inputs: Mapping[str, str], event: str = "workflow_dispatch",
                      ref: str = "refs/heads/main",

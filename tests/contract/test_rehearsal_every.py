@@ -132,3 +132,18 @@ def test_the_lambda_images_were_pushed_to_ecr_and_released(every: tuple[rehearsa
             for t in i.get("imageTags", [])}
     assert "1.4.2" in tags, tags
     assert wiring.accounts["production"].alias("payments-worker")["version"] is not None
+
+
+def test_the_api_integration_tests_ran_against_a_postgres_service(
+        every: tuple[rehearsal.FirstRun, list[Any]]) -> None:
+    """api-ci's integration job: its postgres service container is a fresh database on this machine's server
+    (sandbox.service_containers), the example's integration tests store and read orders through DATABASE_URL,
+    and the package job starts on that real result."""
+    _, ran = every
+    jobs = {job: result for t, job, result in ran if t.workflow == "api-ci.yml"}
+    integration = jobs["integration"]
+    assert integration.steps[0] == ("Initialize containers", "success"), integration.steps
+    assert any("services.postgres (postgres:16)" in what for _, what in integration.stand_ins)
+    assert "3 passed" in integration.log and "orders_store.py" in integration.log, integration.log[-2000:]
+    assert list(jobs) == ["unit", "integration", "package", "deploy"]
+    assert all(result.outcome == "success" for result in jobs.values())
