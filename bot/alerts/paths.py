@@ -74,6 +74,30 @@ def reader(path: str) -> Reader:
 
         return read_key
 
+    if simple and len(keys) == 2:
+        first, dotted = keys[0]  # "a" and "a.b" for a.b
+        second = keys[1][0]
+
+        def read_pair(doc: Any) -> list[str]:
+            if not isinstance(doc, dict):
+                return []
+            if "" not in doc and dotted not in doc:  # _walk's two steps, inline
+                v = doc.get(first)
+                if not isinstance(v, dict):
+                    if not isinstance(v, list):
+                        return []  # a value or nothing here: nothing deeper
+                elif "" not in v:
+                    w = v.get(second)
+                    if type(w) is str:
+                        return [w] if len(w) <= _MAX_FIELD else []
+                    if w is None or isinstance(w, dict):
+                        return []
+            out: list[str] = []
+            _from_dict(doc, keys, 0, 0, out, whole)
+            return out
+
+        return read_pair
+
     def read(doc: Any) -> list[str]:
         if not isinstance(doc, dict):
             return []
