@@ -63,9 +63,12 @@ def parse_payload(obj: Any) -> list[tuple[dict[str, Any], str, str]]:
 
 
 def _check_record(r: dict[str, Any]) -> None:
-    for key in ("eventName", "eventSource"):
-        if not isinstance(r.get(key), str) or not r.get(key):
-            raise NotCloudTrail(f"not a CloudTrail record: {key} is missing")
+    # both keys written out (no loop): this runs for every CloudTrail record (issue 27 item 5)
+    name, source = r.get("eventName"), r.get("eventSource")
+    if not isinstance(name, str) or not name:
+        raise NotCloudTrail("not a CloudTrail record: eventName is missing")
+    if not isinstance(source, str) or not source:
+        raise NotCloudTrail("not a CloudTrail record: eventSource is missing")
 
 
 def parse_time(text: str) -> float:
@@ -229,7 +232,7 @@ def _event(record: dict[str, Any], account: str, region: str) -> SecurityEvent:
     return SecurityEvent.of((
         event_id[:200], parse_time(event_time), source, name, etype, acct, aws_region or region, ip, agent[:300],
         error, message[:500], arn or _principal(ui, acct), ptype, issuer, session, mfa,
-        github_context(subject, session), (), "cloudtrail", "",
+        github_context(subject, session) if subject or session else _NO_GITHUB, (), "cloudtrail", "",
         record,  # doc: rules read it by path (bot/alerts/paths.py), it is not flattened per record
     ))
 
@@ -276,7 +279,7 @@ def check_payload(obj: Any) -> list[tuple[dict[str, Any], str, str]]:
 
 def parse_events(obj: Any) -> tuple[list[SecurityEvent], list[str]]:
     """Every usable record in a payload, plus a reason for each record that was skipped."""
-    if isinstance(obj, dict) and obj.get("detail-type") in _source_types():
+    if isinstance(obj, dict) and obj.get("detail-type") in (_SOURCE_TYPES or _source_types()):
         from bot.alerts.sources import NotAnAlertSource, parse_source_event
 
         try:

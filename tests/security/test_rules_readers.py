@@ -13,7 +13,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.alerts.globs import glob_matcher
-from bot.alerts.normalize import NotCloudTrail, flatten, parse_events
+from bot.alerts.normalize import NotCloudTrail, _check_record, flatten, parse_events
 from bot.alerts.paths import reader, values_at
 from bot.alerts.rules import AllowList, Rule, best_rule, default_rules
 from tests.security.test_rules_by_path import documents, paths, records
@@ -76,3 +76,27 @@ def test_best_rule_with_readers_matches_every_rule_checked_in_order(
     for e in events:
         got, _ = best_rule(rules, e, derived, allow=AllowList())
         assert got == reference_best(rules, e, derived)
+
+
+def reference_check(r: dict[str, Any]) -> None:
+    """_check_record before this round."""
+    for key in ("eventName", "eventSource"):
+        if not isinstance(r.get(key), str) or not r.get(key):
+            raise NotCloudTrail(f"not a CloudTrail record: {key} is missing")
+
+
+def _outcome(check: Any, r: dict[str, Any]) -> str:
+    try:
+        check(r)
+    except NotCloudTrail as exc:
+        return str(exc)
+    return "ok"
+
+
+_FIELD = st.one_of(st.none(), st.just(""), st.just("x"), st.integers(), st.lists(st.just("x"), max_size=1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({}, optional={"eventName": _FIELD, "eventSource": _FIELD}))
+def test_check_record_refuses_what_it_refused(record: dict[str, Any]) -> None:
+    assert _outcome(_check_record, record) == _outcome(reference_check, record)
