@@ -10,6 +10,7 @@ document order; rules ask only whether any value matches (tests/security/test_ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.alerts.normalize import _MAX_FIELD, _s, flatten
@@ -44,6 +45,71 @@ def values_at(doc: Any, path: str) -> list[str]:
     out: list[str] = []
     _from_dict(doc, keys, 0, 0, out, path == "")
     return out
+
+
+Reader = Callable[[Any], list[str]]
+
+
+def reader(path: str) -> Reader:
+    """``partial(values_at, path=path)`` in one call (the rules build one per condition, once per rule set; issue 27
+    item 5: the layers of calls per path read were a fifth of the time per record). The same values as
+    ``values_at`` (tests/security/test_rules_by_path.py compares them)."""
+    keys, simple = _keys(path)
+    whole = path == ""
+    if simple and len(keys) == 1:
+        key = keys[0][0]  # one part, no dot, not empty: the only key it can be at
+
+        def read_key(doc: Any) -> list[str]:
+            if not isinstance(doc, dict):
+                return []
+            if "" not in doc:  # _walk's first step, inline
+                v = doc.get(key)
+                if type(v) is str:
+                    return [v] if len(v) <= _MAX_FIELD else []
+                if v is None or isinstance(v, dict):
+                    return []
+            out: list[str] = []
+            _from_dict(doc, keys, 0, 0, out, whole)
+            return out
+
+        return read_key
+
+    if simple and len(keys) == 2:
+        first, dotted = keys[0]  # "a" and "a.b" for a.b
+        second = keys[1][0]
+
+        def read_pair(doc: Any) -> list[str]:
+            if not isinstance(doc, dict):
+                return []
+            if "" not in doc and dotted not in doc:  # _walk's two steps, inline
+                v = doc.get(first)
+                if not isinstance(v, dict):
+                    if not isinstance(v, list):
+                        return []  # a value or nothing here: nothing deeper
+                elif "" not in v:
+                    w = v.get(second)
+                    if type(w) is str:
+                        return [w] if len(w) <= _MAX_FIELD else []
+                    if w is None or isinstance(w, dict):
+                        return []
+            out: list[str] = []
+            _from_dict(doc, keys, 0, 0, out, whole)
+            return out
+
+        return read_pair
+
+    def read(doc: Any) -> list[str]:
+        if not isinstance(doc, dict):
+            return []
+        if simple:
+            got = _walk(doc, keys)
+            if got is not None:
+                return got
+        out: list[str] = []
+        _from_dict(doc, keys, 0, 0, out, whole)
+        return out
+
+    return read
 
 
 def _walk(doc: dict[Any, Any], keys: tuple[tuple[str, ...], ...]) -> list[str] | None:

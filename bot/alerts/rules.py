@@ -16,7 +16,7 @@ import yaml
 
 from bot import config_model as model
 from bot.alerts.model import SecurityEvent, Severity
-from bot.alerts.paths import values_at
+from bot.alerts.paths import Reader, reader, values_at
 
 OPERATORS = ("equals", "in", "prefix", "glob", "not_glob", "exists", "between")
 RULE_KEYS = model.keys(model.Rule)
@@ -139,8 +139,16 @@ def _fetcher(event: SecurityEvent, derived: Mapping[str, str]) -> Fetch:
 
 
 def _passes(checks: tuple[Check, ...], fetch: Fetch) -> bool:
-    for path, test in checks:
+    for path, _read, test in checks:
         if not test(fetch(path)):
+            return False
+    return True
+
+
+def _holds(checks: tuple[Check, ...], doc: Any, derived: Mapping[str, str]) -> bool:
+    """``_passes`` for a CloudTrail record read by path: each condition's own reader (built once per rule set)."""
+    for path, read, test in checks:
+        if not test([derived[path]] if path in derived else read(doc)):
             return False
     return True
 
@@ -149,19 +157,28 @@ def best_rule(
     rules: Sequence[Rule], event: SecurityEvent, derived: Mapping[str, str], *, allow: AllowList
 ) -> tuple[Rule | None, bool]:
     """The most severe matching rule (file order breaks ties) and whether an allow-list suppressed it."""
-    fetch = _fetcher(event, derived)
+    plan = _plan(rules)
     best: Rule | None = None
-    for r, match, any_of in _plan(rules).candidates(event.source_kind, fetch("eventName")):
-        if _passes(match, fetch) and (not any_of or any(_passes(block, fetch) for block in any_of)):
-            best = r  # candidates come most severe first, then in file order: the first match is the answer
-            break
+    doc = event.doc
+    if doc is None or event.fields:
+        fetch = _fetcher(event, derived)
+        for r, match, any_of in plan.candidates(event.source_kind, fetch("eventName")):
+            if _passes(match, fetch) and (not any_of or any(_passes(block, fetch) for block in any_of)):
+                best = r  # candidates come most severe first, then in file order: the first match is the answer
+                break
+    else:  # a CloudTrail record: the same, each path read by the reader its condition was planned with
+        names = [derived["eventName"]] if "eventName" in derived else _read_name(doc)
+        for r, match, any_of in plan.candidates(event.source_kind, names):
+            if _holds(match, doc, derived) and (not any_of or any(_holds(b, doc, derived) for b in any_of)):
+                best = r
+                break
     if best is None:
         return None, False
     return best, allow.allows(event) or best.allow.allows(event)
 
 
 Test = Callable[[Sequence[str]], bool]
-Check = tuple[str, Test]
+Check = tuple[str, Reader, Test]  # path, its reader (paths.reader), the condition's test
 Planned = tuple[Rule, tuple[Check, ...], tuple[tuple[Check, ...], ...]]
 
 
@@ -183,7 +200,7 @@ def _test(c: Condition) -> Test:
 
 
 def _checks(conds: Sequence[Condition]) -> tuple[Check, ...]:
-    return tuple((c.path, _test(c)) for c in conds)
+    return tuple((c.path, reader(c.path), _test(c)) for c in conds)
 
 
 class _Plan:
@@ -236,6 +253,7 @@ def _ungated(conds: Sequence[Condition]) -> tuple[Condition, ...]:
 
 
 _PLANS: dict[int, _Plan] = {}
+_read_name = reader("eventName")
 
 
 def _plan(rules: Sequence[Rule]) -> _Plan:

@@ -14,11 +14,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from fnmatch import fnmatchcase
 from typing import Any
 
 from bot.alerts.cards import enqueue_card, enqueue_join_note
 from bot.alerts.escalation import escalate_due
+from bot.alerts.globs import glob_matcher
 from bot.alerts.model import SecurityEvent
 from bot.alerts.normalize import NotCloudTrail, parse_events
 from bot.alerts.paths import values_at, values_under
@@ -88,6 +88,7 @@ class SecurityWorker:
         # item 14: `repo:<repo>:*` silenced any branch or pull request of the main repository and flagged the others)
         repos = [config.repository, *(s.repository for s in config.services.values())]
         self._subjects = self.settings.github_allowed_subjects or allowed_subjects(repos, config.environments)
+        self._subject_allowed = glob_matcher(tuple(self._subjects))
         self.page = page  # escalations are also triggered in PagerDuty (bot/alerts/pagerduty.py)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -123,12 +124,13 @@ class SecurityWorker:
     # ------------------------------------------------------------------ processing
     def derived(self, e: SecurityEvent) -> dict[str, str]:
         out: dict[str, str] = {}
+        # each glob list is one compiled regex (bot/alerts/globs.py), the same answers as fnmatchcase per pattern
         if e.github.subject:
-            ok = any(fnmatchcase(e.github.subject, p) for p in self._subjects)
+            ok = self._subject_allowed(e.github.subject)
             out["bot.github_subject_allowed"] = "true" if ok else "false"
         if self.settings.own_resources:
-            values = _own_values(e)
-            hit = any(fnmatchcase(v, p) for v in values for p in self.settings.own_resources)
+            own = glob_matcher(tuple(self.settings.own_resources))
+            hit = any(own(v) for v in _own_values(e))
             out["bot.own_resource"] = "true" if hit else "false"
         return out
 

@@ -459,3 +459,22 @@ def test_a_rule_without_an_id_does_not_hide_the_rules_after_it() -> None:
     assert [r.id for r in out] == ["b", "c"]
     assert problems[0] == "rules[0].id: must be a non-empty string"
     assert any(p.startswith("rules[2].severity:") for p in problems)
+
+
+# ------------------------------------------------------------------- derived facts over a record read by path
+
+
+@pytest.mark.parametrize(("derived", "want"), [
+    ({}, "access-denied"),  # the sample's own errorCode
+    ({"errorCode": "Throttling"}, None),  # a derived fact hides the record's value at its path
+    ({"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com"}, "cloudtrail-tampering"),  # the gate too
+    ({"eventName": "StopLogging"}, "access-denied"),  # gated in, but eventSource is still the record's
+    ({"userIdentity.type": "Root"}, "root-activity"),  # a two-part path
+])
+def test_derived_facts_stand_in_for_the_record_at_their_path(derived: dict[str, str], want: str | None) -> None:
+    e = event()
+    assert e.doc is not None  # read by path (issue 27 item 5), not flattened
+    got, _ = best_rule(default_rules(), e, derived, allow=AllowList())
+    assert (got.id if got else None) == want
+    every = [r for r in default_rules() if rule_matches(r, e, derived)]
+    assert (max(every, key=lambda r: r.severity.rank).id if every else None) == want
