@@ -60,7 +60,7 @@ soak: $(STAMP)
 # alerts, with the fast tests that reach them. Not part of `make test`: about 12 minutes on one core. Fails when a
 # module kills under 95 % of the mutants that can change behaviour (tools/mutation-equivalent.txt lists the rest).
 # Paths live only here: when a module moves, change MUTATE (and MUTATION_TESTS if its tests move).
-MUTATE := bot/identity/rbac.py bot/deploys/commands.py bot/alerts/rules.py
+MUTATE := bot/identity/rbac.py bot/deploys/commands.py bot/alerts/rules.py bot/alerts/rule_config.py
 MUTATION_TESTS := tests/unit/policy/test_rbac.py tests/unit/policy/test_rbac_teams.py tests/unit/test_commands.py \
 	tests/unit/test_commands_stats.py tests/unit/security tests/security/test_rules_and_parsing.py
 # Hypothesis property tests that take seconds per mutant: left out (the example tests above pin the same behaviour)

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.alerts.rules import Condition, Rule, default_rules
+from bot.alerts.rule_config import default_rules
+from bot.alerts.rules import Condition, Rule
 from bot.alerts.sources import DETAIL_TYPES
 
 __all__ = ["PATTERNS_FILE", "generate", "pattern_for"]

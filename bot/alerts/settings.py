@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import config_model as model
-from bot.alerts.rules import AllowList, Rule, default_rules, parse_allow, parse_rules
+from bot.alerts.rule_config import default_rules, parse_allow, parse_rules
+from bot.alerts.rules import AllowList, Rule
 from bot.config import Config, parse_duration
 from bot.errors import ConfigError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerts.rules import default_rules
+from bot.alerts.rule_config import default_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted([*(ROOT / "docs").glob("*.md"), ROOT / "README.md", *(ROOT / "infra" / "modules").glob("*/README.md")])

@@ -19,7 +19,8 @@ from moto.server import ThreadedMotoServer
 
 from bot.alerts.normalize import parse_events, parse_record
 from bot.alerts.patterns import PATTERNS_FILE, render
-from bot.alerts.rules import default_rules, rule_matches
+from bot.alerts.rules import rule_matches
+from bot.alerts.rule_config import default_rules
 from tests.infra import tfcheck
 from tests.infra.tfcheck import MODULES
 

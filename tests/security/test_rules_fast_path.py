@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from bot.alerts.model import SecurityEvent
 from bot.alerts.normalize import _MAX_FIELD, _s, flatten, parse_events
-from bot.alerts.rules import AllowList, Rule, best_rule, default_rules, parse_rules, rule_matches
+from bot.alerts.rule_config import default_rules, parse_rules
+from bot.alerts.rules import AllowList, Rule, best_rule, rule_matches
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "cloudtrail"
 

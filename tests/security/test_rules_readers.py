@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from bot.alerts.globs import glob_matcher
 from bot.alerts.normalize import NotCloudTrail, _check_record, flatten, parse_events
 from bot.alerts.paths import reader, values_at
-from bot.alerts.rules import AllowList, Rule, best_rule, default_rules
+from bot.alerts.rule_config import default_rules
+from bot.alerts.rules import AllowList, Rule, best_rule
 from tests.security.test_rules_by_path import documents, paths, records
 from tests.security.test_rules_fast_path import EXTRA, reference_best
 

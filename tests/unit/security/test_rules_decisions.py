@@ -20,17 +20,8 @@ import pytest
 
 from bot.alerts.model import SecurityEvent, Severity
 from bot.alerts.normalize import parse_record
-from bot.alerts.rules import (
-    AllowList,
-    Condition,
-    Rule,
-    best_rule,
-    default_rules,
-    parse_allow,
-    parse_conditions,
-    parse_rules,
-    rule_matches,
-)
+from bot.alerts.rule_config import default_rules, parse_allow, parse_conditions, parse_rules
+from bot.alerts.rules import AllowList, Condition, Rule, best_rule, rule_matches
 from bot.alerts.settings import parse_security
 from bot.errors import ConfigError
 
