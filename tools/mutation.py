@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.report_only:  # a report reads the last run's configuration as it was
         write_config(args.modules, args.tests, args.skip)
+        # mutmut keeps which tests reach which function (mutants/mutmut-stats.json) from run to run: after a test
+        # is renamed or parametrized it runs ids that no longer exist and counts the mutants as survivors
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],  # noqa: S603
                        cwd=ROOT, check=True)
     return report(args.modules, args.min_score)
