@@ -8,12 +8,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from functools import partial
 from typing import Any
 
 from bot import config_model as model
 from bot.alerts.model import SecurityEvent, Severity
-from bot.alerts.paths import Reader, reader, values_at
+from bot.alerts.paths import Reader, reader
 
 OPERATORS = ("equals", "in", "prefix", "glob", "not_glob", "exists", "between")
 RULE_KEYS = model.keys(model.Rule)
@@ -125,14 +124,10 @@ def rule_matches(rule: Rule, event: SecurityEvent, derived: Mapping[str, str], *
 
 
 def _fetcher(event: SecurityEvent, derived: Mapping[str, str]) -> Fetch:
-    """The values at a path: the bot's derived facts, else the event's (a CloudTrail record read path by path)."""
-    doc = event.doc
-    if doc is None or event.fields:
-        index = field_index(event)
-        return lambda path: _values(index, derived, path)
-    if not derived:
-        return partial(values_at, doc)
-    return lambda path: [derived[path]] if path in derived else values_at(doc, path)
+    """The values at a path of an event's flattened fields: the bot's derived facts first (a CloudTrail record read
+    by path goes through ``_holds`` instead)."""
+    index = field_index(event)
+    return lambda path: _values(index, derived, path)
 
 
 def _passes(checks: tuple[Check, ...], fetch: Fetch) -> bool:
