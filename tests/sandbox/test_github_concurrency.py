@@ -11,26 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 from github import Auth, Github, GithubException
 
-from sandbox import github_payloads as gp
 from sandbox.github_concurrency import Concurrency, Groups, workflow_concurrency
 from sandbox.github_fake import GitHubFake
 from sandbox.stack import wait_for
-
-
-class Gate:
-    """Runs the fake's deploy step only when the test lets that run finish (no timing involved)."""
-
-    def __init__(self) -> None:
-        self.started: list[int] = []
-        self.release: dict[int, asyncio.Event] = {}
-
-    async def __call__(self, run: gp.Run) -> str:
-        self.started.append(run.id)
-        await self.release.setdefault(run.id, asyncio.Event()).wait()
-        return "success"
-
-    def finish(self, run_id: int) -> None:
-        self.release.setdefault(run_id, asyncio.Event()).set()
+from tests.run_gate import Gate
 
 
 @pytest.fixture

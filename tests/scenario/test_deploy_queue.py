@@ -13,25 +13,9 @@ import pytest
 
 from bot.domain import RequestState
 from chatops.app import STORE
-from sandbox import github_payloads as gp
 from sandbox.stack import Stack, message_text, wait_for
+from tests.run_gate import Gate
 from tests.scenario.store_reads import request
-
-
-class Gate:
-    """The fake's deploy step for each run ends only when the test says so (no timing involved)."""
-
-    def __init__(self) -> None:
-        self.started: list[int] = []
-        self.release: dict[int, asyncio.Event] = {}
-
-    async def __call__(self, run: gp.Run) -> str:
-        self.started.append(run.id)
-        await self.release.setdefault(run.id, asyncio.Event()).wait()
-        return "success"
-
-    def finish(self, run_id: int) -> None:
-        self.release.setdefault(run_id, asyncio.Event()).set()
 
 
 @pytest.fixture
