@@ -78,3 +78,11 @@ def test_the_check_sees_an_offender() -> None:
     functions, modules = _units()
     assert "bot/domain.py" in modules and "chatops/app.py::build_app" in functions
     assert any(name.startswith("handlers/") for name in functions)
+
+
+def test_the_slow_first_list_names_existing_test_files() -> None:
+    """tests/conftest.py starts these files first; a renamed one would silently go back to the end of the run."""
+    from tests.conftest import SLOW_FIRST
+
+    missing = [path for path in SLOW_FIRST if not (ROOT / path).is_file()]
+    assert not missing, f"tests/conftest.py SLOW_FIRST names files that do not exist: {missing}"

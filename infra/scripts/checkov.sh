@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
 # Run checkov over infra/ in its own virtualenv.
 #
-# checkov pins a `packaging` version that conflicts with pytest's, so it cannot
-# live in the project's .venv. This script creates `.venv-checkov` at the
-# infra/ (ignored by git and ruff) on first use (pip install checkov, a few minutes), then scans
-# every Terraform module offline (--skip-download: no Prisma/Bridgecrew API).
+# checkov pins a `packaging` version that conflicts with pytest's, so it cannot live in the project's .venv. Its
+# venv is made on first use from infra/scripts/checkov-requirements.txt (checkov and every dependency pinned with
+# hashes, installed with --require-hashes: nothing by a bare name), outside the repository and keyed by that
+# file's sha256, so a fresh clone reuses it and a changed pin makes a new one. Then every Terraform module is
+# scanned offline (--skip-download: no Prisma/Bridgecrew API).
 #
 # Skips are listed, each with its justification, in infra/.checkov.yaml.
 #
 # Usage: infra/scripts/checkov.sh [extra checkov args]
-# Env:   CHECKOV_VENV  (default: <repo>/infra/.venv-checkov)
+#        infra/scripts/checkov.sh --print-venv   (where the venv is, or would be made; tests/infra/test_tools.py)
+# Env:   CHECKOV_VENV  (default: ${XDG_CACHE_HOME:-~/.cache}/chatops/checkov-<sha256 of the requirements, 16 hex>)
 #        PYTHON        (default: python3) interpreter used to create the venv
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-venv="${CHECKOV_VENV:-${repo_root}/infra/.venv-checkov}"
+requirements="${repo_root}/infra/scripts/checkov-requirements.txt"
+key="$(sha256sum "${requirements}" | cut -c1-16)"
+venv="${CHECKOV_VENV:-${XDG_CACHE_HOME:-${HOME}/.cache}/chatops/checkov-${key}}"
 python="${PYTHON:-python3}"
 
-if [ ! -x "${venv}/bin/checkov" ]; then
-  echo "checkov.sh: creating ${venv} (pip install checkov)" >&2
-  "${python}" -m venv "${venv}"
-  "${venv}/bin/python" -m pip install -q --upgrade pip
-  "${venv}/bin/python" -m pip install -q checkov
+if [ "${1:-}" = "--print-venv" ]; then
+  echo "${venv}"
+  exit 0
+fi
+
+if [ ! -f "${venv}/.complete" ]; then
+  mkdir -p "$(dirname "${venv}")"
+  exec 9>"${venv}.lock"
+  flock 9  # two runs at once: one creates the venv, the other waits and uses it
+  if [ ! -f "${venv}/.complete" ]; then
+    echo "checkov.sh: creating ${venv} (pip install -r checkov-requirements.txt --require-hashes)" >&2
+    "${python}" -m venv --clear "${venv}"
+    "${venv}/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "${requirements}"
+    touch "${venv}/.complete"
+  fi
+  exec 9>&-
 fi
 
 cd "${repo_root}"

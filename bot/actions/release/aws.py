@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
 
 from .errors import AwsError, NotFound
 
@@ -39,12 +40,27 @@ class AwsClients:
     cloudwatch: Any
 
 
+_LOADER: list[Any] = []  # the first session's model loader, shared by the later ones (see _botocore_session)
+
+
+def _botocore_session() -> botocore.session.Session:
+    """A new botocore session (its own credentials, config and event handlers) sharing one model loader per
+    process: the loader caches the service models it has read (botocore.loaders.instance_cache), so the JSON models
+    (s3 and cloudfront are megabytes) are parsed once, not once per ``make_clients``."""
+    session = botocore.session.get_session()
+    if _LOADER:
+        session.register_component("data_loader", _LOADER[0])
+    else:
+        _LOADER.append(session.get_component("data_loader"))  # honours AWS_DATA_PATH as botocore does
+    return session
+
+
 def make_clients(*, region: str | None = None, endpoint_url: str | None = None) -> AwsClients:
     """Build clients; ``endpoint_url`` (or ``AWS_ENDPOINT_URL``) points them at moto in tests."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     config = botocore.config.Config(retries={"max_attempts": 5, "mode": "standard"})
-    session = boto3.session.Session(region_name=region)
+    session = boto3.session.Session(botocore_session=_botocore_session(), region_name=region)
 
     def client(name: str) -> Any:
         return session.client(name, endpoint_url=endpoint, config=config)
