@@ -34,10 +34,11 @@ demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
 
 # -n auto: one worker per core (tests use ephemeral ports, tmp files and their own PostgreSQL schemas); loadfile:
-# a file's tests share a worker (one dockerd for tests/container);
+# a file's tests share a worker (one dockerd for tests/container); --no-loadscope-reorder: files start in
+# collection order, where tests/conftest.py puts the slowest first (SLOW_FIRST);
 # --durations: what takes the time (docs/benchmarks.md, "make test")
 test: $(STAMP) $(SCHEMA_STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
 	$(MAKE) lint
 
 lint: $(STAMP)
