@@ -47,10 +47,9 @@ log = logging.getLogger(__name__)
 
 
 def _hcl(path: Path) -> dict[str, Any]:
-    import hcl2
+    from sandbox import hcl
 
-    with path.open() as fh:
-        return _clean(hcl2.load(fh))
+    return _clean(hcl.load(path))
 
 
 def _clean(value: Any) -> Any:

@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
 
+from sandbox import hcl
 from sandbox.paths import ROOT
 
 INFRA = ROOT / "infra"
@@ -61,10 +61,9 @@ def satisfies(version: Version, constraint: str) -> bool:
 def required_versions() -> dict[Path, str]:
     found: dict[Path, str] = {}
     for path in sorted(INFRA.rglob("versions.tf")):
-        with path.open() as fh:
-            for block in hcl2.load(fh).get("terraform", []):
-                if "required_version" in block:
-                    found[path] = str(block["required_version"]).strip('"')
+        for block in hcl.load(path).get("terraform", []):
+            if "required_version" in block:
+                found[path] = str(block["required_version"]).strip('"')
     return found
 
 

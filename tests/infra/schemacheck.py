@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import hcl2
+from sandbox import hcl
 
 from tests.infra.provider_schema import Block, Provider
 
@@ -36,8 +36,7 @@ def _is_block(value: Any) -> bool:
 
 
 def load_raw(path: Path) -> dict[str, Any]:
-    with path.open() as fh:
-        return dict(hcl2.load(fh))
+    return dict(hcl.load(path))
 
 
 def tf_files(root: Path) -> list[Path]:

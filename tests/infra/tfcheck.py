@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hcl2
+from sandbox import hcl
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -163,14 +163,12 @@ def comments(path: Path) -> list[str]:
             for item in v:
                 walk(item)
 
-    with path.open() as fh:
-        walk(hcl2.load(fh))
+    walk(hcl.load(path))
     return found
 
 
 def load_file(path: Path) -> dict[str, Any]:
-    with path.open() as fh:
-        return _clean(hcl2.load(fh))
+    return _clean(hcl.load(path))
 
 
 def load_dir(directory: Path) -> dict[str, dict[str, Any]]:
