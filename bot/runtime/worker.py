@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from bot.tasks import idle
 
 log = logging.getLogger(__name__)
 GATHER_S = 0.05  # after a part batch of webhooks, the next pass waits this long (at most ~20 such passes/s)
+WEBHOOK_GATHER_S = 0.01  # meanwhile, webhook-only passes at most this often
 GITHUB_BATCH = 100  # webhooks claimed per pass: most are a few reads (a repeat, or a run no service owns)
 
 
@@ -71,6 +73,7 @@ class Worker(DispatchSteps):
 
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
         while not stop.is_set():
+            self._event.clear()  # a wake from here on (a webhook recorded during the pass) starts the next pass
             try:
                 did = await self.run_once()
             except Exception:
@@ -79,11 +82,25 @@ class Worker(DispatchSteps):
             if did:
                 self.wake_outbox()
                 if self._webhooks_partial:
-                    # a part batch of webhooks: let the stream gather for a moment (each pass reads the request
-                    # tables whatever its size; back-to-back passes of a few webhooks took the CPU ingest needs)
-                    await idle(asyncio.Event(), stop, seconds=GATHER_S)
+                    await self._gather(stop)
                 continue
-            await idle(self._event, stop, seconds=interval)
+            await idle(self._event, stop, seconds=interval, clear=False)
+
+    async def _gather(self, stop: asyncio.Event) -> None:
+        """After a part batch of webhooks, wait ``GATHER_S`` before the next whole pass (each reads the request
+        tables whatever its size; back-to-back passes of a few webhooks took the CPU ingest needs), applying the
+        webhooks that arrive meanwhile in webhook-only passes at most every ``WEBHOOK_GATHER_S``: a card update
+        waits ~10 ms for its pass instead of up to 50 (a webhook missed its card's channel slot while it waited:
+        issue 27 item 2)."""
+        deadline = time.monotonic() + GATHER_S
+        while not stop.is_set():
+            await idle(self._event, stop, seconds=deadline - time.monotonic(), clear=False)
+            if stop.is_set() or not self._event.is_set():
+                return
+            await idle(asyncio.Event(), stop, seconds=WEBHOOK_GATHER_S)  # a few more arrive meanwhile
+            self._event.clear()
+            if await self._apply_webhooks():
+                self.wake_outbox()
 
     async def run_once(self) -> int:
         done = 0
@@ -176,18 +193,7 @@ class Worker(DispatchSteps):
     async def _apply_github(self) -> int:
         """Drain recorded webhooks (bot.runtime.webhook_pass: few transactions per pass) and queued GitHub jobs; a
         failing item is retried, then parked (applying is idempotent: conditional writes)."""
-        # Leases bound how long a crashed process holds items back: webhooks are mostly database work, but a
-        # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those
-        async with self.store.unit() as u:
-            items = await u.inbox_claim(source="github", limit=GITHUB_BATCH, lease_s=60.0)
-            updates = _parsed(items)
-            self._webhooks_partial = 0 < len(items) < GITHUB_BATCH
-            # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each job): one
-            # read finds them, and they are done in this transaction, against what it read
-            skipped = await self._repeats(u, items, updates)
-            await u.inbox_done_many(sorted(skipped))
-        done = len(skipped)
-        done += await self.webhooks.apply([i for i in items if int(i["id"]) not in skipped], updates)
+        done = await self._apply_webhooks()
         # GitHub jobs make API calls with a 15 s timeout each (fewer items, longer lease)
         async with self.store.unit() as u:
             jobs = await u.inbox_claim(source="ghjob", limit=5, lease_s=90.0)
@@ -203,3 +209,17 @@ class Worker(DispatchSteps):
             async with self.store.unit() as u:
                 await write_outcomes(u, outcomes)
         return done + len(outcomes)
+
+    async def _apply_webhooks(self) -> int:
+        """Claim waiting webhooks and apply them (bot.runtime.webhook_pass); returns how many were done."""
+        # Leases bound how long a crashed process holds items back: webhooks are mostly database work, but a
+        # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those
+        async with self.store.unit() as u:
+            items = await u.inbox_claim(source="github", limit=GITHUB_BATCH, lease_s=60.0)
+            updates = _parsed(items)
+            self._webhooks_partial = 0 < len(items) < GITHUB_BATCH
+            # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each job): one
+            # read finds them, and they are done in this transaction, against what it read
+            skipped = await self._repeats(u, items, updates)
+            await u.inbox_done_many(sorted(skipped))
+        return len(skipped) + await self.webhooks.apply([i for i in items if int(i["id"]) not in skipped], updates)

@@ -179,3 +179,46 @@ async def test_a_pass_failing_as_a_whole_is_applied_one_by_one(worker: Worker,
     assert (await rows(store, "SELECT COUNT(*) AS n FROM inbox WHERE state = 'done'"))[0]["n"] == 4
     for i in range(4):
         assert await card_rows(store, 500 + i)  # queued by the one-by-one path
+
+
+async def test_webhooks_arriving_after_a_pass_are_applied_before_the_next_whole_pass(
+        worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a part batch the whole pass (request tables, schedules, ...) waits ``GATHER_S``; webhooks that arrive
+    meanwhile are applied by webhook-only passes, so a card does not wait for the next whole pass."""
+    import asyncio
+
+    from bot.runtime import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "GATHER_S", 30.0)
+    monkeypatch.setattr(worker_module, "WEBHOOK_GATHER_S", 0.0)
+    store, whole = worker.store, 0
+    run_once = worker.run_once
+
+    async def counted() -> int:
+        nonlocal whole
+        whole += 1
+        return await run_once()
+
+    monkeypatch.setattr(worker, "run_once", counted)
+
+    async def running(n: int) -> None:
+        for _ in range(500):
+            if len(await rows(store, "SELECT id FROM requests WHERE state = 'running'")) == n:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{n} runs not applied")
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await record(store, run(601, "in_progress"))
+        worker.wake()  # what recording an inbound item does in the app (Pipeline.record_inbound)
+        await running(1)
+        passes = whole
+        await record(store, run(602, "in_progress"))
+        worker.wake()
+        await running(2)
+        assert whole == passes  # no whole pass in between
+    finally:
+        stop.set()
+        await task
