@@ -99,7 +99,12 @@ class Worker(DispatchSteps):
                 return
             await idle(asyncio.Event(), stop, seconds=WEBHOOK_GATHER_S)  # a few more arrive meanwhile
             self._event.clear()
-            if await self._apply_webhooks():
+            try:
+                applied = await self._apply_webhooks()
+            except Exception:
+                log.exception("webhook pass failed")
+                return
+            if applied:
                 self.wake_outbox()
 
     async def run_once(self) -> int:

@@ -29,8 +29,8 @@ class NotInPass(Exception):
 class PassUnit(Unit):
     """A Unit whose request cards are deferred to the end of the transaction, with per-webhook savepoints."""
 
-    def __init__(self, conn: Unit) -> None:
-        super().__init__(conn.c)
+    def __init__(self, u: Unit) -> None:
+        super().__init__(u.c)
         self._cards: dict[str, list[DeployRequest]] = {}  # request id -> its states, one snapshot per state
         self._staged: list[DeployRequest] | None = None  # the open savepoint's cards
 

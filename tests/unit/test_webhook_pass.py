@@ -222,3 +222,44 @@ async def test_webhooks_arriving_after_a_pass_are_applied_before_the_next_whole_
     finally:
         stop.set()
         await task
+
+
+async def test_a_failing_webhook_only_pass_does_not_stop_the_worker(worker: Worker,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from bot.runtime import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "GATHER_S", 30.0)  # 702 arrives during the gather after 701's pass
+    monkeypatch.setattr(worker_module, "WEBHOOK_GATHER_S", 0.0)
+    store, failures = worker.store, 0
+    apply_webhooks = worker._apply_webhooks
+
+    async def once_broken() -> int:
+        nonlocal failures
+        if failures == 0 and await rows(store, "SELECT id FROM requests"):  # after the first pass applied 701
+            failures += 1
+            raise RuntimeError("the database went away for a moment")
+        return await apply_webhooks()
+
+    monkeypatch.setattr(worker, "_apply_webhooks", once_broken)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, interval=0.05))
+    try:
+        await record(store, run(701, "in_progress"))
+        worker.wake()
+        for _ in range(500):
+            if await rows(store, "SELECT id FROM requests"):
+                break
+            await asyncio.sleep(0.02)
+        await record(store, run(702, "in_progress"))
+        worker.wake()
+        for _ in range(500):
+            if len(await rows(store, "SELECT id FROM requests WHERE state = 'running'")) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert failures == 1 and not task.done()
+        assert len(await rows(store, "SELECT id FROM requests WHERE state = 'running'")) == 2
+    finally:
+        stop.set()
+        await task
