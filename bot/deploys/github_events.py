@@ -28,6 +28,8 @@ from bot.domain import (
 )
 from bot.errors import GitHubError
 from bot.metrics import CROSS_REPOSITORY
+from bot.store.pass_unit import NotInPass
+from bot.store.store import Unit
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,24 @@ class GitHubEvents(ProtectionEvents):
 
 
     # ------------------------------------------------------------------ webhooks
+    @staticmethod
+    def batchable(update: GitHubUpdate) -> bool:
+        """Can this webhook be applied inside a pass's transaction (``apply_in``)? Only database work: runs (but
+        see ``NotInPass``), deployment statuses and review requests. A protection rule may read its run from
+        GitHub, and pushes and checks ask GitHub: they keep their own path (``apply``)."""
+        return isinstance(update, RunUpdate | DeploymentUpdate | ReviewRequest)
+
+    async def apply_in(self, u: Unit, update: GitHubUpdate) -> None:
+        """Apply a ``batchable`` webhook in ``u``'s transaction."""
+        if isinstance(update, RunUpdate):
+            await self._run_in(u, update)
+        elif isinstance(update, DeploymentUpdate):
+            await self._deployment_in(u, update)
+        elif isinstance(update, ReviewRequest):
+            await self._review_in(u, update)
+        else:
+            raise NotInPass(f"{type(update).__name__} is applied on its own")
+
     async def apply(self, update: GitHubUpdate) -> None:
         if isinstance(update, RunUpdate):
             await self._run(update)
@@ -59,39 +79,42 @@ class GitHubEvents(ProtectionEvents):
             self.config.repo_of(service).lower() == du.repository)
 
     async def _deployment(self, du: DeploymentUpdate) -> None:
+        async with self.store.unit() as u:
+            await self._deployment_in(u, du)
+
+    async def _deployment_in(self, u: Unit, du: DeploymentUpdate) -> None:
         if du.run_repository and du.run_repository != du.repository:
             CROSS_REPOSITORY.inc()  # a status of repository A pointing at a run of repository B: ignored
             log.warning("deployment status of %s names a run of another repository; ignored", du.repository)
             return
-        async with self.store.unit() as u:
-            r = await u.request_by_run(du.run_id) if du.run_id else None
-            if r is None and du.request_id:
-                r = await u.get_request(du.request_id)
-            if r is not None and not self._ours(du, r.service):
+        r = await u.request_by_run(du.run_id) if du.run_id else None
+        if r is None and du.request_id:
+            r = await u.get_request(du.request_id)
+        if r is not None and not self._ours(du, r.service):
+            CROSS_REPOSITORY.inc()
+            log.warning("deployment event of %s names request %s of another repository; ignored",
+                        du.repository, r.id)
+            r = None
+        if r is not None and not r.environment and du.environment in self.config.environments:
+            await u.update_request(r.id, environment=du.environment)
+            new = await u.get_request(r.id)
+            if new:
+                await enqueue_card(u, self.config, new)
+        if du.state in ("failure", "error") and "roll" in du.description.lower():
+            service = du.service or (r.service if r else "")
+            if service and not self._ours(du, service):
                 CROSS_REPOSITORY.inc()
-                log.warning("deployment event of %s names request %s of another repository; ignored",
-                            du.repository, r.id)
-                r = None
-            if r is not None and not r.environment and du.environment in self.config.environments:
-                await u.update_request(r.id, environment=du.environment)
-                new = await u.get_request(r.id)
-                if new:
-                    await enqueue_card(u, self.config, new)
-            if du.state in ("failure", "error") and "roll" in du.description.lower():
-                service = du.service or (r.service if r else "")
-                if service and not self._ours(du, service):
-                    CROSS_REPOSITORY.inc()
-                    log.warning("rollback status of %s names a service of another repository; ignored",
-                                du.repository)
-                    return
-                card = cards.rollback_alert_card(service=service, environment=du.environment,
-                                                 description=du.description, sha=du.sha, creator=du.creator,
-                                                 log_url=du.log_url, state=du.state)
-                key = f"autorollback:{du.deployment_id}"
-                event = Event(kind="rollback", service=service, environment=du.environment, outcome="failure")
-                for t in route(self.config, event):
-                    await u.enqueue(OutboundMessage(f"{key}|{t.destination.address}", t.destination, Op.CARD,
-                                                    card, card_key=key))
+                log.warning("rollback status of %s names a service of another repository; ignored",
+                            du.repository)
+                return
+            card = cards.rollback_alert_card(service=service, environment=du.environment,
+                                             description=du.description, sha=du.sha, creator=du.creator,
+                                             log_url=du.log_url, state=du.state)
+            key = f"autorollback:{du.deployment_id}"
+            event = Event(kind="rollback", service=service, environment=du.environment, outcome="failure")
+            for t in route(self.config, event):
+                await u.enqueue(OutboundMessage(f"{key}|{t.destination.address}", t.destination, Op.CARD,
+                                                card, card_key=key))
 
     # ------------------------------------------------------------------ durable GitHub jobs
     async def run_job(self, body: dict[str, Any]) -> None:

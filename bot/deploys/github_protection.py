@@ -127,6 +127,10 @@ class ProtectionEvents(RunEvents):
             await enqueue_card(u, self.config, new)
 
     async def _review(self, rr: ReviewRequest) -> None:
+        async with self.store.unit() as u:
+            await self._review_in(u, rr)
+
+    async def _review_in(self, u: Unit, rr: ReviewRequest) -> None:
         names = []
         for who in rr.reviewers:
             kind, _, name = who.partition(":")
@@ -141,6 +145,5 @@ class ProtectionEvents(RunEvents):
         approvals = self.config.approvals_channel()
         if approvals and Destination(Platform.SLACK, approvals) not in dests:
             dests.insert(0, Destination(Platform.SLACK, approvals))
-        async with self.store.unit() as u:
-            for d in dests:
-                await u.enqueue(OutboundMessage(f"{key}|{d.platform}:{d.address}", d, Op.CARD, card, card_key=key))
+        for d in dests:
+            await u.enqueue(OutboundMessage(f"{key}|{d.platform}:{d.address}", d, Op.CARD, card, card_key=key))

@@ -32,6 +32,7 @@ from bot.domain import (
 )
 from bot.identity.links import resolve_github
 from bot.metrics import RUNS_NOT_BOUND
+from bot.store.pass_unit import NotInPass, PassUnit
 from bot.store.store import Unit
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class RunEvents:
         r = await u.get_request(m.group(1)) if m else None
         if r is None or (r.run_id is not None and r.run_id != run_id):
             return None
-        bot = await self.github.dispatch_actor()
+        bot = await self._bot_login(u)
         if not bot or actor.lower() != bot or r.state not in _WAITING:
             # a repository writer can dispatch our workflow with request_id=<an open request>: that run is
             # tracked as a run started outside chat (its own approval path), never as the request
@@ -138,6 +139,13 @@ class RunEvents:
             return None
         await u.update_request(r.id, run_id=run_id)
         return await u.get_request(r.id)
+
+    async def _bot_login(self, u: Unit) -> str:
+        """The bot's own GitHub login (``GitHubRepos.dispatch_actor``); in a pass of webhooks only once known."""
+        known = self.github.known_dispatch_actor
+        if not known and isinstance(u, PassUnit):
+            raise NotInPass("the bot's GitHub login is not known yet")
+        return known or await self.github.dispatch_actor()
 
     def _correlates(self, r: DeployRequest, *, path: str, event: str, repository: str, sha: str) -> bool:
         """A title is text anyone who can push a branch controls: a run binds to a request only when it is a
@@ -214,45 +222,49 @@ class RunEvents:
 
     async def _run(self, up: RunUpdate) -> None:
         async with self.store.unit() as u:
-            r = await self._find(u, up.run_id, title=up.title, path=up.path, event=up.event,
-                                 repository=up.repository, sha=up.head_sha, actor=up.actor)
-            if r is None:
-                if up.status == "job":
-                    return
-                r = await self._external(u, run_id=up.run_id, workflow=up.workflow, ref=up.head_branch,
-                                         sha=up.head_sha, actor=up.actor, html_url=up.html_url, title=up.title,
-                                         event=up.event, repository=up.repository, actor_id=up.actor_id,
-                                         triggering=(up.triggering_actor, up.triggering_actor_id))
-                if r is None:
-                    return  # not a configured service's workflow
+            await self._run_in(u, up)
+
+    async def _run_in(self, u: Unit, up: RunUpdate) -> None:
+        """Apply a workflow run's webhook in ``u``'s transaction."""
+        r = await self._find(u, up.run_id, title=up.title, path=up.path, event=up.event,
+                             repository=up.repository, sha=up.head_sha, actor=up.actor)
+        if r is None:
             if up.status == "job":
-                jobs = _merged_jobs(r, up)
-                if jobs == r.jobs:
-                    return  # a redelivery, or a job event that changes nothing on the card: no write, no card
-                await u.update_request(r.id, jobs=jobs)
-                new = await u.get_request(r.id)
-            elif up.status == "completed":
-                new = await self._completed(u, r, up)
-                await record_outcome(u, new, at=self.clock())  # delivery figures (issue 16)
-            elif (up.attempt > r.attempt and r.state in _RERUNNABLE
-                  and await self._outside_rerun(u, r, up.triggering_actor, attempt=up.attempt)):
-                return  # a re-run started in GitHub of a finished, approved request: the card stays as it ended
-            elif up.status == "in_progress" or (up.attempt > r.attempt and up.status in ("queued", "requested")):
-                froms = list(_WAITING)
-                if up.attempt > r.attempt:  # a re-run of a finished run
-                    froms += _RERUNNABLE
-                to = RequestState.RUNNING if up.status == "in_progress" else RequestState.DISPATCHED
-                run_url, attempt = up.html_url or r.run_url, max(up.attempt, r.attempt)
-                if r.state is to and attempt == r.attempt and run_url == r.run_url:
-                    return  # already so (a redelivery, or in_progress again for another job): no write, no card
-                # a re-run starts its jobs afresh: the last attempt's lines (a failure) would hide it otherwise
-                jobs = () if attempt > r.attempt else r.jobs
-                new = await u.transition(r.id, from_states=froms, to=to, run_url=run_url, attempt=attempt,
-                                         jobs=jobs)
-            else:
-                new = None
-            if new:
-                await enqueue_card(u, self.config, new)
+                return
+            r = await self._external(u, run_id=up.run_id, workflow=up.workflow, ref=up.head_branch,
+                                     sha=up.head_sha, actor=up.actor, html_url=up.html_url, title=up.title,
+                                     event=up.event, repository=up.repository, actor_id=up.actor_id,
+                                     triggering=(up.triggering_actor, up.triggering_actor_id))
+            if r is None:
+                return  # not a configured service's workflow
+        if up.status == "job":
+            jobs = _merged_jobs(r, up)
+            if jobs == r.jobs:
+                return  # a redelivery, or a job event that changes nothing on the card: no write, no card
+            await u.update_request(r.id, jobs=jobs)
+            new = await u.get_request(r.id)
+        elif up.status == "completed":
+            new = await self._completed(u, r, up)
+            await record_outcome(u, new, at=self.clock())  # delivery figures (issue 16)
+        elif (up.attempt > r.attempt and r.state in _RERUNNABLE
+              and await self._outside_rerun(u, r, up.triggering_actor, attempt=up.attempt)):
+            return  # a re-run started in GitHub of a finished, approved request: the card stays as it ended
+        elif up.status == "in_progress" or (up.attempt > r.attempt and up.status in ("queued", "requested")):
+            froms = list(_WAITING)
+            if up.attempt > r.attempt:  # a re-run of a finished run
+                froms += _RERUNNABLE
+            to = RequestState.RUNNING if up.status == "in_progress" else RequestState.DISPATCHED
+            run_url, attempt = up.html_url or r.run_url, max(up.attempt, r.attempt)
+            if r.state is to and attempt == r.attempt and run_url == r.run_url:
+                return  # already so (a redelivery, or in_progress again for another job): no write, no card
+            # a re-run starts its jobs afresh: the last attempt's lines (a failure) would hide it otherwise
+            jobs = () if attempt > r.attempt else r.jobs
+            new = await u.transition(r.id, from_states=froms, to=to, run_url=run_url, attempt=attempt,
+                                     jobs=jobs)
+        else:
+            new = None
+        if new:
+            await enqueue_card(u, self.config, new)
 
     async def _completed(self, u: Unit, r: DeployRequest, up: RunUpdate) -> DeployRequest | None:
         to = {"success": RequestState.SUCCEEDED, "cancelled": RequestState.CANCELLED,
@@ -311,7 +323,7 @@ class RunEvents:
         if not actor or env is None or not (env.rollback_needs_approval if r.kind is RequestKind.ROLLBACK
                                             else env.needs_approval):
             return False
-        bot = await self.github.dispatch_actor()
+        bot = await self._bot_login(u)
         if bot and actor.lower() == bot:
             return False
         if await u.claim_key(f"outside-rerun:{r.id}:{attempt}"):

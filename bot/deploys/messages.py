@@ -24,6 +24,7 @@ from bot.domain import (
     RequestKind,
 )
 from bot.store.delivery_ops import get_changes
+from bot.store.pass_unit import PassUnit
 from bot.store.store import Unit
 
 
@@ -65,7 +66,21 @@ def request_targets(config: Config, r: DeployRequest) -> list[Destination]:
 
 
 async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
-    """Queue an in-place update of the request's card everywhere it lives (posted the first time)."""
+    """Queue an in-place update of the request's card everywhere it lives (posted the first time). In a pass of
+    webhooks (``PassUnit``) the card waits for the end of the pass: one card per request and state per pass."""
+    if isinstance(u, PassUnit):
+        u.defer_card(r)
+        return
+    await _enqueue_card_now(u, config, r)
+
+
+async def enqueue_deferred_cards(u: PassUnit, config: Config) -> None:
+    """The cards a pass of webhooks deferred, queued in its transaction before it commits."""
+    for r in u.take_cards():
+        await _enqueue_card_now(u, config, r)
+
+
+async def _enqueue_card_now(u: Unit, config: Config, r: DeployRequest) -> None:
     approvals = await u.approvals(r.id)
     # the compare link is against the deployment before this one (this one is the latest once it succeeded)
     previous = [d for d in await u.deployments(r.service, r.environment, limit=2) if d.request_id != r.id]

@@ -142,6 +142,11 @@ class GitHubRepos:
         self._installation_of_owner[owner] = inst
         return inst
 
+    @property
+    def known_dispatch_actor(self) -> str:
+        """``dispatch_actor()`` once it has been read, else "" (never asks GitHub)."""
+        return self._dispatch_actor
+
     async def dispatch_actor(self) -> str:
         """The login GitHub records as the actor of the runs this bot dispatches: ``<app slug>[bot]`` with an App
         (``GET /app`` with the App's JWT; an installation token attributes its activity to the App's bot account,

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -25,11 +26,13 @@ from bot.deploys.repos import GitHubRepos
 from bot.deploys.update_codec import github_update_from_json
 from bot.domain import GitHubUpdate, RequestState, RunUpdate
 from bot.errors import GitHubError
+from bot.runtime.webhook_pass import Outcome, WebhookPass, failed, write_outcomes
 from bot.store.store import Store, Unit
 from bot.tasks import idle
 
 log = logging.getLogger(__name__)
 GATHER_S = 0.05  # after a part batch of webhooks, the next pass waits this long (at most ~20 such passes/s)
+WEBHOOK_GATHER_S = 0.01  # meanwhile, webhook-only passes at most this often
 GITHUB_BATCH = 100  # webhooks claimed per pass: most are a few reads (a repeat, or a run no service owns)
 
 
@@ -53,6 +56,7 @@ class Worker(DispatchSteps):
         self.pipeline = pipeline
         self.store: Store = pipeline.store
         self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock, env=env)
+        self.webhooks = WebhookPass(events=self.events, store=self.store, wake_outbox=wake_outbox)
         self.retention_s = retention_days * 86400
         self.audit_retention_s = max(1, audit_retention_days) * 86400  # docs/security.md, "Audit log"
         self._pruned_at: datetime | None = None
@@ -69,6 +73,7 @@ class Worker(DispatchSteps):
 
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
         while not stop.is_set():
+            self._event.clear()  # a wake from here on (a webhook recorded during the pass) starts the next pass
             try:
                 did = await self.run_once()
             except Exception:
@@ -77,11 +82,30 @@ class Worker(DispatchSteps):
             if did:
                 self.wake_outbox()
                 if self._webhooks_partial:
-                    # a part batch of webhooks: let the stream gather for a moment (each pass reads the request
-                    # tables whatever its size; back-to-back passes of a few webhooks took the CPU ingest needs)
-                    await idle(asyncio.Event(), stop, seconds=GATHER_S)
+                    await self._gather(stop)
                 continue
-            await idle(self._event, stop, seconds=interval)
+            await idle(self._event, stop, seconds=interval, clear=False)
+
+    async def _gather(self, stop: asyncio.Event) -> None:
+        """After a part batch of webhooks, wait ``GATHER_S`` before the next whole pass (each reads the request
+        tables whatever its size; back-to-back passes of a few webhooks took the CPU ingest needs), applying the
+        webhooks that arrive meanwhile in webhook-only passes at most every ``WEBHOOK_GATHER_S``: a card update
+        waits ~10 ms for its pass instead of up to 50 (a webhook missed its card's channel slot while it waited:
+        issue 27 item 2)."""
+        deadline = time.monotonic() + GATHER_S
+        while not stop.is_set():
+            await idle(self._event, stop, seconds=deadline - time.monotonic(), clear=False)
+            if stop.is_set() or not self._event.is_set():
+                return
+            await idle(asyncio.Event(), stop, seconds=WEBHOOK_GATHER_S)  # a few more arrive meanwhile
+            self._event.clear()
+            try:
+                applied = await self._apply_webhooks()
+            except Exception:
+                log.exception("webhook pass failed")
+                return
+            if applied:
+                self.wake_outbox()
 
     async def run_once(self) -> int:
         done = 0
@@ -172,44 +196,35 @@ class Worker(DispatchSteps):
         return skipped
 
     async def _apply_github(self) -> int:
-        """Drain recorded webhooks and queued GitHub jobs; a failing item is retried, then parked.
-        Outcomes are written back in one transaction per batch (applying is idempotent: conditional writes)."""
-        done = 0
-        # Leases bound how long a crashed process holds items back: webhooks are mostly database work, but a
-        # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those;
-        # GitHub jobs make API calls with a 15 s timeout each (fewer items, longer lease).
-        for source, limit, lease_s in (("github", GITHUB_BATCH, 60.0), ("ghjob", 5, 90.0)):
+        """Drain recorded webhooks (bot.runtime.webhook_pass: few transactions per pass) and queued GitHub jobs; a
+        failing item is retried, then parked (applying is idempotent: conditional writes)."""
+        done = await self._apply_webhooks()
+        # GitHub jobs make API calls with a 15 s timeout each (fewer items, longer lease)
+        async with self.store.unit() as u:
+            jobs = await u.inbox_claim(source="ghjob", limit=5, lease_s=90.0)
+        outcomes: list[Outcome] = []
+        for item in jobs:
+            try:
+                await self.events.run_job(json.loads(item["body"]))
+            except Exception as exc:
+                outcomes.append(failed(item, exc))
+            else:
+                outcomes.append((int(item["id"]), "done", ""))
+        if outcomes:
             async with self.store.unit() as u:
-                items = await u.inbox_claim(source=source, limit=limit, lease_s=lease_s)
-                updates = _parsed(items) if source == "github" else {}
-                if source == "github":
-                    self._webhooks_partial = 0 < len(items) < limit
-                    # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each
-                    # job): one read finds them, and they are done in this transaction, against what it read
-                    skipped = await self._repeats(u, items, updates)
-                    await u.inbox_done_many(sorted(skipped))
-                    items = [i for i in items if int(i["id"]) not in skipped]
-                    done += len(skipped)
-            outcomes: list[tuple[int, str, str]] = []
-            for item in items:
-                state, error = "done", ""
-                try:
-                    if source == "github":
-                        await self.events.apply(updates.get(int(item["id"])) or github_update_from_json(item["body"]))
-                    else:
-                        await self.events.run_job(json.loads(item["body"]))
-                except GitHubError as exc:
-                    log.warning("github job %s failed (%s)", item["kind"], exc)
-                    state, error = ("pending" if exc.transient and item["attempts"] < 8 else "failed"), str(exc)
-                except Exception as exc:
-                    log.exception("applying github item %s failed", item["kind"])
-                    state, error = ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
-                outcomes.append((int(item["id"]), state, error))
-            if outcomes:
-                async with self.store.unit() as u:
-                    await u.inbox_done_many([i for i, state, _ in outcomes if state == "done"])
-                    for item_id, state, error in outcomes:
-                        if state != "done":
-                            await u.inbox_done(item_id, state=state, error=error)
-            done += len(outcomes)
-        return done
+                await write_outcomes(u, outcomes)
+        return done + len(outcomes)
+
+    async def _apply_webhooks(self) -> int:
+        """Claim waiting webhooks and apply them (bot.runtime.webhook_pass); returns how many were done."""
+        # Leases bound how long a crashed process holds items back: webhooks are mostly database work, but a
+        # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those
+        async with self.store.unit() as u:
+            items = await u.inbox_claim(source="github", limit=GITHUB_BATCH, lease_s=60.0)
+            updates = _parsed(items)
+            self._webhooks_partial = 0 < len(items) < GITHUB_BATCH
+            # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each job): one
+            # read finds them, and they are done in this transaction, against what it read
+            skipped = await self._repeats(u, items, updates)
+            await u.inbox_done_many(sorted(skipped))
+        return len(skipped) + await self.webhooks.apply([i for i in items if int(i["id"]) not in skipped], updates)
