@@ -12,8 +12,11 @@ hold the loop and the ingest's group commit: a chunk ends after ``CHUNK_S`` (or 
 next one starts after a turn of the loop. A webhook that must ask GitHub (a protection rule, a push, a check, or a
 run whose binding needs the bot's own login not read yet: ``NotInPass``) ends the chunk and is applied on its own,
 outside any transaction, in its place in the order. If a chunk's transaction fails as a whole (a commit, a
-savepoint that cannot be rolled back, the deferred cards), nothing of it was committed: its webhooks are applied
-again one by one, the way every webhook was before.
+savepoint that cannot be rolled back, the deferred cards), its webhooks are applied again one by one, the way every
+webhook was before. Usually nothing of the chunk was committed then; when the failure came after the server
+committed (a connection lost during or after COMMIT), applying again changes nothing visible: every write is
+conditional (the inbox row only counts one more attempt). A chunk whose transaction could not even start took no
+webhook: that error goes up to the worker loop, which waits before its next pass.
 """
 
 from __future__ import annotations
@@ -112,6 +115,8 @@ class WebhookPass:
                 await enqueue_deferred_cards(u, self.events.config)
                 await write_outcomes(u, outcomes)
         except Exception:
+            if not taken:
+                raise  # no transaction (the database is gone): the loop backs off instead of trying again at once
             log.exception("a pass of %d webhooks failed as a whole; applying them one by one", len(taken))
             for item in taken:
                 await self._alone(item, updates.get(int(item["id"])))

@@ -93,7 +93,9 @@ class Worker(DispatchSteps):
         waits ~10 ms for its pass instead of up to 50 (a webhook missed its card's channel slot while it waited:
         issue 27 item 2)."""
         deadline = time.monotonic() + GATHER_S
-        while not stop.is_set():
+        # bounded: under a steady stream a webhook arrives during every webhook-only pass, and the whole pass
+        # (dispatches, expiries, GitHub jobs, schedules) must still come every GATHER_S
+        while not stop.is_set() and time.monotonic() < deadline:
             await idle(self._event, stop, seconds=deadline - time.monotonic(), clear=False)
             if stop.is_set() or not self._event.is_set():
                 return

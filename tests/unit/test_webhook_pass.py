@@ -263,3 +263,54 @@ async def test_a_failing_webhook_only_pass_does_not_stop_the_worker(worker: Work
     finally:
         stop.set()
         await task
+
+
+async def test_the_gather_ends_under_a_steady_stream_of_webhooks(worker: Worker,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook arriving during every webhook-only pass must not hold off the whole pass (dispatches, expiries,
+    GitHub jobs) past ``GATHER_S``: before the bound, this gather never returned."""
+    import asyncio
+
+    from bot.runtime import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "GATHER_S", 0.2)
+    monkeypatch.setattr(worker_module, "WEBHOOK_GATHER_S", 0.0)
+    passes = 0
+
+    async def always_more() -> int:
+        nonlocal passes
+        passes += 1
+        await asyncio.sleep(0)
+        worker.wake()  # the next webhook was recorded while this pass ran
+        return 1
+
+    monkeypatch.setattr(worker, "_apply_webhooks", always_more)
+    worker.wake()
+    await asyncio.wait_for(worker._gather(asyncio.Event()), timeout=30)  # a liveness bound, not a speed target
+    assert passes >= 1
+
+
+async def test_a_chunk_that_cannot_open_its_transaction_goes_up_instead_of_spinning(
+        worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database gone after the claim: the chunk took nothing, so the error reaches the worker loop (which
+    waits before the next pass); before, the pass retried the same chunk at once, forever."""
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    from bot.errors import StoreUnavailable
+
+    await record(worker.store, run(801, "in_progress"))
+    attempts = 0
+
+    @asynccontextmanager
+    async def gone(store: Any) -> AsyncIterator[Any]:
+        nonlocal attempts
+        attempts += 1
+        await asyncio.sleep(0)
+        raise StoreUnavailable("database unavailable: ConnectionRefusedError")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(webhook_pass, "pass_unit", gone)
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(worker._apply_github(), timeout=30)
+    assert attempts == 1
