@@ -1,4 +1,6 @@
 # Two commands set everything up on a fresh machine: `make demo` and `make test`.
+# -j2: the Python venv and the provider schemas' npm install are made at the same time (make test needs both)
+MAKEFLAGS += -j2
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -40,9 +42,12 @@ demo: $(STAMP)
 # --no-loadscope-reorder: files start in collection order, where tests/conftest.py puts the slowest first
 # (SLOW_FIRST); --durations: what takes the time
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n * 2 > 8 ? 8 : n * 2 )))
+# lint runs beside the tests (13 s of one core) and prints after them; either failing fails `make test`
 test: $(STAMP) $(SCHEMA_STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
-	$(MAKE) lint
+	@log=$$(mktemp); $(MAKE) --no-print-directory lint > "$$log" 2>&1 & lint=$$!; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15; tests=$$?; \
+	wait $$lint; linted=$$?; cat "$$log"; rm -f "$$log"; \
+	[ $$linted -eq 0 ] || echo "make test: lint FAILED (above)"; [ $$tests -eq 0 ] && [ $$linted -eq 0 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
