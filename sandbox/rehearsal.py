@@ -117,8 +117,34 @@ def job_python(where: Path) -> Path:
     returns its bin directory. Runner tools the workflows call (`aws`, `jq`) come from PATH."""
     target = where / "job-venv"
     if not (target / "bin" / "python").exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(target)
+        venv.EnvBuilder(with_pip=False, clear=True).create(target)
+        if not _copy_pip(target):
+            venv.EnvBuilder(with_pip=True, clear=False).create(target)  # ensurepip: 5 s of pip installing itself
     return target / "bin"
+
+
+def _copy_pip(target: Path) -> bool:
+    """Put this interpreter's installed pip (its package and dist-info, the same Python version: the job venv is made
+    from sys.executable) into the job venv, with the `pip` and `pip3` commands: what setup-python leaves on a
+    runner, in 0.2 s instead of ensurepip's 5 s. False when there is no pip to copy."""
+    try:
+        import pip
+    except ImportError:
+        return False
+    source = Path(pip.__file__).parent.parent
+    infos = sorted(source.glob(f"pip-{pip.__version__}.dist-info"))
+    purelib = subprocess.run([str(target / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                              "['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+    if not infos or not purelib:
+        return False
+    shutil.copytree(source / "pip", Path(purelib) / "pip", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(infos[0], Path(purelib) / infos[0].name)
+    for name in ("pip", "pip3"):
+        script = target / "bin" / name
+        script.write_text(f"#!{target / 'bin' / 'python'}\nimport sys\nfrom pip._internal.cli.main import main\n"
+                          "sys.exit(main())\n")
+        script.chmod(0o755)
+    return True
 
 
 def install_repository(dest: Path, *, tags: dict[str, str]) -> Path:
