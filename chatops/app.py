@@ -8,9 +8,9 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from microsoft_agents.hosting.aiohttp import CloudAdapter
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.actions import handle_alert_action
@@ -29,8 +29,6 @@ from bot.domain import Actor, Platform
 from bot.egress import Sender
 from bot.egress.slack import SlackSender
 from bot.egress.teams import TeamsSender, TeamsSenders
-from bot.egress.teams_auth import bot_connections
-from bot.egress.teams_bot import TeamsBot, TeamsBotSender, build_adapter
 from bot.environment import Secrets
 from bot.errors import ConfigError, StoreUnavailable
 from bot.identity.commands import IdentityCommands
@@ -54,6 +52,9 @@ from handlers.github_oauth import CALLBACK_PATH, OAuthCallbackHandler
 from handlers.health import HealthHandler
 from handlers.slack import SlackHandler, build_bolt
 from handlers.teams import DEFAULT_OPENID_METADATA_URL, BotTokenVerifier, add_teams_routes
+
+if TYPE_CHECKING:  # the Agents SDK is imported only by a bot that serves Teams (0.4 s of every start otherwise)
+    from microsoft_agents.hosting.aiohttp import CloudAdapter
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ def _teams_bot_adapter(env: Mapping[str, str]) -> CloudAdapter | None:
     missing = [n for n in ("TEAMS_APP_PASSWORD", "TEAMS_APP_TENANT_ID") if not env.get(n)]
     if missing:
         raise ConfigError([f"env {n}: is not set (needed because TEAMS_APP_ID is set)" for n in missing])
+    from bot.egress.teams_auth import bot_connections  # the Agents SDK: loaded only by a bot that serves Teams
+    from bot.egress.teams_bot import build_adapter
+
     return build_adapter(bot_connections(app_id=env["TEAMS_APP_ID"], app_password=env["TEAMS_APP_PASSWORD"],
                                          tenant_id=env["TEAMS_APP_TENANT_ID"],
                                          authority_url=env.get("TEAMS_AUTHORITY_URL", ""),
@@ -107,6 +111,7 @@ def _teams_bot_adapter(env: Mapping[str, str]) -> CloudAdapter | None:
 def _add_teams_bot(app: web.Application, *, adapter: CloudAdapter, config: Config, store: Store,
                    pipeline: Pipeline, env: Mapping[str, str]) -> None:
     """The Teams bot (interactive approvals) at POST /teams/messages."""
+    from bot.egress.teams_bot import TeamsBot
 
     def person_of(aad_object_id: str) -> str | None:
         person = pipeline.config.person_by("teams", aad_object_id)  # the config in force (reloads)
@@ -151,8 +156,12 @@ async def _parts(config: Config, secrets: Secrets, env: Mapping[str, str], clock
     teams_sender = TeamsSender(urls=secrets.teams_urls,
                                formats={n: w.format for n, w in config.teams_webhooks.items()})
     teams_adapter = _teams_bot_adapter(env)
-    teams_bot_sender = None if teams_adapter is None else TeamsBotSender(
-        teams_adapter, app_id=env["TEAMS_APP_ID"], references=StoreConversationRefs(store).reference)
+    teams_bot_sender = None
+    if teams_adapter is not None:
+        from bot.egress.teams_bot import TeamsBotSender
+
+        teams_bot_sender = TeamsBotSender(teams_adapter, app_id=env["TEAMS_APP_ID"],
+                                          references=StoreConversationRefs(store).reference)
     if teams_adapter is None and config.teams_approvals_conversation:
         log.warning("teams.bot.approvals_conversation is set but TEAMS_APP_ID is not: those cards will fail")
     senders: dict[Platform, Sender] = {
