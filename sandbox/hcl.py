@@ -13,14 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sandbox.cache import cache_dir
+
 _MEMO: dict[str, str] = {}
 
 
 def _cache_dir() -> Path:
     import hcl2
 
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "chatops" / f"hcl2-{getattr(hcl2, '__version__', 'unknown')}"
+    return cache_dir() / f"hcl2-{getattr(hcl2, '__version__', 'unknown')}"
 
 
 def loads(text: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.cache import cache_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "examples" / "web"
 REPORT = ROOT / "workflows" / "actions" / "test-report" / "report.py"
@@ -34,7 +36,7 @@ def _cached_install(npm: str) -> Path:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     key = hashlib.sha256(b"".join((WEB / f).read_bytes() for f in ("package.json", "package-lock.json"))
                          + node.encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chatops" / f"web-node_modules-{key}"
+    cache = cache_dir() / f"web-node_modules-{key}"
     if not (cache / "node_modules" / ".package-lock.json").is_file():
         scratch = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
         shutil.rmtree(scratch, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ class AwsClients:
     cloudwatch: Any
 
 
-_LOADER: list[Any] = []  # the first session's model loader, shared by the later ones (see _botocore_session)
+@functools.cache
+def _shared_loader() -> Any:
+    """The model loader of the process's first session (it honours AWS_DATA_PATH as botocore does)."""
+    return botocore.session.get_session().get_component("data_loader")
 
 
 def _botocore_session() -> botocore.session.Session:
@@ -48,10 +52,7 @@ def _botocore_session() -> botocore.session.Session:
     process: the loader caches the service models it has read (botocore.loaders.instance_cache), so the JSON models
     (s3 and cloudfront are megabytes) are parsed once, not once per ``make_clients``."""
     session = botocore.session.get_session()
-    if _LOADER:
-        session.register_component("data_loader", _LOADER[0])
-    else:
-        _LOADER.append(session.get_component("data_loader"))  # honours AWS_DATA_PATH as botocore does
+    session.register_component("data_loader", _shared_loader())
     return session
 
 
