@@ -11,11 +11,14 @@ SCHEMA_STAMP := $(SCHEMAS)/node_modules/.installed
 
 .PHONY: demo test lint bench serve clean install lock engine-lock soak mutation
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tools/uv-requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	@# --no-compile: modules are compiled when first imported, only those used (59 s -> 25 s on the CI machine)
-	$(BIN)/python -m pip install -q --no-compile -e '.[dev]'
+	@# uv (pinned with hashes: tools/uv-requirements.txt) installs the project into the venv: the same versions pip
+	@# resolves, in ~5 s instead of pip's 22 s on the CI machine. Like pip --no-compile, it compiles no bytecode
+	@# (modules are compiled when first imported, only those used)
+	$(BIN)/python -m pip install -q --require-hashes -r tools/uv-requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
 	@# actionlint (tests/contract) runs shellcheck over run: scripts; install Debian's when we can (root + apt-get)
 	@command -v shellcheck >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get install -y -q shellcheck || { apt-get update -q && apt-get install -y -q shellcheck; }; }; } || \
