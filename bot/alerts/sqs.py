@@ -22,9 +22,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from bot.alerts.normalize import NotCloudTrail, check_payload, inbox_key
 from bot.alerts.settings import SecuritySettings, security_settings
 from bot.alerts.store_ops import bump
@@ -66,9 +63,15 @@ class SqsPoller:
             raise ValueError("security.sqs.queue_url is not configured")
         if self.queue_url == sq.dead_letter_queue_url:
             raise ValueError("the poison queue (security.sqs.dead_letter_queue_url) is not drained")
-        self.client = client or boto3.client("sqs", region_name=sq.region or None)
+        if client is None:
+            import boto3  # here, not at the top: a bot without an SQS queue never loads boto3 (0.1 s of every start)
+
+            client = boto3.client("sqs", region_name=sq.region or None)
+        self.client = client
 
     async def run(self, stop: asyncio.Event) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         while not stop.is_set():
             try:
                 await self.run_once()
