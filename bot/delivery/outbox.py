@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Mapping
 
+from bot.delivery.pending import PendingCards
 from bot.domain import Destination, Op, OutboundMessage, Platform
 from bot.egress import Sender
 from bot.errors import DeliveryError
@@ -34,8 +35,10 @@ QUIET_GAP_S = 0.05  # after a pass that could send none of what waits, the next 
 class Outbox:
     def __init__(self, *, store: Store, senders: Mapping[Platform, Sender], interval: float = 1.0,
                  max_attempts: int = 10, max_backoff: float = 300.0, lease_s: float = 60.0,
-                 backoff_base: float = 1.0, give_up_after: float = 86400.0) -> None:
+                 backoff_base: float = 1.0, give_up_after: float = 86400.0,
+                 pending: PendingCards | None = None) -> None:
         self.store = store
+        self.pending = pending  # webhooks recorded and not applied yet, by card (bot.delivery.pending)
         self.senders = senders
         self.interval = interval
         self.max_attempts = max_attempts  # bounds only the wait of a thread reply for its card
@@ -128,6 +131,11 @@ class Outbox:
         """1 = sent, 0 = nothing sent but done (superseded), None = paused."""
         dest = m.destination
         ref: str | None = None
+        if m.op is Op.CARD and self.pending is not None:
+            # the card's slot has come: if a webhook of its run was acked and is being applied, hold the slot for
+            # it (50 ms at most) and send the state it makes, rather than the one before it a second early (issue
+            # 27 item 2); what is newer is found below, after the wait
+            await self.pending.settle(m.card_key)
         async with self.store.unit() as u:
             # several updates of one card waiting: all but the newest are dropped (this one included, unless it
             # is the newest); the newest keeps its place in the channel's order and heads the lane next round
