@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -293,6 +294,19 @@ def measure(hooks: list[Hook], slack: Any, since: float, interval: float) -> dic
             "channel_calls_per_s_max": _max_rate(per_channel)}
 
 
+def _cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU seconds the bot's processes used so far (Linux /proc; None elsewhere)."""
+    total = 0.0
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (proc(5))
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(total, 2)
+
+
 def _max_rate(per_channel: dict[str, list[float]]) -> float:
     """The most messages any channel got within one second (the limit is ~1)."""
     best = 0
@@ -331,6 +345,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.settle)
             out["statuses"] = {str(s): sum(h.status == s for h in hooks) for s in sorted({h.status for h in hooks})}
             out.update(measure(hooks, stack.slack, since, args.interval))
+            out["bot_cpu_s"] = _cpu_seconds(bot.pids())
         finally:
             bot.terminate()
         out["recorded_to_queued_ms"] = recorded_to_queued(tmp / "cards.db", deployments)
@@ -365,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
           f"p99 {raw.get('p99')} ms; after the slot it went in p99 {r.get('after_its_slot_ms', {}).get('p99')} ms; "
           f"{r.get('missed_a_slot')} of {r.get('webhooks_measured')} missed a slot; "
           f"not shown {r.get('not_shown')}, late sends {r['load']['late_sends']}; recorded -> queued mean "
-          f"{q.get('mean')} ms, p99 {q.get('p99')} ms; missed by place {r.get('missed_by_place')}")
+          f"{q.get('mean')} ms, p99 {q.get('p99')} ms; bot CPU {r.get('bot_cpu_s')} s; "
+          f"missed by place {r.get('missed_by_place')}")
     return 0
 
 
