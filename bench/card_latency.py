@@ -294,6 +294,18 @@ def measure(hooks: list[Hook], slack: Any, since: float, interval: float) -> dic
             "channel_calls_per_s_max": _max_rate(per_channel)}
 
 
+async def _card_holds(url: str) -> dict[str, float]:
+    """The bot's card slots held for a webhook on its way (``chatops_outbox_card_hold*``; none on older builds)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as r:
+        text = await r.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(("chatops_outbox_card_holds_total", "chatops_outbox_card_held_seconds_total")):
+            name, value = line.rsplit(" ", 1)
+            out[name.removeprefix("chatops_outbox_card_")] = round(float(value), 3)
+    return out
+
+
 def _cpu_seconds(pids: list[int]) -> float | None:
     """User + system CPU seconds the bot's processes used so far (Linux /proc; None elsewhere)."""
     total = 0.0
@@ -346,6 +358,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             out["statuses"] = {str(s): sum(h.status == s for h in hooks) for s in sorted({h.status for h in hooks})}
             out.update(measure(hooks, stack.slack, since, args.interval))
             out["bot_cpu_s"] = _cpu_seconds(bot.pids())
+            out["card_holds"] = await _card_holds(bot.url)
         finally:
             bot.terminate()
         out["recorded_to_queued_ms"] = recorded_to_queued(tmp / "cards.db", deployments)
@@ -380,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
           f"p99 {raw.get('p99')} ms; after the slot it went in p99 {r.get('after_its_slot_ms', {}).get('p99')} ms; "
           f"{r.get('missed_a_slot')} of {r.get('webhooks_measured')} missed a slot; "
           f"not shown {r.get('not_shown')}, late sends {r['load']['late_sends']}; recorded -> queued mean "
-          f"{q.get('mean')} ms, p99 {q.get('p99')} ms; bot CPU {r.get('bot_cpu_s')} s; "
+          f"{q.get('mean')} ms, p99 {q.get('p99')} ms; bot CPU {r.get('bot_cpu_s')} s; holds {r.get('card_holds')}; "
           f"missed by place {r.get('missed_by_place')}")
     return 0
 

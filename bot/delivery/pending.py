@@ -23,6 +23,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from bot.metrics import CARD_HELD, CARD_HOLDS
+
 WAIT_S = 0.05  # the longest a card's slot is held for its run's webhooks
 FRESH_S = 0.25  # a webhook recorded longer ago than this is not "about to be applied" (another replica, a failure)
 KEEP_S = 60.0  # entries older than this are dropped (the inbox lease: a crashed claim comes back after it)
@@ -93,16 +95,16 @@ class PendingCards:
         return self._card_runs.get(card_key)
 
     # ------------------------------------------------------------------ outbox
-    async def settle(self, card_key: str) -> float:
+    async def settle(self, card_key: str) -> bool:
         """Wait until the webhooks of the card's run noted in the last ``fresh_s`` are applied, ``wait_s`` at most;
-        returns the seconds waited (0: nothing of the card was on its way)."""
+        False when nothing of the card was on its way (no wait)."""
         run = self._card_runs.get(card_key)
         if run is None:
-            return 0.0
+            return False
         noted = self._runs.get(run)
         began = self._clock()
         if noted is None or began - noted[1] > self.fresh_s:
-            return 0.0
+            return False
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(run, [])
         waiters.append(waiter)
@@ -116,7 +118,9 @@ class PendingCards:
         waited = self._clock() - began
         self.waits += 1
         self.waited_s += waited
-        return waited
+        CARD_HOLDS.labels(result="applied" if waiter.done() else "timeout").inc()
+        CARD_HELD.inc(max(0.0, waited))
+        return True
 
     def _prune(self, now: float) -> None:
         """Drop webhooks noted more than ``KEEP_S`` ago (applied by another replica, or their claim was lost)."""

@@ -37,11 +37,11 @@ def update(run_id: int) -> RunUpdate:
 async def test_a_card_nothing_is_on_its_way_to_is_not_held() -> None:
     clock = Clock()
     pending = PendingCards(clock=clock, wait_s=30.0)
-    assert await pending.settle("req:unknown") == 0.0  # a card this process never queued (a restart, a replica)
+    assert await pending.settle("req:unknown") is False  # a card this process never queued (a restart, a replica)
     pending.card_shows("req:1", 7)
-    assert await pending.settle("req:1") == 0.0  # its run has no webhook on its way
+    assert await pending.settle("req:1") is False  # its run has no webhook on its way
     pending.recording("gh:other", 8)
-    assert await pending.settle("req:1") == 0.0  # another run's webhook does not hold it
+    assert await pending.settle("req:1") is False  # another run's webhook does not hold it
     assert pending.waits == 0
 
 
@@ -75,7 +75,7 @@ async def test_a_webhook_noted_long_ago_is_not_waited_for() -> None:
     pending.card_shows("req:1", 7)
     pending.recording("gh:a", 7)
     clock.now += 0.3  # an apply takes milliseconds: this one is not about to happen
-    assert await pending.settle("req:1") == 0.0
+    assert await pending.settle("req:1") is False
     pending.recording("gh:b", 7)  # a fresh one holds the slot again
     settle = asyncio.create_task(pending.settle("req:1"))
     await asyncio.sleep(0)
