@@ -18,6 +18,17 @@ state** (or a later one: updates coalesce, so a card skips states that were supe
   that went by after that without the webhook's state counts against the bot (a lagging worker shows here). With
   several cards in a channel it also counts the wait behind the other cards' updates (conservative).
   The target (p99 < 500 ms) is read on this one; see docs/benchmarks.md ("Webhook -> card").
+
+``--layout alternate`` (a second, clearly labelled row; the default layout is unchanged): consecutive waves alternate
+between two sets of services and channels (``svc00``-``svc49``, then ``svc50``-``svc99``, each service its own
+channel), so a channel is not reused while its previous deployment's final card update may still be waiting for its
+slot. Still 50 deployments active at once, 200 webhooks a second, one channel each. In the default (``same``) layout
+deployment i+50 starts in the channel of deployment i 250 ms after i's last webhook, and the two contend for that
+channel's second (the limit, not the bot: docs/benchmarks.md, "Issue 27, fourth round").
+
+**recorded -> queued** is read from the bot's SQLite file after the run: for each measured webhook, its inbox row's
+``received_at`` (the group commit, just before the ack) to the first outbox row of its run's card created at or after
+it (the delay the worker adds before the outbox can send the webhook's state).
 """
 
 from __future__ import annotations
@@ -25,6 +36,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -73,6 +86,14 @@ class Deployment:
     hooks: list[Hook] = field(default_factory=list)
 
 
+def service_of(index: int, *, active: int, layout: str) -> int:
+    """The service (and, one channel each, the channel) of deployment ``index``: the same ``active`` services wave
+    after wave, or (``alternate``) waves alternating between two sets of ``active`` services."""
+    if layout == "alternate":
+        return index % active + (index // active) % 2 * active
+    return index % active
+
+
 def config_for(services: int, channels: int) -> dict[str, Any]:
     """The example config with ``services`` services, each routed to one of ``channels`` Slack channels."""
     base = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
@@ -84,6 +105,33 @@ def config_for(services: int, channels: int) -> dict[str, Any]:
                "to": [f"slack:deploys{s % channels:02d}"]} for s in range(services)]
     base["routes"] = routes + [r for r in base["routes"] if "security" in r["when"].get("kind", [])]
     return base
+
+
+def recorded_to_queued(db: Path, deployments: list[Deployment]) -> dict[str, Any]:
+    """For each measured webhook: its inbox row's ``received_at`` to the first outbox row of its run's card created
+    at or after it (ms), read from the bot's SQLite file."""
+    index_of = {d.run.id: d.index for d in deployments}
+    measured = {h.headers["X-GitHub-Delivery"] for d in deployments for h in d.hooks if h.measured}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        card_of = {f"req:{rid}": run for rid, run in con.execute("SELECT id, run_id FROM requests") if run}
+        queued: dict[int, list[float]] = {}
+        for key, at in con.execute("SELECT card_key, created_at FROM outbox WHERE op = 'card' ORDER BY created_at"):
+            run = card_of.get(key)
+            if run in index_of:
+                queued.setdefault(run, []).append(float(at))
+        delays: list[float] = []
+        for key, at in con.execute("SELECT key, received_at FROM inbox WHERE source = 'github'"):
+            delivery = key.removeprefix("gh:")
+            if delivery not in measured:
+                continue
+            run = 950_000_000 + int(delivery.split("-")[1])
+            first = next((t for t in queued.get(run, []) if t >= at), None)
+            if first is not None:
+                delays.append((first - float(at)) * 1000)
+    finally:
+        con.close()
+    return {"n": len(delays), **percentiles(delays)} if delays else {}
 
 
 def _signed(event: str, payload: dict[str, Any], delivery: str) -> tuple[bytes, dict[str, str]]:
@@ -246,6 +294,31 @@ def measure(hooks: list[Hook], slack: Any, since: float, interval: float) -> dic
             "channel_calls_per_s_max": _max_rate(per_channel)}
 
 
+async def _card_holds(url: str) -> dict[str, float]:
+    """The bot's card slots held for a webhook on its way (``chatops_outbox_card_hold*``; none on older builds)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as r:
+        text = await r.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(("chatops_outbox_card_holds_total", "chatops_outbox_card_held_seconds_total")):
+            name, value = line.rsplit(" ", 1)
+            out[name.removeprefix("chatops_outbox_card_")] = round(float(value), 3)
+    return out
+
+
+def _cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU seconds the bot's processes used so far (Linux /proc; None elsewhere)."""
+    total = 0.0
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (proc(5))
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(total, 2)
+
+
 def _max_rate(per_channel: dict[str, list[float]]) -> float:
     """The most messages any channel got within one second (the limit is ~1)."""
     best = 0
@@ -262,13 +335,17 @@ def _max_rate(per_channel: dict[str, list[float]]) -> float:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="chatops-bench-cards-"))
     config = tmp / "chatops.yml"
-    config.write_text(yaml.safe_dump(config_for(args.active, args.channels)), encoding="utf-8")
+    sets = 2 if args.layout == "alternate" else 1
+    if sets > 1 and args.channels != args.active:
+        raise SystemExit("--layout alternate gives each service its own channel: leave --channels at --active")
+    config.write_text(yaml.safe_dump(config_for(args.active * sets, args.channels * sets)), encoding="utf-8")
     stack = Stack(database_url="sqlite:///unused.db", channel_interval=args.interval, step_delay=0.05)
     await stack.start_fakes()
     total = args.active * args.waves
-    deployments = [deployment(i, i % args.active) for i in range(total)]
+    deployments = [deployment(i, service_of(i, active=args.active, layout=args.layout)) for i in range(total)]
     hooks = [h for d in deployments for h in d.hooks]
-    out: dict[str, Any] = {"active": args.active, "channels": args.channels, "rate": args.rate,
+    out: dict[str, Any] = {"layout": args.layout, "active": args.active, "channels": args.channels * sets,
+                           "rate": args.rate,
                            "interval_s": args.interval, "deployments": total, "webhooks": len(hooks)}
     try:
         bot = BotProcess({**stack.env, "DATABASE_URL": f"sqlite:///{tmp / 'cards.db'}"}, config=config,
@@ -280,8 +357,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.settle)
             out["statuses"] = {str(s): sum(h.status == s for h in hooks) for s in sorted({h.status for h in hooks})}
             out.update(measure(hooks, stack.slack, since, args.interval))
+            out["bot_cpu_s"] = _cpu_seconds(bot.pids())
+            out["card_holds"] = await _card_holds(bot.url)
         finally:
             bot.terminate()
+        out["recorded_to_queued_ms"] = recorded_to_queued(tmp / "cards.db", deployments)
     finally:
         await stack.stop()
     return out
@@ -291,6 +371,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.card_latency", description=__doc__.splitlines()[0])
     p.add_argument("--active", type=int, default=50, help="deployments active at once")
     p.add_argument("--channels", type=int, default=50, help="Slack channels their cards go to")
+    p.add_argument("--layout", choices=("same", "alternate"), default="same",
+                   help="same: every wave uses svc00.. and their channels (a channel is reused 250 ms after its "
+                        "deployment ends); alternate: waves alternate between two sets of services and channels")
     p.add_argument("--rate", type=float, default=200.0, help="webhooks per second, all deployments together")
     p.add_argument("--waves", type=int, default=3, help="deployments per slot (26 webhooks each)")
     p.add_argument("--interval", type=float, default=1.0, help="the channel interval (production: 1 s)")
@@ -302,13 +385,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     r = asyncio.run(run(args))
     print(json.dumps(r, indent=2))
-    own, raw = r.get("bot_own_ms", {}), r.get("ack_to_card_ms", {})
-    print(f"webhook -> card, {r['active']} deployments in {r['channels']} channel(s), {r['rate']:.0f}/s: "
+    own, raw, q = r.get("bot_own_ms", {}), r.get("ack_to_card_ms", {}), r.get("recorded_to_queued_ms", {})
+    print(f"webhook -> card ({r['layout']} layout), {r['active']} deployments in {r['channels']} channel(s), "
+          f"{r['rate']:.0f}/s: "
           f"bot's own part p50 {own.get('p50')} ms, p99 {own.get('p99')} ms (target p99 < 500 ms: "
           f"{'yes' if own.get('p99', 1e9) < 500 else 'NO'}); ack -> card p50 {raw.get('p50')} ms, "
           f"p99 {raw.get('p99')} ms; after the slot it went in p99 {r.get('after_its_slot_ms', {}).get('p99')} ms; "
           f"{r.get('missed_a_slot')} of {r.get('webhooks_measured')} missed a slot; "
-          f"not shown {r.get('not_shown')}, late sends {r['load']['late_sends']}")
+          f"not shown {r.get('not_shown')}, late sends {r['load']['late_sends']}; recorded -> queued mean "
+          f"{q.get('mean')} ms, p99 {q.get('p99')} ms; bot CPU {r.get('bot_cpu_s')} s; holds {r.get('card_holds')}; "
+          f"missed by place {r.get('missed_by_place')}")
     return 0
 
 

@@ -9,6 +9,11 @@ ACKS = Histogram("chatops_slack_ack_seconds", "Time to answer a Slack request",
                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 3))
 DISPATCHES = Counter("chatops_dispatches_total", "Workflow dispatches", ["result"])
 DELIVERIES = Counter("chatops_outbox_deliveries_total", "Outbox delivery attempts", ["platform", "result"])
+# issue 27 item 2: card slots held for a webhook of the card's run being applied (bot.delivery.pending)
+CARD_HOLDS = Counter("chatops_outbox_card_holds_total",
+                     "Card slots the outbox held for a webhook of the card's run that was acked and not yet applied",
+                     ["result"])  # applied | timeout
+CARD_HELD = Counter("chatops_outbox_card_held_seconds_total", "Time card slots were held (see card_holds)")
 OUTBOX_DEPTH = Gauge("chatops_outbox_depth", "Outbox messages by state", ["state"])
 # issue 24: chat outages (what waits to be delivered) and what the network dropped (reconcile, redeliver)
 OUTBOX_BACKLOG = Gauge("chatops_outbox_backlog", "Outbox messages waiting to be delivered")

@@ -20,6 +20,7 @@ from bot.alerts.sqs import SqsPoller
 from bot.alerts.worker import SecurityWorker
 from bot.config import Config
 from bot.delivery.outbox import Outbox
+from bot.delivery.pending import PendingCards
 from bot.delivery.settings import delivery_settings
 from bot.deploys.pipeline import Pipeline, utcnow
 from bot.deploys.reconcile import Reconciler
@@ -168,21 +169,22 @@ async def _parts(config: Config, secrets: Secrets, env: Mapping[str, str], clock
         Platform.SLACK: SlackSender(slack_client),
         Platform.TEAMS: TeamsSenders(webhooks=teams_sender, bot=teams_bot_sender),
     }
+    pending = PendingCards()  # webhooks acked and not applied yet: a card's slot waits for them (issue 27 item 2)
     outbox = Outbox(store=store, senders=senders, interval=_float(env, "CHATOPS_CHANNEL_INTERVAL", 1.0),
                     backoff_base=_float(env, "CHATOPS_OUTBOX_BACKOFF_BASE", 1.0),
                     max_backoff=_float(env, "CHATOPS_OUTBOX_MAX_BACKOFF", 300.0),
-                    give_up_after=_float(env, "CHATOPS_OUTBOX_GIVE_UP_AFTER", 86400.0))
+                    give_up_after=_float(env, "CHATOPS_OUTBOX_GIVE_UP_AFTER", 86400.0), pending=pending)
     wakers: list[Callable[[], None]] = [outbox.wake]
 
     def wake() -> None:
         for w in wakers:
             w()
 
-    pipeline = Pipeline(config=config, store=store, wake=wake, clock=clock)
+    pipeline = Pipeline(config=config, store=store, wake=wake, clock=clock, pending=pending)
     pipeline_ref.append(pipeline)
     pipeline.directory = TeamDirectory(github_fetch(github.org_client), ttl_s=lambda: pipeline.config.team_cache_ttl_s)
     pipeline.commands = identity = IdentityCommands(pipeline, oauth_settings(env))
-    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock,
+    worker = Worker(pipeline=pipeline, github=github, wake_outbox=outbox.wake, clock=clock, pending=pending,
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)),
                     audit_retention_days=int(_float(env, "CHATOPS_AUDIT_RETENTION_DAYS", 365)), env=env)
     wakers.append(worker.wake)

@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Mapping
 
+from bot.delivery.pending import PendingCards
 from bot.domain import Destination, Op, OutboundMessage, Platform
 from bot.egress import Sender
 from bot.errors import DeliveryError
@@ -34,8 +35,10 @@ QUIET_GAP_S = 0.05  # after a pass that could send none of what waits, the next 
 class Outbox:
     def __init__(self, *, store: Store, senders: Mapping[Platform, Sender], interval: float = 1.0,
                  max_attempts: int = 10, max_backoff: float = 300.0, lease_s: float = 60.0,
-                 backoff_base: float = 1.0, give_up_after: float = 86400.0) -> None:
+                 backoff_base: float = 1.0, give_up_after: float = 86400.0,
+                 pending: PendingCards | None = None) -> None:
         self.store = store
+        self.pending = pending  # webhooks recorded and not applied yet, by card (bot.delivery.pending)
         self.senders = senders
         self.interval = interval
         self.max_attempts = max_attempts  # bounds only the wait of a thread reply for its card
@@ -44,6 +47,7 @@ class Outbox:
         self.give_up_after = give_up_after
         self.lease_s = lease_s
         self._next_ok: dict[Destination, float] = {}
+        self._held: set[str] = set()  # cards whose slot was held for a webhook and not used yet (one hold a slot)
         self._progress = 0  # work done without a send: the loop goes on at once
         self._held_back = False  # the last pass found messages waiting and could send none of them
         self._event = asyncio.Event()
@@ -128,12 +132,22 @@ class Outbox:
         """1 = sent, 0 = nothing sent but done (superseded), None = paused."""
         dest = m.destination
         ref: str | None = None
+        if m.op is Op.CARD and self.pending is not None and m.card_key not in self._held:
+            # the card's slot has come: if a webhook of its run was acked and is being applied, hold the slot for
+            # it (50 ms at most) and send the state it makes, rather than the one before it a second early (issue
+            # 27 item 2); what is newer is found below, after the wait. Once per slot: the newest update, when this
+            # one is superseded, goes next round without a second hold (the round waits for every channel's turn)
+            if await self.pending.settle(m.card_key):
+                if len(self._held) > 10_000:
+                    self._held.clear()
+                self._held.add(m.card_key)
         async with self.store.unit() as u:
             # several updates of one card waiting: all but the newest are dropped (this one included, unless it
             # is the newest); the newest keeps its place in the channel's order and heads the lane next round
             if m.op is Op.CARD and await u.supersede_older(m):
                 self._progress += 1
                 return None
+            self._held.discard(m.card_key)  # this one uses the slot (sent, or paused for a retry)
             if m.card_key and m.op in (Op.CARD, Op.POST):
                 ref = await u.message_ref(dest.platform, dest.address, m.card_key)
             if m.op is Op.POST and m.card_key and ref is None:  # the card it replies under is not posted yet

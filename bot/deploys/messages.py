@@ -74,10 +74,12 @@ async def enqueue_card(u: Unit, config: Config, r: DeployRequest) -> None:
     await _enqueue_card_now(u, config, r)
 
 
-async def enqueue_deferred_cards(u: PassUnit, config: Config) -> None:
-    """The cards a pass of webhooks deferred, queued in its transaction before it commits."""
-    for r in u.take_cards():
+async def enqueue_deferred_cards(u: PassUnit, config: Config) -> list[DeployRequest]:
+    """The cards a pass of webhooks deferred, queued in its transaction before it commits; returns their requests."""
+    queued = u.take_cards()
+    for r in queued:
         await _enqueue_card_now(u, config, r)
+    return queued
 
 
 async def _enqueue_card_now(u: Unit, config: Config, r: DeployRequest) -> None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.config import Config
+from bot.delivery.pending import PendingCards
 from bot.deploys import cards
 from bot.deploys.freeze import active_freeze, describe
 from bot.deploys.settings import promotion_target
@@ -35,6 +36,7 @@ from bot.domain import (
     Platform,
     Reply,
     RollbackCommand,
+    RunUpdate,
 )
 from bot.errors import StoreUnavailable
 from bot.identity import rbac
@@ -56,11 +58,12 @@ class ExtraCommands(Protocol):
 
 class Pipeline:
     def __init__(self, *, config: Config, store: Store, wake: Callable[[], None] = lambda: None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, pending: PendingCards | None = None) -> None:
         self.config = config
         self.store = store
         self.wake = wake
         self.clock = clock
+        self.pending = pending  # runs' webhooks recorded and not applied yet (bot.delivery.pending)
         self.directory: TeamDirectory | None = None  # github-team: answers (bot/identity/teams.py)
         self.commands: ExtraCommands | None = None  # link / unlink / whoami (bot.identity.commands)
         self.requests = RequestCommands(self)
@@ -160,8 +163,18 @@ class Pipeline:
         return fresh
 
     async def record_github(self, update: GitHubUpdate, *, delivery: str, event: str) -> bool:
-        return await self.record_inbound(source="github", key=f"gh:{delivery}", kind=event,
-                                         body=github_update_to_json(update))
+        key = f"gh:{delivery}"
+        # a run's webhook is noted as on its way to its card before it is committed (the worker can only claim it
+        # after), and forgotten again if it was a repeat or not recorded (bot.delivery.pending)
+        run_id = update.run_id if isinstance(update, RunUpdate) else None
+        noted = run_id is not None and self.pending is not None and self.pending.recording(key, run_id)
+        fresh = False
+        try:
+            fresh = await self.record_inbound(source="github", key=key, kind=event, body=github_update_to_json(update))
+        finally:
+            if noted and not fresh and self.pending is not None:
+                self.pending.forget([key])
+        return fresh
 
     async def ready(self) -> bool:
         return await self.store.ping()

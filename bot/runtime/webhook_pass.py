@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.delivery.pending import PendingCards
+from bot.deploys.cards import card_key
 from bot.deploys.github_events import GitHubEvents
 from bot.deploys.messages import enqueue_deferred_cards
 from bot.deploys.update_codec import github_update_from_json
@@ -59,10 +61,17 @@ async def write_outcomes(u: Unit, outcomes: list[Outcome]) -> None:
 
 
 class WebhookPass:
-    def __init__(self, *, events: GitHubEvents, store: Store, wake_outbox: Callable[[], None]) -> None:
+    def __init__(self, *, events: GitHubEvents, store: Store, wake_outbox: Callable[[], None],
+                 pending: PendingCards | None = None) -> None:
         self.events = events
         self.store = store
         self.wake_outbox = wake_outbox
+        self.pending = pending  # told which webhooks are applied and which run each card shows
+
+    def _applied(self, items: list[dict[str, Any]]) -> None:
+        """These webhooks' effects and cards are committed (or their failure is): the outbox need not wait."""
+        if self.pending is not None:
+            self.pending.forget(str(item["key"]) for item in items)
 
     async def apply(self, items: list[dict[str, Any]], updates: dict[int, GitHubUpdate]) -> int:
         """Apply claimed webhooks in order (``updates``: the parsed ones by inbox id); returns how many."""
@@ -85,6 +94,7 @@ class WebhookPass:
             outcome = failed(item, exc)
         async with self.store.unit() as u:
             await write_outcomes(u, [outcome])
+        self._applied([item])
 
     async def _chunk(self, items: list[dict[str, Any]], start: int, updates: dict[int, GitHubUpdate]) -> int:
         """Apply batchable webhooks from ``items[start]`` on in one transaction; returns the next index."""
@@ -112,7 +122,7 @@ class WebhookPass:
                         outcomes.append(failed(item, exc))
                     else:
                         outcomes.append((int(item["id"]), "done", ""))
-                await enqueue_deferred_cards(u, self.events.config)
+                queued = await enqueue_deferred_cards(u, self.events.config)
                 await write_outcomes(u, outcomes)
         except Exception:
             if not taken:
@@ -121,6 +131,11 @@ class WebhookPass:
             for item in taken:
                 await self._alone(item, updates.get(int(item["id"])))
             return start + len(taken)
+        if self.pending is not None:
+            for r in queued:
+                if r.run_id is not None:
+                    self.pending.card_shows(card_key(r.id), r.run_id)
+            self._applied(taken if alone is None else taken[:-1])
         self.wake_outbox()  # the cards are committed: the outbox may send them now
         if alone is not None:
             await self.events.github.dispatch_actor()  # read once, outside any transaction (then kept)

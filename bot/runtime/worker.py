@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from bot.delivery.pending import PendingCards
 from bot.delivery.settings import cached_settings
 from bot.deploys.digest import Schedules
 from bot.deploys.dispatch import DispatchSteps
@@ -52,11 +53,12 @@ class Worker(DispatchSteps):
     def __init__(self, *, pipeline: Pipeline, github: GitHubRepos,
                  clock: Callable[[], datetime] = utcnow, wake_outbox: Callable[[], None] = lambda: None,
                  retention_days: int = 30, audit_retention_days: int = 365,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, pending: PendingCards | None = None) -> None:
         self.pipeline = pipeline
         self.store: Store = pipeline.store
         self.events = GitHubEvents(pipeline=pipeline, github=github, clock=clock, env=env)
-        self.webhooks = WebhookPass(events=self.events, store=self.store, wake_outbox=wake_outbox)
+        self.pending = pending  # webhooks recorded and not applied yet, by card (bot.delivery.pending)
+        self.webhooks = WebhookPass(events=self.events, store=self.store, wake_outbox=wake_outbox, pending=pending)
         self.retention_s = retention_days * 86400
         self.audit_retention_s = max(1, audit_retention_days) * 86400  # docs/security.md, "Audit log"
         self._pruned_at: datetime | None = None
@@ -229,4 +231,6 @@ class Worker(DispatchSteps):
             # read finds them, and they are done in this transaction, against what it read
             skipped = await self._repeats(u, items, updates)
             await u.inbox_done_many(sorted(skipped))
+        if self.pending is not None and skipped:  # repeats change no card
+            self.pending.forget(str(i["key"]) for i in items if int(i["id"]) in skipped)
         return len(skipped) + await self.webhooks.apply([i for i in items if int(i["id"]) not in skipped], updates)

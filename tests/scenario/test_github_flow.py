@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chatops.app import STORE
+from chatops.app import OUTBOX, PIPELINE, STORE, WORKER
 from sandbox.paths import PUBLISHED_FIXTURES
 from sandbox.signing import sign_github
 from sandbox.stack import EXAMPLE_CONFIG, Stack, message_text, wait_for
@@ -277,6 +277,22 @@ async def test_repeated_webhooks_change_nothing_and_post_nothing(stack: Stack) -
     assert before[0]["state"] == "succeeded"
     assert await rows(stack, sql) == before
     assert [(c.method, c.args.get("text")) for c in stack.slack.calls[calls:]] == []
+
+
+async def test_ingest_worker_and_outbox_share_what_is_on_its_way_to_a_card(stack: Stack) -> None:
+    """Issue 27 item 2 (bot.delivery.pending): the app wires one record of the webhooks acked and not applied yet;
+    once a run's webhooks are applied nothing of it is left to wait for, and its card is known by its run."""
+    assert stack.app is not None
+    pending = stack.app[PIPELINE].pending
+    assert pending is not None and stack.app[WORKER].pending is pending and stack.app[OUTBOX].pending is pending
+    run = await stack.github.start_run("web-ci.yml", "main", event="push", actor="dev-gh")
+    await wait_for(lambda: any("succeeded" in message_text(m) and f"/runs/{run.id}" in message_text(m)
+                               for m in stack.card_messages("C0DEPLOYS")), what="external run card")
+    await stack.github.wait_idle()
+    await _github_inbox_done(stack)
+    request = (await rows(stack, f"SELECT id FROM requests WHERE run_id = {run.id}"))[0]["id"]
+    await wait_for(lambda: pending.noted() == 0, what="the run's webhooks forgotten once applied")
+    assert pending.run_of(f"req:{request}") == run.id
 
 
 async def _github_inbox_done(stack: Stack, within: float = 10.0) -> None:

@@ -14,6 +14,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery.outbox import Outbox
+from bot.delivery.pending import PendingCards
 from bot.domain import Card, Destination, Op, OutboundMessage, Platform
 from bot.egress.slack import SlackSender
 from bot.store.store import Store
@@ -122,6 +123,71 @@ async def test_pending_updates_of_one_card_coalesce_into_the_newest(store: Store
     ]
     assert fake.updates()[0].args["ts"] == ts
     assert await counts(store) == {"sent": 3, "superseded": 7}
+
+
+async def test_a_cards_slot_waits_for_a_webhook_of_its_run_being_applied(store: Store, fake: SlackFake) -> None:
+    """Issue 27 item 2: when a card's turn comes while a webhook of its run is acked but not applied, the outbox
+    sends the state that webhook makes, not the one before it (which would keep it off the channel a second)."""
+    pending = PendingCards(wait_s=30.0)  # only the worker's forget can end this wait
+    outbox = make_outbox(store, fake, pending=pending)
+    await enqueue(store, "c1", "v1", op=Op.CARD, card_key="req:1")
+    pending.card_shows("req:1", 7)
+    pending.recording("gh:d2", 7)  # ingest: a webhook of run 7, recorded and acked
+    sending = asyncio.create_task(outbox.run_once())
+    await until(lambda: pending.noted() == 1 and bool(pending._waiters))  # the card's slot: held
+    assert writes(fake) == []
+    await enqueue(store, "c2", "v2", op=Op.CARD, card_key="req:1")  # the worker applies it: the card's new state
+    pending.forget(["gh:d2"])
+    async with asyncio.timeout(5):
+        await sending
+    await outbox.run_once()
+    assert texts(writes(fake)) == ["v2"]
+    assert await counts(store) == {"sent": 1, "superseded": 1}
+
+
+async def test_a_cards_slot_is_held_once(store: Store, fake: SlackFake) -> None:
+    """After a hold the card's newest update goes in that slot without a second hold, even when another webhook of
+    its run is on its way by then (a round of the outbox waits for every channel's turn: holds must not chain)."""
+    pending = PendingCards(wait_s=30.0)
+    outbox = make_outbox(store, fake, pending=pending)
+    await enqueue(store, "c1", "v1", op=Op.CARD, card_key="req:1")
+    pending.card_shows("req:1", 7)
+    pending.recording("gh:d2", 7)
+    sending = asyncio.create_task(outbox.run_once())
+    await until(lambda: bool(pending._waiters))
+    await enqueue(store, "c2", "v2", op=Op.CARD, card_key="req:1")
+    pending.recording("gh:d3", 7)  # the next webhook, acked before the worker applied the first
+    pending.forget(["gh:d2"])
+    await asyncio.sleep(0)
+    pending.forget(["gh:d3"])  # ends the first hold (nothing of run 7 left); a second hold would find d4 below
+    pending.recording("gh:d4", 7)
+    async with asyncio.timeout(5):
+        await sending
+    assert texts(writes(fake)) == ["v2"] and pending.waits == 1
+    await enqueue(store, "c3", "v3", op=Op.CARD, card_key="req:1")  # the next slot may be held again
+    held = asyncio.create_task(outbox.run_once())
+    await until(lambda: bool(pending._waiters))
+    await enqueue(store, "c4", "v4", op=Op.CARD, card_key="req:1")
+    pending.forget(["gh:d4"])
+    async with asyncio.timeout(5):
+        await held
+    assert texts(writes(fake)) == ["v2", "v4"] and pending.waits == 2
+
+
+async def test_a_cards_slot_is_held_briefly_at_most(store: Store, fake: SlackFake) -> None:
+    """A webhook that this process does not see applied (another replica's worker took it) holds the slot for
+    ``wait_s`` at most; then the card goes as it is. Other cards are not held."""
+    pending = PendingCards(wait_s=0.02)
+    outbox = make_outbox(store, fake, pending=pending)
+    await enqueue(store, "c1", "v1", op=Op.CARD, card_key="req:1")
+    await enqueue(store, "o1", "other card", op=Op.CARD, card_key="req:2", channel=APPROVALS)
+    pending.card_shows("req:1", 7)
+    pending.card_shows("req:2", 8)
+    pending.recording("gh:d2", 7)
+    async with asyncio.timeout(5):
+        await outbox.run_once()
+    assert texts(writes(fake, DEPLOYS)) == ["v1"] and texts(writes(fake, APPROVALS)) == ["other card"]
+    assert pending.waits == 1
 
 
 # ------------------------------------------------------------------------------------------ rate and order

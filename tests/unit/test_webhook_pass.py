@@ -314,3 +314,52 @@ async def test_a_chunk_that_cannot_open_its_transaction_goes_up_instead_of_spinn
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(worker._apply_github(), timeout=30)
     assert attempts == 1
+
+
+async def test_the_worker_tells_the_outbox_which_webhooks_are_applied(database_url: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 27 item 2 (bot.delivery.pending): a run's webhooks noted by ingest are forgotten once the transaction
+    that applied them (or judged them repeats, or counted their failure) has committed, and the worker says which
+    run each card it queued shows; none is forgotten before its pass commits."""
+    from bot.delivery.pending import PendingCards
+
+    monkeypatch.setattr(webhook_pass, "CHUNK_S", 60.0)
+    store = await Store.open(database_url)
+    try:
+        config = load_config(EXAMPLE_CONFIG, env={"TEAMS_OPS_WEBHOOK_URL": "http://127.0.0.1:9/teams/ops"})
+        pending = PendingCards()
+        pipeline = Pipeline(config=config, store=store, clock=lambda: T0, pending=pending)
+        worker = Worker(pipeline=pipeline, github=Repos(store, config), clock=lambda: T0, pending=pending)
+        ups = [run(701, "in_progress"), run(701, "job", jobs=(("build", "in_progress", ""),)),
+               run(702, "in_progress"), run(702, "completed", conclusion="failure")]
+        for i, up in enumerate(ups):
+            assert await pipeline.record_github(up, delivery=f"d{i}", event="workflow_run")
+        assert pending.noted() == 4
+
+        noted_at_commit: list[int] = []
+        write = webhook_pass.write_outcomes
+
+        async def outcomes(u: Any, out: Any) -> None:
+            noted_at_commit.append(pending.noted())  # inside the pass's transaction: nothing forgotten yet
+            await write(u, out)
+
+        monkeypatch.setattr(webhook_pass, "write_outcomes", outcomes)
+        completed = type(worker.events)._completed
+
+        async def boom(self: Any, u: Any, r: DeployRequest, up: RunUpdate) -> DeployRequest | None:
+            raise RuntimeError("boom")  # a failing webhook: retried later, not waited for meanwhile
+
+        monkeypatch.setattr(type(worker.events), "_completed", boom)
+        await worker._apply_github()
+        monkeypatch.setattr(type(worker.events), "_completed", completed)
+        assert noted_at_commit == [4] and pending.noted() == 0
+        requests = {r["run_id"]: r["id"] for r in await rows(store, "SELECT id, run_id FROM requests")}
+        assert {run_id: pending.run_of(f"req:{rid}") for run_id, rid in requests.items()} == {701: 701, 702: 702}
+
+        assert await pipeline.record_github(ups[1], delivery="again", event="workflow_run")  # GitHub redelivers
+        assert pending.noted() == 1
+        await worker._apply_github()  # a repeat: done in the claim's transaction (702's retry is applied after it)
+        assert noted_at_commit == [4, 0] and pending.noted() == 0
+        assert (await rows(store, "SELECT state FROM inbox WHERE key = 'gh:again'"))[0]["state"] == "done"
+    finally:
+        await store.close()
