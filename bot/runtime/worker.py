@@ -185,7 +185,7 @@ class Worker(DispatchSteps):
         runs' requests: a workflow-run update that ``unchanged`` says repeats its request, before any item of
         the same run that is applied (an item applied first could change what the later ones find)."""
         runs = {up.run_id for up in updates.values() if isinstance(up, RunUpdate)}
-        known = await u.requests_by_runs(runs) if runs else {}
+        known = await u.run_heads(runs) if runs else {}
         skipped: set[int] = set()
         for item in items:
             up = updates.get(int(item["id"]))
