@@ -17,7 +17,7 @@ from bot.config import Config
 from bot.deploys import cards
 from bot.deploys.freeze import active_freeze, describe
 from bot.deploys.settings import promotion_target
-from bot.deploys.update_codec import github_update_to_json
+from bot.deploys.update_codec import Handoff, github_update_to_json
 from bot.deploys.verbs.base import Family
 from bot.deploys.verbs.decisions import DecisionCommands
 from bot.deploys.verbs.locks import LockCommands
@@ -61,6 +61,7 @@ class Pipeline:
         self.store = store
         self.wake = wake
         self.clock = clock
+        self.handoff = Handoff()  # recorded GitHub updates, for this process's worker (record_github)
         self.directory: TeamDirectory | None = None  # github-team: answers (bot/identity/teams.py)
         self.commands: ExtraCommands | None = None  # link / unlink / whoami (bot.identity.commands)
         self.requests = RequestCommands(self)
@@ -160,8 +161,16 @@ class Pipeline:
         return fresh
 
     async def record_github(self, update: GitHubUpdate, *, delivery: str, event: str) -> bool:
-        return await self.record_inbound(source="github", key=f"gh:{delivery}", kind=event,
-                                         body=github_update_to_json(update))
+        """Record a parsed webhook; this process's worker is handed ``update`` itself (``Handoff``)."""
+        key, body = f"gh:{delivery}", github_update_to_json(update)
+        self.handoff.put(key, body, update)
+        fresh = False
+        try:
+            fresh = await self.record_inbound(source="github", key=key, kind=event, body=body)
+        finally:
+            if not fresh:
+                self.handoff.drop(key, body)
+        return fresh
 
     async def ready(self) -> bool:
         return await self.store.ping()

@@ -36,15 +36,6 @@ WEBHOOK_GATHER_S = 0.01  # meanwhile, webhook-only passes at most this often
 GITHUB_BATCH = 100  # webhooks claimed per pass: most are a few reads (a repeat, or a run no service owns)
 
 
-def _parsed(items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
-    """Recorded webhooks by inbox id, parsed; an unreadable one is left out here and fails where it is applied."""
-    out = {}
-    for item in items:
-        with contextlib.suppress(Exception):  # reported by the apply loop, which parses it again
-            out[int(item["id"])] = github_update_from_json(item["body"])
-    return out
-
-
 class Worker(DispatchSteps):
     """The background loop: requests' steps (bot.deploys.dispatch), GitHub updates (bot.deploys.github_events),
     auto-deploys, run correlation, schedules and pruning."""
@@ -179,6 +170,21 @@ class Worker(DispatchSteps):
             found += 1
         return found
 
+    def _parsed(self, items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
+        """Claimed webhooks by inbox id, parsed: handed over by this process's ingest when it recorded them
+        (``Pipeline.handoff``), else decoded from the inbox; an unreadable one is left out here and fails where
+        it is applied."""
+        out = {}
+        take = self.pipeline.handoff.take
+        for item in items:
+            up = take(item["key"], item["body"])
+            if up is None:
+                with contextlib.suppress(Exception):  # reported by the apply loop, which parses it again
+                    up = github_update_from_json(item["body"])
+            if up is not None:
+                out[int(item["id"])] = up
+        return out
+
     @staticmethod
     async def _repeats(u: Unit, items: list[dict[str, Any]], updates: dict[int, GitHubUpdate]) -> set[int]:
         """The inbox ids of the webhooks that would change nothing, judged in order against one read of their
@@ -223,7 +229,7 @@ class Worker(DispatchSteps):
         # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those
         async with self.store.unit() as u:
             items = await u.inbox_claim(source="github", limit=GITHUB_BATCH, lease_s=60.0)
-            updates = _parsed(items)
+            updates = self._parsed(items)
             self._webhooks_partial = 0 < len(items) < GITHUB_BATCH
             # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each job): one
             # read finds them, and they are done in this transaction, against what it read
