@@ -59,7 +59,10 @@ class Pipeline:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.config = config
         self.store = store
-        self.wake = wake
+        self.wake = wake  # the worker and the outbox: a command's state change and its cards
+        # recording an inbound item queues nothing to send: only the worker is woken (the composition root sets it;
+        # waking the outbox too made it re-read its backlog after every webhook, issue 27 item 4)
+        self.wake_worker = wake
         self.clock = clock
         self.handoff = Handoff()  # recorded GitHub updates, for this process's worker (record_github)
         self.directory: TeamDirectory | None = None  # github-team: answers (bot/identity/teams.py)
@@ -157,7 +160,7 @@ class Pipeline:
         """Durably record an inbound item once; False if its key was seen before."""
         fresh = await self.store.record_inbox(source=source, key=key, kind=kind, body=body)
         if fresh:
-            self.wake()
+            self.wake_worker()
         return fresh
 
     async def record_github(self, update: GitHubUpdate, *, delivery: str, event: str) -> bool:
