@@ -25,9 +25,13 @@ _GITHUB_TYPES: dict[str, type[GitHubUpdate]] = {
 }
 
 
+# each type's field names, in order: ``dataclasses.fields`` builds its tuple at every call (the ingest path)
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {t: tuple(f.name for f in fields(t)) for t in _GITHUB_TYPES.values()}
+
+
 def github_update_to_json(update: GitHubUpdate) -> str:
     # fields are flat values and tuples: no need for asdict's deep copy on the ingest path
-    data = {f.name: getattr(update, f.name) for f in fields(update)}
+    data = {name: getattr(update, name) for name in _FIELD_NAMES[type(update)]}
     try:  # orjson: the same JSON text for these values (compact; non-ASCII as UTF-8, which json.loads reads alike)
         return orjson.dumps({"t": type(update).__name__, "d": data}).decode()
     except TypeError:  # an int wider than 64 bits (orjson refuses it): json writes it exactly
