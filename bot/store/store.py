@@ -23,12 +23,12 @@ from bot.domain import (
     Platform,
     RequestKind,
     RequestState,
-    RunHead,
 )
 from bot.errors import StoreError
 from bot.store.db import Conn, Database, Row, open_database
 from bot.store.leases import OWNER as LEASE_OWNER
 from bot.store.outbox_ops import OutboxOps
+from bot.store.run_ops import RunOps, jobs_from_text
 
 
 def ts(dt: datetime | None) -> float | None:
@@ -49,11 +49,6 @@ _REQ_COLS = (
     "response_url, detail, callback_url, jobs, attempt, requester_identities, queued_behind, cancel_requested_by, "
     "promoted_from, emergency, auto_deploy"
 )
-
-
-def _jobs(text: str | None) -> tuple[tuple[str, ...], ...]:
-    """A request's job lines as stored (JSON); most requests have none yet."""
-    return tuple(tuple(j) for j in json.loads(text)) if text and text != "[]" else ()
 
 
 def _request(row: Row) -> DeployRequest:
@@ -82,7 +77,7 @@ def _request(row: Row) -> DeployRequest:
         response_url=row["response_url"],
         detail=row["detail"],
         callback_url=row["callback_url"],
-        jobs=_jobs(row["jobs"]),
+        jobs=jobs_from_text(row["jobs"]),
         attempt=int(row["attempt"]),
         requester_identities=tuple(str(row["requester_identities"] or "").split()),
         queued_behind=str(row["queued_behind"] or ""),
@@ -119,7 +114,7 @@ def _value(v: Any) -> Any:
     return v
 
 
-class Unit(OutboxOps):
+class Unit(OutboxOps, RunOps):
     """Domain operations inside one transaction."""
 
     def __init__(self, conn: Conn) -> None:
@@ -157,19 +152,6 @@ class Unit(OutboxOps):
     async def request_by_run(self, run_id: int) -> DeployRequest | None:
         row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE run_id = ?", run_id)
         return _request(row) if row else None
-
-    async def run_heads(self, run_ids: Iterable[int]) -> dict[int, RunHead]:
-        """What the worker judges repeats against (``github_runs.unchanged``) for the requests bound to these runs,
-        by run id: four columns, not the whole request (one statement per 500 ids). Issue 27 item 4: reading every
-        claimed webhook's request whole (30 columns, a ``DeployRequest`` each) was ~10 % of the bot's CPU."""
-        ids, out = sorted(set(run_ids)), {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in await self.c.fetch("SELECT run_id, state, attempt, run_url, jobs FROM requests WHERE run_id IN "
-                                          f"({', '.join('?' * len(chunk))})", *chunk):
-                out[int(row["run_id"])] = RunHead(state=RequestState(row["state"]), attempt=int(row["attempt"]),
-                                                  run_url=row["run_url"], jobs=_jobs(row["jobs"]))
-        return out
 
     async def transition(
         self,
