@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import sys
 from datetime import UTC, datetime
@@ -92,15 +91,7 @@ def cmd_serve(path: str, workers_arg: int | None = None) -> int:
     from chatops.app import RELOADER
 
     async def make() -> web.Application:
-        app = await build_app(config, secrets, config_path=path)
-        # What start-up made (modules, classes, config, clients: ~100,000 objects) lives as long as the process:
-        # leave it out of every later collection. Each full collection walked it all, 50-140 ms with the loop held,
-        # a few times a minute under ingest load (issue 27 item 4). Start-up objects that later become unreachable
-        # are still freed by reference counting; only cycles among them would stay. (gc.freeze: "Freeze all the
-        # objects tracked by the garbage collector; move them to a permanent generation and ignore them in all
-        # the future collections", https://docs.python.org/3/library/gc.html#gc.freeze)
-        gc.freeze()
-        return app
+        return await build_app(config, secrets, config_path=path)
 
     def on_hup(app: web.Application) -> None:
         app[RELOADER].reload()
