@@ -199,6 +199,18 @@ class DeployRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RunHead:
+    """What a run's webhook is judged against when the worker looks for repeats (``github_runs.unchanged``): the
+    fields of the run's request that applying a workflow-run update reads and can change, read without the rest
+    of the request (``Unit.run_heads``; issue 27 item 4)."""
+
+    state: RequestState
+    attempt: int
+    run_url: str
+    jobs: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Approval:
     request_id: str
     person: str

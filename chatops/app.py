@@ -188,6 +188,7 @@ async def _parts(config: Config, secrets: Secrets, env: Mapping[str, str], clock
                     retention_days=int(_float(env, "CHATOPS_RETENTION_DAYS", 30)),
                     audit_retention_days=int(_float(env, "CHATOPS_AUDIT_RETENTION_DAYS", 365)), env=env)
     wakers.append(worker.wake)
+    pipeline.wake_worker = worker.wake  # a recorded webhook is the worker's: nothing for the outbox yet
     security = security_settings(config)
     pagerduty = pagerduty_settings(config, env)  # issue 25: escalations paged through the Events API v2
 

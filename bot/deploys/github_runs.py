@@ -27,6 +27,7 @@ from bot.domain import (
     Platform,
     RequestKind,
     RequestState,
+    RunHead,
     RunUpdate,
     new_request_id,
 )
@@ -51,7 +52,7 @@ def _job_rank(state: str) -> int:
     return 0 if state in _JOB_WAITING else 1 if state == "in_progress" else 2
 
 
-def _merged_jobs(r: DeployRequest, up: RunUpdate) -> tuple[tuple[str, ...], ...]:
+def _merged_jobs(r: DeployRequest | RunHead, up: RunUpdate) -> tuple[tuple[str, ...], ...]:
     """The card's jobs with ``up``'s: a job event of the request's attempt never takes a job back (GitHub
     redelivers, and does not promise order); one of an older attempt is dropped; one of a newer attempt (a
     re-run whose run event has not arrived yet) replaces what was there."""
@@ -65,11 +66,12 @@ def _merged_jobs(r: DeployRequest, up: RunUpdate) -> tuple[tuple[str, ...], ...]
     return tuple(jobs.values())
 
 
-def unchanged(r: DeployRequest, up: RunUpdate) -> bool:
+def unchanged(r: DeployRequest | RunHead, up: RunUpdate) -> bool:
     """True when applying ``up`` to ``r`` (the request already bound to its run) would change nothing: the
     state, attempt, link and jobs are already what ``up`` says, or ``up`` cannot move ``r`` any more. Mirrors
     ``GitHubEvents._run``, which writes only what changes, written apart from it so that a test can hold one
-    against the other (tests/unit/test_github_unchanged.py). A repeat of the last state is the common webhook:
+    against the other (tests/unit/test_github_unchanged.py). Reads only ``RunHead``'s fields of ``r``: the worker
+    passes the narrow read (``Unit.run_heads``). A repeat of the last state is the common webhook:
     redeliveries, in_progress again for each job."""
     if up.status == "job":
         return _merged_jobs(r, up) == r.jobs

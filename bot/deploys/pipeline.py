@@ -18,7 +18,7 @@ from bot.delivery.pending import PendingCards
 from bot.deploys import cards
 from bot.deploys.freeze import active_freeze, describe
 from bot.deploys.settings import promotion_target
-from bot.deploys.update_codec import github_update_to_json
+from bot.deploys.update_codec import Handoff, github_update_to_json
 from bot.deploys.verbs.base import Family
 from bot.deploys.verbs.decisions import DecisionCommands
 from bot.deploys.verbs.locks import LockCommands
@@ -61,9 +61,13 @@ class Pipeline:
                  clock: Callable[[], datetime] = utcnow, pending: PendingCards | None = None) -> None:
         self.config = config
         self.store = store
-        self.wake = wake
+        self.wake = wake  # the worker and the outbox: a command's state change and its cards
+        # recording an inbound item queues nothing to send: only the worker is woken (the composition root sets it;
+        # waking the outbox too made it re-read its backlog after every webhook, issue 27 item 4)
+        self.wake_worker = wake
         self.clock = clock
         self.pending = pending  # runs' webhooks recorded and not applied yet (bot.delivery.pending)
+        self.handoff = Handoff()  # recorded GitHub updates, for this process's worker (record_github)
         self.directory: TeamDirectory | None = None  # github-team: answers (bot/identity/teams.py)
         self.commands: ExtraCommands | None = None  # link / unlink / whoami (bot.identity.commands)
         self.requests = RequestCommands(self)
@@ -159,21 +163,25 @@ class Pipeline:
         """Durably record an inbound item once; False if its key was seen before."""
         fresh = await self.store.record_inbox(source=source, key=key, kind=kind, body=body)
         if fresh:
-            self.wake()
+            self.wake_worker()
         return fresh
 
     async def record_github(self, update: GitHubUpdate, *, delivery: str, event: str) -> bool:
-        key = f"gh:{delivery}"
+        """Record a parsed webhook; this process's worker is handed ``update`` itself (``Handoff``)."""
+        key, body = f"gh:{delivery}", github_update_to_json(update)
         # a run's webhook is noted as on its way to its card before it is committed (the worker can only claim it
         # after), and forgotten again if it was a repeat or not recorded (bot.delivery.pending)
         run_id = update.run_id if isinstance(update, RunUpdate) else None
         noted = run_id is not None and self.pending is not None and self.pending.recording(key, run_id)
+        self.handoff.put(key, body, update)
         fresh = False
         try:
-            fresh = await self.record_inbound(source="github", key=key, kind=event, body=github_update_to_json(update))
+            fresh = await self.record_inbound(source="github", key=key, kind=event, body=body)
         finally:
-            if noted and not fresh and self.pending is not None:
-                self.pending.forget([key])
+            if not fresh:
+                self.handoff.drop(key, body)
+                if noted and self.pending is not None:
+                    self.pending.forget([key])
         return fresh
 
     async def ready(self) -> bool:

@@ -37,15 +37,6 @@ WEBHOOK_GATHER_S = 0.01  # meanwhile, webhook-only passes at most this often
 GITHUB_BATCH = 100  # webhooks claimed per pass: most are a few reads (a repeat, or a run no service owns)
 
 
-def _parsed(items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
-    """Recorded webhooks by inbox id, parsed; an unreadable one is left out here and fails where it is applied."""
-    out = {}
-    for item in items:
-        with contextlib.suppress(Exception):  # reported by the apply loop, which parses it again
-            out[int(item["id"])] = github_update_from_json(item["body"])
-    return out
-
-
 class Worker(DispatchSteps):
     """The background loop: requests' steps (bot.deploys.dispatch), GitHub updates (bot.deploys.github_events),
     auto-deploys, run correlation, schedules and pruning."""
@@ -67,6 +58,7 @@ class Worker(DispatchSteps):
         self.wake_outbox = wake_outbox
         self._event = asyncio.Event()
         self._webhooks_partial = False  # the last pass took fewer webhooks than a batch
+        self._repeats_done = 0  # webhooks marked done as repeats (nothing queued) since the pass began
         self.schedules = Schedules(store=self.store, config=self.config, settings=cached_settings(self.config),
                                    clock=clock)  # digests and quiet-hours summaries (issue 16)
 
@@ -76,13 +68,15 @@ class Worker(DispatchSteps):
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
         while not stop.is_set():
             self._event.clear()  # a wake from here on (a webhook recorded during the pass) starts the next pass
+            self._repeats_done = 0
             try:
                 did = await self.run_once()
             except Exception:
                 log.exception("worker pass failed")
                 did = 0
             if did:
-                self.wake_outbox()
+                if did > self._repeats_done:  # a pass that only marked repeats done queued nothing to send
+                    self.wake_outbox()
                 if self._webhooks_partial:
                     await self._gather(stop)
                 continue
@@ -103,12 +97,15 @@ class Worker(DispatchSteps):
                 return
             await idle(asyncio.Event(), stop, seconds=WEBHOOK_GATHER_S)  # a few more arrive meanwhile
             self._event.clear()
+            self._repeats_done = 0
             try:
                 applied = await self._apply_webhooks()
             except Exception:
                 log.exception("webhook pass failed")
                 return
-            if applied:
+            # repeats queue nothing: waking the outbox for them made it re-read its backlog up to 20 times a second
+            # (QUIET_GAP_S) under a stream of repeats, ~5 % of the process (issue 27 item 4)
+            if applied > self._repeats_done:
                 self.wake_outbox()
 
     async def run_once(self) -> int:
@@ -181,13 +178,28 @@ class Worker(DispatchSteps):
             found += 1
         return found
 
+    def _parsed(self, items: list[dict[str, Any]]) -> dict[int, GitHubUpdate]:
+        """Claimed webhooks by inbox id, parsed: handed over by this process's ingest when it recorded them
+        (``Pipeline.handoff``), else decoded from the inbox; an unreadable one is left out here and fails where
+        it is applied."""
+        out = {}
+        take = self.pipeline.handoff.take
+        for item in items:
+            up = take(item["key"], item["body"])
+            if up is None:
+                with contextlib.suppress(Exception):  # reported by the apply loop, which parses it again
+                    up = github_update_from_json(item["body"])
+            if up is not None:
+                out[int(item["id"])] = up
+        return out
+
     @staticmethod
     async def _repeats(u: Unit, items: list[dict[str, Any]], updates: dict[int, GitHubUpdate]) -> set[int]:
         """The inbox ids of the webhooks that would change nothing, judged in order against one read of their
         runs' requests: a workflow-run update that ``unchanged`` says repeats its request, before any item of
         the same run that is applied (an item applied first could change what the later ones find)."""
         runs = {up.run_id for up in updates.values() if isinstance(up, RunUpdate)}
-        known = await u.requests_by_runs(runs) if runs else {}
+        known = await u.run_heads(runs) if runs else {}
         skipped: set[int] = set()
         for item in items:
             up = updates.get(int(item["id"]))
@@ -225,12 +237,13 @@ class Worker(DispatchSteps):
         # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those
         async with self.store.unit() as u:
             items = await u.inbox_claim(source="github", limit=GITHUB_BATCH, lease_s=60.0)
-            updates = _parsed(items)
+            updates = self._parsed(items)
             self._webhooks_partial = 0 < len(items) < GITHUB_BATCH
             # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each job): one
             # read finds them, and they are done in this transaction, against what it read
             skipped = await self._repeats(u, items, updates)
             await u.inbox_done_many(sorted(skipped))
+        self._repeats_done += len(skipped)
         if self.pending is not None and skipped:  # repeats change no card
             self.pending.forget(str(i["key"]) for i in items if int(i["id"]) in skipped)
         return len(skipped) + await self.webhooks.apply([i for i in items if int(i["id"]) not in skipped], updates)

@@ -28,6 +28,7 @@ from bot.errors import StoreError
 from bot.store.db import Conn, Database, Row, open_database
 from bot.store.leases import OWNER as LEASE_OWNER
 from bot.store.outbox_ops import OutboxOps
+from bot.store.run_ops import RunOps, jobs_from_text
 
 
 def ts(dt: datetime | None) -> float | None:
@@ -76,7 +77,7 @@ def _request(row: Row) -> DeployRequest:
         response_url=row["response_url"],
         detail=row["detail"],
         callback_url=row["callback_url"],
-        jobs=tuple(tuple(j) for j in json.loads(row["jobs"] or "[]")),
+        jobs=jobs_from_text(row["jobs"]),
         attempt=int(row["attempt"]),
         requester_identities=tuple(str(row["requester_identities"] or "").split()),
         queued_behind=str(row["queued_behind"] or ""),
@@ -113,7 +114,7 @@ def _value(v: Any) -> Any:
     return v
 
 
-class Unit(OutboxOps):
+class Unit(OutboxOps, RunOps):
     """Domain operations inside one transaction."""
 
     def __init__(self, conn: Conn) -> None:
@@ -151,16 +152,6 @@ class Unit(OutboxOps):
     async def request_by_run(self, run_id: int) -> DeployRequest | None:
         row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE run_id = ?", run_id)
         return _request(row) if row else None
-
-    async def requests_by_runs(self, run_ids: Iterable[int]) -> dict[int, DeployRequest]:
-        """The requests bound to these runs, by run id (one statement per 500 ids)."""
-        ids, out = sorted(set(run_ids)), {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in await self.c.fetch(f"SELECT {_REQ_COLS} FROM requests WHERE run_id IN "
-                                          f"({', '.join('?' * len(chunk))})", *chunk):
-                out[int(row["run_id"])] = _request(row)
-        return out
 
     async def transition(
         self,

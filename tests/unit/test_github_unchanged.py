@@ -90,6 +90,27 @@ async def test_unchanged_says_true_exactly_when_applying_changes_nothing(
     assert seen[True] > 100 and seen[False] > 100  # both answers were exercised
 
 
+async def test_the_workers_narrow_read_gives_the_same_answers_as_the_whole_request(
+        applied: tuple[Store, GitHubEvents]) -> None:
+    """The worker judges repeats against ``Unit.run_heads`` (issue 27 item 4), not the whole request: for every
+    request state x attempt x link x job lines, the same fields, and ``unchanged`` says the same for every update."""
+    store, _ = applied
+    inserted = []
+    for i, (state, attempt, jobs, link) in enumerate(itertools.product(RequestState, (1, 2), JOBS, ("url", ""))):
+        r = _request(5000 + i, state, attempt, jobs)
+        inserted.append(r if link else DeployRequest(**{**{f: getattr(r, f) for f in r.__slots__}, "run_url": ""}))
+    async with store.unit() as u:
+        for r in inserted:
+            await u.insert_request(r)
+        heads = await u.run_heads(r.run_id for r in inserted if r.run_id is not None)
+    for r in inserted:
+        assert r.run_id is not None
+        head = heads[r.run_id]
+        assert (head.state, head.attempt, head.run_url, head.jobs) == (r.state, r.attempt, r.run_url, r.jobs)
+        for up in _updates(r.run_id):
+            assert unchanged(head, up) == unchanged(r, up), (r, up)
+
+
 async def test_a_rerun_starts_its_job_lines_afresh_and_ignores_the_last_attempts(
         applied: tuple[Store, GitHubEvents]) -> None:
     store, events = applied

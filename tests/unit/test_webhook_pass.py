@@ -363,3 +363,45 @@ async def test_the_worker_tells_the_outbox_which_webhooks_are_applied(database_u
         assert (await rows(store, "SELECT state FROM inbox WHERE key = 'gh:again'"))[0]["state"] == "done"
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("gather_s", [30.0, 0.0], ids=["webhook-only pass", "whole pass"])
+async def test_a_pass_that_only_marks_repeats_done_does_not_wake_the_outbox(
+        worker: Worker, monkeypatch: pytest.MonkeyPatch, gather_s: float) -> None:
+    """A repeat queues nothing: waking the outbox for it only made the outbox read its backlog again (up to 20
+    times a second under a stream of repeats; issue 27 item 4). A webhook that is applied still wakes it."""
+    import asyncio
+
+    from bot.runtime import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "GATHER_S", gather_s)
+    monkeypatch.setattr(worker_module, "WEBHOOK_GATHER_S", 0.0)
+    wakes: list[str] = []
+    worker.wake_outbox = worker.webhooks.wake_outbox = lambda: wakes.append("wake")
+    store = worker.store
+
+    async def recorded(key: str, up: RunUpdate) -> None:
+        assert await store.record_inbox(source="github", key=key, kind="workflow_run", body=github_update_to_json(up))
+        worker.wake()  # what recording an inbound item does in the app (Pipeline.record_inbound)
+        for _ in range(500):
+            if await rows(store, "SELECT id FROM inbox WHERE key = ? AND state = 'done'", key):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{key} not done")
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, interval=30.0))
+    try:
+        await recorded("gh:first", run(801, "in_progress"))  # a new run: a request and its card
+        await asyncio.sleep(0.3)  # the pass's wakes come after its commit, which the row's state shows
+        assert wakes
+        woken = len(wakes)
+        for i in range(3):
+            await recorded(f"gh:again-{i}", run(801, "in_progress"))  # GitHub redelivers: changes nothing
+        await asyncio.sleep(0.3)
+        assert len(wakes) == woken
+        await recorded("gh:done", run(801, "completed", conclusion="success"))
+        assert len(wakes) > woken
+    finally:
+        stop.set()
+        await task

@@ -22,6 +22,7 @@ from bot.domain import (
     Platform,
     RequestKind,
     RequestState,
+    RunHead,
 )
 from bot.store.db import migrations
 from bot.store.store import Store
@@ -166,6 +167,28 @@ async def test_request_round_trip_keeps_every_field(store: Store) -> None:
     assert got is not None
     for value in (got.created_at, got.updated_at, got.expires_at):
         assert value is not None and value.utcoffset() == timedelta(0)
+
+
+async def test_run_heads_reads_what_the_worker_judges_repeats_by(store: Store) -> None:
+    """``run_heads``: state, attempt, link and job lines of each run's request, by run id, from one read per 500
+    runs; a run no request is bound to is absent."""
+    runs = [2**40 + i for i in range(600)]
+    async with store.unit() as u:
+        for i, run in enumerate(runs):
+            jobs = (("build", "success", ""), ("deploy", "failure", "migrate ✓")) if i % 2 else ()
+            await u.insert_request(make_request(f"r-head{i:04d}", state=S.RUNNING if i % 3 else S.FAILED,
+                                                run_id=run, run_url=f"https://github.com/a/b/actions/runs/{i}",
+                                                attempt=1 + i % 4, jobs=jobs))
+    async with store.unit() as u:
+        heads = await u.run_heads([*runs, 5, 6])
+        whole = {run: await u.request_by_run(run) for run in runs}
+    assert set(heads) == set(runs)
+    for run, r in whole.items():
+        assert r is not None
+        assert heads[run] == RunHead(state=r.state, attempt=r.attempt, run_url=r.run_url, jobs=r.jobs)
+    assert heads[runs[1]].jobs == (("build", "success", ""), ("deploy", "failure", "migrate ✓"))
+    assert heads[runs[3]].attempt == 4 and heads[runs[3]].state is S.FAILED and heads[runs[4]].state is S.RUNNING
+    assert heads[runs[0]].jobs == ()
 
 
 async def test_request_without_optional_fields(store: Store) -> None:
