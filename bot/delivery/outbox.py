@@ -139,8 +139,9 @@ class Outbox:
                 and lane not in self._held_lanes):
             # the card's slot has come: if a webhook of its run was acked and is being applied, hold the slot for
             # it (50 ms at most) and send the state it makes, rather than the one before it a second early (issue
-            # 27 item 2); what is newer is found below, after the wait. Once per slot: the newest update, when this
-            # one is superseded, goes next round without a second hold (the round waits for every channel's turn)
+            # 27 item 2); what is newer is found below, after the wait. Once per slot: whatever heads the channel's
+            # lane next round (the card's newest update, or an older message of another card) goes without a second
+            # hold (the round waits for every channel's turn)
             if await self.pending.settle(m.card_key):
                 if len(self._held) > 10_000:
                     self._held.clear()
@@ -148,7 +149,7 @@ class Outbox:
                 self._held_lanes.add(lane)
         async with self.store.unit() as u:
             # several updates of one card waiting: all but the newest are dropped (this one included, unless it
-            # is the newest); the newest keeps its place in the channel's order and heads the lane next round
+            # is the newest); the newest keeps its place (its id) in the channel's order
             if m.op is Op.CARD and await u.supersede_older(m):
                 self._progress += 1
                 return None
