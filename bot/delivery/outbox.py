@@ -48,6 +48,9 @@ class Outbox:
         self.lease_s = lease_s
         self._next_ok: dict[Destination, float] = {}
         self._held: set[str] = set()  # cards whose slot was held for a webhook and not used yet (one hold a slot)
+        # channels whose slot was held and not used yet: a held card superseded, the lane's next head can be another
+        # card of the channel (cards are in their channel's lane, by id); it goes without a second hold
+        self._held_lanes: set[Destination] = set()
         self._progress = 0  # work done without a send: the loop goes on at once
         self._held_back = False  # the last pass found messages waiting and could send none of them
         self._event = asyncio.Event()
@@ -132,22 +135,26 @@ class Outbox:
         """1 = sent, 0 = nothing sent but done (superseded), None = paused."""
         dest = m.destination
         ref: str | None = None
-        if m.op is Op.CARD and self.pending is not None and m.card_key not in self._held:
+        if (m.op is Op.CARD and self.pending is not None and m.card_key not in self._held
+                and lane not in self._held_lanes):
             # the card's slot has come: if a webhook of its run was acked and is being applied, hold the slot for
             # it (50 ms at most) and send the state it makes, rather than the one before it a second early (issue
-            # 27 item 2); what is newer is found below, after the wait. Once per slot: the newest update, when this
-            # one is superseded, goes next round without a second hold (the round waits for every channel's turn)
+            # 27 item 2); what is newer is found below, after the wait. Once per slot: whatever heads the channel's
+            # lane next round (the card's newest update, or an older message of another card) goes without a second
+            # hold (the round waits for every channel's turn)
             if await self.pending.settle(m.card_key):
                 if len(self._held) > 10_000:
                     self._held.clear()
                 self._held.add(m.card_key)
+                self._held_lanes.add(lane)
         async with self.store.unit() as u:
             # several updates of one card waiting: all but the newest are dropped (this one included, unless it
-            # is the newest); the newest keeps its place in the channel's order and heads the lane next round
+            # is the newest); the newest keeps its place (its id) in the channel's order
             if m.op is Op.CARD and await u.supersede_older(m):
                 self._progress += 1
                 return None
             self._held.discard(m.card_key)  # this one uses the slot (sent, or paused for a retry)
+            self._held_lanes.discard(lane)
             if m.card_key and m.op in (Op.CARD, Op.POST):
                 ref = await u.message_ref(dest.platform, dest.address, m.card_key)
             if m.op is Op.POST and m.card_key and ref is None:  # the card it replies under is not posted yet

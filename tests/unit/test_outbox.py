@@ -174,6 +174,33 @@ async def test_a_cards_slot_is_held_once(store: Store, fake: SlackFake) -> None:
     assert texts(writes(fake)) == ["v2", "v4"] and pending.waits == 2
 
 
+async def test_a_channels_slot_is_held_once_across_its_cards(store: Store, fake: SlackFake) -> None:
+    """Cards are in their channel's lane, in id order: when a held card is superseded, the lane's next head can be
+    another card of the same channel with a webhook on its way. The channel's slot is held once: that card goes
+    without a second hold (else N busy cards in one channel hold its slot N x wait_s before anything is sent)."""
+    pending = PendingCards(wait_s=30.0)  # only a forget can end a hold here
+    outbox = make_outbox(store, fake, pending=pending)
+    await enqueue(store, "a1", "a v1", op=Op.CARD, card_key="req:1")
+    await enqueue(store, "b1", "b v1", op=Op.CARD, card_key="req:2")  # interleaved: b1 is older than a2
+    pending.card_shows("req:1", 7)
+    pending.card_shows("req:2", 8)
+    pending.recording("gh:a", 7)
+    pending.recording("gh:b", 8)  # applied by another replica, say: never forgotten here
+    sending = asyncio.create_task(outbox.run_once())
+    await until(lambda: 7 in pending._waiters)  # req:1's slot: held
+    await enqueue(store, "a2", "a v2", op=Op.CARD, card_key="req:1")  # the worker applied gh:a
+    pending.forget(["gh:a"])
+    try:
+        await until(lambda: sending.done() or 8 in pending._waiters)
+        assert sending.done(), "the channel's slot was held a second time, for req:2"
+    finally:
+        pending.forget(["gh:b"])
+        async with asyncio.timeout(5):
+            await sending
+    assert pending.waits == 1
+    assert texts(writes(fake)) == ["b v1", "a v2"]
+
+
 async def test_a_cards_slot_is_held_briefly_at_most(store: Store, fake: SlackFake) -> None:
     """A webhook that this process does not see applied (another replica's worker took it) holds the slot for
     ``wait_s`` at most; then the card goes as it is. Other cards are not held."""
