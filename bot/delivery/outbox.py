@@ -23,12 +23,15 @@ from collections.abc import Mapping
 from bot.delivery.pending import PendingCards
 from bot.domain import Destination, Op, OutboundMessage, Platform
 from bot.egress import Sender
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, StoreUnavailable
 from bot.metrics import DELIVERIES
 from bot.store.store import Store
 from bot.tasks import idle
 
 log = logging.getLogger(__name__)
+# what was sent is recorded, retried this many times while the database is unavailable (~30 s in all: well inside
+# the outbox lease, 60 s, so no other replica sends the row meanwhile)
+RECORD_ATTEMPTS = 20
 QUIET_GAP_S = 0.05  # after a pass that could send none of what waits, the next pass waits at least this long
 
 
@@ -180,9 +183,25 @@ class Outbox:
                 return None
             return 0
         self._next_ok[lane] = time.monotonic() + (self.interval if m.op in (Op.CARD, Op.POST) else 0.0)
-        async with self.store.unit() as u:
-            if m.op is Op.CARD and new_ref and new_ref != ref:
-                await u.save_message_ref(dest.platform, dest.address, m.card_key, new_ref)
-            await u.outbox_done(m.id, supersede_card=m.op is Op.CARD)
+        await self._record_sent(m, ref=ref, new_ref=new_ref)
         DELIVERIES.labels(platform=dest.platform.value, result="sent").inc()
         return 1
+
+    async def _record_sent(self, m: OutboundMessage, *, ref: str | None, new_ref: str | None) -> None:
+        """Mark ``m`` sent (and a card's new message reference), retrying while the database is unavailable. The
+        message has reached the chat: left pending, it would be sent again when its lease ran out, and a card's first
+        post would be posted twice (the soak showed it once, a database session killed between the post and this
+        transaction). Gives up after ``RECORD_ATTEMPTS`` (~30 s), inside the lease."""
+        dest = m.destination
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                async with self.store.unit() as u:
+                    if m.op is Op.CARD and new_ref and new_ref != ref:
+                        await u.save_message_ref(dest.platform, dest.address, m.card_key, new_ref)
+                    await u.outbox_done(m.id, supersede_card=m.op is Op.CARD)
+                return
+            except StoreUnavailable:
+                if attempt + 1 >= RECORD_ATTEMPTS:
+                    raise
+                log.warning("outbox %s was sent; recording it failed (database unavailable), retrying", m.id)
+                await asyncio.sleep(min(0.05 * 2**attempt, 2.0))

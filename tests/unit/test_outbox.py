@@ -365,3 +365,33 @@ async def test_accepted_message_survives_a_restart_and_is_delivered_once(sqlite_
         assert await counts(second) == {"sent": 1}
     finally:
         await second.close()
+
+
+async def test_a_card_sent_while_the_database_fails_is_recorded_once_it_is_back(
+        store: Store, fake: SlackFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The soak posted a card twice: a database session was killed between chat.postMessage and the transaction
+    recording it, the row stayed pending with no message reference, and when its lease ran out the card was posted
+    again. The outbox now retries recording what it sent while the database is unavailable."""
+    from bot.errors import StoreUnavailable
+    from bot.store.store import Unit
+
+    done = Unit.outbox_done
+    failures = [StoreUnavailable("database unavailable: ConnectionDoesNotExistError")] * 2
+
+    async def outbox_done(self: Unit, *args: Any, **kw: Any) -> Any:
+        if failures:  # the session is killed after the post reached Slack: the recording transaction fails
+            raise failures.pop()
+        return await done(self, *args, **kw)
+
+    monkeypatch.setattr(Unit, "outbox_done", outbox_done)
+    outbox = make_outbox(store, fake)
+    await enqueue(store, "c1", "v1", op=Op.CARD, card_key="req:1")
+    assert await outbox.run_once() == 1
+    assert failures == [] and len(fake.posts()) == 1
+    ts = fake.posts()[0].response["ts"]
+    async with store.unit() as u:
+        assert await u.message_ref(Platform.SLACK, DEPLOYS, "req:1") == ts  # the reference survived the failures
+    assert await counts(store) == {"sent": 1}
+    await enqueue(store, "c2", "v2", op=Op.CARD, card_key="req:1")
+    await outbox.run_once()
+    assert len(fake.posts()) == 1 and [c.args["ts"] for c in fake.updates()] == [ts]  # updated in place, not again
