@@ -169,11 +169,14 @@ class Unit(InboxOps, OutboxOps, RunOps):
         states = [s.value for s in from_states]
         sets = ["state = ?", "updated_at = ?"] + [f"{k} = ?" for k in changes]
         values = [to.value, time.time()] + [_value(v) for v in changes.values()]
-        n = await self.c.execute(
-            f"UPDATE requests SET {', '.join(sets)} WHERE id = ? AND state IN ({', '.join('?' * len(states))})",
-            *values, request_id, *states,
+        # the new row from the UPDATE itself, not a SELECT after it; fetch, not fetchrow: the statement runs to its
+        # end (RETURNING: SQLite >= 3.35, https://www.sqlite.org/lang_returning.html; PostgreSQL:
+        # https://www.postgresql.org/docs/current/dml-returning.html). At most one row: id is the primary key
+        rows = await self.c.fetch(
+            f"UPDATE requests SET {', '.join(sets)} WHERE id = ? AND state IN ({', '.join('?' * len(states))}) "
+            f"RETURNING {_REQ_COLS}", *values, request_id, *states,
         )
-        return await self.get_request(request_id) if n == 1 else None
+        return _request(rows[0]) if rows else None
 
     async def update_request(self, request_id: str, **changes: Any) -> None:
         unknown = set(changes) - _UPDATABLE
