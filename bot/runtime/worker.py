@@ -236,13 +236,15 @@ class Worker(DispatchSteps):
         # Leases bound how long a crashed process holds items back: webhooks are mostly database work, but a
         # protection rule may read its run from GitHub (15 s timeout), so a batch's lease covers a few of those
         async with self.store.unit() as u:
-            items = await u.inbox_claim(source="github", limit=GITHUB_BATCH, lease_s=60.0)
+            items = await u.inbox_claimable(source="github", limit=GITHUB_BATCH)
             updates = self._parsed(items)
             self._webhooks_partial = 0 < len(items) < GITHUB_BATCH
             # most webhooks repeat what a run's request already shows (redeliveries, in_progress for each job): one
-            # read finds them, and they are done in this transaction, against what it read
+            # read finds them, and they are done in this transaction, against what it read; only the others are
+            # leased (a repeat's row is updated once, not leased and then done: issue 27 item 4)
             skipped = await self._repeats(u, items, updates)
             await u.inbox_done_many(sorted(skipped))
+            await u.inbox_lease([int(i["id"]) for i in items if int(i["id"]) not in skipped], lease_s=60.0)
         self._repeats_done += len(skipped)
         if self.pending is not None and skipped:  # repeats change no card
             self.pending.forget(str(i["key"]) for i in items if int(i["id"]) in skipped)

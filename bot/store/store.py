@@ -26,6 +26,7 @@ from bot.domain import (
 )
 from bot.errors import StoreError
 from bot.store.db import Conn, Database, Row, open_database
+from bot.store.inbox_ops import InboxOps
 from bot.store.leases import OWNER as LEASE_OWNER
 from bot.store.outbox_ops import OutboxOps
 from bot.store.run_ops import RunOps, jobs_from_text
@@ -114,7 +115,7 @@ def _value(v: Any) -> Any:
     return v
 
 
-class Unit(OutboxOps, RunOps):
+class Unit(InboxOps, OutboxOps, RunOps):
     """Domain operations inside one transaction."""
 
     def __init__(self, conn: Conn) -> None:
@@ -168,11 +169,14 @@ class Unit(OutboxOps, RunOps):
         states = [s.value for s in from_states]
         sets = ["state = ?", "updated_at = ?"] + [f"{k} = ?" for k in changes]
         values = [to.value, time.time()] + [_value(v) for v in changes.values()]
-        n = await self.c.execute(
-            f"UPDATE requests SET {', '.join(sets)} WHERE id = ? AND state IN ({', '.join('?' * len(states))})",
-            *values, request_id, *states,
+        # the new row from the UPDATE itself, not a SELECT after it; fetch, not fetchrow: the statement runs to its
+        # end (RETURNING: SQLite >= 3.35, https://www.sqlite.org/lang_returning.html; PostgreSQL:
+        # https://www.postgresql.org/docs/current/dml-returning.html). At most one row: id is the primary key
+        rows = await self.c.fetch(
+            f"UPDATE requests SET {', '.join(sets)} WHERE id = ? AND state IN ({', '.join('?' * len(states))}) "
+            f"RETURNING {_REQ_COLS}", *values, request_id, *states,
         )
-        return await self.get_request(request_id) if n == 1 else None
+        return _request(rows[0]) if rows else None
 
     async def update_request(self, request_id: str, **changes: Any) -> None:
         unknown = set(changes) - _UPDATABLE
@@ -298,34 +302,6 @@ class Unit(OutboxOps, RunOps):
             "ON CONFLICT (key) DO NOTHING", source, key, kind, body, time.time(),
         )
         return n == 1
-
-    async def inbox_claim(self, *, source: str, limit: int, lease_s: float) -> list[Row]:
-        t = time.time()
-        lock = " FOR UPDATE SKIP LOCKED" if self.c.dialect == "postgres" else ""
-        rows = await self.c.fetch(
-            "SELECT id, key, kind, body, attempts FROM inbox WHERE source = ? AND state = 'pending' "
-            f"AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ?{lock}", source, t, limit,
-        )
-        if rows:
-            ids = [r["id"] for r in rows]
-            await self.c.execute(f"UPDATE inbox SET lease_until = ?, lease_owner = ? WHERE id IN "
-                                 f"({', '.join('?' * len(ids))})", t + lease_s, LEASE_OWNER, *ids)
-        return rows
-
-    async def inbox_done(self, item_id: int, *, state: str = "done", error: str = "") -> None:
-        await self.c.execute(
-            "UPDATE inbox SET state = ?, last_error = ?, lease_until = NULL, attempts = attempts + 1 "
-            "WHERE id = ?", state, error[:500], item_id,
-        )
-
-    async def inbox_done_many(self, item_ids: list[int]) -> None:
-        """Mark many items done in one statement."""
-        for start in range(0, len(item_ids), 500):
-            chunk = item_ids[start:start + 500]
-            await self.c.execute(
-                "UPDATE inbox SET state = 'done', lease_until = NULL, attempts = attempts + 1 "
-                f"WHERE id IN ({', '.join('?' * len(chunk))})", *chunk,
-            )
 
     async def prune(self, *, older_than_s: float, limit: int = 2000) -> tuple[int, bool]:
         """Delete delivered/processed bookkeeping older than the retention window: finished inbox items,

@@ -405,3 +405,21 @@ async def test_a_pass_that_only_marks_repeats_done_does_not_wake_the_outbox(
     finally:
         stop.set()
         await task
+
+
+async def test_repeats_are_marked_done_without_being_leased_first(worker: Worker) -> None:
+    """A pass leases only the webhooks it applies: a repeat's row is marked done in the claim's transaction by one
+    UPDATE, not leased by the claim and then done (issue 27 item 4). The applied ones are leased while applied."""
+    from bot.store.leases import OWNER
+
+    store = worker.store
+    await record(store, run(811, "in_progress"))  # a new run: its request and card
+    assert await worker._apply_webhooks() == 1
+    assert await store.record_inbox(source="github", key="gh:again", kind="workflow_run",
+                                    body=github_update_to_json(run(811, "in_progress")))  # a redelivery: a repeat
+    assert await store.record_inbox(source="github", key="gh:done", kind="workflow_run",
+                                    body=github_update_to_json(run(811, "completed", conclusion="success")))
+    assert await worker._apply_webhooks() == 2
+    got = {r["key"]: r for r in await rows(store, "SELECT key, state, lease_owner, attempts FROM inbox")}
+    assert (got["gh:again"]["state"], got["gh:again"]["lease_owner"], got["gh:again"]["attempts"]) == ("done", "", 1)
+    assert (got["gh:done"]["state"], got["gh:done"]["lease_owner"], got["gh:done"]["attempts"]) == ("done", OWNER, 1)

@@ -678,6 +678,37 @@ async def test_inbox_add_dedup_claim_done(store: Store) -> None:
         assert [r["key"] for r in await u.inbox_claim(source="github", limit=10, lease_s=60)] == ["gh1"]
 
 
+async def test_inbox_claimable_is_held_by_its_transaction_and_leased_or_done_before_it_ends(
+        database_url: str, store: Store) -> None:
+    """``inbox_claimable`` reads without leasing; the caller marks some rows done and leases the others in the same
+    transaction (the worker's repeats: one UPDATE of their rows, not a lease and then "done"). Meanwhile another
+    replica's claim does not get them (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: BEGIN IMMEDIATE serializes)."""
+    async with store.unit() as u:
+        for key in ("a", "b", "c"):
+            assert await u.inbox_add(source="github", key=key, kind="workflow_run", body="{}") is True
+    other = await Store.open(database_url) if is_pg(database_url) else None
+    try:
+        async with store.unit() as u:
+            rows = await u.inbox_claimable(source="github", limit=10)
+            assert [r["key"] for r in rows] == ["a", "b", "c"]
+            if other is not None:  # a second replica, while this transaction holds the rows
+                async with other.unit() as v:
+                    assert await v.inbox_claim(source="github", limit=10, lease_s=60) == []
+            await u.inbox_done_many([rows[0]["id"]])
+            await u.inbox_lease([rows[1]["id"], rows[2]["id"]], lease_s=60)
+            await u.inbox_lease([], lease_s=60)  # nothing to lease: no statement
+    finally:
+        if other is not None:
+            await other.close()
+    async with store.unit() as u:
+        got = {r["key"]: r for r in await u.c.fetch("SELECT key, state, lease_owner, lease_until, attempts FROM inbox")}
+        assert await u.inbox_claimable(source="github", limit=10) == []  # one done, two leased
+    assert (got["a"]["state"], got["a"]["lease_owner"], got["a"]["lease_until"], got["a"]["attempts"]) == (
+        "done", "", None, 1)
+    assert [got[k]["state"] for k in ("b", "c")] == ["pending", "pending"]
+    assert all(got[k]["lease_owner"] and got[k]["lease_until"] is not None for k in ("b", "c"))
+
+
 # ------------------------------------------------------------------------------------------ locks
 
 
