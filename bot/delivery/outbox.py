@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # what was sent is recorded, retried this many times while the database is unavailable (~30 s in all: well inside
 # the outbox lease, 60 s, so no other replica sends the row meanwhile)
 RECORD_ATTEMPTS = 20
+# ... and never once the round's lease is about to run out: then another replica may send the row again and record
+# its own message reference, which a late recording here would overwrite. The margin covers one attempt against an
+# unreachable server (bot.store.db.CONNECT_TIMEOUT_S, 5 s) and its statements, with room to spare
+RECORD_LEASE_MARGIN_S = 10.0
 QUIET_GAP_S = 0.05  # after a pass that could send none of what waits, the next pass waits at least this long
 
 
@@ -58,6 +62,7 @@ class Outbox:
         self._held_back = False  # the last pass found messages waiting and could send none of them
         self._event = asyncio.Event()
         self._stop = asyncio.Event()
+        self._lease_ends = 0.0  # monotonic: when the leases of this round's messages run out, at the earliest
 
     def wake(self) -> None:
         self._event.set()
@@ -92,6 +97,7 @@ class Outbox:
             if self._stop.is_set():
                 break
             before = self._progress
+            self._lease_ends = time.monotonic() + self.lease_s  # read before the lease is written: never later
             async with self.store.unit() as u:
                 heads = await u.outbox_due(limit=limit, lease_s=self.lease_s)
             if not heads:
@@ -191,7 +197,8 @@ class Outbox:
         """Mark ``m`` sent (and a card's new message reference), retrying while the database is unavailable. The
         message has reached the chat: left pending, it would be sent again when its lease ran out, and a card's first
         post would be posted twice (the soak showed it once, a database session killed between the post and this
-        transaction). Gives up after ``RECORD_ATTEMPTS`` (~30 s), inside the lease."""
+        transaction). Gives up after ``RECORD_ATTEMPTS`` (~30 s), or sooner when the next attempt could end after
+        the row's lease (``RECORD_LEASE_MARGIN_S`` before it)."""
         dest = m.destination
         for attempt in range(RECORD_ATTEMPTS):
             try:
@@ -201,7 +208,9 @@ class Outbox:
                     await u.outbox_done(m.id, supersede_card=m.op is Op.CARD)
                 return
             except StoreUnavailable:
-                if attempt + 1 >= RECORD_ATTEMPTS:
+                pause = min(0.05 * 2**attempt, 2.0)
+                if attempt + 1 >= RECORD_ATTEMPTS or \
+                        time.monotonic() + pause > self._lease_ends - RECORD_LEASE_MARGIN_S:
                     raise
                 log.warning("outbox %s was sent; recording it failed (database unavailable), retrying", m.id)
-                await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
+                await asyncio.sleep(pause)

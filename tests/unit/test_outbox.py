@@ -395,3 +395,32 @@ async def test_a_card_sent_while_the_database_fails_is_recorded_once_it_is_back(
     await enqueue(store, "c2", "v2", op=Op.CARD, card_key="req:1")
     await outbox.run_once()
     assert len(fake.posts()) == 1 and [c.args["ts"] for c in fake.updates()] == [ts]  # updated in place, not again
+
+
+async def test_recording_a_sent_message_is_not_retried_after_its_lease_ran_out(
+        store: Store, fake: SlackFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recording retry is meant to stay inside the outbox lease (no other replica may send the row meanwhile).
+    Bounded by a count (20 attempts, ~29 s of sleeps) it is not: an unreachable server makes each attempt wait for
+    its connect timeout (5 s), ~130 s in all, and a short lease runs out during the sleeps alone. After the lease
+    another replica sends the row again and records its own message reference; a late recording here would then
+    overwrite that reference with this replica's older message. No attempt may start once the lease has run out."""
+    import time
+
+    from bot.errors import StoreUnavailable
+    from bot.store.store import Unit
+
+    attempts: list[float] = []
+
+    async def outbox_done(self: Unit, *args: Any, **kw: Any) -> Any:
+        attempts.append(time.monotonic())
+        raise StoreUnavailable("database unavailable: ConnectionRefusedError")
+
+    monkeypatch.setattr(Unit, "outbox_done", outbox_done)
+    lease_s = 1.0  # the sleeps between attempts (0.05 s, doubling) pass it at the sixth attempt
+    outbox = make_outbox(store, fake, lease_s=lease_s)
+    await enqueue(store, "c1", "v1", op=Op.CARD, card_key="req:1")
+    before_lease = time.monotonic()  # the lease is taken after this, by run_once
+    with pytest.raises(StoreUnavailable):
+        await outbox.run_once()
+    assert len(fake.posts()) == 1 and attempts
+    assert [round(t - before_lease, 2) for t in attempts if t >= before_lease + lease_s] == []
