@@ -50,8 +50,6 @@ class GitHubWebhookHandler:
         self._secret = secret.encode()
         self._pipeline = pipeline
         self._org_events = org_events
-        self._config: object = None  # the config ``_repositories`` was read from (a reload swaps it)
-        self._repositories: frozenset[str] = frozenset()
 
     def _ignored(self, event: str, reason: str, text: str) -> web.Response:
         """A well-formed, signed event the bot does not act on: 2xx (GitHub shows anything else as a failed
@@ -73,14 +71,6 @@ class GitHubWebhookHandler:
     def _answer(self, status: int, text: str) -> web.Response:
         REQUESTS.labels(route="github", status=str(status)).inc()
         return web.json_response({"status" if status < 400 else "error": text}, status=status)
-
-    def _configured(self) -> frozenset[str]:
-        """The configured repositories (lowercased) of the config in force: read per request (a reload swaps the
-        config), built once per config (``Config.repositories`` builds a tuple at each call)."""
-        config = self._pipeline.config
-        if config is not self._config:
-            self._config, self._repositories = config, frozenset(config.repositories)
-        return self._repositories
 
     def _recorded(self, fresh: bool) -> web.Response:
         """The answer to a recorded delivery (most requests): body and counter prepared once (issue 27 item 4)."""
@@ -120,7 +110,7 @@ class GitHubWebhookHandler:
         repository = payload.get("repository")
         if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
             return self._answer(400, "payload has no repository.full_name")
-        if repository["full_name"].lower() not in self._configured():
+        if repository["full_name"].lower() not in self._pipeline.config.repositories:  # read per request: reloads
             return self._ignored(event, "other_repository", "not the configured repository nor a service's")
         try:
             update = parse_event(event, payload)
