@@ -140,22 +140,17 @@ class Config:
     redeliver_every_s: int = 600  # github.redeliver_every: how often failed hook deliveries are redelivered
     viewers: tuple[str, ...] = ()  # access.viewers: who else may see status and history (people, github-team:)
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # key path -> line in the file
-    # ``repositories``, made once: GitHub ingest reads it per request (a reload makes a new Config)
-    _repositories: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
+    # every configured repository, lowercased, the default one first: made once (GitHub ingest reads it per request)
+    repositories: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         repos = [self.repository, *(s.repository for s in self.services.values())]
-        object.__setattr__(self, "_repositories", tuple(dict.fromkeys(r.lower() for r in repos if r)))
+        object.__setattr__(self, "repositories", tuple(dict.fromkeys(r.lower() for r in repos if r)))
 
     def repo_of(self, service: str) -> str:
         """The repository a service lives in (the default repository for an unknown service)."""
         svc = self.services.get(service)
         return svc.repository if svc is not None and svc.repository else self.repository
-
-    @property
-    def repositories(self) -> tuple[str, ...]:
-        """Every configured repository, lowercased, the default one first."""
-        return self._repositories
 
     def person_by(self, platform: str, platform_id: str) -> Person | None:
         for p in self.people.values():
