@@ -39,7 +39,8 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 async def ceiling(scripts: Scripts | None, seconds: float) -> dict[str, Any]:
-    """bench/hello.py in its own process, measured by wrk at each connection count."""
+    """bench/hello.py in its own process, measured by wrk at each connection count: with an EventBridge-sized
+    body (the EventBridge rows' ceiling), then with the GitHub rows' own requests (theirs)."""
     if scripts is None:
         return {"error": "wrk is not installed"}
     port = free_port()
@@ -58,6 +59,10 @@ async def ceiling(scripts: Scripts | None, seconds: float) -> dict[str, Any]:
         for conns in WRK_CONNECTIONS:
             out[f"c{conns}"] = await wrk.run(f"http://127.0.0.1:{port}", script=scripts.script("hello", prefix="h"),
                                              connections=conns, seconds=seconds, pids=[proc.pid])
+        for conns in WRK_CONNECTIONS:  # the GitHub rows' ceiling: their bodies (~18 KB, not ~0.9 KB) and headers
+            out[f"github_c{conns}"] = await wrk.run(
+                f"http://127.0.0.1:{port}", script=scripts.script("hello_github", prefix="hg"), connections=conns,
+                seconds=seconds, pids=[proc.pid])
         return out
     finally:
         proc.terminate()
