@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ fresh, dups, other = 0, 0, 0  -- globals: done() reads them with thread:get
 local prefix = "@@PREFIX@@"
 function key(i)
   if i % 10 == 9 then i = i - 1 end  -- every 10th request repeats the previous key
-  return string.format("%s-%09d", prefix, i)
+  return string.format("%s-%012d", prefix, i)  -- a version 4 UUID's shape, as every real key is
 end
 function response(status, headers, body)
   if status == 202 and string.find(body, "accepted", 1, true) then fresh = fresh + 1
@@ -151,7 +152,12 @@ class Scripts:
         lua = {"github": _LUA_GITHUB, "events": _LUA_EVENTS, "hello": _LUA_HELLO,
                "hello_github": _LUA_HELLO_GITHUB}[kind]
         bodies = "github" if kind == "hello_github" else kind
-        text = (_LUA_COMMON + lua).replace("@@PREFIX@@", prefix)
+        # keys are shaped as the platforms make them: an EventBridge event's ``id`` is "a Version 4 UUID that's
+        # generated for every event" (docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html),
+        # CloudTrail's ``eventID`` and GitHub's ``X-GitHub-Delivery`` are GUIDs. A fresh UUID's first four groups
+        # per script, the request number as the fifth. (Until issue 27's end the keys held ``time.time_ns()``,
+        # 19 digits in a row, which sent every EventBridge body to json's slow path for wide integers: bot.wire.)
+        text = (_LUA_COMMON + lua).replace("@@PREFIX@@", str(uuid.uuid4())[:23])
         text = text.replace("@@BODIES@@", str(self.folder / f"{bodies}.bodies"))
         text = text.replace("@@APIKEY@@", SANDBOX_SECRETS["CHATOPS_EVENTS_API_KEY"])
         path = self.folder / f"{kind}-{prefix}.lua"

@@ -9,7 +9,6 @@ updates of the same card and keeps ~1 message/s per channel).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -44,6 +43,7 @@ from bot.alerts.store_ops import (
 from bot.config import Config
 from bot.oidc_subjects import allowed_subjects
 from bot.store.store import Store, Unit
+from bot.wire import parse_json
 
 log = logging.getLogger(__name__)
 SOURCE = "security"  # inbox source for every raw security item
@@ -145,7 +145,7 @@ class SecurityWorker:
         done: list[int] = []
         for item in items:
             try:
-                events, skipped = parse_events(json.loads(item["body"]))
+                events, skipped = parse_events(parse_json(item["body"]))  # json.loads's answer, by orjson (bot.wire)
             except (ValueError, NotCloudTrail) as exc:
                 reason = str(exc) if isinstance(exc, NotCloudTrail) else "malformed JSON"
                 log.info("security item ignored: id=%s key=%s reason=%s", item["id"], item["key"], reason)

@@ -392,6 +392,9 @@ class Unit(InboxOps, OutboxOps, RunOps):
                            r["by_person"], dt(r["at"]) or now()) for r in rows]
 
 
+GATHER_TURNS = 3  # loop turns a group commit waits for more items, while each turn brings some
+
+
 class _InboxBatcher:
     """Group commit for ingest: one writer task. Items that arrive while a write is in flight share the next
     batch, written as ONE statement in its own transaction (one hop to SQLite's thread, one round trip to
@@ -413,6 +416,7 @@ class _InboxBatcher:
 
     async def _flush(self) -> None:
         while self._pending:
+            await self._gather()
             batch, self._pending = self._pending[: self._max], self._pending[self._max:]
             # one order for every writer (replicas included): concurrent batches cannot deadlock on the keys
             batch.sort(key=lambda entry: entry[0]["key"])
@@ -435,6 +439,18 @@ class _InboxBatcher:
             for (_, future), fresh in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(fresh)
+
+    async def _gather(self) -> None:
+        """Let the loop run the requests that are ready, a turn at a time, while they keep adding items (at most
+        ``GATHER_TURNS``). On SQLite the write holds the loop, so nothing arrives while it runs: without these
+        turns a batch held the few requests of one turn (median 4 of wrk's 16 connections, ~170 us a statement
+        whatever its size), with them it holds ~16 (issue 27 item 4; docs/benchmarks.md). An idle bot's item
+        waits one turn."""
+        for _ in range(GATHER_TURNS):
+            n = len(self._pending)
+            await asyncio.sleep(0)
+            if len(self._pending) == n or len(self._pending) >= self._max:
+                return
 
     async def _write(self, items: list[dict[str, str]]) -> list[bool]:
         """Insert the items in one statement; True for the first item of each key that was not there."""

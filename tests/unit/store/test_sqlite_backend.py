@@ -124,3 +124,28 @@ async def test_checkpoints_move_the_wal_into_the_database_file(tmp_path: Path) -
         await db.close()
     wal = path.with_name(path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+async def test_the_group_commit_takes_the_items_of_the_next_loop_turns_in_one_statement(tmp_path: Path) -> None:
+    """On SQLite the group commit's write holds the loop: it first lets the loop run while each turn brings more
+    items (requests whose bodies arrived meanwhile), so they share one INSERT: ~16 rows a statement at wrk's 16
+    connections instead of ~4 (issue 27 item 4). Each caller still hears its own row's answer."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    inserts: list[str] = []
+    store.db._conn.set_trace_callback(  # type: ignore[attr-defined]  # observes the statements SQLite runs
+        lambda sql: inserts.append(sql) if sql.startswith("INSERT INTO inbox") else None)
+    try:
+        async def after(turns: int, key: str) -> bool:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            return await store.record_inbox(source="github", key=key, kind="push", body="{}")
+
+        fresh = await asyncio.gather(after(0, "gh:a"), after(1, "gh:b"), after(2, "gh:c"), after(2, "gh:a"),
+                                     after(3, "gh:d"))
+        assert fresh == [True, True, True, False, True]  # gh:a's second delivery is a duplicate
+        assert len(inserts) == 1, inserts
+        # an item alone is written after one quiet turn: nothing waits for a batch that does not come
+        assert await after(0, "gh:e") is True
+        assert len(inserts) == 2
+    finally:
+        await store.close()
