@@ -172,7 +172,7 @@ class RunEvents:
     async def _external(self, u: Unit, *, run_id: int, workflow: str, ref: str, sha: str, actor: str,
                         html_url: str, environment: str = "", state: RequestState = RequestState.DISPATCHED,
                         title: str = "", event: str = "", repository: str = "", actor_id: int = 0,
-                        triggering: tuple[str, int] = ("", 0)) -> DeployRequest | None:
+                        triggering: tuple[str, int] = ("", 0), attempt: int = 1) -> DeployRequest | None:
         """A run not started from chat gets the same card: track it as a request (once per run). Its
         environment comes from the protection rule, else from the run-name the shipped workflows set; its
         service is the one whose workflow it is in that repository."""
@@ -199,7 +199,7 @@ class RunEvents:
             id=new_request_id(), kind=RequestKind.DEPLOY, service=service.name, environment=environment, ref=ref,
             requester=person, requester_platform=Platform.GITHUB, requester_id=actor, channel="",
             state=state, created_at=self.clock(), workflow=workflow or service.workflow, sha=sha, run_id=run_id,
-            run_url=html_url, requester_identities=identities,
+            run_url=html_url, requester_identities=identities, attempt=attempt,
         )
         await u.insert_request(r)
         return r
@@ -233,12 +233,21 @@ class RunEvents:
         if r is None:
             if up.status == "job":
                 return
+            # first seen in_progress (the common case): the request is made where the in_progress branch below
+            # would move it (RUNNING, this attempt, no jobs yet): one write, not an insert and an update (issue 27
+            # item 4). A rollback run is made DISPATCHED whatever it is asked (_external_rollback) and moves below.
+            running = up.status == "in_progress"
             r = await self._external(u, run_id=up.run_id, workflow=up.workflow, ref=up.head_branch,
                                      sha=up.head_sha, actor=up.actor, html_url=up.html_url, title=up.title,
                                      event=up.event, repository=up.repository, actor_id=up.actor_id,
-                                     triggering=(up.triggering_actor, up.triggering_actor_id))
+                                     triggering=(up.triggering_actor, up.triggering_actor_id),
+                                     state=RequestState.RUNNING if running else RequestState.DISPATCHED,
+                                     attempt=max(up.attempt, 1) if running else 1)
             if r is None:
                 return  # not a configured service's workflow
+            if running and r.state is RequestState.RUNNING:
+                await enqueue_card(u, self.config, r)
+                return
         if up.status == "job":
             jobs = _merged_jobs(r, up)
             if jobs == r.jobs:

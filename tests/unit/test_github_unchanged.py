@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.config import load_config
+from bot.deploys.cards import card_key
 from bot.deploys.github_events import GitHubEvents
 from bot.deploys.github_runs import unchanged
 from bot.deploys.pipeline import Pipeline
@@ -142,3 +143,43 @@ async def test_a_rerun_starts_its_job_lines_afresh_and_ignores_the_last_attempts
     await events.apply(job("in_progress", 2))
     await events.apply(job("queued", 2))  # redelivered: a job does not go back
     assert await card() == ("running", 2, (("deploy", "in_progress", ""),))
+
+
+@pytest.mark.parametrize(("attempt", "link"), [(1, True), (2, True), (1, False)])
+async def test_a_run_first_seen_in_progress_is_made_as_the_insert_and_update_made_it(
+        applied: tuple[Store, GitHubEvents], attempt: int, link: bool) -> None:
+    """A run the bot did not start, first seen ``in_progress``, is tracked in one write (issue 27 item 4): the
+    request, its card and what the next repeat is judged against are what the insert as DISPATCHED then the
+    in_progress update made before."""
+    store, events = applied
+
+    def update(run_id: int) -> RunUpdate:
+        return RunUpdate(run_id=run_id, workflow="api-ci.yml", status="in_progress", conclusion="",
+                         html_url=URL.format(run_id) if link else "", head_sha="a" * 40, head_branch="main",
+                         title="", attempt=attempt)
+
+    async def made(run_id: int) -> tuple[Any, ...]:
+        async with store.unit() as u:
+            row = await u.c.fetchrow("SELECT kind, service, environment, requester, state, attempt, run_url, jobs, "
+                                     "workflow, sha, requester_identities FROM requests WHERE run_id = ?", run_id)
+            request = await u.request_by_run(run_id)
+            assert row is not None and request is not None
+            cards = await u.c.fetch("SELECT payload FROM outbox WHERE card_key = ?", card_key(request.id))
+            head = (await u.run_heads([run_id]))[run_id]
+        text = [str(v).replace(str(run_id), "RUN") for v in row.values()]
+        bodies = [c["payload"].replace(str(run_id), "RUN").replace(request.id, "ID") for c in cards]
+        return tuple(text), bodies, unchanged(head, update(run_id))
+
+    statements: list[str] = []
+    store.db._conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]  # what SQLite runs
+    await events.apply(update(7001))
+    store.db._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+    writes = [s.split("(")[0].strip() for s in statements if s.startswith(("INSERT INTO requests", "UPDATE requests"))]
+    assert writes == ["INSERT INTO requests"], writes  # one write
+    async with store.unit() as u:  # the two it replaces: tracked as DISPATCHED, then the update applied to it
+        await events._external(u, run_id=7002, workflow="api-ci.yml", ref="main", sha="a" * 40, actor="",
+                               html_url=URL.format(7002) if link else "")
+    await events.apply(update(7002))
+    one, two = await made(7001), await made(7002)
+    assert one == two
+    assert one[0][4] == "running" and len(one[1]) == 1 and one[2] is True, one  # one card; a repeat is skipped
