@@ -416,7 +416,14 @@ class _InboxBatcher:
 
     async def _flush(self) -> None:
         while self._pending:
-            await self._gather()
+            try:
+                await self._gather()
+            except BaseException:  # cancelled before the write: every waiting caller hears it, nothing written
+                waiting, self._pending = self._pending, []
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(StoreError("cancelled"))
+                raise
             batch, self._pending = self._pending[: self._max], self._pending[self._max:]
             # one order for every writer (replicas included): concurrent batches cannot deadlock on the keys
             batch.sort(key=lambda entry: entry[0]["key"])

@@ -149,3 +149,23 @@ async def test_the_group_commit_takes_the_items_of_the_next_loop_turns_in_one_st
         assert len(inserts) == 2
     finally:
         await store.close()
+
+
+async def test_a_group_commit_cancelled_while_it_gathers_fails_its_callers_and_writes_nothing(tmp_path: Path) -> None:
+    """Cancelled (shutdown) during the turns it waits for more items: every caller hears a StoreError at once,
+    none is left waiting, and nothing was written."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+        first = asyncio.ensure_future(store.record_inbox(source="github", key="gh:x", kind="push", body="{}"))
+        await asyncio.sleep(0)  # the caller has queued its item and made the writer task
+        await asyncio.sleep(0)  # the writer runs: it is in its turns, waiting for more
+        writer = store._inbox._task
+        assert writer is not None and not writer.done()
+        writer.cancel()
+        with pytest.raises(StoreError):
+            await asyncio.wait_for(first, 1)
+        async with store.unit() as u:
+            assert (await u.c.fetchrow("SELECT COUNT(*) AS n FROM inbox"))["n"] == 0  # type: ignore[index]
+        assert await store.record_inbox(source="github", key="gh:x", kind="push", body="{}") is True  # not lost
+    finally:
+        await store.close()
