@@ -33,37 +33,39 @@ class InboxBatcher:
         return await future
 
     async def _flush(self) -> None:
-        while self._pending:
-            try:
+        batch: list[tuple[dict[str, str], asyncio.Future[bool]]] = []
+        try:
+            while self._pending:
                 await self._gather()
-            except BaseException:  # cancelled before the write: every waiting caller hears it, nothing written
-                waiting, self._pending = self._pending, []
-                for _, future in waiting:
+                batch, self._pending = self._pending[: self._max], self._pending[self._max:]
+                # one order for every writer (replicas included): concurrent batches cannot deadlock on the keys
+                batch.sort(key=lambda entry: entry[0]["key"])
+                try:
+                    results = await self._write([item for item, _ in batch])
+                except Exception:
+                    # the batch failed: write one by one so one bad item cannot fail the others
+                    results = []
+                    for item, future in batch:
+                        try:
+                            results.extend(await self._write([item]))
+                        except Exception as exc:
+                            if not future.done():  # its caller may have given up (cancelled) meanwhile
+                                future.set_exception(exc)
+                            results.append(False)
+                for (_, future), fresh in zip(batch, results, strict=True):
                     if not future.done():
-                        future.set_exception(StoreError("cancelled"))
-                raise
-            batch, self._pending = self._pending[: self._max], self._pending[self._max:]
-            # one order for every writer (replicas included): concurrent batches cannot deadlock on the keys
-            batch.sort(key=lambda entry: entry[0]["key"])
-            try:
-                results = await self._write([item for item, _ in batch])
-            except Exception:
-                # the batch failed: write one by one so one bad item cannot fail the others
-                results = []
-                for item, future in batch:
-                    try:
-                        results.extend(await self._write([item]))
-                    except Exception as exc:
-                        future.set_exception(exc)
-                        results.append(False)
-            except BaseException as exc:  # cancelled: every caller hears it, nothing half-written
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(StoreError("cancelled"))
-                raise exc
-            for (_, future), fresh in zip(batch, results, strict=True):
+                        future.set_result(fresh)
+                batch = []
+        except BaseException as exc:
+            # cancelled (shutdown) or broken: every caller still waiting hears it now, the batch in flight and the
+            # items queued behind it alike (a later add() may never come to start another writer)
+            error = StoreError("cancelled" if isinstance(exc, asyncio.CancelledError) else
+                               f"the group commit stopped: {type(exc).__name__}")
+            waiting, self._pending = batch + self._pending, []
+            for _, future in waiting:
                 if not future.done():
-                    future.set_result(fresh)
+                    future.set_exception(error)
+            raise
 
     async def _gather(self) -> None:
         """Let the loop run the requests that are ready, a turn at a time, while they keep adding items (at most
