@@ -14,10 +14,10 @@ GATHER_TURNS = 3  # loop turns a group commit waits for more items, while each t
 
 
 class InboxBatcher:
-    """Group commit for ingest: one writer task. Items that arrive while a write is in flight share the next
-    batch, written as ONE statement in its own transaction (one hop to SQLite's thread, one round trip to
-    PostgreSQL), then every caller's future is resolved. Each caller still returns only after its own row
-    is committed."""
+    """Group commit for ingest: one writer task. Items that arrive while a write is in flight (PostgreSQL: one
+    round trip) or in the turns before it (``_gather``; SQLite's write runs on the loop) share the next batch,
+    written as ONE statement in its own transaction, then every caller's future is resolved. Each caller still
+    returns only after its own row is committed."""
 
     def __init__(self, db: Callable[[], Database], *, max_batch: int = 256) -> None:
         self._db = db  # the store's database when a batch is written
