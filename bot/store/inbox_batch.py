@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from bot.errors import StoreError
+from bot.errors import StoreUnavailable
 from bot.store.db import Database
 
 GATHER_TURNS = 3  # loop turns a group commit waits for more items, while each turn brings some
@@ -58,9 +58,11 @@ class InboxBatcher:
                 batch = []
         except BaseException as exc:
             # cancelled (shutdown) or broken: every caller still waiting hears it now, the batch in flight and the
-            # items queued behind it alike (a later add() may never come to start another writer)
-            error = StoreError("cancelled" if isinstance(exc, asyncio.CancelledError) else
-                               f"the group commit stopped: {type(exc).__name__}")
+            # items queued behind it alike (a later add() may never come to start another writer). Their rows'
+            # outcome is unknown: StoreUnavailable, which ingress answers 503 (the sender retries; a row that was
+            # written is then a duplicate), never an acknowledgement
+            error = StoreUnavailable("cancelled" if isinstance(exc, asyncio.CancelledError) else
+                                     f"the group commit stopped: {type(exc).__name__}")
             waiting, self._pending = batch + self._pending, []
             for _, future in waiting:
                 if not future.done():

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import StoreError
+from bot.errors import StoreUnavailable
 from bot.store.store import Store
 
 
 async def test_cancelled_while_writing_every_waiting_caller_hears_it(tmp_path: Path) -> None:
     """The writer is cancelled while its statement waits for the SQLite lock (a transaction holds it across an
-    await): the batch hears StoreError, and the item queued meanwhile hears it too (it was left with no writer
-    task: its caller waited forever)."""
+    await): the batch hears StoreUnavailable (ingress: 503, the sender retries), and the item queued meanwhile
+    hears it too (it was left with no writer task: its caller waited forever)."""
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
     entered, release = asyncio.Event(), asyncio.Event()
 
@@ -35,11 +35,11 @@ async def test_cancelled_while_writing_every_waiting_caller_hears_it(tmp_path: P
         writer = store._inbox._task
         assert writer is not None and not writer.done()
         writer.cancel()
-        with pytest.raises(StoreError):
+        with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(a, 1)
         release.set()
         await h
-        with pytest.raises(StoreError):  # was: TimeoutError, b neither written nor failed
+        with pytest.raises(StoreUnavailable):  # was: TimeoutError, b neither written nor failed
             await asyncio.wait_for(b, 1)
     finally:
         release.set()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import StoreError
+from bot.errors import StoreError, StoreUnavailable
 from bot.store.sqlite import SqliteDatabase
 from bot.store.store import Store
 
@@ -152,8 +152,8 @@ async def test_the_group_commit_takes_the_items_of_the_next_loop_turns_in_one_st
 
 
 async def test_a_group_commit_cancelled_while_it_gathers_fails_its_callers_and_writes_nothing(tmp_path: Path) -> None:
-    """Cancelled (shutdown) during the turns it waits for more items: every caller hears a StoreError at once,
-    none is left waiting, and nothing was written."""
+    """Cancelled (shutdown) during the turns it waits for more items: every caller hears StoreUnavailable at once
+    (ingress answers 503), none is left waiting, and nothing was written."""
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
     try:
         first = asyncio.ensure_future(store.record_inbox(source="github", key="gh:x", kind="push", body="{}"))
@@ -162,7 +162,7 @@ async def test_a_group_commit_cancelled_while_it_gathers_fails_its_callers_and_w
         writer = store._inbox._task
         assert writer is not None and not writer.done()
         writer.cancel()
-        with pytest.raises(StoreError):
+        with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(first, 1)
         async with store.unit() as u:
             assert (await u.c.fetchrow("SELECT COUNT(*) AS n FROM inbox"))["n"] == 0  # type: ignore[index]
