@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sqlite3
 import statistics
 import sys
@@ -50,6 +49,7 @@ import aiohttp
 import yaml
 
 from bench.loadgen import percentiles
+from bench.wrk import cpu_seconds
 from sandbox import github_payloads as gp
 from sandbox.process import EXAMPLE_CONFIG, BotProcess
 from sandbox.signing import sign_github
@@ -306,19 +306,6 @@ async def _card_holds(url: str) -> dict[str, float]:
     return out
 
 
-def _cpu_seconds(pids: list[int]) -> float | None:
-    """User + system CPU seconds the bot's processes used so far (Linux /proc; None elsewhere)."""
-    total = 0.0
-    try:
-        tick = os.sysconf("SC_CLK_TCK")
-        for pid in pids:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (proc(5))
-    except (OSError, ValueError, IndexError):
-        return None
-    return round(total, 2)
-
-
 def _max_rate(per_channel: dict[str, list[float]]) -> float:
     """The most messages any channel got within one second (the limit is ~1)."""
     best = 0
@@ -357,7 +344,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.settle)
             out["statuses"] = {str(s): sum(h.status == s for h in hooks) for s in sorted({h.status for h in hooks})}
             out.update(measure(hooks, stack.slack, since, args.interval))
-            out["bot_cpu_s"] = _cpu_seconds(bot.pids())
+            out["bot_cpu_s"] = round(cpu_seconds(bot.pids()), 2)
             out["card_holds"] = await _card_holds(bot.url)
         finally:
             bot.terminate()

@@ -111,6 +111,11 @@ def available() -> str | None:
     return shutil.which("wrk")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (0 for one that is gone)."""
+    return sum(cpu_ticks(pid) for pid in pids) / _TICK
+
+
 def cpu_ticks(pid: int) -> int:
     """utime + stime of a process (all its threads) in clock ticks; 0 if it is gone."""
     try:

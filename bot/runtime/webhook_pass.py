@@ -68,8 +68,9 @@ class WebhookPass:
         self.wake_outbox = wake_outbox
         self.pending = pending  # told which webhooks are applied and which run each card shows
 
-    def _applied(self, items: list[dict[str, Any]]) -> None:
-        """These webhooks' effects and cards are committed (or their failure is): the outbox need not wait."""
+    def applied(self, items: list[dict[str, Any]]) -> None:
+        """These webhooks' effects and cards are committed (or their failure, or that they repeat what their run
+        shows): the outbox need not wait for them."""
         if self.pending is not None:
             self.pending.forget(str(item["key"]) for item in items)
 
@@ -94,7 +95,7 @@ class WebhookPass:
             outcome = failed(item, exc)
         async with self.store.unit() as u:
             await write_outcomes(u, [outcome])
-        self._applied([item])
+        self.applied([item])
 
     async def _chunk(self, items: list[dict[str, Any]], start: int, updates: dict[int, GitHubUpdate]) -> int:
         """Apply batchable webhooks from ``items[start]`` on in one transaction; returns the next index."""
@@ -135,7 +136,7 @@ class WebhookPass:
             for r in queued:
                 if r.run_id is not None:
                     self.pending.card_shows(card_key(r.id), r.run_id)
-            self._applied(taken if alone is None else taken[:-1])
+            self.applied(taken if alone is None else taken[:-1])
         self.wake_outbox()  # the cards are committed: the outbox may send them now
         if alone is not None:
             await self.events.github.dispatch_actor()  # read once, outside any transaction (then kept)

@@ -246,6 +246,5 @@ class Worker(DispatchSteps):
             await u.inbox_done_many(sorted(skipped))
             await u.inbox_lease([int(i["id"]) for i in items if int(i["id"]) not in skipped], lease_s=60.0)
         self._repeats_done += len(skipped)
-        if self.pending is not None and skipped:  # repeats change no card
-            self.pending.forget(str(i["key"]) for i in items if int(i["id"]) in skipped)
+        self.webhooks.applied([i for i in items if int(i["id"]) in skipped])  # repeats change no card
         return len(skipped) + await self.webhooks.apply([i for i in items if int(i["id"]) not in skipped], updates)

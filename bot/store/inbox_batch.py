@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from bot.errors import StoreUnavailable
 from bot.store.db import Database
@@ -19,8 +18,8 @@ class InboxBatcher:
     written as ONE statement in its own transaction, then every caller's future is resolved. Each caller still
     returns only after its own row is committed."""
 
-    def __init__(self, db: Callable[[], Database], *, max_batch: int = 256) -> None:
-        self._db = db  # the store's database when a batch is written
+    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+        self._db = db
         self._max = max_batch
         self._pending: list[tuple[dict[str, str], asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
@@ -83,7 +82,7 @@ class InboxBatcher:
 
     async def _write(self, items: list[dict[str, str]]) -> list[bool]:
         """Insert the items in one statement; True for the first item of each key that was not there."""
-        db = self._db()
+        db = self._db
         t = time.time()
         if db.dialect == "postgres":
             cols = [[item[k] for item in items] for k in ("source", "key", "kind", "body")]

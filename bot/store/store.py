@@ -394,7 +394,7 @@ class Unit(InboxOps, OutboxOps, RunOps):
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._inbox = InboxBatcher(lambda: self.db)
+        self._inbox = InboxBatcher(db)
 
     async def record_inbox(self, *, source: str, key: str, kind: str, body: str) -> bool:
         """Durably record an inbound item once (group-committed). False = its key was recorded before."""
