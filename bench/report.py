@@ -94,12 +94,15 @@ def _issue27_rows(add: Any, results: dict[str, Any]) -> None:
     c = results.get("card_latency")
     if c and "bot_own_ms" in c:
         own, raw, slot = c["bot_own_ms"], c["ack_to_card_ms"], c.get("after_its_slot_ms", {})
+        queue = c.get("bot_own_after_queue_ms", {})
         add(f"sqlite: webhook -> card, {c['rate']:.0f}/s, {c['active']} deployments in {c['channels']} channels",
-            f"bot's own part p50 {own.get('p50')} ms, p99 {own.get('p99')} ms ({c.get('missed_a_slot')} of "
-            f"{c.get('webhooks_measured')} missed a slot); after its slot p99 {slot.get('p99')} ms; ack -> card "
-            f"p99 {raw.get('p99')} ms (the 1 msg/s limit included); max {c.get('channel_calls_per_s_max')} msg/s "
-            f"per channel", f"own part p99 < {CARD_P99_MS:.0f} ms",
-            own.get("p99", math.inf) < CARD_P99_MS and not c.get("not_shown"), own.get("p99"))
+            f"bot's own part after the channel's queue p50 {queue.get('p50')} ms, p99 {queue.get('p99')} ms "
+            f"({c.get('missed_after_queue')} of {c.get('webhooks_measured')} missed a slot); conservative (other "
+            f"cards' messages ahead charged to the bot) p99 {own.get('p99')} ms ({c.get('missed_a_slot')} missed); "
+            f"after its slot p99 {slot.get('p99')} ms; ack -> card p99 {raw.get('p99')} ms (the 1 msg/s limit "
+            f"included); max {c.get('channel_calls_per_s_max')} msg/s per channel",
+            f"own part p99 < {CARD_P99_MS:.0f} ms",
+            queue.get("p99", math.inf) < CARD_P99_MS and not c.get("not_shown"), queue.get("p99"))
     elif c:
         add("sqlite: webhook -> card", str(c.get("error", "?")), f"own part p99 < {CARD_P99_MS:.0f} ms", False)
     r = results.get("security_rules")

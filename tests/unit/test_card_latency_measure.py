@@ -1,0 +1,91 @@
+"""bench.card_latency's measure(): what it charges to the bot and what to the channel's limit (issue 27 item 2).
+
+Synthetic webhooks and chat calls, one channel, interval 1 s: deployment A's final update is waiting for its slot
+when deployment B's first webhook is acknowledged in the same channel (the default layout's wave boundary)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.card_latency import Hook, measure
+
+RUN_A, RUN_B = 950_000_001, 950_000_051
+CHANNEL = "C0DEP0001"
+
+
+@dataclass
+class Call:
+    at: float
+    method: str
+    args: dict[str, Any]
+    ok: bool = True
+
+
+@dataclass
+class Slack:
+    calls: list[Call] = field(default_factory=list)
+
+
+def card(at: float, run: int, text: str, *, method: str = "chat.update") -> Call:
+    return Call(at, method, {"channel": CHANNEL, "text": f"{text} https://github.com/acme/platform/actions/runs/{run}"})
+
+
+def hook(deployment: int, run: int, ack: float, *, job: str = "", label: str = "", measured: bool = True) -> Hook:
+    return Hook(deployment, run, b"", {}, job=job, label=label, measured=measured, sent=ack - 0.005, ack=ack,
+                status=202)
+
+
+def boundary(b_post_at: float, *, a_final_at: float = 10.7) -> tuple[list[Hook], Slack]:
+    """A's last message at 9.7; A's final webhook acked at 10.0 (its update goes in the next slot); B's first
+    webhook acked at 10.25, B's card posted at ``b_post_at``."""
+    hooks = [hook(0, RUN_A, 10.0, measured=False), hook(1, RUN_B, 10.25)]
+    slack = Slack([card(9.7, RUN_A, "j08: in_progress"), card(a_final_at, RUN_A, "succeeded"),
+                   card(b_post_at, RUN_B, "in progress", method="chat.postMessage")])
+    slack.calls.sort(key=lambda c: c.at)
+    return hooks, slack
+
+
+def test_the_wait_behind_a_card_queued_first_is_the_channels_not_the_bots() -> None:
+    hooks, slack = boundary(11.7)  # A's final in the first slot after B's ack, B's post in the next: the limit
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert r["bot_own_ms"]["max"] == 1000.0  # the conservative figure charges the bot with A's slot
+    assert r["missed_a_slot"] == 1
+    assert r["bot_own_after_queue_ms"]["max"] == 0.0
+    assert r["missed_after_queue"] == 0
+
+
+def test_a_late_card_behind_the_queue_is_still_charged_to_the_bot() -> None:
+    hooks, slack = boundary(12.5)  # 0.8 s after the slot the queue left for it
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 800.0) < 1e-6
+    assert r["missed_after_queue"] == 1
+    assert r["missed_after_queue_by_place"] == {0: 1}
+
+
+def test_a_message_ahead_that_was_itself_late_is_not_credited_at_its_lateness() -> None:
+    # A's final went 0.9 s after its slot (the bot's delay), B's post a second after it: the queue is credited
+    # one interval at the ideal pace, so B's wait for A's late message is the bot's
+    hooks, slack = boundary(12.6, a_final_at=11.6)
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 900.0) < 1e-6
+
+
+def test_no_credit_for_another_cards_message_that_went_after_it() -> None:
+    # B's post went in the first slot, A's final after it: nothing was ahead of B
+    hooks, slack = boundary(10.7, a_final_at=11.7)
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert r["bot_own_after_queue_ms"]["max"] == 0.0
+    hooks, slack = boundary(12.2, a_final_at=11.2)  # A's final went at 11.2 (after B's ack): one slot credited
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 500.0) < 1e-6  # 12.2 - (10.7 + 1.0)
+
+
+def test_a_state_shown_before_the_ack_is_not_a_queue() -> None:
+    # A's final webhook was shown at 10.1 (before B's ack at 10.25): B's post could go at 11.1, it went at 12.1
+    hooks = [hook(0, RUN_A, 10.0, measured=False), hook(1, RUN_B, 10.25)]
+    slack = Slack([card(9.0, RUN_A, "j08: in_progress"), card(10.1, RUN_A, "succeeded"),
+                   card(12.1, RUN_B, "in progress", method="chat.postMessage")])
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 1000.0) < 1e-6
+    assert r["missed_after_queue"] == 1
