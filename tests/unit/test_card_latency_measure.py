@@ -89,3 +89,42 @@ def test_a_state_shown_before_the_ack_is_not_a_queue() -> None:
     r = measure(hooks, slack, since=0.0, interval=1.0)
     assert abs(r["bot_own_after_queue_ms"]["max"] - 1000.0) < 1e-6
     assert r["missed_after_queue"] == 1
+
+
+def test_a_final_update_held_past_the_ack_is_charged_to_the_bot() -> None:
+    # A's last message at 9.0: its final state (acked 10.0) could go at once; the bot sent it at 11.05 and B's post
+    # (B's first four webhooks, acked 10.25 to 11.0) at 12.05. In order at the ideal pace: A at 10.0, B at 11.0
+    hooks = [hook(0, RUN_A, 10.0, measured=False), hook(1, RUN_B, 10.25),
+             hook(1, RUN_B, 10.5, job="j01", label="queued"), hook(1, RUN_B, 10.75, job="j02", label="queued"),
+             hook(1, RUN_B, 11.0, job="j03", label="queued")]
+    slack = Slack([card(9.0, RUN_A, "j08: success"), card(11.05, RUN_A, "succeeded"),
+                   card(12.05, RUN_B, "j01: queued j02: queued j03: queued", method="chat.postMessage")])
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert r["missed_after_queue"] == 4
+    assert abs(r["bot_own_after_queue_ms"]["p50"] - 1050.0) < 1e-6
+
+
+def test_several_cards_ahead_are_replayed_in_order_at_the_ideal_pace() -> None:
+    # one channel, idle: three cards' final states acked at 1, 2 and 3 could each go at once; the bot stalled and
+    # sent them at 4.1, 5.1 and 6.1, then h's update (acked 4.0) at 7.1: 3.1 s late, not 0.1
+    others = (950_000_002, 950_000_003, 950_000_004)
+    mine = 950_000_099
+    hooks = [hook(k, run, 1.0 + k, measured=False) for k, run in enumerate(others)]
+    hooks.append(hook(3, mine, 4.0, job="j01", label="queued"))
+    slack = Slack([card(0.0, mine, "j01: -"), *(card(4.1 + k, run, "succeeded") for k, run in enumerate(others)),
+                   card(7.1, mine, "j01: queued")])
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 3100.0) < 1e-6
+
+
+def test_a_card_whose_newest_state_came_after_the_ack_is_not_ahead() -> None:
+    # A's j01 queued acked 10.0, B's 10.25, A's j01 in_progress 10.5: A's newest update was queued behind B's, so
+    # B could go at 10.9 (A's last message 9.9); A went first and B at 11.9: 1 s of the bot's
+    hooks = [hook(0, RUN_A, 10.0, job="j01", label="queued", measured=False),
+             hook(1, RUN_B, 10.25, job="j01", label="queued"),
+             hook(0, RUN_A, 10.5, job="j01", label="in_progress", measured=False)]
+    slack = Slack([card(9.0, RUN_B, "j01: -"), card(9.9, RUN_A, "j01: -"), card(10.9, RUN_A, "j01: in_progress"),
+                   card(11.9, RUN_B, "j01: queued")])
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 1000.0) < 1e-6
+    assert r["missed_after_queue"] == 1
