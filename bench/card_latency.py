@@ -257,11 +257,15 @@ def _queue_start(h: Hook, at: float, ch: str, states: dict[str, list[tuple[int, 
                  times: list[float], interval: float) -> float:
     """The earliest moment ``h``'s update could reach its channel behind the other cards' messages that were
     waiting at ``h``'s ack and went first (rule 5: a channel's messages go in order, ~1 a second): those cards
-    replayed in the order their waiting states were acknowledged, each at the ideal pace (as soon as its state
-    was acknowledged and the channel's limit allowed), then ``h``'s (0 when no card was ahead). A card ahead is
-    thus credited from the moment it could have gone, not the moment it went: a message the bot sent late, before
-    or after the ack, is still charged to it. A card whose message ahead also showed a state acknowledged after
-    ``h``'s ack is not credited: its newest update was queued behind ``h``'s."""
+    replayed in the order their updates were queued (the newest state each message ahead carried: a card's
+    waiting updates coalesce into the newest, which keeps its own place), each at the ideal pace (as soon as
+    that state was acknowledged and the channel's limit allowed), then ``h``'s (0 when no card was ahead). A card
+    ahead is thus credited from the moment it could have gone, not the moment it went: a message ahead that the
+    bot sent late after ``h``'s ack is still charged to it. A card whose message ahead also showed a state
+    acknowledged after ``h``'s ack is not credited: its newest update was queued behind ``h``'s. Known limits
+    (docs/benchmarks.md, ninth round): a message the bot sent late *before* the ack counts as the channel's
+    (at most 250 ms at the default layout's wave boundary); with several cards in a channel (``--channels``)
+    messages that went between the first card's state and the ack are not replayed (over-reports)."""
     ahead: list[float] = []
     for run in {run for run, _, _ in states.get(ch, ()) if run != h.run_id}:
         mine = [(ack, shown) for r, ack, shown in states[ch] if r == run]
@@ -271,7 +275,9 @@ def _queue_start(h: Hook, at: float, ch: str, states: dict[str, list[tuple[int, 
         went = min(shown for _, shown in waiting)
         if any(h.ack < ack and shown <= went for ack, shown in mine):
             continue
-        ahead.append(min(ack for ack, _ in waiting))
+        # a card coalesces into its newest waiting update, which keeps that update's own place in the channel's
+        # order (bot/delivery/outbox.py): the card is replayed from the newest state its message ahead carried
+        ahead.append(max(ack for ack, shown in waiting if shown == went))
     if not ahead:
         return 0.0
     ahead.sort()

@@ -128,3 +128,49 @@ def test_a_card_whose_newest_state_came_after_the_ack_is_not_ahead() -> None:
     r = measure(hooks, slack, since=0.0, interval=1.0)
     assert abs(r["bot_own_after_queue_ms"]["max"] - 1000.0) < 1e-6
     assert r["missed_after_queue"] == 1
+
+
+# a second review's cases: one slot per card ahead (not per state), never for a card that went after it, never
+# for the card's own earlier state; and a card ahead replayed from its newest state (where its update is queued)
+
+
+def test_one_slot_per_card_ahead_however_many_of_its_states_wait() -> None:
+    # A's j08 success (acked 9.75) and final (10.0) coalesce into one message at 10.3; B acked 10.25, posted at 12.3
+    hooks = [hook(0, RUN_A, 9.75, job="j08", label="success", measured=False), hook(0, RUN_A, 10.0, measured=False),
+             hook(1, RUN_B, 10.25)]
+    slack = Slack([card(9.3, RUN_A, "j08: in_progress"), card(10.3, RUN_A, "j08: success succeeded"),
+                   card(12.3, RUN_B, "in progress", method="chat.postMessage")])
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 1000.0) < 1e-6
+
+
+def test_no_credit_for_a_late_message_that_went_after_it() -> None:
+    hooks = [hook(0, RUN_A, 10.0, measured=False), hook(1, RUN_B, 10.25)]
+    slack = Slack([card(9.7, RUN_A, "j08: in_progress"), card(11.5, RUN_B, "in progress", method="chat.postMessage"),
+                   card(12.5, RUN_A, "succeeded")])
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 800.0) < 1e-6
+
+
+def test_the_cards_own_earlier_state_is_not_a_queue() -> None:
+    # B's j01 queued (acked 10.0) went at 10.5; j02 queued (acked 10.2) missed that slot and went at 11.5
+    hooks = [hook(1, RUN_B, 10.0, job="j01", label="queued", measured=False),
+             hook(1, RUN_B, 10.2, job="j02", label="queued")]
+    slack = Slack([card(9.5, RUN_B, "j01: - j02: -"), card(10.5, RUN_B, "j01: queued j02: -"),
+                   card(11.5, RUN_B, "j01: queued j02: queued")])
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert abs(r["bot_own_after_queue_ms"]["max"] - 1000.0) < 1e-6
+
+
+def test_a_card_ahead_is_replayed_from_the_state_its_message_carried() -> None:
+    # A's j08 success (acked 9.75) missed A's message at 9.8 (50 ms: charged to j08, unmeasured here); A's final
+    # (10.0) and j08 went at 10.8, B's post (B acked 10.25-10.75) at 11.8: where B could go behind A at the
+    # ideal pace, so none of B's three webhooks is charged
+    hooks = [hook(0, RUN_A, 9.75, job="j08", label="success", measured=False), hook(0, RUN_A, 10.0, measured=False),
+             hook(1, RUN_B, 10.25), hook(1, RUN_B, 10.5, job="j01", label="queued"),
+             hook(1, RUN_B, 10.75, job="j02", label="queued")]
+    slack = Slack([card(8.8, RUN_A, "j08: in_progress"), card(9.8, RUN_A, "j08: in_progress"),
+                   card(10.8, RUN_A, "j08: success succeeded"),
+                   card(11.8, RUN_B, "j01: queued j02: queued", method="chat.postMessage")])
+    r = measure(hooks, slack, since=0.0, interval=1.0)
+    assert r["missed_after_queue"] == 0
