@@ -96,10 +96,34 @@ async def serve(make_app: Callable[[], Awaitable[web.Application]], *, host: str
             loop.remove_signal_handler(sig)
         # stops listening, runs on_shutdown (workers stop claiming, socket closes), waits for in-flight
         # requests up to ``grace``, then on_cleanup (waits for workers, releases leases, closes the store)
-        await runner.cleanup()
+        sweep = asyncio.create_task(close_idle_connections(runner), name="close-idle-connections")
+        try:
+            await runner.cleanup()
+        finally:
+            sweep.cancel()
     started = app[LIFECYCLE].drain_started
     if started is not None:
         log.info("handed over in %.2fs", time.monotonic() - started)
+
+
+SWEEP_S = 0.05
+
+
+async def close_idle_connections(runner: web.BaseRunner, *, every: float = SWEEP_S) -> None:
+    """While ``runner.cleanup()`` runs, close every connection again now and then (aiohttp's ``close()``: an idle one
+    ends at once, a busy one after its response). aiohttp closes each connection once, just after the port closes; a
+    connection accepted just before may have no task waiting for a request yet (on Python 3.11 aiohttp starts that
+    task a loop turn after the connection is made; 3.12+ starts it at once), so that one ``close()`` has nothing to
+    cancel. The request that then arrives on it is dropped (a closing connection reads nothing) and the connection,
+    idle, would hold the shutdown and its client for the whole ``grace`` (10 s). Closed again, its client sees the
+    connection close within ``every`` and sends the request elsewhere (the load balancer's retry)."""
+    while True:
+        await asyncio.sleep(every)
+        server = runner.server
+        if server is None:
+            return
+        for conn in server.connections:
+            conn.close()
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]], *, within: float) -> None:
