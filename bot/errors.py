@@ -30,6 +30,13 @@ class StoreUnavailable(StoreError):
     and the next operation connects afresh (issue 24 item 5)."""
 
 
+class StoreConflict(StoreUnavailable):
+    """A concurrent transaction conflicted with this one and the database rolled this one back (PostgreSQL broke a
+    deadlock, SQLSTATE 40P01, or a serialization failure, 40001: "applications using this level must be prepared to
+    retry transactions due to serialization failures", https://www.postgresql.org/docs/current/transaction-iso.html).
+    Nothing of it was done; doing it again is the remedy (a webhook is retried, ingress answers 503)."""
+
+
 class DeliveryError(ChatOpsError):
     """A chat platform refused or failed a delivery."""
 

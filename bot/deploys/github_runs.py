@@ -120,8 +120,10 @@ class RunEvents:
     async def _find(self, u: Unit, run_id: int, *, title: str = "", path: str = "", event: str = "",
                     repository: str = "", sha: str = "", actor: str = "") -> DeployRequest | None:
         """The request a run belongs to: by its run id, else by the ``[r-…]`` our workflows put in their run-name,
-        but only for a run the bot itself started (see ``_correlates``)."""
-        r = await u.request_by_run(run_id)
+        but only for a run the bot itself started (see ``_correlates``). Read for update: a webhook's changes are
+        computed from this read (a run's jobs merged into the ones it shows), and another replica may be applying
+        another webhook of the same run (PostgreSQL; SQLite has one writer at a time)."""
+        r = await u.request_by_run(run_id, for_update=True)
         if r is not None:
             return r
         m = _REQUEST_IN_TITLE.search(title)

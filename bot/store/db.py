@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from bot.errors import StoreError, StoreUnavailable
+from bot.errors import StoreConflict, StoreError, StoreUnavailable
 from bot.store.sqlite import Row as Row  # re-exported: the row type of both backends
 from bot.store.sqlite import SqliteDatabase
 
@@ -103,16 +103,34 @@ class _PgConn:
         self._c = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        status: str = await self._c.execute(_pg_sql(sql), *args)
+        try:
+            status: str = await self._c.execute(_pg_sql(sql), *args)
+        except _CONFLICT as exc:
+            raise _conflict(exc) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return [dict(r) for r in await self._c.fetch(_pg_sql(sql), *args)]
+        try:
+            return [dict(r) for r in await self._c.fetch(_pg_sql(sql), *args)]
+        except _CONFLICT as exc:
+            raise _conflict(exc) from exc
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        r = await self._c.fetchrow(_pg_sql(sql), *args)
+        try:
+            r = await self._c.fetchrow(_pg_sql(sql), *args)
+        except _CONFLICT as exc:
+            raise _conflict(exc) from exc
         return dict(r) if r is not None else None
+
+
+# the server rolled this statement's transaction (or savepoint) back because a concurrent one conflicted with it
+_CONFLICT: tuple[type[BaseException], ...] = (asyncpg.exceptions.DeadlockDetectedError,
+                                               asyncpg.exceptions.SerializationError)
+
+
+def _conflict(exc: BaseException) -> StoreConflict:
+    return StoreConflict(f"{type(exc).__name__}: a concurrent transaction conflicted; rolled back, to be retried")
 
 
 # The connection is gone or cannot be made: refused, reset, killed (pg_terminate_backend: 57P01 admin_shutdown),
@@ -170,6 +188,8 @@ class PostgresDatabase:
                 return [dict(r) for r in await conn.fetch(_pg_sql(sql), *args)]
         except _LOST as exc:
             raise await self._lost(exc) from exc
+        except _CONFLICT as exc:
+            raise _conflict(exc) from exc
 
     async def close(self) -> None:
         await self._pool.close()

@@ -13,16 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain import (
-    Approval,
-    AuditEntry,
-    Deployment,
-    DeployRequest,
-    Lock,
-    Platform,
-    RequestKind,
-    RequestState,
-)
+from bot.domain import Approval, AuditEntry, Deployment, DeployRequest, Lock, Platform, RequestKind, RequestState
 from bot.store.db import Conn, Database, Row, open_database
 from bot.store.inbox_batch import InboxBatcher
 from bot.store.inbox_ops import InboxOps
@@ -149,8 +140,9 @@ class Unit(InboxOps, OutboxOps, RunOps):
         row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE id = ?{lock}", request_id)
         return _request(row) if row else None
 
-    async def request_by_run(self, run_id: int) -> DeployRequest | None:
-        row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE run_id = ?", run_id)
+    async def request_by_run(self, run_id: int, *, for_update: bool = False) -> DeployRequest | None:
+        lock = " FOR UPDATE" if for_update and self.c.dialect == "postgres" else ""
+        row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE run_id = ?{lock}", run_id)
         return _request(row) if row else None
 
     async def transition(
