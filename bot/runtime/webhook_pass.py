@@ -1,12 +1,13 @@
 """A worker pass's webhooks applied in few transactions (issue 27 items 2 and 4).
 
-The webhooks a pass claimed are applied in inbox order, but for runs sorted by run id (``lock_order``: each
-run's own webhooks keep their order; two replicas' passes then take their row locks in one order). A run of consecutive webhooks that need only the database
-(``GitHubEvents.batchable``) shares ONE transaction, each webhook in a savepoint of its own: one that fails rolls
-back alone and is retried or parked as before, while the others are applied. Their cards are queued once per
-request (and state) at the end, and each webhook's inbox row is marked done in the same transaction as its effects,
-so a crash (SIGKILL) either leaves the whole chunk undone and its rows claimable again when their lease runs out, or
-commits effects and "done" together: nothing is applied twice with a visible effect.
+The webhooks a pass claimed are applied in inbox order, but for runs sorted by run id (``lock_order``: each run's
+own webhooks keep their order; two replicas' passes then take their row locks in one order). A run of consecutive
+webhooks that need only the database (``GitHubEvents.batchable``) shares ONE transaction, each webhook in a
+savepoint of its own: one that fails rolls back alone and is retried or parked as before, while the others are
+applied. Their cards are queued once per request (and state) at the end, and each webhook's inbox row is marked done
+in the same transaction as its effects, so a crash (SIGKILL) either leaves the whole chunk undone and its rows
+claimable again when their lease runs out, or commits effects and "done" together: nothing is applied twice with a
+visible effect.
 
 On SQLite the connection is used on the event loop and its statements never suspend, so a long transaction would
 hold the loop and the ingest's group commit: a chunk ends after ``CHUNK_S`` (or ``CHUNK_MAX`` webhooks) and the
