@@ -276,7 +276,7 @@ def _background(app: web.Application, p: _Parts, config: Config, socket: SocketM
     async def shutdown(_: web.Application) -> None:
         stop.set()
         await stop_tasks(tasks, within=GRACE_S)
-        await release_leases(store)  # another replica takes the rest at once
+        await release_leases(store, keep_outbox=p.outbox.in_flight)  # another replica takes the rest at once
         await p.teams_sender.close()
         await store.close()
 

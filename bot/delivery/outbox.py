@@ -63,6 +63,9 @@ class Outbox:
         self._event = asyncio.Event()
         self._stop = asyncio.Event()
         self._lease_ends = 0.0  # monotonic: when the leases of this round's messages run out, at the earliest
+        # rows whose send has begun and whose outcome is not recorded yet: on shutdown their leases are kept (left to
+        # run out), never handed back, since the chat may have the message already (bot.runtime.shutdown)
+        self.in_flight: set[int] = set()
 
     def wake(self) -> None:
         self._event.set()
@@ -105,7 +108,14 @@ class Outbox:
             channels: dict[Destination, list[OutboundMessage]] = {}
             for m in heads:
                 channels.setdefault(Destination(m.destination.platform, m.destination.address), []).append(m)
-            n = sum(await asyncio.gather(*(self._channel_run(d, ms) for d, ms in channels.items())))
+            # every channel's run ends before this pass does, even when one fails: a send left running after the
+            # outbox task ended would have its lease handed back on shutdown while still on its way (posted twice)
+            results = await asyncio.gather(*(self._channel_run(d, ms) for d, ms in channels.items()),
+                                           return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
+            n = sum(r for r in results if isinstance(r, int))
             sent += n
             if not n and self._progress == before:
                 self._held_back = True
@@ -174,6 +184,7 @@ class Outbox:
         try:
             if sender is None:
                 raise DeliveryError(f"no sender configured for {dest.platform}", transient=False)
+            self.in_flight.add(m.id)
             new_ref = await sender.send(m, ref=ref)
         except DeliveryError as exc:
             give_up = not exc.transient
@@ -184,12 +195,14 @@ class Outbox:
             async with self.store.unit() as u:
                 give_up = await u.outbox_retry(m.id, delay_s=delay, error=str(exc), give_up=give_up,
                                                expire_before=time.time() - self.give_up_after)
+            self.in_flight.discard(m.id)
             if not give_up:
                 self._next_ok[lane] = time.monotonic() + delay
                 return None
             return 0
         self._next_ok[lane] = time.monotonic() + (self.interval if m.op in (Op.CARD, Op.POST) else 0.0)
         await self._record_sent(m, ref=ref, new_ref=new_ref)
+        self.in_flight.discard(m.id)
         DELIVERIES.labels(platform=dest.platform.value, result="sent").inc()
         return 1
 

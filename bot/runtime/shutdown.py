@@ -16,7 +16,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from aiohttp import web
 
@@ -138,11 +138,14 @@ async def stop_tasks(tasks: list[asyncio.Task[None]], *, within: float) -> None:
         await asyncio.wait(pending, timeout=2)
 
 
-async def release_leases(store: Store) -> None:
-    """Hand back every lease this process still holds (see :mod:`bot.store.leases`)."""
+async def release_leases(store: Store, *, keep_outbox: Collection[int] = ()) -> None:
+    """Hand back every lease this process still holds (see :mod:`bot.store.leases`), but those of the outbox rows
+    in ``keep_outbox``: a send cancelled in flight may have reached the chat, so that row is left to its lease."""
+    if keep_outbox:
+        log.warning("outbox %s: send cancelled in flight on shutdown; left to its lease", sorted(keep_outbox))
     try:
         async with store.unit() as u:
-            counts = await release_owned(u.c)
+            counts = await release_owned(u.c, keep_outbox=keep_outbox)
     except Exception as exc:  # store unreachable: the leases run out on their own
         log.warning("could not release leases on shutdown (%s); they expire with their timeout", type(exc).__name__)
         return

@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Collection
 
 from bot.store.db import Conn
 
@@ -15,8 +16,9 @@ from bot.store.db import Conn
 OWNER = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-async def release_owned(c: Conn, *, owner: str = OWNER) -> dict[str, int]:
-    """Clear every lease ``owner`` still holds on unfinished work; returns the count per table.
+async def release_owned(c: Conn, *, owner: str = OWNER, keep_outbox: Collection[int] = ()) -> dict[str, int]:
+    """Clear every lease ``owner`` still holds on unfinished work; returns the count per table. The outbox rows in
+    ``keep_outbox`` (sends begun whose outcome was not recorded: the chat may have them) keep their lease.
 
     Conditional on the owner column: a row whose lease ran out and was claimed by another replica carries
     that replica's id and is left alone. A released DISPATCHING request keeps its state, so the next claimer
@@ -25,9 +27,11 @@ async def release_owned(c: Conn, *, owner: str = OWNER) -> dict[str, int]:
         "UPDATE inbox SET lease_until = NULL, lease_owner = '' WHERE lease_owner = ? AND state = 'pending' "
         "AND lease_until IS NOT NULL", owner,
     )
+    keep = sorted(keep_outbox)
     outbox = await c.execute(
         "UPDATE outbox SET lease_until = NULL, lease_owner = '' WHERE lease_owner = ? AND state = 'pending' "
-        "AND lease_until IS NOT NULL", owner,
+        "AND lease_until IS NOT NULL" + (f" AND id NOT IN ({', '.join('?' * len(keep))})" if keep else ""),
+        owner, *keep,
     )
     # claim_dispatch re-claims a DISPATCHING request when lease_until < now: 0 means "free now"
     requests = await c.execute(
