@@ -33,7 +33,7 @@ from bot.domain import (
 )
 from bot.identity.links import resolve_github
 from bot.metrics import RUNS_NOT_BOUND
-from bot.store.pass_unit import NotInPass, PassUnit
+from bot.store.pass_unit import NotInPass, PassUnit, lock_webhooks
 from bot.store.store import Unit
 
 log = logging.getLogger(__name__)
@@ -120,10 +120,8 @@ class RunEvents:
     async def _find(self, u: Unit, run_id: int, *, title: str = "", path: str = "", event: str = "",
                     repository: str = "", sha: str = "", actor: str = "") -> DeployRequest | None:
         """The request a run belongs to: by its run id, else by the ``[r-…]`` our workflows put in their run-name,
-        but only for a run the bot itself started (see ``_correlates``). Read for update: a webhook's changes are
-        computed from this read (a run's jobs merged into the ones it shows), and another replica may be applying
-        another webhook of the same run (PostgreSQL; SQLite has one writer at a time)."""
-        r = await u.request_by_run(run_id, for_update=True)
+        but only for a run the bot itself started (see ``_correlates``)."""
+        r = await u.request_by_run(run_id)
         if r is not None:
             return r
         m = _REQUEST_IN_TITLE.search(title)
@@ -226,6 +224,7 @@ class RunEvents:
 
     async def _run(self, up: RunUpdate) -> None:
         async with self.store.unit() as u:
+            await lock_webhooks(u)
             await self._run_in(u, up)
 
     async def _run_in(self, u: Unit, up: RunUpdate) -> None:

@@ -1,13 +1,13 @@
 """A worker pass's webhooks applied in few transactions (issue 27 items 2 and 4).
 
-The webhooks a pass claimed are applied in inbox order, but for runs sorted by run id (``lock_order``: each run's
-own webhooks keep their order; two replicas' passes then take their row locks in one order). A run of consecutive
-webhooks that need only the database (``GitHubEvents.batchable``) shares ONE transaction, each webhook in a
-savepoint of its own: one that fails rolls back alone and is retried or parked as before, while the others are
-applied. Their cards are queued once per request (and state) at the end, and each webhook's inbox row is marked done
-in the same transaction as its effects, so a crash (SIGKILL) either leaves the whole chunk undone and its rows
-claimable again when their lease runs out, or commits effects and "done" together: nothing is applied twice with a
-visible effect.
+The webhooks a pass claimed are applied in inbox order. A run of consecutive webhooks that need only the database
+(``GitHubEvents.batchable``) shares ONE transaction, each webhook in a savepoint of its own: one that fails rolls
+back alone and is retried or parked as before, while the others are applied. Their cards are queued once per
+request (and state) at the end, and each webhook's inbox row is marked done in the same transaction as its effects,
+so a crash (SIGKILL) either leaves the whole chunk undone and its rows claimable again when their lease runs out, or
+commits effects and "done" together: nothing is applied twice with a visible effect. On PostgreSQL each such
+transaction first takes the webhooks' lock (``bot.store.pass_unit.lock_webhooks``): replicas apply webhooks one
+transaction at a time, as SQLite's single writer does.
 
 On SQLite the connection is used on the event loop and its statements never suspend, so a long transaction would
 hold the loop and the ingest's group commit: a chunk ends after ``CHUNK_S`` (or ``CHUNK_MAX`` webhooks) and the
@@ -33,7 +33,7 @@ from bot.deploys.cards import card_key
 from bot.deploys.github_events import GitHubEvents
 from bot.deploys.messages import enqueue_deferred_cards
 from bot.deploys.update_codec import github_update_from_json
-from bot.domain import GitHubUpdate, RunUpdate
+from bot.domain import GitHubUpdate
 from bot.errors import GitHubError, StoreConflict
 from bot.store.pass_unit import NotInPass, PassBroken, pass_unit
 from bot.store.store import Store, Unit
@@ -65,29 +65,6 @@ async def write_outcomes(u: Unit, outcomes: list[Outcome]) -> None:
             await u.inbox_done(item_id, state=state, error=error)
 
 
-def lock_order(items: list[dict[str, Any]], updates: dict[int, GitHubUpdate]) -> list[dict[str, Any]]:
-    """The order a pass applies its webhooks in: each stretch of consecutive run updates sorted by run id, each
-    run's own webhooks kept in inbox order (a stable sort); any other webhook stays in its place, between them.
-
-    A chunk holds the row locks of every request it wrote until it commits. Two replicas claim different webhooks
-    of the same runs, so in inbox order one chunk could write run X's request then run Y's while another wrote Y's
-    then X's: PostgreSQL breaks that deadlock after ``deadlock_timeout`` (1 s) by failing one of them (seen in
-    tests/reliability/test_handover_pg.py). In run id order every chunk takes the locks in one order: the second
-    waits for the first to commit instead. Runs are independent of each other; a run's webhooks keep their order."""
-    out: list[dict[str, Any]] = []
-    stretch: list[tuple[int, dict[str, Any]]] = []
-    for item in items:
-        up = updates.get(int(item["id"]))
-        if isinstance(up, RunUpdate):
-            stretch.append((up.run_id, item))
-            continue
-        out.extend(i for _, i in sorted(stretch, key=lambda pair: pair[0]))
-        stretch = []
-        out.append(item)
-    out.extend(i for _, i in sorted(stretch, key=lambda pair: pair[0]))
-    return out
-
-
 class WebhookPass:
     def __init__(self, *, events: GitHubEvents, store: Store, wake_outbox: Callable[[], None],
                  pending: PendingCards | None = None) -> None:
@@ -103,9 +80,7 @@ class WebhookPass:
             self.pending.forget(str(item["key"]) for item in items)
 
     async def apply(self, items: list[dict[str, Any]], updates: dict[int, GitHubUpdate]) -> int:
-        """Apply claimed webhooks in order (``updates``: the parsed ones by inbox id; ``lock_order``); returns how
-        many."""
-        items = lock_order(items, updates)
+        """Apply claimed webhooks in order (``updates``: the parsed ones by inbox id); returns how many."""
         i = 0
         while i < len(items):
             up = updates.get(int(items[i]["id"]))

@@ -78,8 +78,25 @@ class PassUnit(Unit):
         self._merge(staged)
 
 
+async def lock_webhooks(u: Unit) -> None:
+    """Take the webhooks' lock for the rest of ``u``'s transaction (PostgreSQL; SQLite has one writer at a time).
+
+    Webhooks are applied one transaction at a time across replicas. Each replica claims different webhooks, often
+    of the same runs; in parallel, two chunks that wrote run X's request and run Y's in opposite orders deadlocked
+    (PostgreSQL fails one after ``deadlock_timeout``), and two chunks that merged jobs into the same request read
+    before either committed lost one of them; a run's request created by one replica, not committed yet, was not
+    found by the other, which dropped the run's next webhook. Sorting the chunks by run cannot do it: a deployment's
+    history follows the order its runs completed in. A transaction-level advisory lock, per schema (two bots may
+    share a server), released at commit or rollback:
+    https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS."""
+    if u.c.dialect == "postgres":
+        await u.c.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':chatops-webhooks'))")
+
+
 @asynccontextmanager
 async def pass_unit(store: Store) -> AsyncIterator[PassUnit]:
-    """A transaction for a pass of webhooks (``store.unit()`` with deferred cards and savepoints)."""
+    """A transaction for a pass of webhooks (``store.unit()`` with deferred cards and savepoints), holding the
+    webhooks' lock (``lock_webhooks``)."""
     async with store.unit() as u:
+        await lock_webhooks(u)
         yield PassUnit(u)

@@ -140,9 +140,8 @@ class Unit(InboxOps, OutboxOps, RunOps):
         row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE id = ?{lock}", request_id)
         return _request(row) if row else None
 
-    async def request_by_run(self, run_id: int, *, for_update: bool = False) -> DeployRequest | None:
-        lock = " FOR UPDATE" if for_update and self.c.dialect == "postgres" else ""
-        row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE run_id = ?{lock}", run_id)
+    async def request_by_run(self, run_id: int) -> DeployRequest | None:
+        row = await self.c.fetchrow(f"SELECT {_REQ_COLS} FROM requests WHERE run_id = ?", run_id)
         return _request(row) if row else None
 
     async def transition(

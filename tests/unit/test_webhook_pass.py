@@ -423,3 +423,22 @@ async def test_repeats_are_marked_done_without_being_leased_first(worker: Worker
     got = {r["key"]: r for r in await rows(store, "SELECT key, state, lease_owner, attempts FROM inbox")}
     assert (got["gh:again"]["state"], got["gh:again"]["lease_owner"], got["gh:again"]["attempts"]) == ("done", "", 1)
     assert (got["gh:done"]["state"], got["gh:done"]["lease_owner"], got["gh:done"]["attempts"]) == ("done", OWNER, 1)
+
+
+async def test_a_pass_records_deployments_in_the_order_their_runs_completed(worker: Worker) -> None:
+    """Webhooks are applied in inbox order, not sorted by run (a review of a run-id sort: run 101 completing after
+    run 102 in one pass made 102's release the latest, though 101's went live last)."""
+    from dataclasses import replace
+
+    store = worker.store
+    r101 = replace(run(101, "in_progress", title="deploy api to staging"), event="push", head_sha="1" * 40,
+                   head_branch="v1")
+    r102 = replace(r101, run_id=102, html_url=URL.format(102), head_sha="2" * 40, head_branch="v2")
+    await record(store, r101, r102)
+    await worker._apply_github()
+    await record(store, replace(r102, status="completed", conclusion="success"),
+                 replace(r101, status="completed", conclusion="success"))
+    await worker._apply_github()
+    async with store.unit() as u:
+        latest = await u.latest_deployments()
+    assert latest[("api", "staging")].version == "v1", latest
