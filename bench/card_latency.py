@@ -253,8 +253,8 @@ def _shown_at(h: Hook, calls: dict[int, list[tuple[float, str, str]]]) -> tuple[
     return next(((at, ch) for at, ch, text in calls.get(h.run_id, []) if at >= h.sent and _shows(text, h)), None)
 
 
-def _queue_start(h: Hook, at: float, ch: str, states: dict[str, list[tuple[int, float, float]]],
-                 times: list[float], interval: float) -> float:
+def _queue_start(h: Hook, at: float, cards: dict[int, list[tuple[float, float]]], times: list[float],
+                 interval: float) -> float:
     """The earliest moment ``h``'s update could reach its channel behind the other cards' messages that were
     waiting at ``h``'s ack and went first (rule 5: a channel's messages go in order, ~1 a second): those cards
     replayed in the order their updates were queued (the newest state each message ahead carried: a card's
@@ -267,8 +267,9 @@ def _queue_start(h: Hook, at: float, ch: str, states: dict[str, list[tuple[int, 
     (at most 250 ms at the default layout's wave boundary); with several cards in a channel (``--channels``)
     messages that went between the first card's state and the ack are not replayed (over-reports)."""
     ahead: list[float] = []
-    for run in {run for run, _, _ in states.get(ch, ()) if run != h.run_id}:
-        mine = [(ack, shown) for r, ack, shown in states[ch] if r == run]
+    for run, mine in cards.items():
+        if run == h.run_id:
+            continue
         waiting = [(ack, shown) for ack, shown in mine if ack < h.ack < shown < at]
         if not waiting:
             continue
@@ -290,12 +291,12 @@ def _queue_start(h: Hook, at: float, ch: str, states: dict[str, list[tuple[int, 
 def measure(hooks: list[Hook], slack: Any, since: float, interval: float) -> dict[str, Any]:
     calls = _card_calls(slack, since)
     per_channel = _channel_times(slack, since)
-    # every answered webhook (measured or not: a deployment's final one too) by channel: (run, ack, shown at)
-    states: dict[str, list[tuple[int, float, float]]] = {}
+    # every answered webhook (measured or not: a deployment's final one too) by channel and card: (ack, shown at)
+    states: dict[str, dict[int, list[tuple[float, float]]]] = {}
     for k in hooks:
         shown = _shown_at(k, calls) if k.ack and k.status < 300 else None
         if shown is not None:
-            states.setdefault(shown[1], []).append((k.run_id, k.ack, shown[0]))
+            states.setdefault(shown[1], {}).setdefault(k.run_id, []).append((k.ack, shown[0]))
     raw: list[float] = []
     own: list[float] = []
     own_queue: list[float] = []
@@ -324,7 +325,7 @@ def measure(hooks: list[Hook], slack: Any, since: float, interval: float) -> dic
         own.append(max(0.0, at - allowed) * 1000)
         # the same, after the channel's queue: the other cards' messages that were waiting at the ack and went
         # first, replayed at the ideal pace (a late message ahead is still charged to the bot)
-        after_queue = at - max(allowed, _queue_start(h, at, ch, states, times, interval))
+        after_queue = at - max(allowed, _queue_start(h, at, states.get(ch, {}), times, interval))
         own_queue.append(max(0.0, after_queue) * 1000)
         if after_queue > 0.5:
             missed_queue_at[at_place] = missed_queue_at.get(at_place, 0) + 1

@@ -53,8 +53,8 @@ def failed(item: dict[str, Any], exc: Exception) -> Outcome:
         return int(item["id"]), ("pending" if exc.transient and item["attempts"] < 8 else "failed"), str(exc)
     if isinstance(exc, StoreConflict):  # another replica's transaction won this time: expected, retried
         log.warning("applying github item %s: %s", item["kind"], exc)
-        return int(item["id"]), ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
-    log.exception("applying github item %s failed", item["kind"])
+    else:
+        log.exception("applying github item %s failed", item["kind"])
     return int(item["id"]), ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
 
 

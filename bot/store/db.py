@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from typing import Any, Protocol
 
@@ -103,34 +103,30 @@ class _PgConn:
         self._c = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        try:
+        with _conflicts():
             status: str = await self._c.execute(_pg_sql(sql), *args)
-        except _CONFLICT as exc:
-            raise _conflict(exc) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        try:
+        with _conflicts():
             return [dict(r) for r in await self._c.fetch(_pg_sql(sql), *args)]
-        except _CONFLICT as exc:
-            raise _conflict(exc) from exc
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        try:
+        with _conflicts():
             r = await self._c.fetchrow(_pg_sql(sql), *args)
-        except _CONFLICT as exc:
-            raise _conflict(exc) from exc
         return dict(r) if r is not None else None
 
 
-# the server rolled this statement's transaction (or savepoint) back because a concurrent one conflicted with it
-_CONFLICT: tuple[type[BaseException], ...] = (asyncpg.exceptions.DeadlockDetectedError,
-                                               asyncpg.exceptions.SerializationError)
-
-
-def _conflict(exc: BaseException) -> StoreConflict:
-    return StoreConflict(f"{type(exc).__name__}: a concurrent transaction conflicted; rolled back, to be retried")
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    """The server rolled this statement's transaction (or savepoint) back because a concurrent one conflicted with
+    it (a deadlock, a serialization failure): ``StoreConflict``, retried by the caller."""
+    try:
+        yield
+    except (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError) as exc:
+        raise StoreConflict(f"{type(exc).__name__}: a concurrent transaction conflicted; rolled back, to be "
+                            "retried") from exc
 
 
 # The connection is gone or cannot be made: refused, reset, killed (pg_terminate_backend: 57P01 admin_shutdown),
@@ -185,11 +181,10 @@ class PostgresDatabase:
         """Run one statement in its own (implicit) transaction and return its rows: one round trip."""
         try:
             async with self._pool.acquire() as conn:
-                return [dict(r) for r in await conn.fetch(_pg_sql(sql), *args)]
+                with _conflicts():
+                    return [dict(r) for r in await conn.fetch(_pg_sql(sql), *args)]
         except _LOST as exc:
             raise await self._lost(exc) from exc
-        except _CONFLICT as exc:
-            raise _conflict(exc) from exc
 
     async def close(self) -> None:
         await self._pool.close()
