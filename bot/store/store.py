@@ -84,17 +84,19 @@ _UPDATABLE = {"sha", "run_id", "run_url", "detail", "expires_at", "ref", "lease_
 
 
 _FINAL_VALUES = tuple(s.value for s in RequestState if s.final)
-# A request of the same (service, environment) that holds the lane: its run is unfinished (or being started), or it
-# was approved earlier and waits itself. Parameters: _block_args(the claiming request's id).
-_BLOCKS = (
-    f"(q.state IN (?, ?, ?) OR (q.run_id IS NOT NULL AND q.state NOT IN ({', '.join('?' * len(_FINAL_VALUES))})) "
-    "OR (q.state = ? AND q.created_at < (SELECT created_at FROM requests WHERE id = ?)))"
-)
+# A request of the same (service, environment) whose run is unfinished (or being started). Parameters: _busy_args().
+_BUSY = f"(q.state IN (?, ?, ?) OR (q.run_id IS NOT NULL AND q.state NOT IN ({', '.join('?' * len(_FINAL_VALUES))})))"
+# ... or one that was approved earlier and waits itself. Parameters: _block_args(the claiming request's id).
+_BLOCKS = f"({_BUSY} OR (q.state = ? AND q.created_at < (SELECT created_at FROM requests WHERE id = ?)))"
+
+
+def _busy_args() -> tuple[Any, ...]:
+    return (RequestState.DISPATCHING.value, RequestState.DISPATCHED.value, RequestState.RUNNING.value,
+            *_FINAL_VALUES)
 
 
 def _block_args(request_id: str) -> tuple[Any, ...]:
-    return (RequestState.DISPATCHING.value, RequestState.DISPATCHED.value, RequestState.RUNNING.value,
-            *_FINAL_VALUES, RequestState.APPROVED.value, request_id)
+    return (*_busy_args(), RequestState.APPROVED.value, request_id)
 
 
 def _value(v: Any) -> Any:
@@ -180,7 +182,9 @@ class Unit(InboxOps, OutboxOps, RunOps):
         """APPROVED -> DISPATCHING, or re-claim a DISPATCHING request whose lease ran out; None when another worker
         has it or when its (service, environment) lane is busy (see ``lane_holder``). The lane check is part of the
         conditional write; on PostgreSQL a transaction-scoped advisory lock per lane also orders two replicas'
-        claims, so the second one's statement sees the first one's claim (READ COMMITTED takes its snapshot then)."""
+        claims, so the second one's statement sees the first one's claim (READ COMMITTED takes its snapshot then).
+        A DISPATCHING request already holds its lane: an older request approved since then does not keep it from
+        being claimed again (each would wait for the other for ever)."""
         row = await self.c.fetchrow("SELECT service, environment FROM requests WHERE id = ?", request_id)
         if row is None:
             return None
@@ -188,13 +192,14 @@ class Unit(InboxOps, OutboxOps, RunOps):
             await self.c.fetch("SELECT pg_advisory_xact_lock(hashtext(?))",
                                f"lane:{row['service']}/{row['environment']}")
         t = time.time()
+        lane = "SELECT 1 FROM requests q WHERE q.service = ? AND q.environment = ? AND q.id <> ? AND "
         n = await self.c.execute(
             "UPDATE requests SET state = ?, lease_until = ?, lease_owner = ?, updated_at = ?, queued_behind = '' "
-            "WHERE id = ? AND (state = ? OR (state = ? AND lease_until < ?)) AND NOT EXISTS ("
-            f"SELECT 1 FROM requests q WHERE q.service = ? AND q.environment = ? AND q.id <> ? AND {_BLOCKS})",
+            f"WHERE id = ? AND ((state = ? AND NOT EXISTS ({lane}{_BLOCKS})) "
+            f"OR (state = ? AND lease_until < ? AND NOT EXISTS ({lane}{_BUSY})))",
             RequestState.DISPATCHING.value, t + lease_s, LEASE_OWNER, t, request_id,
-            RequestState.APPROVED.value, RequestState.DISPATCHING.value, t,
-            row["service"], row["environment"], request_id, *_block_args(request_id),
+            RequestState.APPROVED.value, row["service"], row["environment"], request_id, *_block_args(request_id),
+            RequestState.DISPATCHING.value, t, row["service"], row["environment"], request_id, *_busy_args(),
         )
         return await self.get_request(request_id) if n == 1 else None
 

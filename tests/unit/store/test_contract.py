@@ -326,6 +326,28 @@ async def test_claim_dispatch_one_run_per_service_and_environment(store: Store) 
         assert await u.claim_dispatch("r-lane2343", lease_s=60) is None
 
 
+async def test_a_lapsed_dispatch_is_claimed_again_before_an_older_request_approved_meanwhile(store: Store) -> None:
+    """A newer request was claimed first (the older one still waited for its approval or its ref) and its dispatch's
+    outcome is unknown (GitHub timed out); then the older one was approved. The claimed one holds the lane: when its
+    lease runs out it is claimed again (to look for its run), and the older one waits for it. Before, each waited for
+    the other for ever (the soak in CI: one request dispatching, nine approved behind it)."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-lapse234", state=S.RECEIVED, created_at=base))
+        await u.insert_request(make_request("r-lapse235", state=S.APPROVED, created_at=base + timedelta(minutes=1)))
+    async with store.unit() as u:
+        assert await u.claim_dispatch("r-lapse235", lease_s=-1) is not None  # claimed; its lease has run out
+        assert await u.transition("r-lapse234", from_states=[S.RECEIVED], to=S.APPROVED) is not None
+        assert await u.claim_dispatch("r-lapse234", lease_s=60) is None  # the lane is held
+        assert (h := await u.lane_holder("r-lapse234")) is not None and h.id == "r-lapse235"
+        again = await u.claim_dispatch("r-lapse235", lease_s=60)
+        assert again is not None and again.state is S.DISPATCHING
+        assert await u.claim_dispatch("r-lapse235", lease_s=60) is None  # its new lease holds
+        await u.transition("r-lapse235", from_states=[S.DISPATCHING], to=S.SUCCEEDED)
+        claimed = await u.claim_dispatch("r-lapse234", lease_s=60)
+        assert claimed is not None and claimed.state is S.DISPATCHING
+
+
 async def test_concurrent_claims_in_one_lane_one_winner(database_url: str, store: Store) -> None:
     """Two replicas claiming different requests of one (service, environment) at once: one dispatches."""
     base = datetime(2026, 1, 1, tzinfo=UTC)
