@@ -38,7 +38,7 @@ from bot.domain import (
     RollbackCommand,
     RunUpdate,
 )
-from bot.errors import StoreUnavailable
+from bot.errors import StoreConflict, StoreUnavailable
 from bot.identity import rbac
 from bot.identity.links import resolve_actor
 from bot.identity.teams import TeamDirectory, TeamView, policy_teams
@@ -110,6 +110,10 @@ class Pipeline:
             if family is not None:
                 return await family.run(cmd, actor, idem_key=idem_key, response_url=response_url)
             return Reply(":warning: That command is not available here.")
+        except StoreConflict:  # another replica's change to the same rows won; nothing of this one was kept
+            log.warning("command refused for %s: a concurrent change conflicted", actor.label)
+            return Reply(":warning: Another change to the same thing got there first, so this one did not go "
+                         "through. Please try again; a repeat of this command is safe.")
         except StoreUnavailable:  # issue 24 item 5: said plainly; the idempotency key makes the retry safe
             log.warning("command refused for %s: store unavailable", actor.label)
             return Reply(":warning: The bot cannot reach its database right now. Please try again in a minute; "

@@ -41,6 +41,7 @@ from bot.store.store import Store, Unit
 log = logging.getLogger(__name__)
 CHUNK_S = 0.02  # a chunk's transaction stops taking webhooks after this long (the loop and ingest wait meanwhile)
 CHUNK_MAX = 50
+TRANSIENT_ATTEMPTS = 8  # a transient error (GitHub's, or another replica's transaction winning) is retried this often
 
 Outcome = tuple[int, str, str]  # inbox id, state ("done", "pending", "failed"), error
 
@@ -50,11 +51,12 @@ def failed(item: dict[str, Any], exc: Exception) -> Outcome:
     parked. Call it in the ``except`` block (it logs the traceback)."""
     if isinstance(exc, GitHubError):
         log.warning("github job %s failed (%s)", item["kind"], exc)
-        return int(item["id"]), ("pending" if exc.transient and item["attempts"] < 8 else "failed"), str(exc)
-    if isinstance(exc, StoreConflict):  # another replica's transaction won this time: expected, retried
+        return int(item["id"]), ("pending" if exc.transient and item["attempts"] < TRANSIENT_ATTEMPTS else "failed"), \
+            str(exc)
+    if isinstance(exc, StoreConflict):  # another replica's transaction won this time: transient, like GitHub's
         log.warning("applying github item %s: %s", item["kind"], exc)
-    else:
-        log.exception("applying github item %s failed", item["kind"])
+        return int(item["id"]), ("pending" if item["attempts"] < TRANSIENT_ATTEMPTS else "failed"), type(exc).__name__
+    log.exception("applying github item %s failed", item["kind"])
     return int(item["id"]), ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
 
 

@@ -209,3 +209,39 @@ async def test_killed_connections_and_an_unreachable_server_lose_nothing_and_dup
         await stack.stop()
         await proxy.stop()
         await drop_pg_schema(schema)
+
+
+async def test_a_conflicting_transaction_refuses_the_command_plainly_and_its_repeat_goes_through(
+    tmp_path: Path,
+) -> None:
+    """A command whose transaction PostgreSQL rolls back for a conflict (SQLSTATE 40001 serialization_failure, raised
+    here by a trigger on the test's own schema; a deadlock, 40P01, is handled the same way: ``bot.store.db``) is
+    answered as a conflict, not as an unreachable database, records nothing, and the person's repeat with the same
+    trigger_id creates the request once."""
+    require_postgres()
+    schema, schema_url = await new_pg_schema()
+    stack = Stack(database_url=schema_url, config_path=write_config(tmp_path), step_delay=0.02)
+    try:
+        await stack.start()
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            await conn.execute(
+                f'CREATE FUNCTION "{schema}".conflict() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+                "RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure'; END $$")
+            await conn.execute(f'CREATE TRIGGER conflict BEFORE INSERT ON "{schema}".requests FOR EACH ROW '
+                               f'EXECUTE FUNCTION "{schema}".conflict()')
+            status, answer = await stack.command("U0DEV", "api v1.2.0 to dev", key="trig-conflict",
+                                                 trigger_id="trig-conflict")
+            assert status == 200 and "got there first" in answer["text"], answer
+            assert "cannot reach" not in answer["text"]
+            assert await rows(stack, "SELECT id FROM requests") == []
+            await conn.execute(f'DROP TRIGGER conflict ON "{schema}".requests')
+        finally:
+            await conn.close()
+        status, answer = await stack.command("U0DEV", "api v1.2.0 to dev", key="trig-conflict",
+                                             trigger_id="trig-conflict")
+        assert status == 200 and "r-" in answer["text"], answer
+        assert len(await rows(stack, "SELECT id FROM requests")) == 1
+    finally:
+        await stack.stop()
+        await drop_pg_schema(schema)

@@ -105,6 +105,9 @@ async def test_a_deadlock_is_a_store_conflict_and_retried_without_a_traceback(
 
     item = {"id": 1, "kind": "workflow_job", "attempts": 1}
     assert webhook_pass.failed(item, conflicts[0]) == (1, "pending", "StoreConflict")
+    # a conflict is transient: it gets a transient GitHub error's budget, not the 5 tries of an unknown error
+    assert webhook_pass.failed({**item, "attempts": 7}, conflicts[0]) == (1, "pending", "StoreConflict")
+    assert webhook_pass.failed({**item, "attempts": 8}, conflicts[0]) == (1, "failed", "StoreConflict")
     assert caplog.records[-1].levelname == "WARNING" and caplog.records[-1].exc_info is None
 
 
