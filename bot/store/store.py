@@ -84,19 +84,15 @@ _UPDATABLE = {"sha", "run_id", "run_url", "detail", "expires_at", "ref", "lease_
 
 
 _FINAL_VALUES = tuple(s.value for s in RequestState if s.final)
-# A request of the same (service, environment) whose run is unfinished (or being started). Parameters: _busy_args().
+# A request of the same (service, environment) whose run is unfinished (or being started), parameters _BUSY_ARGS;
+# _BLOCKS: or one approved earlier that waits itself, parameters _block_args(the claiming request's id).
 _BUSY = f"(q.state IN (?, ?, ?) OR (q.run_id IS NOT NULL AND q.state NOT IN ({', '.join('?' * len(_FINAL_VALUES))})))"
-# ... or one that was approved earlier and waits itself. Parameters: _block_args(the claiming request's id).
 _BLOCKS = f"({_BUSY} OR (q.state = ? AND q.created_at < (SELECT created_at FROM requests WHERE id = ?)))"
-
-
-def _busy_args() -> tuple[Any, ...]:
-    return (RequestState.DISPATCHING.value, RequestState.DISPATCHED.value, RequestState.RUNNING.value,
-            *_FINAL_VALUES)
+_BUSY_ARGS = (RequestState.DISPATCHING.value, RequestState.DISPATCHED.value, RequestState.RUNNING.value, *_FINAL_VALUES)
 
 
 def _block_args(request_id: str) -> tuple[Any, ...]:
-    return (*_busy_args(), RequestState.APPROVED.value, request_id)
+    return (*_BUSY_ARGS, RequestState.APPROVED.value, request_id)
 
 
 def _value(v: Any) -> Any:
@@ -183,8 +179,7 @@ class Unit(InboxOps, OutboxOps, RunOps):
         has it or when its (service, environment) lane is busy (see ``lane_holder``). The lane check is part of the
         conditional write; on PostgreSQL a transaction-scoped advisory lock per lane also orders two replicas'
         claims, so the second one's statement sees the first one's claim (READ COMMITTED takes its snapshot then).
-        A DISPATCHING request already holds its lane: an older request approved since then does not keep it from
-        being claimed again (each would wait for the other for ever)."""
+        A DISPATCHING one holds its lane: an older one approved since does not block it (each would wait for ever)."""
         row = await self.c.fetchrow("SELECT service, environment FROM requests WHERE id = ?", request_id)
         if row is None:
             return None
@@ -199,7 +194,7 @@ class Unit(InboxOps, OutboxOps, RunOps):
             f"OR (state = ? AND lease_until < ? AND NOT EXISTS ({lane}{_BUSY})))",
             RequestState.DISPATCHING.value, t + lease_s, LEASE_OWNER, t, request_id,
             RequestState.APPROVED.value, row["service"], row["environment"], request_id, *_block_args(request_id),
-            RequestState.DISPATCHING.value, t, row["service"], row["environment"], request_id, *_busy_args(),
+            RequestState.DISPATCHING.value, t, row["service"], row["environment"], request_id, *_BUSY_ARGS,
         )
         return await self.get_request(request_id) if n == 1 else None
 
