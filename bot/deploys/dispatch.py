@@ -130,11 +130,17 @@ class DispatchSteps:
             return 0 if exc.transient else await self._fail(r, [RequestState.DISPATCHING], str(exc))
         if previous.state is RequestState.DISPATCHING:
             # an earlier attempt's outcome is unknown: look for its run before dispatching again
-            try:
-                found = await gh.find_run(workflow=r.workflow, request_id=r.id,
-                                          actor=await self.github.dispatch_actor())
-            except GitHubError:
+            actor = await self.github.dispatch_actor()
+            if not actor:  # no run can be told to be ours (find_run finds none): dispatching could start a second
+                log.warning("%s: the bot's GitHub login is unknown; not dispatching again until it is", r.id)
                 return 0
+            try:
+                found = await gh.find_run(workflow=r.workflow, request_id=r.id, actor=actor)
+            except GitHubError as exc:
+                if exc.transient:
+                    return 0
+                return await self._fail(r, [RequestState.DISPATCHING], "could not look for the run an earlier "
+                                        f"attempt may have started ({exc}); if one started, it runs on")
             if found:
                 return await self._dispatched(r, found.run_id, found.html_url)
         if r.approvals_required and r.kind is RequestKind.DEPLOY:

@@ -112,15 +112,16 @@ class Worker(DispatchSteps):
         done = 0
         async with self.store.unit() as u:
             received = await u.requests_in([RequestState.RECEIVED])
-            approved = await u.requests_in([RequestState.APPROVED, RequestState.DISPATCHING])
+            turns = await u.lane_turns()  # first: a long queue in one lane must not hide another lane's turn
+            approved = await u.requests_in([RequestState.APPROVED])  # the rest: their cards say what they wait for
             pending = await u.requests_in([RequestState.PENDING_APPROVAL])
         for r in received:
             done += await self._resolve(r)
         for r in pending:
             if r.expires_at and self.clock() >= r.expires_at:
                 done += await self._expire(r)
-        for r in approved:
-            done += await self._dispatch(r.id)
+        for request_id in dict.fromkeys([*turns, *(r.id for r in approved)]):
+            done += await self._dispatch(request_id)
         if received:  # resolved requests that need no approval are now APPROVED
             async with self.store.unit() as u:
                 ready = await u.requests_in([RequestState.APPROVED])

@@ -1,4 +1,5 @@
-"""What the worker reads of runs' requests to judge their webhooks (``Unit.run_heads``), and the job lines' codec."""
+"""What the worker reads of runs' requests to judge their webhooks (``Unit.run_heads``) and of the lanes whose turn it
+may be (``Unit.lane_turns``), and the job lines' codec."""
 
 from __future__ import annotations
 
@@ -31,3 +32,15 @@ class RunOps:
                 out[int(row["run_id"])] = RunHead(state=RequestState(row["state"]), attempt=int(row["attempt"]),
                                                   run_url=row["run_url"], jobs=jobs_from_text(row["jobs"]))
         return out
+
+    async def lane_turns(self, *, limit: int = 100) -> list[str]:
+        """The ids of the requests that may be claimed now (``Unit.claim_dispatch``), oldest first: each DISPATCHING
+        one (its lease may have run out) and each (service, environment) lane's oldest approved one. The worker
+        tries these before the rest of the queue: it read only the 100 oldest approved or dispatching requests, so
+        100 waiting in one lane hid every newer lane's turn, and a lapsed claim behind them for ever."""
+        rows = await self.c.fetch(
+            "SELECT id FROM requests r WHERE r.state = ? OR (r.state = ? AND NOT EXISTS (SELECT 1 FROM requests o "
+            "WHERE o.service = r.service AND o.environment = r.environment AND o.state = ? "
+            "AND o.created_at < r.created_at)) ORDER BY r.created_at LIMIT ?",
+            RequestState.DISPATCHING.value, RequestState.APPROVED.value, RequestState.APPROVED.value, limit)
+        return [str(row["id"]) for row in rows]

@@ -1,0 +1,96 @@
+"""Nothing waits for ever to be dispatched, and nothing is dispatched twice, when a claim lapses (found by a review
+of the lane fix after CI's soak ended with a request dispatching and nine approved behind it; docs/reliability.md).
+The real app (sandbox Stack: worker, GitHub client) against the GitHub fake; requests are written to the store as
+they stand after the events named in each test."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.domain import RequestState as S
+from chatops.app import STORE
+from sandbox.stack import Stack, wait_for
+from tests.reliability.helpers import rows
+from tests.unit.store.test_contract import make_request
+
+
+async def _insert(stack: Stack, *requests: object) -> None:
+    assert stack.app is not None
+    async with stack.app[STORE].unit() as u:
+        for r in requests:
+            await u.insert_request(r)  # type: ignore[arg-type]
+
+
+async def _lapse(stack: Stack, rid: str) -> None:
+    """The request's claim lease runs out (DISPATCH_LEASE_S, 60 s, has passed)."""
+    assert stack.app is not None
+    async with stack.app[STORE].unit() as u:
+        await u.c.execute("UPDATE requests SET lease_until = 0 WHERE id = ?", rid)
+
+
+def _dispatched(stack: Stack, rid: str) -> int:
+    return sum(1 for d in stack.github.dispatches if d.inputs.get("request_id") == rid)
+
+
+async def test_a_hundred_waiting_in_one_lane_do_not_hide_another_lanes_turn(tmp_path: Path) -> None:
+    """api/dev runs one request and 100 more wait behind it; web/dev's request, newer than all of them, is
+    dispatched (the worker read only the 100 oldest waiting requests, so it never saw it)."""
+    now = datetime.now(UTC)
+    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
+        await _insert(stack, make_request("r-busy0000", state=S.RUNNING, environment="dev", run_id=424242,
+                                          created_at=now - timedelta(seconds=200)),
+                      *(make_request(f"r-q{i:07d}", state=S.APPROVED, environment="dev",
+                                     created_at=now - timedelta(seconds=150 - i)) for i in range(100)),
+                      make_request("r-webturn0", state=S.APPROVED, service="web", environment="dev",
+                                   workflow="web-ci.yml", created_at=now))
+        await wait_for(lambda: _dispatched(stack, "r-webturn0") == 1, timeout=20, what="web/dev's request dispatched")
+        assert not any(_dispatched(stack, f"r-q{i:07d}") for i in range(100))  # api/dev: one run at a time
+
+
+async def test_a_lapsed_claim_github_refuses_to_look_up_fails_plainly_and_frees_its_lane(tmp_path: Path) -> None:
+    """The first dispatch's outcome is unknown (a timeout); when the claim lapses, GitHub answers the run lookup
+    with a lasting error (404: the workflow file was renamed). The request fails with the reason instead of being
+    claimed every 60 s for ever, holding its lane, and the request waiting behind it is dispatched."""
+    now = datetime.now(UTC)
+    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
+        await _insert(stack, make_request("r-waiting0", state=S.APPROVED, environment="dev",
+                                          created_at=now - timedelta(seconds=60)),
+                      make_request("r-lapsed00", state=S.DISPATCHING, environment="dev", created_at=now,
+                                   workflow="renamed-ci.yml"))  # GitHub has no such workflow (any more): 404
+        await _lapse(stack, "r-lapsed00")
+        await wait_for(lambda: _dispatched(stack, "r-waiting0") == 1, timeout=20, what="the waiting one dispatched")
+        failed = await rows(stack, "SELECT state, detail FROM requests WHERE id = 'r-lapsed00'")
+        assert failed[0]["state"] == "dispatch_failed", failed
+        assert "could not look for the run" in failed[0]["detail"] and "404" in failed[0]["detail"], failed
+        assert _dispatched(stack, "r-lapsed00") == 0
+
+
+async def test_a_lapsed_claim_is_not_dispatched_again_while_the_bots_login_is_unknown(tmp_path: Path) -> None:
+    """Without the bot's own login no run can be told to be the bot's (``GitHubClient.find_run`` finds none), so
+    dispatching a lapsed claim again could start a second run of a dispatch that did run: it waits until the
+    login is known, then looks, then dispatches once."""
+    stack = Stack(database_url=f"sqlite:///{tmp_path}/bot.db")
+    await stack.start_fakes()
+    stack.github.fail(r"^/user$", 500, times=10_000)  # GitHub cannot tell the bot who it is, from the start
+    try:
+        await stack.start_bot()
+        await _insert(stack, make_request("r-lapsed01", state=S.DISPATCHING, environment="dev",
+                                          created_at=datetime.now(UTC)))
+        await _lapse(stack, "r-lapsed01")
+        asked = time.time()
+        await wait_for(lambda: any(r.path == "/user" and r.at > asked for r in stack.github.requests),
+                       timeout=20, what="the worker asked for the bot's login")
+        claimed = await rows(stack, "SELECT state, lease_until FROM requests WHERE id = 'r-lapsed01'")
+        assert claimed[0]["state"] == "dispatching" and float(claimed[0]["lease_until"]) > asked, claimed
+        assert _dispatched(stack, "r-lapsed01") == 0
+
+        stack.github.clear_faults()  # GitHub answers again; the next claim looks for the run, finds none, dispatches
+        await _lapse(stack, "r-lapsed01")
+        await wait_for(lambda: _dispatched(stack, "r-lapsed01") == 1, timeout=20, what="dispatched once known")
+        looked = [r for r in stack.github.requests if r.path.endswith("/runs") and r.method == "GET"]
+        assert looked, "the run was looked for before the dispatch"
+        assert _dispatched(stack, "r-lapsed01") == 1
+    finally:
+        await stack.stop()
