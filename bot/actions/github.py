@@ -49,7 +49,13 @@ def translate(exc: Exception, what: str) -> GitHubError:
         message = ""
         if isinstance(exc.data, dict):
             message = str(exc.data.get("message", ""))[:200]
-        transient = status >= 500 or status == 429 or (status == 403 and "rate limit" in message.lower())
+        # a rate limit answers 403 or 429: the primary one with x-ratelimit-remaining 0, a secondary one with a
+        # message saying so and maybe retry-after (docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-
+        # rest-api#exceeding-the-rate-limit; older GHES words it "abuse detection"). Any other 403 is a refusal.
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        transient = status >= 500 or status == 429 or (status == 403 and (
+            "rate limit" in message.lower() or "abuse" in message.lower() or "retry-after" in headers
+            or headers.get("x-ratelimit-remaining") == "0"))
         return GitHubError(f"{what}: GitHub answered {status} {message}".strip(), transient=transient,
                            status=status)
     return GitHubError(f"{what}: {type(exc).__name__}", transient=True)

@@ -124,6 +124,8 @@ class DispatchSteps:
             return await self._queued(previous)
         if r is None or previous is None:
             return 0  # someone else has it
+        if previous.state is RequestState.DISPATCHING and r.run_id:  # a webhook bound its run: it started
+            return await self._dispatched(r, r.run_id, r.run_url)
         try:
             gh = await self._client(r)
         except GitHubError as exc:
@@ -131,6 +133,10 @@ class DispatchSteps:
         if previous.state is RequestState.DISPATCHING:
             # an earlier attempt's outcome is unknown: look for its run before dispatching again
             actor = await self.github.dispatch_actor()
+            if not actor and self.github.dispatch_actor_refused:  # for good (401, 403, 404): say so, free the lane
+                return await self._fail(r, [RequestState.DISPATCHING], "GitHub refuses to tell the bot its own login, "
+                                        "so it cannot tell whether an earlier attempt started a run; not dispatching "
+                                        "again (if one started, it runs on)")
             if not actor:  # no run can be told to be ours (find_run finds none): dispatching could start a second
                 log.warning("%s: the bot's GitHub login is unknown; not dispatching again until it is", r.id)
                 return 0

@@ -52,6 +52,7 @@ class GitHubRepos:
         self._pinned = 0
         self._token_gh: Github | None = None
         self._dispatch_actor = ""
+        self.dispatch_actor_refused = False  # the last read was refused for good (401, 403, 404): not a passing fault
         if app_id:
             key = _app_key(env)
             if not key:
@@ -171,6 +172,9 @@ class GitHubRepos:
         except (GithubException, requests.RequestException, OSError, KeyError, TypeError) as exc:
             log.warning("could not read the bot's own GitHub identity (%s); no run binds by its title",
                         type(exc).__name__)
+            self.dispatch_actor_refused = isinstance(exc, GithubException) and not translate(exc, "").transient
+        else:
+            self.dispatch_actor_refused = False
         return self._dispatch_actor
 
     async def app_call(self, method: str, path: str, *, what: str,

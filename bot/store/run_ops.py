@@ -4,10 +4,19 @@ may be (``Unit.lane_turns``), and the job lines' codec."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 
 from bot.domain import RequestState, RunHead
 from bot.store.db import Conn
+
+_FINAL_VALUES = tuple(s.value for s in RequestState if s.final)
+# A request ``q`` of the same (service, environment) lane whose run is unfinished or being started: the lane is busy.
+# Parameters: LANE_BUSY_ARGS.
+LANE_BUSY = (f"(q.state IN (?, ?, ?) OR (q.run_id IS NOT NULL AND q.state NOT IN "
+             f"({', '.join('?' * len(_FINAL_VALUES))})))")
+LANE_BUSY_ARGS = (RequestState.DISPATCHING.value, RequestState.DISPATCHED.value, RequestState.RUNNING.value,
+                  *_FINAL_VALUES)
 
 
 def jobs_from_text(text: str | None) -> tuple[tuple[str, ...], ...]:
@@ -34,13 +43,16 @@ class RunOps:
         return out
 
     async def lane_turns(self, *, limit: int = 100) -> list[str]:
-        """The ids of the requests that may be claimed now (``Unit.claim_dispatch``), oldest first: each DISPATCHING
-        one (its lease may have run out) and each (service, environment) lane's oldest approved one. The worker
-        tries these before the rest of the queue: it read only the 100 oldest approved or dispatching requests, so
-        100 waiting in one lane hid every newer lane's turn, and a lapsed claim behind them for ever."""
+        """The ids of the requests ``Unit.claim_dispatch`` can claim now, oldest first: each DISPATCHING one whose
+        lease has run out, and the oldest approved one of each lane that is not busy. The worker tries these before
+        the rest of the queue: it read only the 100 oldest approved or dispatching requests, so 100 waiting in one
+        lane hid every newer lane's turn (and a lapsed claim behind them, for ever); and busy lanes are left out, or
+        100 of them would hide a free one the same way."""
         rows = await self.c.fetch(
-            "SELECT id FROM requests r WHERE r.state = ? OR (r.state = ? AND NOT EXISTS (SELECT 1 FROM requests o "
-            "WHERE o.service = r.service AND o.environment = r.environment AND o.state = ? "
-            "AND o.created_at < r.created_at)) ORDER BY r.created_at LIMIT ?",
-            RequestState.DISPATCHING.value, RequestState.APPROVED.value, RequestState.APPROVED.value, limit)
+            "SELECT id FROM requests r WHERE (r.state = ? AND r.lease_until < ?) OR (r.state = ? AND NOT EXISTS ("
+            "SELECT 1 FROM requests o WHERE o.service = r.service AND o.environment = r.environment AND o.state = ? "
+            "AND o.created_at < r.created_at) AND NOT EXISTS (SELECT 1 FROM requests q WHERE q.service = r.service "
+            f"AND q.environment = r.environment AND q.id <> r.id AND {LANE_BUSY})) ORDER BY r.created_at LIMIT ?",
+            RequestState.DISPATCHING.value, time.time(), RequestState.APPROVED.value, RequestState.APPROVED.value,
+            *LANE_BUSY_ARGS, limit)
         return [str(row["id"]) for row in rows]

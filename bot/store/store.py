@@ -19,7 +19,7 @@ from bot.store.inbox_batch import InboxBatcher
 from bot.store.inbox_ops import InboxOps
 from bot.store.leases import OWNER as LEASE_OWNER
 from bot.store.outbox_ops import OutboxOps
-from bot.store.run_ops import RunOps, jobs_from_text
+from bot.store.run_ops import LANE_BUSY, LANE_BUSY_ARGS, RunOps, jobs_from_text
 
 
 def ts(dt: datetime | None) -> float | None:
@@ -83,16 +83,13 @@ _UPDATABLE = {"sha", "run_id", "run_url", "detail", "expires_at", "ref", "lease_
               "attempt", "environment", "approvals_required", "queued_behind", "cancel_requested_by"}
 
 
-_FINAL_VALUES = tuple(s.value for s in RequestState if s.final)
-# A request of the same (service, environment) whose run is unfinished (or being started), parameters _BUSY_ARGS;
-# _BLOCKS: or one approved earlier that waits itself, parameters _block_args(the claiming request's id).
-_BUSY = f"(q.state IN (?, ?, ?) OR (q.run_id IS NOT NULL AND q.state NOT IN ({', '.join('?' * len(_FINAL_VALUES))})))"
-_BLOCKS = f"({_BUSY} OR (q.state = ? AND q.created_at < (SELECT created_at FROM requests WHERE id = ?)))"
-_BUSY_ARGS = (RequestState.DISPATCHING.value, RequestState.DISPATCHED.value, RequestState.RUNNING.value, *_FINAL_VALUES)
+# _BLOCKS: a request of the same lane whose run is unfinished (LANE_BUSY), or one approved earlier that waits
+# itself. Parameters: _block_args(the claiming request's id).
+_BLOCKS = f"({LANE_BUSY} OR (q.state = ? AND q.created_at < (SELECT created_at FROM requests WHERE id = ?)))"
 
 
 def _block_args(request_id: str) -> tuple[Any, ...]:
-    return (*_BUSY_ARGS, RequestState.APPROVED.value, request_id)
+    return (*LANE_BUSY_ARGS, RequestState.APPROVED.value, request_id)
 
 
 def _value(v: Any) -> Any:
@@ -191,10 +188,10 @@ class Unit(InboxOps, OutboxOps, RunOps):
         n = await self.c.execute(
             "UPDATE requests SET state = ?, lease_until = ?, lease_owner = ?, updated_at = ?, queued_behind = '' "
             f"WHERE id = ? AND ((state = ? AND NOT EXISTS ({lane}{_BLOCKS})) "
-            f"OR (state = ? AND lease_until < ? AND NOT EXISTS ({lane}{_BUSY})))",
+            f"OR (state = ? AND lease_until < ? AND NOT EXISTS ({lane}{LANE_BUSY})))",
             RequestState.DISPATCHING.value, t + lease_s, LEASE_OWNER, t, request_id,
             RequestState.APPROVED.value, row["service"], row["environment"], request_id, *_block_args(request_id),
-            RequestState.DISPATCHING.value, t, row["service"], row["environment"], request_id, *_BUSY_ARGS,
+            RequestState.DISPATCHING.value, t, row["service"], row["environment"], request_id, *LANE_BUSY_ARGS,
         )
         return await self.get_request(request_id) if n == 1 else None
 

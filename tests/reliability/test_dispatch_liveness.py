@@ -5,9 +5,11 @@ they stand after the events named in each test."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.domain import RequestState as S
 from chatops.app import STORE
@@ -92,5 +94,50 @@ async def test_a_lapsed_claim_is_not_dispatched_again_while_the_bots_login_is_un
         looked = [r for r in stack.github.requests if r.path.endswith("/runs") and r.method == "GET"]
         assert looked, "the run was looked for before the dispatch"
         assert _dispatched(stack, "r-lapsed01") == 1
+    finally:
+        await stack.stop()
+
+
+async def test_a_lapsed_claim_whose_run_a_webhook_bound_is_dispatched_not_failed(tmp_path: Path) -> None:
+    """The dispatch's answer was a timeout but GitHub ran it: its ``queued`` webhook bound the run to the request,
+    which stays DISPATCHING until ``in_progress``. When the claim lapses, the bound run is the answer: the request
+    is DISPATCHED (before, it was looked up again, and a lasting error there failed a request whose run went on)."""
+    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
+        await _insert(stack, make_request("r-bound000", state=S.DISPATCHING, environment="dev", run_id=5000000001,
+                                          created_at=datetime.now(UTC), workflow="renamed-ci.yml"))
+        await _lapse(stack, "r-bound000")
+        for _ in range(200):
+            state = (await rows(stack, "SELECT state FROM requests WHERE id = 'r-bound000'"))[0]["state"]
+            if state != "dispatching":
+                break
+            await asyncio.sleep(0.05)
+        assert state == "dispatched"
+        assert _dispatched(stack, "r-bound000") == 0
+        assert not any(r.path.endswith("/runs") for r in stack.github.requests)  # nothing to look up
+
+
+async def test_a_login_github_refuses_for_good_fails_the_lapsed_claim_and_frees_its_lane(tmp_path: Path) -> None:
+    """GitHub answers the bot's ``GET /user`` with a refusal (403, not a rate limit): not a passing fault, so the
+    lapsed claim is failed with the reason instead of waiting for a login that never comes, holding its lane."""
+    stack = Stack(database_url=f"sqlite:///{tmp_path}/bot.db")
+    await stack.start_fakes()
+    stack.github.fail(r"^/user$", 403, times=10_000)
+    try:
+        await stack.start_bot()
+        now = datetime.now(UTC)
+        await _insert(stack, make_request("r-waiting1", state=S.APPROVED, environment="dev",
+                                          created_at=now - timedelta(seconds=60)),
+                      make_request("r-lapsed02", state=S.DISPATCHING, environment="dev", created_at=now))
+        await _lapse(stack, "r-lapsed02")
+        failed: list[Any] = []
+        for _ in range(400):
+            failed = await rows(stack, "SELECT state, detail FROM requests WHERE id = 'r-lapsed02'")
+            if failed[0]["state"] != "dispatching":
+                break
+            await asyncio.sleep(0.05)
+        assert failed[0]["state"] == "dispatch_failed", failed
+        assert "refuses to tell the bot its own login" in failed[0]["detail"], failed
+        await wait_for(lambda: _dispatched(stack, "r-waiting1") == 1, timeout=20, what="the lane freed")
+        assert _dispatched(stack, "r-lapsed02") == 0
     finally:
         await stack.stop()

@@ -348,18 +348,22 @@ async def test_a_lapsed_dispatch_is_claimed_again_before_an_older_request_approv
         assert claimed is not None and claimed.state is S.DISPATCHING
 
 
-async def test_lane_turns_are_every_dispatching_request_and_each_lanes_oldest_approved(store: Store) -> None:
+async def test_lane_turns_are_lapsed_claims_and_each_free_lanes_oldest_approved(store: Store) -> None:
     base = datetime(2026, 1, 1, tzinfo=UTC)
     async with store.unit() as u:
         for i, (rid, state, service, env) in enumerate((
                 ("r-turn0001", S.APPROVED, "api", "production"), ("r-turn0002", S.APPROVED, "api", "production"),
-                ("r-turn0003", S.DISPATCHING, "api", "staging"), ("r-turn0004", S.APPROVED, "api", "staging"),
+                ("r-turn0003", S.APPROVED, "api", "staging"), ("r-turn0004", S.APPROVED, "api", "staging"),
                 ("r-turn0005", S.PENDING_APPROVAL, "web", "dev"), ("r-turn0006", S.APPROVED, "web", "dev"),
-                ("r-turn0007", S.RUNNING, "web", "staging"))):
+                ("r-turn0007", S.RUNNING, "web", "staging"), ("r-turn0008", S.APPROVED, "web", "staging"),
+                ("r-turn0009", S.APPROVED, "worker", "dev"))):
             await u.insert_request(make_request(rid, state=state, service=service, environment=env,
                                                 created_at=base + timedelta(minutes=i)))
     async with store.unit() as u:
-        assert await u.lane_turns() == ["r-turn0001", "r-turn0003", "r-turn0004", "r-turn0006"]
+        assert await u.claim_dispatch("r-turn0003", lease_s=-1) is not None  # claimed; its lease has run out
+        assert await u.claim_dispatch("r-turn0009", lease_s=60) is not None  # claimed; its lease holds
+        # web/staging is busy (a run), api/staging's approved one waits for the lapsed claim: neither is a turn
+        assert await u.lane_turns() == ["r-turn0001", "r-turn0003", "r-turn0006"]
         assert await u.lane_turns(limit=2) == ["r-turn0001", "r-turn0003"]
 
 
