@@ -159,6 +159,7 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
         self.browser_sessions: dict[str, str] = {}  # user_session cookie -> login (the fake's sign-in)
         self.hooks = WebhookSender(webhook_url, webhook_secret)
         self.stalls: list[Stall] = []  # see time_out
+        self.slows: list[Stall] = []  # see slow
         self.sim = RunSimulator(self)
         self._history_init()
         self._checks_init()
@@ -218,6 +219,11 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
         not said: ``processed=True`` applies it first (a dispatch whose run exists although its answer was a
         timeout), ``processed=False`` drops it."""
         self.stalls.append(Stall(re.compile(path_regex), times, processed, after))
+
+    def slow(self, path_regex: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` requests whose path matches ``path_regex`` are answered as usual, ``seconds`` late (GitHub
+        takes up to its 10-s window before it answers a timeout; anything shorter is a slow success)."""
+        self.slows.append(Stall(re.compile(path_regex), times, True, seconds))
 
     async def send_webhook(self, event: str, payload: dict[str, Any], delivery_id: str | None = None) -> Any:
         return await self.hooks.send(event, payload, delivery_id)
@@ -332,6 +338,10 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
                     rec.body = json.loads(raw)
                 except ValueError:
                     raise ApiError(400, "Problems parsing JSON") from None
+            slow = next((t for t in self.slows if t.remaining > 0 and t.pattern.search(request.path)), None)
+            if slow is not None:
+                slow.remaining -= 1
+                await asyncio.sleep(slow.after)  # then answered as usual
             stall = next((t for t in self.stalls if t.remaining > 0 and t.pattern.search(request.path)), None)
             if stall is not None:
                 stall.remaining -= 1

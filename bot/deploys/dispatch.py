@@ -131,24 +131,9 @@ class DispatchSteps:
         except GitHubError as exc:
             return 0 if exc.transient else await self._fail(r, [RequestState.DISPATCHING], str(exc))
         if previous.state is RequestState.DISPATCHING:
-            # an earlier attempt's outcome is unknown: look for its run before dispatching again
-            actor = await self.github.dispatch_actor()
-            if not actor and self.github.dispatch_actor_refused:  # for good (401, 403, 404): say so, free the lane
-                return await self._fail(r, [RequestState.DISPATCHING], "GitHub refuses to tell the bot its own login, "
-                                        "so it cannot tell whether an earlier attempt started a run; not dispatching "
-                                        "again (if one started, it runs on)")
-            if not actor:  # no run can be told to be ours (find_run finds none): dispatching could start a second
-                log.warning("%s: the bot's GitHub login is unknown; not dispatching again until it is", r.id)
-                return 0
-            try:
-                found = await gh.find_run(workflow=r.workflow, request_id=r.id, actor=actor)
-            except GitHubError as exc:
-                if exc.transient:
-                    return 0
-                return await self._fail(r, [RequestState.DISPATCHING], "could not look for the run an earlier "
-                                        f"attempt may have started ({exc}); if one started, it runs on")
-            if found:
-                return await self._dispatched(r, found.run_id, found.html_url)
+            looked = await self._look_again(r, gh)
+            if looked is not None:
+                return looked
         if r.approvals_required and r.kind is RequestKind.DEPLOY:
             try:
                 sha = await gh.resolve_sha(r.ref)
@@ -163,6 +148,10 @@ class DispatchSteps:
         inputs = dict(zip(DEPLOY_INPUTS, (r.environment, r.id, r.requester), strict=True))
         if r.kind is RequestKind.ROLLBACK:
             inputs = dict(zip(ROLLBACK_INPUTS, (r.service, r.environment, r.target_version, r.id), strict=True))
+        async with self.store.unit() as u:  # the calls above may have outlasted the claim: still ours?
+            if not await u.renew_claim(r.id, lease_s=DISPATCH_LEASE_S):
+                log.warning("%s: its claim ran out or was taken over while GitHub answered; not dispatching", r.id)
+                return 0
         try:
             result = await gh.dispatch(workflow=r.workflow, ref=r.ref, inputs=inputs)
         except GitHubError as exc:
@@ -174,6 +163,26 @@ class DispatchSteps:
         DISPATCHES.labels(result="ok").inc()
         log.info("dispatched %s as %s run %s", r.id, r.workflow, result.run_id)
         return await self._dispatched(r, result.run_id, result.run_url)
+
+    async def _look_again(self, r: DeployRequest, gh: GitHubClient) -> int | None:
+        """An earlier attempt's outcome is unknown: look for its run before dispatching again. None: not found,
+        dispatch; else the step's result (found, failed, or wait)."""
+        actor = await self.github.dispatch_actor()
+        if not actor and self.github.dispatch_actor_refused:  # for good (401, 403, 404): say so, free the lane
+            return await self._fail(r, [RequestState.DISPATCHING], "GitHub refuses to tell the bot its own login, "
+                                    "so it cannot tell whether an earlier attempt started a run; not dispatching "
+                                    "again (if one started, it runs on)")
+        if not actor:  # no run can be told to be ours (find_run finds none): dispatching could start a second
+            log.warning("%s: the bot's GitHub login is unknown; not dispatching again until it is", r.id)
+            return 0
+        try:
+            found = await gh.find_run(workflow=r.workflow, request_id=r.id, actor=actor)
+        except GitHubError as exc:
+            if exc.transient:
+                return 0
+            return await self._fail(r, [RequestState.DISPATCHING], "could not look for the run an earlier "
+                                    f"attempt may have started ({exc}); if one started, it runs on")
+        return await self._dispatched(r, found.run_id, found.html_url) if found else None
 
     async def _queued(self, r: DeployRequest) -> int:
         """The request waits for its turn: GitHub keeps one running and one pending run per concurrency group and

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from bot.domain import RequestState, RunHead
 from bot.store.db import Conn
+from bot.store.leases import OWNER as LEASE_OWNER
 
 _FINAL_VALUES = tuple(s.value for s in RequestState if s.final)
 # A request ``q`` of the same (service, environment) lane whose run is unfinished or being started: the lane is busy.
@@ -56,3 +57,13 @@ class RunOps:
             RequestState.DISPATCHING.value, time.time(), RequestState.APPROVED.value, RequestState.APPROVED.value,
             *LANE_BUSY_ARGS, limit)
         return [str(row["id"]) for row in rows]
+
+    async def renew_claim(self, request_id: str, *, lease_s: float) -> bool:
+        """Extend this process's claim on a DISPATCHING request whose lease still holds, just before it dispatches:
+        False when the lease ran out or another replica claimed it again meanwhile (the calls before the dispatch
+        can take longer than a lease), and then it must not dispatch."""
+        t = time.time()
+        n = await self.c.execute(
+            "UPDATE requests SET lease_until = ? WHERE id = ? AND state = ? AND lease_owner = ? AND lease_until >= ?",
+            t + lease_s, request_id, RequestState.DISPATCHING.value, LEASE_OWNER, t)
+        return n == 1

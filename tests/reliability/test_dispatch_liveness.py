@@ -141,3 +141,27 @@ async def test_a_login_github_refuses_for_good_fails_the_lapsed_claim_and_frees_
         assert _dispatched(stack, "r-lapsed02") == 0
     finally:
         await stack.stop()
+
+
+async def test_a_claim_taken_over_while_github_answered_slowly_is_not_dispatched(tmp_path: Path) -> None:
+    """A lapsed claim's run lookup takes longer than expected; meanwhile its lease runs out and another replica
+    claims it again (written here as that replica's claim: another lease owner, a fresh lease). The first must not
+    dispatch as well: it renews its own claim just before the dispatch, and that fails."""
+    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
+        stack.github.slow(r"/actions/workflows/[^/]+/runs$", 1.5)
+        await _insert(stack, make_request("r-taken000", state=S.DISPATCHING, environment="dev",
+                                          created_at=datetime.now(UTC)))
+        await _lapse(stack, "r-taken000")
+        await wait_for(lambda: any(r.path.endswith("/runs") for r in stack.github.requests), timeout=20,
+                       what="the lookup under way")
+        assert stack.app is not None
+        async with stack.app[STORE].unit() as u:  # the other replica's claim
+            await u.c.execute("UPDATE requests SET lease_owner = 'replica-b', lease_until = ? WHERE id = ?",
+                              time.time() + 60, "r-taken000")
+        await wait_for(lambda: any(r.path.endswith("/runs") and r.status for r in stack.github.requests),
+                       timeout=20, what="the slow lookup answered")
+        for _ in range(20):  # the worker's step after the answer: a dispatch would come now (within a second)
+            await asyncio.sleep(0.1)
+        assert _dispatched(stack, "r-taken000") == 0
+        held = await rows(stack, "SELECT state, lease_owner FROM requests WHERE id = 'r-taken000'")
+        assert held[0]["state"] == "dispatching" and held[0]["lease_owner"] == "replica-b", held
