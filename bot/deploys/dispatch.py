@@ -129,7 +129,7 @@ class DispatchSteps:
         try:
             gh = await self._client(r)
         except GitHubError as exc:
-            return 0 if exc.transient else await self._fail(r, [RequestState.DISPATCHING], str(exc))
+            return await self._refused(r, exc, str(exc))
         if previous.state is RequestState.DISPATCHING:
             looked = await self._look_again(r, gh)
             if looked is not None:
@@ -158,8 +158,7 @@ class DispatchSteps:
             if exc.transient:
                 DISPATCHES.labels(result="retry").inc()
                 log.warning("dispatch of %s failed transiently (%s); will look it up and retry", r.id, exc.status)
-                return 0
-            return await self._fail(r, [RequestState.DISPATCHING], str(exc))
+            return await self._refused(r, exc, str(exc))
         DISPATCHES.labels(result="ok").inc()
         log.info("dispatched %s as %s run %s", r.id, r.workflow, result.run_id)
         return await self._dispatched(r, result.run_id, result.run_url)
@@ -178,11 +177,14 @@ class DispatchSteps:
         try:
             found = await gh.find_run(workflow=r.workflow, request_id=r.id, actor=actor)
         except GitHubError as exc:
-            if exc.transient:
-                return 0
-            return await self._fail(r, [RequestState.DISPATCHING], "could not look for the run an earlier "
-                                    f"attempt may have started ({exc}); if one started, it runs on")
+            return await self._refused(r, exc, f"could not look for the run an earlier attempt may have started "
+                                                f"({exc}); if one started, it runs on")
         return await self._dispatched(r, found.run_id, found.html_url) if found else None
+
+    async def _refused(self, r: DeployRequest, exc: GitHubError, reason: str) -> int:
+        """A GitHub error on a claimed request's way to its run: a passing one waits for the next claim (0), a
+        lasting one fails the request with ``reason``."""
+        return 0 if exc.transient else await self._fail(r, [RequestState.DISPATCHING], reason)
 
     async def _queued(self, r: DeployRequest) -> int:
         """The request waits for its turn: GitHub keeps one running and one pending run per concurrency group and
