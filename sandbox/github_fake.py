@@ -221,8 +221,11 @@ class GitHubFake(HistoryMixin, ChecksMixin, OrgMixin, RestMixin, LoopbackServer)
         self.stalls.append(Stall(re.compile(path_regex), times, processed, after))
 
     def slow(self, path_regex: str, seconds: float, *, times: int = 1) -> None:
-        """The next ``times`` requests whose path matches ``path_regex`` are answered as usual, ``seconds`` late (GitHub
-        takes up to its 10-s window before it answers a timeout; anything shorter is a slow success)."""
+        """The next ``times`` requests whose path matches ``path_regex`` are answered as usual, ``seconds`` late. Only
+        within GitHub's window: a request it takes more than 10 s to process is terminated with a timeout (docs.
+        github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#timeouts), which is ``time_out``."""
+        if not 0 <= seconds < 10:
+            raise ValueError("GitHub answers a request it takes 10 s or more for with a timeout: use time_out")
         self.slows.append(Stall(re.compile(path_regex), times, True, seconds))
 
     async def send_webhook(self, event: str, payload: dict[str, Any], delivery_id: str | None = None) -> Any:

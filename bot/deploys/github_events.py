@@ -28,7 +28,7 @@ from bot.domain import (
 )
 from bot.errors import GitHubError
 from bot.metrics import CROSS_REPOSITORY
-from bot.store.pass_unit import NotInPass, lock_webhooks
+from bot.store.pass_unit import NotInPass, webhook_unit
 from bot.store.store import Unit
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,7 @@ class GitHubEvents(ProtectionEvents):
             self.config.repo_of(service).lower() == du.repository)
 
     async def _deployment(self, du: DeploymentUpdate) -> None:
-        async with self.store.unit() as u:
-            await lock_webhooks(u)
+        async with webhook_unit(self.store) as u:
             await self._deployment_in(u, du)
 
     async def _deployment_in(self, u: Unit, du: DeploymentUpdate) -> None:

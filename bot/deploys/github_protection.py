@@ -26,7 +26,7 @@ from bot.domain import (
     new_request_id,
 )
 from bot.errors import GitHubError
-from bot.store.pass_unit import lock_webhooks
+from bot.store.pass_unit import webhook_unit
 from bot.store.store import Unit
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,7 @@ class ProtectionEvents(RunEvents):
             await enqueue_card(u, self.config, new)
 
     async def _review(self, rr: ReviewRequest) -> None:
-        async with self.store.unit() as u:
-            await lock_webhooks(u)
+        async with webhook_unit(self.store) as u:
             await self._review_in(u, rr)
 
     async def _review_in(self, u: Unit, rr: ReviewRequest) -> None:

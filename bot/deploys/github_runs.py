@@ -33,7 +33,7 @@ from bot.domain import (
 )
 from bot.identity.links import resolve_github
 from bot.metrics import RUNS_NOT_BOUND
-from bot.store.pass_unit import NotInPass, PassUnit, lock_webhooks
+from bot.store.pass_unit import NotInPass, PassUnit, webhook_unit
 from bot.store.store import Unit
 
 log = logging.getLogger(__name__)
@@ -223,8 +223,7 @@ class RunEvents:
         return r
 
     async def _run(self, up: RunUpdate) -> None:
-        async with self.store.unit() as u:
-            await lock_webhooks(u)
+        async with webhook_unit(self.store) as u:
             await self._run_in(u, up)
 
     async def _run_in(self, u: Unit, up: RunUpdate) -> None:

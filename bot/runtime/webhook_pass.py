@@ -51,13 +51,14 @@ def failed(item: dict[str, Any], exc: Exception) -> Outcome:
     parked. Call it in the ``except`` block (it logs the traceback)."""
     if isinstance(exc, GitHubError):
         log.warning("github job %s failed (%s)", item["kind"], exc)
-        return int(item["id"]), ("pending" if exc.transient and item["attempts"] < TRANSIENT_ATTEMPTS else "failed"), \
-            str(exc)
-    if isinstance(exc, StoreConflict):  # another replica's transaction won this time: transient, like GitHub's
+        tries, error = (TRANSIENT_ATTEMPTS if exc.transient else 0), str(exc)
+    elif isinstance(exc, StoreConflict):  # another replica's transaction won this time: transient, like GitHub's
         log.warning("applying github item %s: %s", item["kind"], exc)
-        return int(item["id"]), ("pending" if item["attempts"] < TRANSIENT_ATTEMPTS else "failed"), type(exc).__name__
-    log.exception("applying github item %s failed", item["kind"])
-    return int(item["id"]), ("pending" if item["attempts"] < 5 else "failed"), type(exc).__name__
+        tries, error = TRANSIENT_ATTEMPTS, type(exc).__name__
+    else:
+        log.exception("applying github item %s failed", item["kind"])
+        tries, error = 5, type(exc).__name__
+    return int(item["id"]), ("pending" if item["attempts"] < tries else "failed"), error
 
 
 async def write_outcomes(u: Unit, outcomes: list[Outcome]) -> None:

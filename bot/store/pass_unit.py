@@ -94,9 +94,15 @@ async def lock_webhooks(u: Unit) -> None:
 
 
 @asynccontextmanager
-async def pass_unit(store: Store) -> AsyncIterator[PassUnit]:
-    """A transaction for a pass of webhooks (``store.unit()`` with deferred cards and savepoints), holding the
-    webhooks' lock (``lock_webhooks``)."""
+async def webhook_unit(store: Store) -> AsyncIterator[Unit]:
+    """``store.unit()`` holding the webhooks' lock (``lock_webhooks``): every transaction that applies webhooks."""
     async with store.unit() as u:
         await lock_webhooks(u)
+        yield u
+
+
+@asynccontextmanager
+async def pass_unit(store: Store) -> AsyncIterator[PassUnit]:
+    """A transaction for a pass of webhooks (``webhook_unit`` with deferred cards and savepoints)."""
+    async with webhook_unit(store) as u:
         yield PassUnit(u)

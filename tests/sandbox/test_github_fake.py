@@ -237,3 +237,12 @@ async def test_app_installation_token() -> None:
             ) as r,
         ):
             assert r.status == 401
+
+
+def test_slow_answers_only_within_githubs_timeout_window() -> None:
+    """GitHub terminates a request it takes more than 10 s to process (a timeout): the fake's slow success stays
+    inside that window; longer is ``time_out``."""
+    fake = GitHubFake()
+    fake.slow(r"/runs$", 1.5)
+    with pytest.raises(ValueError, match="time_out"):
+        fake.slow(r"/runs$", 10.0)
