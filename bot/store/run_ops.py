@@ -1,5 +1,6 @@
 """What the worker reads of runs' requests to judge their webhooks (``Unit.run_heads``) and of the lanes whose turn it
-may be (``Unit.lane_turns``), and the job lines' codec."""
+may be (``Unit.lane_turns``), the lanes' lock and what keeps a failed run from being re-run (``Unit.rerun_blocker``),
+and the job lines' codec."""
 
 from __future__ import annotations
 
@@ -67,3 +68,29 @@ class RunOps:
             "UPDATE requests SET lease_until = ? WHERE id = ? AND state = ? AND lease_owner = ? AND lease_until >= ?",
             t + lease_s, request_id, RequestState.DISPATCHING.value, LEASE_OWNER, t)
         return n == 1
+
+    async def lock_lane(self, service: str, environment: str) -> None:
+        """Hold the (service, environment) lane until this transaction ends, so that what starts a run in it (a
+        claim to dispatch, a re-run) takes turns across replicas: on PostgreSQL a transaction-scoped advisory lock
+        (https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS), the next statement then
+        sees the other's write (READ COMMITTED takes its snapshot per statement); SQLite has one writer at a time."""
+        if self.c.dialect == "postgres":
+            await self.c.fetch("SELECT pg_advisory_xact_lock(hashtext(?))", f"lane:{service}/{environment}")
+
+    async def rerun_blocker(self, request_id: str) -> tuple[str, str] | None:
+        """Why a failed request's run must not be re-run now, as (the other request's id, ``"busy"`` or ``"newer"``),
+        holding its lane (``lock_lane``) for the rest of the transaction; None: it may. Busy: another request of
+        its lane has a run unfinished or being started (``LANE_BUSY``), and the re-run would run beside it. Newer:
+        a request of its lane made after it has started a run since (whatever became of it), and re-running the
+        old run would deploy the older version over that one's."""
+        row = await self.c.fetchrow("SELECT service, environment, created_at FROM requests WHERE id = ?", request_id)
+        if row is None:
+            return None
+        await self.lock_lane(row["service"], row["environment"])
+        rows = await self.c.fetch(
+            f"SELECT id, CASE WHEN {LANE_BUSY} THEN 'busy' ELSE 'newer' END AS why FROM requests q "
+            f"WHERE q.service = ? AND q.environment = ? AND q.id <> ? AND ({LANE_BUSY} OR (q.created_at > ? AND "
+            "(q.run_id IS NOT NULL OR q.state = ?))) ORDER BY why, q.created_at DESC LIMIT 1",
+            *LANE_BUSY_ARGS, row["service"], row["environment"], request_id, *LANE_BUSY_ARGS, row["created_at"],
+            RequestState.SUCCEEDED.value)
+        return (str(rows[0]["id"]), str(rows[0]["why"])) if rows else None

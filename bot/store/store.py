@@ -175,14 +175,12 @@ class Unit(InboxOps, OutboxOps, RunOps):
         """APPROVED -> DISPATCHING, or re-claim a DISPATCHING request whose lease ran out; None when another worker
         has it or when its (service, environment) lane is busy (see ``lane_holder``). The lane check is part of the
         conditional write; on PostgreSQL a transaction-scoped advisory lock per lane also orders two replicas'
-        claims, so the second one's statement sees the first one's claim (READ COMMITTED takes its snapshot then).
+        claims (``lock_lane``), so the second one's statement sees the first one's claim.
         A DISPATCHING one holds its lane: an older one approved since does not block it (each would wait for ever)."""
         row = await self.c.fetchrow("SELECT service, environment FROM requests WHERE id = ?", request_id)
         if row is None:
             return None
-        if self.c.dialect == "postgres":
-            await self.c.fetch("SELECT pg_advisory_xact_lock(hashtext(?))",
-                               f"lane:{row['service']}/{row['environment']}")
+        await self.lock_lane(row["service"], row["environment"])
         t = time.time()
         lane = "SELECT 1 FROM requests q WHERE q.service = ? AND q.environment = ? AND q.id <> ? AND "
         n = await self.c.execute(

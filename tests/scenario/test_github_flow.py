@@ -140,6 +140,30 @@ async def test_failed_run_alerts_with_working_rerun_and_rollback(stack: Stack) -
     assert rb.inputs["service"] == "api" and rb.inputs["environment"] == "staging"
 
 
+
+async def test_a_failed_run_is_not_re_run_over_a_newer_deploy(stack: Stack) -> None:
+    """The Re-run button of an old failure, after a newer deploy of the same service and environment has run:
+    re-running would put the older version back. The bot refuses, says why, records the refusal, and asks GitHub
+    for nothing; the newer run's own re-run is still offered."""
+    stack.github.next_conclusion = "failure"
+    _, answer = await stack.command("U0DEV", "api v1.4.1 to staging")
+    old = answer["text"].split("`")[1]
+    await wait_for(lambda: any(old in message_text(m) and "· *failed*" in message_text(m)
+                               for m in stack.card_messages("C0DEPLOYS")), what="the old request failed")
+    _, answer = await stack.command("U0DEV", "api v1.4.2 to staging")
+    new = answer["text"].split("`")[1]
+    await wait_for(lambda: any(new in message_text(m) and "· *succeeded*" in message_text(m)
+                               for m in stack.card_messages("C0DEPLOYS")), what="the newer request succeeded")
+
+    await stack.click("U0LEAD", "rerun", old, channel="C0DEPLOYS", key="stale")
+    await wait_for(lambda: bool(stack.slack.responses("stale")), what="the refusal")
+    text = stack.slack.responses("stale")[0]["text"]
+    assert "not re-run" in text and new in text and "older version" in text, text
+    assert stack.github.reruns == []
+    audit = await rows(stack, "SELECT result, detail FROM audit WHERE action = 'rerun'")
+    assert [(a["result"], a["detail"]) for a in audit] == [("denied", f"newer: {new} (as slack:U0LEAD)")], audit
+    assert [r["state"] for r in await rows(stack, f"SELECT state FROM requests WHERE id = '{old}'")] == ["failed"]
+
 async def test_a_run_started_outside_chat_gets_the_same_card(stack: Stack) -> None:
     run = await stack.github.start_run("web-ci.yml", "main", event="push", actor="dev-gh")
     await wait_for(lambda: any("succeeded" in message_text(m) and "web" in message_text(m)

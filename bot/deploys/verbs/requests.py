@@ -25,6 +25,14 @@ from bot.domain import (
 )
 from bot.identity import rbac
 
+# why a failed run is not re-run (``Unit.rerun_blocker``); ids are the bot's own, service and environment the config's
+_RERUN_REFUSED = {
+    "busy": ":hourglass: `{id}` is not re-run: `{other}` is under way in {service}/{environment}, and one run at a "
+            "time goes there. Re-run it when that one has finished.",
+    "newer": ":warning: `{id}` is not re-run: `{other}`, a newer request for {service}/{environment}, has run since, "
+             "and re-running `{id}` would deploy its older version over that one. Start a new `/deploy` instead.",
+}
+
 
 class RequestCommands(Family):
     types = (DeployCommand, RollbackCommand, PromoteCommand)
@@ -142,6 +150,11 @@ class RequestCommands(Family):
             if blocked:
                 await self._audit(u, actor, "rerun", r.id, "denied", blocked)
                 return Reply(f":lock: Not allowed: {blocked}.")
+            lane = await u.rerun_blocker(r.id)  # one run per (service, environment), never an older over a newer
+            if lane is not None:
+                await self._audit(u, actor, "rerun", r.id, "denied", f"{lane[1]}: {lane[0]}")
+                return Reply(_RERUN_REFUSED[lane[1]].format(id=r.id, other=lane[0], service=r.service,
+                                                            environment=r.environment))
             new = await u.transition(r.id, from_states=[RequestState.FAILED], to=RequestState.DISPATCHED,
                                      detail=f"Re-run of the failed jobs requested by {actor.label}.")
             if new is None or new.run_id is None:

@@ -389,6 +389,59 @@ async def test_concurrent_claims_in_one_lane_one_winner(database_url: str, store
     assert sum(r is not None for r in results) == 1
 
 
+
+async def test_a_failed_run_is_not_re_run_beside_another_run_of_its_lane_nor_over_a_newer_one(store: Store) -> None:
+    """``/deploy rerun`` (the card's Re-run button) of a failed run: refused while another run of its lane is under
+    way, and once a newer request of the lane has started a run (re-running would deploy the older version over
+    it); a newer request that has not run yet, or another lane's, does not stop it."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-rern0001", state=S.FAILED, run_id=21, created_at=base))
+        await u.insert_request(make_request("r-rern0002", state=S.APPROVED, created_at=base + timedelta(minutes=1)))
+        await u.insert_request(make_request("r-rern0003", state=S.SUCCEEDED, run_id=23, environment="staging",
+                                            created_at=base + timedelta(minutes=2)))
+    async with store.unit() as u:
+        assert await u.rerun_blocker("r-rern0001") is None  # the newer one has not run; staging is another lane
+        assert await u.claim_dispatch("r-rern0002", lease_s=60) is not None
+        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "busy")
+        await u.transition("r-rern0002", from_states=[S.DISPATCHING], to=S.RUNNING, run_id=22)
+        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "busy")
+        await u.transition("r-rern0002", from_states=[S.RUNNING], to=S.FAILED)
+        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "newer")  # it ran, whatever became of it
+        assert await u.rerun_blocker("r-rern0002") is None  # the newest failed run may be re-run
+        await u.transition("r-rern0002", from_states=[S.FAILED], to=S.DISPATCHED)  # its re-run
+        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "busy")
+        assert await u.rerun_blocker("r-missing1") is None
+
+
+async def test_a_re_run_and_a_claim_in_one_lane_at_once_start_one_run(database_url: str, store: Store) -> None:
+    """Two replicas, one re-running a failed run while the other claims an approved request of the same lane:
+    the lane's lock orders them, so the second sees the first's run and does not start its own."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-rrace001", state=S.FAILED, run_id=31, created_at=base))
+        await u.insert_request(make_request("r-rrace002", state=S.APPROVED, created_at=base + timedelta(minutes=1)))
+    other = await Store.open(database_url) if is_pg(database_url) else store
+
+    async def rerun(s: Store) -> bool:
+        async with s.unit() as u:
+            if await u.rerun_blocker("r-rrace001") is not None:
+                return False
+            await asyncio.sleep(0.05)  # the other replica's claim comes meanwhile
+            return await u.transition("r-rrace001", from_states=[S.FAILED], to=S.DISPATCHED) is not None
+
+    async def claim(s: Store) -> bool:
+        await asyncio.sleep(0.01)
+        async with s.unit() as u:
+            return await u.claim_dispatch("r-rrace002", lease_s=60) is not None
+
+    try:
+        results = await asyncio.gather(rerun(store), claim(other))
+    finally:
+        if other is not store:
+            await other.close()
+    assert sum(results) == 1, results
+
 async def test_requests_in_and_find(store: Store) -> None:
     base = datetime(2026, 1, 1, tzinfo=UTC)
     async with store.unit() as u:
