@@ -128,6 +128,14 @@ class GitHubEvents(ProtectionEvents):
             await post_annotation(store=self.store, config=self.config, env=self.env, body=body)
             return
         if body["op"] == "rerun":
+            async with self.store.unit() as u:
+                r = await u.get_request(str(body.get("request_id", "")))
+            if r is None or r.state is not RequestState.DISPATCHED or r.run_id != int(body["run_id"]):
+                # retried until the run moved on (a webhook), or the reconciler gave the request up meanwhile and
+                # its lane went on: a re-run now would run beside whatever has the lane since
+                log.warning("re-run of %s skipped: the request is %s now", body.get("request_id"),
+                            r.state.value if r else "gone")
+                return
             gh = await self.github.client(body.get("repository") or self.config.repository)
             await gh.rerun_failed_jobs(int(body["run_id"]))
             return

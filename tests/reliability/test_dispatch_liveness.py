@@ -6,13 +6,14 @@ they stand after the events named in each test."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.domain import RequestState as S
-from chatops.app import STORE
+from chatops.app import STORE, WORKER
 from sandbox.stack import Stack, wait_for
 from tests.reliability.helpers import rows
 from tests.unit.store.test_contract import make_request
@@ -165,3 +166,30 @@ async def test_a_claim_taken_over_while_github_answered_slowly_is_not_dispatched
         assert _dispatched(stack, "r-taken000") == 0
         held = await rows(stack, "SELECT state, lease_owner FROM requests WHERE id = 'r-taken000'")
         assert held[0]["state"] == "dispatching" and held[0]["lease_owner"] == "replica-b", held
+
+
+async def test_a_queued_re_run_whose_request_moved_on_is_not_sent(tmp_path: Path) -> None:
+    """The Re-run button queues a durable GitHub job (``op: rerun``) with the request DISPATCHED. When that job is
+    only run after the request moved on (retried through a GitHub outage until the reconciler gave the request up
+    and its lane went on), a re-run then would run beside whatever has the lane since: the job checks the request
+    first and asks GitHub for nothing."""
+    now = datetime.now(UTC)
+    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
+        await _insert(stack, make_request("r-gaveup00", state=S.FAILED, environment="dev", run_id=515151,
+                                          created_at=now - timedelta(seconds=600)),
+                      make_request("r-moved000", state=S.RUNNING, environment="staging", run_id=626262,
+                                   created_at=now - timedelta(seconds=600)))
+        assert stack.app is not None
+        async with stack.app[STORE].unit() as u:
+            for rid, run_id in (("r-gaveup00", 515151), ("r-moved000", 616161)):  # the second: its run is another
+                await u.inbox_add(source="ghjob", key=f"rerun:{rid}:1", kind="rerun", body=json.dumps(
+                    {"op": "rerun", "request_id": rid, "run_id": run_id, "repository": "acme/platform"}))
+        stack.app[WORKER].wake()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            jobs = await rows(stack, "SELECT state FROM inbox WHERE source = 'ghjob' ORDER BY key")
+            if [j["state"] for j in jobs] == ["done", "done"]:
+                break
+            await asyncio.sleep(0.05)
+        assert [j["state"] for j in jobs] == ["done", "done"], jobs
+        assert stack.github.reruns == []

@@ -144,7 +144,7 @@ async def test_failed_run_alerts_with_working_rerun_and_rollback(stack: Stack) -
 async def test_a_failed_run_is_not_re_run_over_a_newer_deploy(stack: Stack) -> None:
     """The Re-run button of an old failure, after a newer deploy of the same service and environment has run:
     re-running would put the older version back. The bot refuses, says why, records the refusal, and asks GitHub
-    for nothing; the newer run's own re-run is still offered."""
+    for nothing."""
     stack.github.next_conclusion = "failure"
     _, answer = await stack.command("U0DEV", "api v1.4.1 to staging")
     old = answer["text"].split("`")[1]

@@ -29,8 +29,9 @@ from bot.identity import rbac
 _RERUN_REFUSED = {
     "busy": ":hourglass: `{id}` is not re-run: `{other}` is under way in {service}/{environment}, and one run at a "
             "time goes there. Re-run it when that one has finished.",
-    "newer": ":warning: `{id}` is not re-run: `{other}`, a newer request for {service}/{environment}, has run since, "
-             "and re-running `{id}` would deploy its older version over that one. Start a new `/deploy` instead.",
+    "newer": ":warning: `{id}` is not re-run: `{other}`, another request for {service}/{environment}, has started a "
+             "run since, and re-running `{id}` would deploy its older version over that one. Ask for a new deploy or "
+             "rollback instead.",
 }
 
 
@@ -150,6 +151,10 @@ class RequestCommands(Family):
             if blocked:
                 await self._audit(u, actor, "rerun", r.id, "denied", blocked)
                 return Reply(f":lock: Not allowed: {blocked}.")
+            now = await u.get_request(r.id)
+            if now is None or now.state is not RequestState.FAILED or now.run_id is None:
+                state = (now or r).state.value.replace("_", " ")
+                return Reply(f"`{r.id}` is {state}; only a failed run can be re-run.")
             lane = await u.rerun_blocker(r.id)  # one run per (service, environment), never an older over a newer
             if lane is not None:
                 await self._audit(u, actor, "rerun", r.id, "denied", f"{lane[1]}: {lane[0]}")
@@ -157,8 +162,8 @@ class RequestCommands(Family):
                                                             environment=r.environment))
             new = await u.transition(r.id, from_states=[RequestState.FAILED], to=RequestState.DISPATCHED,
                                      detail=f"Re-run of the failed jobs requested by {actor.label}.")
-            if new is None or new.run_id is None:
-                return Reply(f"`{r.id}` is {r.state.value.replace('_', ' ')}; only a failed run can be re-run.")
+            if new is None or new.run_id is None:  # changed since it was read (a webhook of its run)
+                return Reply(f"`{r.id}` could not be re-run; try again.")
             body = json.dumps({"op": "rerun", "request_id": r.id, "run_id": new.run_id,
                                "repository": self.config.repo_of(r.service)})
             await u.inbox_add(source="ghjob", key=f"rerun:{r.id}:{new.attempt}", kind="rerun", body=body)

@@ -400,18 +400,56 @@ async def test_a_failed_run_is_not_re_run_beside_another_run_of_its_lane_nor_ove
         await u.insert_request(make_request("r-rern0002", state=S.APPROVED, created_at=base + timedelta(minutes=1)))
         await u.insert_request(make_request("r-rern0003", state=S.SUCCEEDED, run_id=23, environment="staging",
                                             created_at=base + timedelta(minutes=2)))
+        await u.insert_request(make_request("r-rern0004", state=S.RUNNING, run_id=24, service="web",
+                                            created_at=base + timedelta(minutes=3)))  # another service's lane
     async with store.unit() as u:
-        assert await u.rerun_blocker("r-rern0001") is None  # the newer one has not run; staging is another lane
+        assert await u.rerun_blocker("r-rern0001") is None  # the newer one has not run; other lanes do not count
         assert await u.claim_dispatch("r-rern0002", lease_s=60) is not None
-        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "busy")
+        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "newer")  # being dispatched: it will run
         await u.transition("r-rern0002", from_states=[S.DISPATCHING], to=S.RUNNING, run_id=22)
-        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "busy")
+        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "newer")
         await u.transition("r-rern0002", from_states=[S.RUNNING], to=S.FAILED)
         assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "newer")  # it ran, whatever became of it
         assert await u.rerun_blocker("r-rern0002") is None  # the newest failed run may be re-run
         await u.transition("r-rern0002", from_states=[S.FAILED], to=S.DISPATCHED)  # its re-run
-        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "busy")
+        assert await u.rerun_blocker("r-rern0001") == ("r-rern0002", "newer")
         assert await u.rerun_blocker("r-missing1") is None
+
+
+async def test_a_re_run_waits_for_an_older_run_and_knows_what_ran_after_it_whatever_the_order_made(
+        store: Store) -> None:
+    """Requests of a lane do not run in the order they were made: one held for approval runs after a newer rollback
+    that needed none. What ran after the failed run counts as newer (it changed after the failure); an older run
+    still under way (held at GitHub's protection rule) makes the lane busy; a run GitHub rejected or let expire at
+    the protection rule deployed nothing; a newer request with no run yet waits its turn; a tie counts as newer."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    failed_at = base + timedelta(hours=1)
+    async with store.unit() as u:
+        await u.insert_request(make_request("r-ordr0001", state=S.SUCCEEDED, run_id=42, created_at=base,
+                                            updated_at=failed_at + timedelta(minutes=5)))  # approved late, ran last
+        await u.insert_request(make_request("r-ordr0002", kind=RequestKind.ROLLBACK, state=S.FAILED, run_id=41,
+                                            created_at=base + timedelta(minutes=1), updated_at=failed_at))
+    async with store.unit() as u:
+        assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0001", "newer")
+    async with store.unit() as u:  # the same, but it ran (and ended) before the failed one: the re-run may go
+        await u.c.execute("UPDATE requests SET updated_at = ? WHERE id = ?",
+                          (failed_at - timedelta(minutes=30)).timestamp(), "r-ordr0001")
+        assert await u.rerun_blocker("r-ordr0002") is None
+        await u.insert_request(make_request("r-ordr0003", state=S.PENDING_APPROVAL, run_id=43, created_at=base,
+                                            updated_at=base))  # older, its run held at the protection rule
+        assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0003", "busy")
+        await u.transition("r-ordr0003", from_states=[S.PENDING_APPROVAL], to=S.REJECTED)
+        assert await u.rerun_blocker("r-ordr0002") is None  # rejected at the rule: its deploy job never ran
+        await u.insert_request(make_request("r-ordr0004", state=S.EXPIRED, run_id=44,
+                                            created_at=base + timedelta(minutes=2)))
+        await u.insert_request(make_request("r-ordr0005", state=S.APPROVED, created_at=base + timedelta(minutes=3)))
+        assert await u.rerun_blocker("r-ordr0002") is None
+        await u.insert_request(make_request("r-ordr0006", state=S.SUCCEEDED, created_at=base + timedelta(minutes=1),
+                                            updated_at=base + timedelta(minutes=1)))  # a tie; its run id not known
+        assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0006", "newer")
+        await u.insert_request(make_request("r-ordr0007", state=S.DISPATCHING, created_at=base,
+                                            updated_at=base))  # busy and older, beside a newer one
+        assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0006", "newer")  # the lasting reason first
 
 
 async def test_a_re_run_and_a_claim_in_one_lane_at_once_start_one_run(database_url: str, store: Store) -> None:
