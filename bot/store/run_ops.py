@@ -81,22 +81,22 @@ class RunOps:
         """Why a failed request's run must not be re-run now, as (the other request's id, ``"newer"`` or ``"busy"``),
         holding its lane (``lock_lane``) for the rest of the transaction; None: it may.
 
-        Newer: another request of its lane has started a run since, or is being dispatched, and re-running the old run
-        would deploy the older version over that one's. "Since" is either order the lane knows: made at or after it
-        (ties count), or last changed after it failed. Requests do not run in the order they were made (one held
-        for approval runs after a newer one that needed none), but a lane runs one at a time, so a run started after
-        this one's ended changed its request after this one failed. A run GitHub held at the protection rule and
-        then rejected or let expire deployed nothing and does not count. Busy: an older request of its lane has a
-        run unfinished or being started (``LANE_BUSY``), and the re-run would run beside it."""
+        Newer: another request of its lane has started a run, or is being dispatched, "since" in either order the
+        lane knows: made at or after it, or last changed at or after it failed. Requests do not run in the order they
+        were made (one held for approval runs after a newer rollback that needed none), but a lane runs one at a
+        time, so a run started after this one's ended changed its request after this one failed. Re-running the old
+        run would deploy the older version over that one's. It fails closed: a run GitHub held at the protection rule
+        and then rejected counts (an earlier attempt of it may have deployed), and so does a newer request that ran
+        and ended before this one ran. Busy: an older request of its lane has a run unfinished or being started
+        (``LANE_BUSY``), and the re-run would run beside it."""
         row = await self.c.fetchrow("SELECT service, environment, created_at, updated_at FROM requests WHERE id = ?",
                                     request_id)
         if row is None:
             return None
         await self.lock_lane(row["service"], row["environment"])
-        newer = ("((q.created_at >= ? OR q.updated_at > ?) AND ((q.run_id IS NOT NULL AND q.state NOT IN (?, ?)) "
-                 "OR q.state IN (?, ?)))")
-        newer_args = (row["created_at"], row["updated_at"], RequestState.REJECTED.value, RequestState.EXPIRED.value,
-                      RequestState.SUCCEEDED.value, RequestState.DISPATCHING.value)
+        newer = "((q.created_at >= ? OR q.updated_at >= ?) AND (q.run_id IS NOT NULL OR q.state IN (?, ?)))"
+        newer_args = (row["created_at"], row["updated_at"], RequestState.SUCCEEDED.value,
+                      RequestState.DISPATCHING.value)
         rows = await self.c.fetch(
             f"SELECT id, CASE WHEN {newer} THEN 'newer' ELSE 'busy' END AS why FROM requests q "
             f"WHERE q.service = ? AND q.environment = ? AND q.id <> ? AND ({newer} OR {LANE_BUSY}) "

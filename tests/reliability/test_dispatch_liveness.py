@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sandbox.github_payloads as gp
 from bot.domain import RequestState as S
 from chatops.app import STORE, WORKER
 from sandbox.stack import Stack, wait_for
@@ -171,25 +172,34 @@ async def test_a_claim_taken_over_while_github_answered_slowly_is_not_dispatched
 async def test_a_queued_re_run_whose_request_moved_on_is_not_sent(tmp_path: Path) -> None:
     """The Re-run button queues a durable GitHub job (``op: rerun``) with the request DISPATCHED. When that job is
     only run after the request moved on (retried through a GitHub outage until the reconciler gave the request up
-    and its lane went on), a re-run then would run beside whatever has the lane since: the job checks the request
-    first and asks GitHub for nothing."""
+    and its lane went on, or bound to another run since), a re-run then would run beside whatever has the lane: the
+    job checks the request first and asks GitHub for nothing. The control, still the dispatched re-run of its run,
+    is re-run once."""
     now = datetime.now(UTC)
     async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
+        workflow = next(w for w in stack.github.workflows.values() if w.file == "api-ci.yml")
+        for run_id in (515151, 616161, 626262, 727272):  # runs GitHub has, all failed: each could be re-run
+            stack.github.sim.runs[run_id] = gp.Run(
+                id=run_id, number=run_id, workflow=workflow, head_branch="main", head_sha="a" * 40, inputs={},
+                display_title="t", event="workflow_dispatch", actor="bot", created_at=time.time(),
+                status="completed", conclusion="failure", updated_at=time.time())
         await _insert(stack, make_request("r-gaveup00", state=S.FAILED, environment="dev", run_id=515151,
                                           created_at=now - timedelta(seconds=600)),
-                      make_request("r-moved000", state=S.RUNNING, environment="staging", run_id=626262,
+                      make_request("r-moved000", state=S.DISPATCHED, environment="staging", run_id=626262,
+                                   created_at=now - timedelta(seconds=600)),  # dispatched, but another run
+                      make_request("r-legit000", state=S.DISPATCHED, environment="production", run_id=727272,
                                    created_at=now - timedelta(seconds=600)))
         assert stack.app is not None
         async with stack.app[STORE].unit() as u:
-            for rid, run_id in (("r-gaveup00", 515151), ("r-moved000", 616161)):  # the second: its run is another
-                await u.inbox_add(source="ghjob", key=f"rerun:{rid}:1", kind="rerun", body=json.dumps(
+            for rid, run_id in (("r-gaveup00", 515151), ("r-moved000", 616161), ("r-legit000", 727272)):
+                await u.inbox_add(source="ghjob", key=f"rerun:{rid}:1:press", kind="rerun", body=json.dumps(
                     {"op": "rerun", "request_id": rid, "run_id": run_id, "repository": "acme/platform"}))
         stack.app[WORKER].wake()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             jobs = await rows(stack, "SELECT state FROM inbox WHERE source = 'ghjob' ORDER BY key")
-            if [j["state"] for j in jobs] == ["done", "done"]:
+            if all(j["state"] != "pending" for j in jobs):
                 break
             await asyncio.sleep(0.05)
-        assert [j["state"] for j in jobs] == ["done", "done"], jobs
-        assert stack.github.reruns == []
+        assert stack.github.reruns == [727272]
+        assert [j["state"] for j in jobs] == ["done", "done", "done"], jobs

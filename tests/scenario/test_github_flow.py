@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.domain import RunUpdate
 from chatops.app import OUTBOX, PIPELINE, STORE, WORKER
 from sandbox.paths import PUBLISHED_FIXTURES
 from sandbox.signing import sign_github
@@ -163,6 +164,41 @@ async def test_a_failed_run_is_not_re_run_over_a_newer_deploy(stack: Stack) -> N
     audit = await rows(stack, "SELECT result, detail FROM audit WHERE action = 'rerun'")
     assert [(a["result"], a["detail"]) for a in audit] == [("denied", f"newer: {new} (as slack:U0LEAD)")], audit
     assert [r["state"] for r in await rows(stack, f"SELECT state FROM requests WHERE id = '{old}'")] == ["failed"]
+
+
+async def test_a_second_re_run_press_after_a_skipped_one_re_runs(stack: Stack) -> None:
+    """GitHub answers the first re-run call with a timeout (not processed), and meanwhile a late webhook of the run's
+    failed attempt puts the request back to failed: the queued job then asks GitHub for nothing (its request moved
+    on). A second press of the button must queue its own job: with one job key per request and attempt, it was a
+    repeat of the first, nothing was queued, and the reply still said "Re-running"."""
+    stack.github.next_conclusion = "failure"
+    _, answer = await stack.command("U0DEV", "api v1.4.2 to staging")
+    rid = answer["text"].split("`")[1]
+    await wait_for(lambda: any(rid in message_text(m) and "· *failed*" in message_text(m)
+                               for m in stack.card_messages("C0DEPLOYS")), what="the request failed")
+    run_id = stack.github.dispatches[0].run_id
+    run = stack.github.runs[run_id]
+    stack.github.time_out(r"rerun-failed-jobs", after=1.0)
+    await stack.click("U0LEAD", "rerun", rid, channel="C0DEPLOYS", key="one")
+    await wait_for(lambda: bool(stack.slack.responses("one")), what="the first answer")
+    assert stack.app is not None
+    await stack.app[WORKER].events.apply(RunUpdate(  # attempt 1's completed webhook, late
+        run_id=run_id, workflow=run.workflow.file, status="completed", conclusion="failure", html_url="",
+        head_sha=run.head_sha, head_branch="", title=run.display_title, event=run.event, actor=run.actor,
+        repository="acme/platform"))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        jobs = await rows(stack, "SELECT state FROM inbox WHERE source = 'ghjob'")
+        if jobs and all(j["state"] == "done" for j in jobs):
+            break
+        await asyncio.sleep(0.05)
+    assert [j["state"] for j in jobs] == ["done"] and stack.github.reruns == [], (jobs, stack.github.reruns)
+    assert [r["state"] for r in await rows(stack, f"SELECT state FROM requests WHERE id = '{rid}'")] == ["failed"]
+
+    await stack.click("U0LEAD", "rerun", rid, channel="C0DEPLOYS", key="two")
+    await wait_for(lambda: run_id in stack.github.reruns, what="the second press re-runs")
+    assert "Re-running" in stack.slack.responses("two")[0]["text"]
+    assert stack.github.reruns == [run_id]
 
 async def test_a_run_started_outside_chat_gets_the_same_card(stack: Stack) -> None:
     run = await stack.github.start_run("web-ci.yml", "main", event="push", actor="dev-gh")

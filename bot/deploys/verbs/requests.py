@@ -151,6 +151,7 @@ class RequestCommands(Family):
             if blocked:
                 await self._audit(u, actor, "rerun", r.id, "denied", blocked)
                 return Reply(f":lock: Not allowed: {blocked}.")
+            await u.lock_lane(r.service, r.environment)  # before the read: a second press elsewhere waits here
             now = await u.get_request(r.id)
             if now is None or now.state is not RequestState.FAILED or now.run_id is None:
                 state = (now or r).state.value.replace("_", " ")
@@ -166,7 +167,8 @@ class RequestCommands(Family):
                 return Reply(f"`{r.id}` could not be re-run; try again.")
             body = json.dumps({"op": "rerun", "request_id": r.id, "run_id": new.run_id,
                                "repository": self.config.repo_of(r.service)})
-            await u.inbox_add(source="ghjob", key=f"rerun:{r.id}:{new.attempt}", kind="rerun", body=body)
+            # one job per press (its idempotency key): a press after a job that was skipped or parked queues anew
+            await u.inbox_add(source="ghjob", key=f"rerun:{r.id}:{new.attempt}:{idem_key}", kind="rerun", body=body)
             await self._audit(u, actor, "rerun", r.id, "ok")
             await enqueue_card(u, self.config, new)
         self.wake()

@@ -420,8 +420,9 @@ async def test_a_re_run_waits_for_an_older_run_and_knows_what_ran_after_it_whate
         store: Store) -> None:
     """Requests of a lane do not run in the order they were made: one held for approval runs after a newer rollback
     that needed none. What ran after the failed run counts as newer (it changed after the failure); an older run
-    still under way (held at GitHub's protection rule) makes the lane busy; a run GitHub rejected or let expire at
-    the protection rule deployed nothing; a newer request with no run yet waits its turn; a tie counts as newer."""
+    still under way (held at GitHub's protection rule) makes the lane busy, and once rejected there it still counts
+    (an earlier attempt of it may have deployed: fail closed); a request rejected before any run, or one with no run
+    yet, does not; a tie counts as newer, and so does a newer request that ran before the failed one (fail closed)."""
     base = datetime(2026, 1, 1, tzinfo=UTC)
     failed_at = base + timedelta(hours=1)
     async with store.unit() as u:
@@ -439,14 +440,14 @@ async def test_a_re_run_waits_for_an_older_run_and_knows_what_ran_after_it_whate
                                             updated_at=base))  # older, its run held at the protection rule
         assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0003", "busy")
         await u.transition("r-ordr0003", from_states=[S.PENDING_APPROVAL], to=S.REJECTED)
-        assert await u.rerun_blocker("r-ordr0002") is None  # rejected at the rule: its deploy job never ran
-        await u.insert_request(make_request("r-ordr0004", state=S.EXPIRED, run_id=44,
-                                            created_at=base + timedelta(minutes=2)))
+        assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0003", "newer")
+        await u.c.execute("DELETE FROM requests WHERE id = ?", "r-ordr0003")
+        await u.insert_request(make_request("r-ordr0004", state=S.REJECTED, created_at=base + timedelta(minutes=2)))
         await u.insert_request(make_request("r-ordr0005", state=S.APPROVED, created_at=base + timedelta(minutes=3)))
-        assert await u.rerun_blocker("r-ordr0002") is None
+        assert await u.rerun_blocker("r-ordr0002") is None  # rejected in chat before any run; not run yet
         await u.insert_request(make_request("r-ordr0006", state=S.SUCCEEDED, created_at=base + timedelta(minutes=1),
                                             updated_at=base + timedelta(minutes=1)))  # a tie; its run id not known
-        assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0006", "newer")
+        assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0006", "newer")  # made with it, ran before it
         await u.insert_request(make_request("r-ordr0007", state=S.DISPATCHING, created_at=base,
                                             updated_at=base))  # busy and older, beside a newer one
         assert await u.rerun_blocker("r-ordr0002") == ("r-ordr0006", "newer")  # the lasting reason first
