@@ -49,6 +49,7 @@ class ProtectionEvents(RunEvents):
                 run = await (await self.github.client(repository)).get_run(pr.run_id)
             except GitHubError:
                 log.warning("could not read run %s for its protection rule", pr.run_id)
+        await self._login_first()  # outside the transaction (``_bot_login``)
         async with self.store.unit() as u:
             r = await self._find(u, pr.run_id, title=run.title if run else "", path=run.workflow if run else "",
                                  event=run.event if run else "", sha=run.head_sha if run else "",

@@ -143,11 +143,20 @@ class RunEvents:
         return await u.get_request(r.id)
 
     async def _bot_login(self, u: Unit) -> str:
-        """The bot's own GitHub login (``GitHubRepos.dispatch_actor``); in a pass of webhooks only once known."""
+        """The bot's own GitHub login (``GitHubRepos.dispatch_actor``) as known; never asked of GitHub here, inside
+        ``u``'s transaction: a call of up to 15 s would hold the webhooks' lock, and on SQLite its one writer (every
+        Slack ack and ingest) meanwhile. Outside a pass the caller asked first (``_login_first``), and "" (GitHub
+        could not say) binds no run by its title: fail closed, as ``dispatch_actor`` says. A pass hands the
+        webhook to its own path (``NotInPass``), which asks first."""
         known = self.github.known_dispatch_actor
         if not known and isinstance(u, PassUnit):
             raise NotInPass("the bot's GitHub login is not known yet")
-        return known or await self.github.dispatch_actor()
+        return known
+
+    async def _login_first(self) -> None:
+        """Ask GitHub for the bot's login, if it is not known yet, before a transaction that may need it."""
+        if not self.github.known_dispatch_actor:
+            await self.github.dispatch_actor()
 
     def _correlates(self, r: DeployRequest, *, path: str, event: str, repository: str, sha: str) -> bool:
         """A title is text anyone who can push a branch controls: a run binds to a request only when it is a
@@ -223,6 +232,7 @@ class RunEvents:
         return r
 
     async def _run(self, up: RunUpdate) -> None:
+        await self._login_first()
         async with webhook_unit(self.store) as u:
             await self._run_in(u, up)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -203,3 +204,40 @@ async def test_a_queued_re_run_whose_request_moved_on_is_not_sent(tmp_path: Path
             await asyncio.sleep(0.05)
         assert stack.github.reruns == [727272]
         assert [j["state"] for j in jobs] == ["done", "done", "done"], jobs
+
+
+async def test_the_bots_login_is_asked_of_github_outside_any_transaction(tmp_path: Path) -> None:
+    """A protection rule for a run that names a request and is not bound yet needs the bot's own login (was the run
+    the bot's?). While it is unknown, GitHub was asked inside the webhook's transaction: up to 15 s holding the
+    webhooks' lock and, on SQLite, the one writer every Slack ack and ingest waits for. It is asked first now: while
+    GitHub answers (3 s late here), another connection can write (the fake records a request when it arrives,
+    its status when it is answered)."""
+    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
+        fake = stack.github
+        await _insert(stack, make_request("r-login000", state=S.DISPATCHING, environment="dev",
+                                          created_at=datetime.now(UTC)))  # no lease: the worker leaves it be
+        workflow = next(w for w in fake.workflows.values() if w.file == "api-ci.yml")
+        run = gp.Run(id=880001, number=1, workflow=workflow, head_branch="main", head_sha="a" * 40, inputs={},
+                     display_title="Deploy api to dev [r-login000]", event="workflow_dispatch", actor="someone",
+                     created_at=time.time(), status="waiting", conclusion=None, updated_at=time.time())
+        fake.sim.runs[run.id] = run
+        fake.slow(r"^/user$", 3.0)
+        common = {"repository": gp.repository(fake.url, fake.repository, fake.repo_id, fake.default_branch),
+                  "sender": gp.user(fake.url, "someone"), "installation": {"id": fake.installation_id}}
+        dep = gp.deployment(fake.url, fake.repository, dep_id=990_101, sha=run.head_sha, ref=run.head_branch,
+                            environment="dev", creator="someone", ts=0.0)
+        await fake.send_webhook("deployment_protection_rule", {
+            "action": "requested", "environment": "dev", "event": "workflow_dispatch",
+            "deployment_callback_url": f"{fake.url}/repos/{fake.repository}/actions/runs/{run.id}/"
+                                       "deployment_protection_rule",
+            "deployment": dep, "pull_requests": [], **common})
+        await wait_for(lambda: any(r.path == "/user" and not r.status for r in fake.requests), timeout=15,
+                       what="the bot asking GitHub for its login")
+        other = sqlite3.connect(tmp_path / "bot.db", timeout=1.0, isolation_level=None)  # the bot holds it ~3 s
+        try:
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" while the bot's transaction waits for GitHub
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        await wait_for(lambda: any(r.path == "/user" and r.status == 200 for r in fake.requests), timeout=15,
+                       what="GitHub's answer")
