@@ -49,7 +49,11 @@ class ProtectionEvents(RunEvents):
                 run = await (await self.github.client(repository)).get_run(pr.run_id)
             except GitHubError:
                 log.warning("could not read run %s for its protection rule", pr.run_id)
-        await self._login_first()  # outside the transaction (``_bot_login``)
+        await self._with_login(lambda: self._protection_in(pr, repository, run))
+        self.pipeline.wake()
+
+    async def _protection_in(self, pr: ProtectionRuleRequest, repository: str, run: RunInfo | None) -> None:
+        """The protection rule's request found, or made, and judged, in one transaction."""
         async with self.store.unit() as u:
             r = await self._find(u, pr.run_id, title=run.title if run else "", path=run.workflow if run else "",
                                  event=run.event if run else "", sha=run.head_sha if run else "",
@@ -72,7 +76,6 @@ class ProtectionEvents(RunEvents):
                 await self._refuse(u, r, pr, "this workflow is not a configured service")
             else:
                 await self._judge(u, r, pr)
-        self.pipeline.wake()
 
     async def _judge(self, u: Unit, r: DeployRequest, pr: ProtectionRuleRequest) -> None:
         now = self.clock()

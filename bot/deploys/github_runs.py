@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
 
@@ -38,6 +39,8 @@ from bot.store.store import Unit
 
 log = logging.getLogger(__name__)
 _REQUEST_IN_TITLE = re.compile(r"\[(r-[a-z0-9]{8})\]")
+# set while a webhook is applied again after GitHub was asked for the bot's login (``RunEvents._with_login``)
+_LOGIN_ASKED: ContextVar[bool] = ContextVar("login_asked", default=False)
 _WAITING = [RequestState.DISPATCHING, RequestState.DISPATCHED, RequestState.RUNNING]
 _RERUNNABLE = [RequestState.FAILED, RequestState.CANCELLED, RequestState.SUCCEEDED]
 _ROLLBACK_TITLE = re.compile(r"^rollback (?P<service>\S+) in (?P<env>\S+) to (?P<version>\S+)")
@@ -143,20 +146,28 @@ class RunEvents:
         return await u.get_request(r.id)
 
     async def _bot_login(self, u: Unit) -> str:
-        """The bot's own GitHub login (``GitHubRepos.dispatch_actor``) as known; never asked of GitHub here, inside
+        """The bot's own GitHub login (``GitHubRepos.dispatch_actor``) as known. Never asked of GitHub here, inside
         ``u``'s transaction: a call of up to 15 s would hold the webhooks' lock, and on SQLite its one writer (every
-        Slack ack and ingest) meanwhile. Outside a pass the caller asked first (``_login_first``), and "" (GitHub
-        could not say) binds no run by its title: fail closed, as ``dispatch_actor`` says. A pass hands the
-        webhook to its own path (``NotInPass``), which asks first."""
+        Slack ack and ingest) meanwhile. Not known yet: ``NotInPass`` rolls the transaction back and
+        ``_with_login`` asks GitHub, then applies the webhook again; "" then (GitHub could not say) binds no run
+        by its title, fail closed, as ``dispatch_actor`` says. A pass hands such a webhook to its own path."""
         known = self.github.known_dispatch_actor
-        if not known and isinstance(u, PassUnit):
+        if not known and (isinstance(u, PassUnit) or not _LOGIN_ASKED.get()):
             raise NotInPass("the bot's GitHub login is not known yet")
         return known
 
-    async def _login_first(self) -> None:
-        """Ask GitHub for the bot's login, if it is not known yet, before a transaction that may need it."""
-        if not self.github.known_dispatch_actor:
+    async def _with_login(self, apply: Callable[[], Awaitable[None]]) -> None:
+        """Run ``apply`` (it opens its own transaction). If it needed the bot's login before it was known, ask GitHub
+        now, outside any transaction (``apply``'s rolled back), and run it again with the answer."""
+        try:
+            return await apply()
+        except NotInPass:
             await self.github.dispatch_actor()
+        asked = _LOGIN_ASKED.set(True)
+        try:
+            await apply()
+        finally:
+            _LOGIN_ASKED.reset(asked)
 
     def _correlates(self, r: DeployRequest, *, path: str, event: str, repository: str, sha: str) -> bool:
         """A title is text anyone who can push a branch controls: a run binds to a request only when it is a
@@ -232,9 +243,11 @@ class RunEvents:
         return r
 
     async def _run(self, up: RunUpdate) -> None:
-        await self._login_first()
-        async with webhook_unit(self.store) as u:
-            await self._run_in(u, up)
+        async def apply() -> None:
+            async with webhook_unit(self.store) as u:
+                await self._run_in(u, up)
+
+        await self._with_login(apply)
 
     async def _run_in(self, u: Unit, up: RunUpdate) -> None:
         """Apply a workflow run's webhook in ``u``'s transaction."""

@@ -146,6 +146,6 @@ class WebhookPass:
                     self.pending.card_shows(card_key(r.id), r.run_id)
             self.applied(taken if alone is None else taken[:-1])
         self.wake_outbox()  # the cards are committed: the outbox may send them now
-        if alone is not None:  # its own path asks GitHub for the bot's login first, outside any transaction
+        if alone is not None:  # its own path asks GitHub for the bot's login outside any transaction
             await self._alone(alone, updates.get(int(alone["id"])))
         return start + len(taken)

@@ -241,3 +241,11 @@ async def test_the_bots_login_is_asked_of_github_outside_any_transaction(tmp_pat
             other.close()
         await wait_for(lambda: any(r.path == "/user" and r.status == 200 for r in fake.requests), timeout=15,
                        what="GitHub's answer")
+        deadline = time.monotonic() + 15  # then the webhook is applied again, with the login: done, not failed
+        while time.monotonic() < deadline:
+            hooks = await rows(stack, "SELECT state, attempts FROM inbox WHERE source = 'github'")
+            if hooks and all(h["state"] != "pending" for h in hooks):
+                break
+            await asyncio.sleep(0.05)
+        assert [(h["state"], h["attempts"]) for h in hooks] == [("done", 1)], hooks
+        assert sum(r.path == "/user" for r in fake.requests) == 1  # asked once, then known
