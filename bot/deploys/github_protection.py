@@ -53,8 +53,9 @@ class ProtectionEvents(RunEvents):
         self.pipeline.wake()
 
     async def _protection_in(self, pr: ProtectionRuleRequest, repository: str, run: RunInfo | None) -> None:
-        """The protection rule's request found, or made, and judged, in one transaction."""
-        async with self.store.unit() as u:
+        """The protection rule's request found, or made, and judged, in one transaction holding the webhooks' lock
+        (``webhook_unit``, as every transaction that applies webhooks)."""
+        async with webhook_unit(self.store) as u:
             r = await self._find(u, pr.run_id, title=run.title if run else "", path=run.workflow if run else "",
                                  event=run.event if run else "", sha=run.head_sha if run else "",
                                  repository=repository, actor=run.actor if run else "")

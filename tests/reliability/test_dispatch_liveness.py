@@ -206,46 +206,70 @@ async def test_a_queued_re_run_whose_request_moved_on_is_not_sent(tmp_path: Path
         assert [j["state"] for j in jobs] == ["done", "done", "done"], jobs
 
 
+async def _protection_rule_for_an_unbound_run(stack: Stack) -> None:
+    """A request being dispatched (no lease: the worker leaves it be), a run in GitHub whose title names it, and the
+    run's deployment_protection_rule webhook: binding it needs the bot's login (was the run the bot's?)."""
+    fake = stack.github
+    await _insert(stack, make_request("r-login000", state=S.DISPATCHING, environment="dev",
+                                      created_at=datetime.now(UTC)))
+    workflow = next(w for w in fake.workflows.values() if w.file == "api-ci.yml")
+    run = gp.Run(id=880001, number=1, workflow=workflow, head_branch="main", head_sha="a" * 40, inputs={},
+                 display_title="Deploy api to dev [r-login000]", event="workflow_dispatch", actor="someone",
+                 created_at=time.time(), status="waiting", conclusion=None, updated_at=time.time())
+    fake.sim.runs[run.id] = run
+    common = {"repository": gp.repository(fake.url, fake.repository, fake.repo_id, fake.default_branch),
+              "sender": gp.user(fake.url, "someone"), "installation": {"id": fake.installation_id}}
+    dep = gp.deployment(fake.url, fake.repository, dep_id=990_101, sha=run.head_sha, ref=run.head_branch,
+                        environment="dev", creator="someone", ts=0.0)
+    await fake.send_webhook("deployment_protection_rule", {
+        "action": "requested", "environment": "dev", "event": "workflow_dispatch",
+        "deployment_callback_url": f"{fake.url}/repos/{fake.repository}/actions/runs/{run.id}/"
+                                   "deployment_protection_rule",
+        "deployment": dep, "pull_requests": [], **common})
+
+
+async def _webhooks_settled(stack: Stack) -> list[Any]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        hooks = await rows(stack, "SELECT state, attempts FROM inbox WHERE source = 'github'")
+        if hooks and all(h["state"] != "pending" for h in hooks):
+            break
+        await asyncio.sleep(0.05)
+    return [(h["state"], h["attempts"]) for h in hooks]
+
+
 async def test_the_bots_login_is_asked_of_github_outside_any_transaction(tmp_path: Path) -> None:
-    """A protection rule for a run that names a request and is not bound yet needs the bot's own login (was the run
-    the bot's?). While it is unknown, GitHub was asked inside the webhook's transaction: up to 15 s holding the
-    webhooks' lock and, on SQLite, the one writer every Slack ack and ingest waits for. It is asked first now: while
-    GitHub answers (3 s late here), another connection can write (the fake records a request when it arrives,
-    its status when it is answered)."""
+    """A protection rule for a run that names a request and is not bound yet needs the bot's own login. While it is
+    unknown, GitHub was asked inside the webhook's transaction: up to 15 s holding the webhooks' lock and, on
+    SQLite, the one writer every Slack ack and ingest waits for. The transaction is rolled back and GitHub asked
+    outside it now: while GitHub answers (3 s late here), another connection can write (the fake records a request
+    when it arrives, its status when it is answered). Then the webhook is applied again, once, with the login."""
     async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
         fake = stack.github
-        await _insert(stack, make_request("r-login000", state=S.DISPATCHING, environment="dev",
-                                          created_at=datetime.now(UTC)))  # no lease: the worker leaves it be
-        workflow = next(w for w in fake.workflows.values() if w.file == "api-ci.yml")
-        run = gp.Run(id=880001, number=1, workflow=workflow, head_branch="main", head_sha="a" * 40, inputs={},
-                     display_title="Deploy api to dev [r-login000]", event="workflow_dispatch", actor="someone",
-                     created_at=time.time(), status="waiting", conclusion=None, updated_at=time.time())
-        fake.sim.runs[run.id] = run
         fake.slow(r"^/user$", 3.0)
-        common = {"repository": gp.repository(fake.url, fake.repository, fake.repo_id, fake.default_branch),
-                  "sender": gp.user(fake.url, "someone"), "installation": {"id": fake.installation_id}}
-        dep = gp.deployment(fake.url, fake.repository, dep_id=990_101, sha=run.head_sha, ref=run.head_branch,
-                            environment="dev", creator="someone", ts=0.0)
-        await fake.send_webhook("deployment_protection_rule", {
-            "action": "requested", "environment": "dev", "event": "workflow_dispatch",
-            "deployment_callback_url": f"{fake.url}/repos/{fake.repository}/actions/runs/{run.id}/"
-                                       "deployment_protection_rule",
-            "deployment": dep, "pull_requests": [], **common})
+        await _protection_rule_for_an_unbound_run(stack)
         await wait_for(lambda: any(r.path == "/user" and not r.status for r in fake.requests), timeout=15,
                        what="the bot asking GitHub for its login")
-        other = sqlite3.connect(tmp_path / "bot.db", timeout=1.0, isolation_level=None)  # the bot holds it ~3 s
+        other = sqlite3.connect(tmp_path / "bot.db", timeout=1.0, isolation_level=None)  # the bot held it ~3 s
         try:
             other.execute("BEGIN IMMEDIATE")  # "database is locked" while the bot's transaction waits for GitHub
             other.execute("ROLLBACK")
         finally:
             other.close()
-        await wait_for(lambda: any(r.path == "/user" and r.status == 200 for r in fake.requests), timeout=15,
-                       what="GitHub's answer")
-        deadline = time.monotonic() + 15  # then the webhook is applied again, with the login: done, not failed
-        while time.monotonic() < deadline:
-            hooks = await rows(stack, "SELECT state, attempts FROM inbox WHERE source = 'github'")
-            if hooks and all(h["state"] != "pending" for h in hooks):
-                break
-            await asyncio.sleep(0.05)
-        assert [(h["state"], h["attempts"]) for h in hooks] == [("done", 1)], hooks
-        assert sum(r.path == "/user" for r in fake.requests) == 1  # asked once, then known
+        assert await _webhooks_settled(stack) == [("done", 1)]
+        assert [r.status for r in fake.requests if r.path == "/user"] == [200]  # asked once, then known
+
+
+async def test_a_login_github_cannot_give_binds_no_run_and_the_webhook_is_still_applied(tmp_path: Path) -> None:
+    """The same, with GitHub failing ``GET /user``: asked (outside the transaction), then the webhook is applied
+    with no login, which binds no run by its title (fail closed: the run is tracked as one started outside chat),
+    and it is done, not retried as a failure."""
+    async with Stack(database_url=f"sqlite:///{tmp_path}/bot.db") as stack:
+        stack.github.fail(r"^/user$", 500, times=10_000)
+        await _protection_rule_for_an_unbound_run(stack)
+        assert await _webhooks_settled(stack) == [("done", 1)]
+        assert any(r.path == "/user" and r.status == 500 for r in stack.github.requests)
+        bound = await rows(stack, "SELECT id, state, run_id FROM requests WHERE run_id = 880001")
+        assert [b["id"] for b in bound] != ["r-login000"] and len(bound) == 1, bound
+        mine = await rows(stack, "SELECT state, run_id FROM requests WHERE id = 'r-login000'")
+        assert (mine[0]["state"], mine[0]["run_id"]) == ("dispatching", None), mine

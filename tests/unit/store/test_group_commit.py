@@ -20,7 +20,7 @@ async def test_cancelled_while_writing_every_waiting_caller_hears_it(tmp_path: P
     entered, release = asyncio.Event(), asyncio.Event()
 
     async def holder() -> None:
-        async with store.unit():  # e.g. _find -> _bot_login -> github.dispatch_actor() inside a transaction
+        async with store.unit():  # a transaction held across an await (a writer waits behind it meanwhile)
             entered.set()
             await release.wait()
 
