@@ -151,12 +151,13 @@ class RequestCommands(Family):
             if blocked:
                 await self._audit(u, actor, "rerun", r.id, "denied", blocked)
                 return Reply(f":lock: Not allowed: {blocked}.")
-            await u.lock_lane(r.service, r.environment)  # before the read: a second press elsewhere waits here
+            # one run per (service, environment), never an older over a newer; it takes the lane's lock first, so
+            # the state read below sees a second press on another replica
+            lane = await u.rerun_blocker(r.id)
             now = await u.get_request(r.id)
             if now is None or now.state is not RequestState.FAILED or now.run_id is None:
                 state = (now or r).state.value.replace("_", " ")
                 return Reply(f"`{r.id}` is {state}; only a failed run can be re-run.")
-            lane = await u.rerun_blocker(r.id)  # one run per (service, environment), never an older over a newer
             if lane is not None:
                 await self._audit(u, actor, "rerun", r.id, "denied", f"{lane[1]}: {lane[0]}")
                 return Reply(_RERUN_REFUSED[lane[1]].format(id=r.id, other=lane[0], service=r.service,
